@@ -1,0 +1,215 @@
+"""The card file: one JSON file that *is* a virtual My Number card's chip.
+
+It holds the card's keys and certificates, the basic four items (基本4情報), the My Number,
+PIN verifiers and retry counters. The issuing service writes these files (with its own
+writer: it does not import this package); the format is documented in README.md.
+
+Writes are atomic and durable (temp file, fsync, rename, fsync of the folder), so a crash
+leaves either the old or the new card, never half of one; the virtual card writes a wrong
+PIN's count *before* it answers, so a crash never gives anyone an extra try.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_NAME = "konbini-kiosk card file"
+FORMAT_VERSION = 1
+DEFAULT_ATR = "3BE000FF8131FE4514"  # jpki.md §9.1: the contact ATR in OpenSC's jpki table
+DEFAULT_TOKEN_LABEL = "JPKIAPICCTOKEN2"  # jpki.md §2.1: physical My Number card
+# A 4-digit PIN has 10,000 values, so no verifier makes an offline guess expensive; the
+# verifier exists so that the PIN itself is never on disk. The count is kept modest because
+# the card checks it on every VERIFY and a user authentication should take milliseconds.
+PBKDF2_ITERATIONS = 2_000
+
+
+class CardFileError(Exception):
+    """A card file that is missing, unreadable or not in this format."""
+
+
+def make_verifier(secret: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A salted PBKDF2-SHA256 verifier string: `pbkdf2-sha256$ITER$SALT$HASH` (base64)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode("ascii"), salt, iterations)
+    return "$".join(
+        ("pbkdf2-sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    )
+
+
+def check_verifier(verifier: str, candidate: bytes) -> bool:
+    """True if `candidate` (the bytes a VERIFY carried) matches; constant-time compare."""
+    try:
+        scheme, iterations, salt_b64, hash_b64 = verifier.split("$")
+        if scheme != "pbkdf2-sha256":
+            return False
+        salt = base64.b64decode(salt_b64)
+        expected = base64.b64decode(hash_b64)
+        digest = hashlib.pbkdf2_hmac("sha256", candidate, salt, int(iterations))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+@dataclass
+class PinRecord:
+    """One PIN or password: its verifier and its consecutive-failure counter."""
+
+    verifier: str
+    max_tries: int
+    tries_left: int
+
+    @property
+    def blocked(self) -> bool:
+        return self.tries_left <= 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verifier": self.verifier, "max_tries": self.max_tries, "tries_left": self.tries_left}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PinRecord:
+        return cls(str(raw["verifier"]), int(raw["max_tries"]), int(raw["tries_left"]))
+
+    @classmethod
+    def new(cls, secret: str, max_tries: int) -> PinRecord:
+        return cls(make_verifier(secret), max_tries, max_tries)
+
+
+@dataclass
+class KenhojoData:
+    """券面事項入力補助AP contents: My Number and the basic four items."""
+
+    my_number: str  # 12 ASCII digits
+    name: str  # surname + U+3000 + given name
+    address: str  # full-width digits and hyphens, no postcode
+    birth_date: str  # YYYYMMDD (Gregorian)
+    sex: str  # "1" male, "2" female, "9" not applicable
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "my_number": self.my_number,
+            "name": self.name,
+            "address": self.address,
+            "birth_date": self.birth_date,
+            "sex": self.sex,
+        }
+
+
+@dataclass
+class CardFile:
+    """The parsed card file. Certificates are DER bytes; keys are PKCS#8 PEM bytes."""
+
+    auth_certificate: bytes
+    auth_ca_certificate: bytes
+    auth_private_key: bytes
+    kenhojo: KenhojoData
+    pins: dict[str, PinRecord]  # "auth" (4 digits, 3), "sign" (6-16 A-Z0-9, 5), "kenhojo" (4 digits, 3)
+    sign_certificate: bytes | None = None
+    sign_ca_certificate: bytes | None = None
+    sign_private_key: bytes | None = None
+    atr: bytes = field(default_factory=lambda: bytes.fromhex(DEFAULT_ATR))
+    token_label: str = DEFAULT_TOKEN_LABEL
+    label: str = ""
+
+    # -- JSON ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        def b64(value: bytes | None) -> str | None:
+            return None if value is None else base64.b64encode(value).decode()
+
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "label": self.label,
+            "atr": self.atr.hex().upper(),
+            "jpki": {
+                "token_label": self.token_label,
+                "auth_certificate": b64(self.auth_certificate),
+                "auth_ca_certificate": b64(self.auth_ca_certificate),
+                "auth_private_key": self.auth_private_key.decode("ascii"),
+                "sign_certificate": b64(self.sign_certificate),
+                "sign_ca_certificate": b64(self.sign_ca_certificate),
+                "sign_private_key": None if self.sign_private_key is None else self.sign_private_key.decode("ascii"),
+            },
+            "kenhojo": self.kenhojo.to_json(),
+            "pins": {name: record.to_json() for name, record in self.pins.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CardFile:
+        """Raises CardFileError for anything that is not a version-1 card file."""
+        if raw.get("format") != FORMAT_NAME or raw.get("version") != FORMAT_VERSION:
+            raise CardFileError("not a version-1 konbini-kiosk card file")
+        try:
+            jpki = raw["jpki"]
+
+            def unb64(value: str | None) -> bytes | None:
+                return None if value is None else base64.b64decode(value, validate=True)
+
+            sign_key = jpki.get("sign_private_key")
+            return cls(
+                auth_certificate=base64.b64decode(jpki["auth_certificate"], validate=True),
+                auth_ca_certificate=base64.b64decode(jpki["auth_ca_certificate"], validate=True),
+                auth_private_key=jpki["auth_private_key"].encode("ascii"),
+                sign_certificate=unb64(jpki.get("sign_certificate")),
+                sign_ca_certificate=unb64(jpki.get("sign_ca_certificate")),
+                sign_private_key=None if sign_key is None else sign_key.encode("ascii"),
+                kenhojo=KenhojoData(**{k: str(v) for k, v in raw["kenhojo"].items()}),
+                pins={name: PinRecord.from_json(rec) for name, rec in raw["pins"].items()},
+                atr=bytes.fromhex(raw.get("atr", DEFAULT_ATR)),
+                token_label=str(jpki.get("token_label", DEFAULT_TOKEN_LABEL)),
+                label=str(raw.get("label", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CardFileError(f"card file is damaged: {exc.__class__.__name__}") from exc
+
+    # -- disk ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CardFile:
+        """Read a card file. Raises CardFileError (missing, unreadable, damaged)."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CardFileError(f"cannot read card file {path}: {exc.strerror}") from exc
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CardFileError(f"card file {path} is not JSON") from exc
+        if not isinstance(raw, dict):
+            raise CardFileError(f"card file {path} is not a JSON object")
+        return cls.from_json(raw)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically and durably, readable by the owner only."""
+        write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def write_atomic(path: Path, payload: bytes) -> None:
+    """Write `payload` to `path` so that a crash leaves the old or the new file, whole."""
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,57 @@
+"""The `mynacard` command. Sub-commands live with what they drive: the virtual card's
+(`insert`, `reset-pin`) in cardreader.virtualcard.cli, the host side's (`readers`, `info`,
+`verify`) in cardreader.hostcli. Each module defines `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+_COMMAND_MODULES = ("cardreader.virtualcard.cli", "cardreader.hostcli")
+
+
+class CliError(Exception):
+    """One clear line for the user, and an exit code (2 unless given)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mynacard",
+        description="Virtual My Number cards for testing, and a JPKI client for real and virtual cards.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log APDUs (PINs are never shown)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        print(f"mynacard: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Settings of the issuing service (environment prefix CERTSERVER_).
+
+Built once at the entry point (CLI, app factory) and passed down; never a module-level
+singleton, so tests can run several services with different settings in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CERTSERVER_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    # Empty means the SQLite file `<data_dir>/certserver.db`.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    timezone: str = "Asia/Tokyo"
+    challenge_ttl_seconds: int = 60
+    transaction_ttl_seconds: int = 600
+    render_pool_size: int = 2
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'certserver.db').resolve()}"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.data_dir / "ca"
+
+    @property
+    def cards_dir(self) -> Path:
+        return self.data_dir / "cards"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian machine, idempotently:
+# system packages (when run as root), a virtual environment in .venv, the project with its
+# dev extras. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(pcscd libpcsclite-dev swig vsmartcard-vpcd opensc pcsc-tools
+  postgresql fonts-ipaexfont-mincho fonts-ipaexfont-gothic poppler-utils zbar-tools
+  gcc python3-dev python3-venv)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: pcsc-tools would otherwise pull in GTK and Perl modules.
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing system packages (run as root or install them): ${missing[*]}" >&2
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  # pyscard has no Linux wheel: it compiles here against libpcsclite-dev.
+  .venv/bin/pip install -q -e '.[dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

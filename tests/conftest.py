@@ -1,0 +1,157 @@
+"""Fixtures shared by every test package.
+
+- `vpcd_slot` / `vpcd_slots`: readers of the running pcscd's vpcd driver, each locked for the
+  duration of a test so that concurrent test runs never put two cards in one reader.
+- `db_url`: a fresh, migrated database per test, on SQLite and (when
+  CERTSERVER_TEST_POSTGRES_URL is set) on PostgreSQL, cloned from a template migrated once.
+Where the environment demands them (KONBINI_REQUIRE_PCSC=1, KONBINI_REQUIRE_POSTGRES=1, as
+the test command sets when it started them), a missing service fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+VPCD_PORTS = (35963, 35964)  # /etc/reader.conf.d/vpcd: "Virtual PCD 00 00" and "... 00 01"
+
+
+@dataclass(frozen=True)
+class VpcdSlot:
+    reader: str  # the PC/SC reader name clients see
+    port: int  # the TCP port the virtual card connects to
+    host: str = "127.0.0.1"
+
+
+def _pcscd_ready() -> bool:
+    if not Path("/run/pcscd/pcscd.comm").exists():
+        return False
+    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=False).stdout
+    return all(f":{port} " in out for port in VPCD_PORTS)
+
+
+def _require_or_skip(flag: str, why: str) -> None:
+    if os.environ.get(flag) == "1":
+        pytest.fail(f"{why} (required because {flag}=1)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> None:
+    if not _pcscd_ready():
+        _require_or_skip("KONBINI_REQUIRE_PCSC", "pcscd with the vpcd driver is not running")
+
+
+def _lock_slots(count: int, timeout: float = 120.0) -> tuple[list[VpcdSlot], list[int]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        held: list[tuple[VpcdSlot, int]] = []
+        for index, port in enumerate(VPCD_PORTS):
+            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            held.append((VpcdSlot(f"Virtual PCD 00 {index:02d}", port), fd))
+            if len(held) == count:
+                return [s for s, _ in held], [fd for _, fd in held]
+        for _, fd in held:
+            os.close(fd)
+        if time.monotonic() > deadline:
+            pytest.fail("no free vpcd reader slot")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def vpcd_slot(pcscd: None) -> Iterator[VpcdSlot]:
+    slots, fds = _lock_slots(1)
+    try:
+        yield slots[0]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.fixture
+def vpcd_slots(pcscd: None) -> Iterator[list[VpcdSlot]]:
+    slots, fds = _lock_slots(len(VPCD_PORTS))
+    try:
+        yield slots
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# -- databases ----------------------------------------------------------------------------
+
+def _postgres_admin_url() -> str | None:
+    return os.environ.get("CERTSERVER_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from certserver.db.session import upgrade_to_head
+
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from certserver.db.session import upgrade_to_head
+
+    base = _postgres_admin_url()
+    if not base:
+        _require_or_skip("KONBINI_REQUIRE_POSTGRES", "CERTSERVER_TEST_POSTGRES_URL is not set")
+    assert base is not None
+    name = f"tmpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at head, once per backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "certserver.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    template_name: str = request.getfixturevalue("_postgres_template")
+    base = _postgres_admin_url()
+    assert base is not None
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

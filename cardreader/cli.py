@@ -54,4 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so exception classes are not defined twice
+    # (once in __main__, once in cardreader.cli).
+    from cardreader.cli import main as _main
+    sys.exit(_main())

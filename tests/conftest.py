@@ -16,11 +16,16 @@ import shutil
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 VPCD_PORTS = (35963, 35964)  # /etc/reader.conf.d/vpcd: "Virtual PCD 00 00" and "... 00 01"
 
@@ -84,9 +89,16 @@ def vpcd_slot(pcscd: None) -> Iterator[VpcdSlot]:
 
 @pytest.fixture
 def vpcd_slots(pcscd: None) -> Iterator[list[VpcdSlot]]:
-    slots, fds = _lock_slots(len(VPCD_PORTS))
+    # All slots, taken one by one in port order and waiting on each: a test holding one
+    # slot never waits for another, so this cannot deadlock, and a polling attempt for
+    # every slot at once could starve behind a stream of single-slot tests.
+    fds: list[int] = []
     try:
-        yield slots
+        for port in VPCD_PORTS:
+            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield [VpcdSlot(f"Virtual PCD 00 {i:02d}", port) for i, port in enumerate(VPCD_PORTS)]
     finally:
         for fd in fds:
             os.close(fd)
@@ -125,9 +137,26 @@ def _postgres_template() -> Iterator[str]:
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade_to_head(url)
     yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _drop_database(admin, name)
     admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    # WITH (FORCE) cannot end a backend of another role (an autovacuum worker that has just
+    # started on the new database, say): that raises InsufficientPrivilege, so wait and retry.
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == 19:
+                warnings.warn(f"test database {name} could not be dropped", stacklevel=1)
+                return
+            time.sleep(0.25)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -152,6 +181,5 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin, name)
         admin.dispose()

@@ -1,0 +1,159 @@
+"""The virtual card's `mynacard` sub-commands.
+
+`mynacard insert CARDFILE [--host H] [--port P]` puts the card into a vpcd reader and serves
+it until Ctrl-C or SIGTERM. SIGUSR1 toggles the card: removes it (PC/SC clients see an empty
+reader) or inserts it again, as a resident taking the card off the reader and back.
+Exit codes: 0 stopped, 2 bad card file or arguments, 6 reader unavailable or lost.
+
+`mynacard reset-pin CARDFILE [--which auth|sign|kenhojo] [--new-pin PIN]` is the municipal
+office's unlock (暗証番号の再設定): a new PIN (prompted without echo unless given) and a full
+retry counter. It is an administrator's tool: the PIN is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import signal
+import sys
+import threading
+from types import FrameType
+
+from cardreader.cardfile import CardFileError, PinRecord, make_verifier
+from cardreader.cli import CliError
+from cardreader.status import SW, ReaderError
+from cardreader.virtualcard.card import VirtualCard
+from cardreader.virtualcard.pins import FOUR_DIGITS, SIGN_PASSWORD
+from cardreader.virtualcard.store import CardStore, CardStoreError
+from cardreader.virtualcard.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdBridge
+
+EXIT_READER = 6  # as cardreader.hostcli: reader unavailable
+
+FIRST_VPCD_PORT = 35963  # each vpcd config entry gives two readers, "... 00 00" and "... 00 01"
+
+PIN_RULES = {
+    "auth": (FOUR_DIGITS, "4 digits"),  # 利用者証明用暗証番号
+    "kenhojo": (FOUR_DIGITS, "4 digits"),  # 券面事項入力補助用暗証番号
+    "sign": (SIGN_PASSWORD, "6 to 16 letters A-Z and digits"),  # 署名用パスワード
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `insert` and `reset-pin` to the `mynacard` parser."""
+    insert = subparsers.add_parser(
+        "insert", help="put a virtual card into a vpcd reader (until Ctrl-C; SIGUSR1 toggles removal)")
+    insert.add_argument("cardfile", help="the card file (JSON) of the virtual card")
+    insert.add_argument("--host", default=DEFAULT_HOST, help="where vpcd listens (default %(default)s)")
+    insert.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '... 00 01' (default %(default)s)")
+    insert.set_defaults(handler=run_insert)
+
+    reset = subparsers.add_parser("reset-pin", help="set a new PIN and unlock it (administrator)")
+    reset.add_argument("cardfile", help="the card file (JSON) of the virtual card")
+    reset.add_argument("--which", choices=sorted(PIN_RULES), default="auth",
+                       help="auth = 利用者証明用暗証番号, sign = 署名用パスワード, kenhojo = 券面事項入力補助用暗証番号")
+    reset.add_argument("--new-pin", help="the new PIN (prompted without echo if omitted)")
+    reset.set_defaults(handler=run_reset_pin)
+
+
+def _reader_name(port: int) -> str:
+    index = port - FIRST_VPCD_PORT
+    if 0 <= index <= 1:
+        return f"Virtual PCD 00 {index:02d}"
+    return f"the vpcd reader on port {port}"
+
+
+def _load_card(path: str) -> VirtualCard:
+    try:
+        return VirtualCard(path)
+    except CardFileError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def run_insert(args: argparse.Namespace) -> int:
+    """Serve the card until SIGINT/SIGTERM. Raises CliError (bad card file, no vpcd)."""
+    card = _load_card(args.cardfile)
+    bridge = VpcdBridge(card, host=args.host, port=args.port)
+    try:
+        bridge.insert()
+    except ReaderError as exc:
+        raise CliError(str(exc), EXIT_READER) from exc
+    reader = _reader_name(args.port)
+    stop, toggle = threading.Event(), threading.Event()
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    def on_toggle(signum: int, frame: FrameType | None) -> None:
+        toggle.set()
+
+    # Handlers first: whoever reads the banner may signal at once.
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    want_inserted = True
+    try:
+        print(f"card {args.cardfile} inserted into {reader} ({args.host}:{args.port}); "
+              "Ctrl-C stops, SIGUSR1 removes/re-inserts", flush=True)
+        while not stop.wait(0.1):
+            if toggle.is_set():
+                toggle.clear()
+                want_inserted = not want_inserted
+                _toggle(bridge, want_inserted, reader)
+            elif want_inserted and not bridge.inserted:
+                raise CliError(f"vpcd closed the connection of {reader}; is pcscd still running?", EXIT_READER)
+    finally:
+        bridge.remove()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"card removed from {reader}", flush=True)
+    return 0
+
+
+def _toggle(bridge: VpcdBridge, insert: bool, reader: str) -> None:
+    if insert:
+        try:
+            bridge.insert()
+        except ReaderError as exc:
+            raise CliError(str(exc), EXIT_READER) from exc
+        print(f"card inserted into {reader}", flush=True)
+    else:
+        bridge.remove()
+        print(f"card removed from {reader} (SIGUSR1 inserts it again)", flush=True)
+
+
+def _new_pin(args: argparse.Namespace) -> str:
+    rule, description = PIN_RULES[args.which]
+    if args.new_pin is not None:
+        secret = args.new_pin
+    else:
+        secret = getpass.getpass(f"new {args.which} PIN: ")
+        if getpass.getpass(f"new {args.which} PIN again: ") != secret:
+            raise CliError("the two entries differ; nothing was changed")
+    if args.which == "sign":
+        secret = secret.upper()  # clients upper-case the password before sending (jpki.md §4.1)
+    if not secret.isascii() or rule.check(secret.encode("ascii")) != SW.OK:
+        raise CliError(f"a {args.which} PIN must be {description}; nothing was changed")
+    return secret
+
+
+def run_reset_pin(args: argparse.Namespace) -> int:
+    """Set a new PIN with a full counter. Raises CliError (bad file, bad PIN)."""
+    try:
+        store = CardStore.open(args.cardfile)
+    except CardFileError as exc:
+        raise CliError(str(exc)) from exc
+    if args.which not in store.card.pins:
+        raise CliError(f"the card file has no {args.which} PIN")
+    secret = _new_pin(args)
+
+    def replace(pins: dict[str, PinRecord]) -> tuple[int, bool]:
+        record = pins[args.which]
+        pins[args.which] = PinRecord(make_verifier(secret), record.max_tries, record.max_tries)
+        return record.max_tries, True
+
+    try:
+        tries = store.update_pins(replace)
+    except (CardStoreError, KeyError) as exc:
+        raise CliError(f"the card file could not be updated: {exc}") from exc
+    print(f"the {args.which} PIN of {args.cardfile} was reset; {tries} tries", file=sys.stdout)
+    return 0

@@ -1,0 +1,66 @@
+"""The card's other applications, as far as clients touch them (jpki.md §7): 券面事項確認AP,
+共通カードAP, 住基AP and the GlobalPlatform ISD. Their contents are minimal but well formed;
+secrets the card file does not hold answer the empty VERIFY and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cardreader.cardfile import CardFile
+from cardreader.virtualcard.filesystem import BinaryEf, Df, RecordEf, df, tlv, with_offset_table
+from cardreader.virtualcard.pins import PinEf, PinSource
+
+KENKAKU_AID = bytes.fromhex("D3921000310001010402")  # 券面事項確認AP
+KYOTSU_AID = bytes.fromhex("D3921000310001010100")  # 共通カードAP
+JUKI_AID = bytes.fromhex("D3921000310001010401")  # 住基AP
+ISD_AID = bytes.fromhex("A0000001510000")  # GlobalPlatform issuer security domain, current at power-up
+
+KENKAKU_TRIES = 10  # not documented (jpki.md §14); chosen
+COMMON_PIN_TRIES = 3  # jpki.md §4.1: 共通AP / 住基AP PIN 001C, "(3)"
+
+
+def _digits(seed: bytes, count: int) -> str:
+    return str(int.from_bytes(hashlib.sha256(seed).digest(), "big"))[-count:].rjust(count, "0")
+
+
+def _kenkaku(card: CardFile) -> Df:
+    """券面事項確認AP: 0002 card face (opened by 照合番号A 0013 or B 0012), 0003 basic info."""
+    data = card.kenhojo
+    face = with_offset_table(b"\xff\x20", b"\xdf\x21", [
+        tlv(b"\xdf\x22", data.birth_date.encode("ascii")),  # 生年月日
+        tlv(b"\xdf\x23", data.sex.encode("ascii")),  # 性別
+    ])
+    municipality = _digits(data.address.encode("utf-8"), 5)
+    basic = tlv(b"\xff\x30", tlv(b"\xdf\x31", bytes((0x01, 0x03, 0x0E, 0x01)))
+                + tlv(b"\xdf\x32", hashlib.sha256(b"kenkaku" + card.auth_certificate).digest()[:16])
+                + tlv(b"\xdf\x34", municipality.encode("ascii")))
+    return df(
+        "券面事項確認AP", KENKAKU_AID,
+        BinaryEf(0x0002, face, read_keys=frozenset({0x0012, 0x0013})),  # 券面 (card face)
+        BinaryEf(0x0003, basic),  # basic info
+        PinEf(0x0011, "kenkaku.birth", PinSource.ABSENT, KENKAKU_TRIES),  # 生年月日 key
+        PinEf(0x0012, "kenkaku.shogo_b", PinSource.ABSENT, KENKAKU_TRIES),  # 照合番号B
+        PinEf(0x0013, "kenkaku.shogo_a", PinSource.DERIVED, KENKAKU_TRIES,  # 照合番号A = My Number
+              derived_secret=data.my_number),
+    )
+
+
+def _kyotsu(card: CardFile) -> Df:
+    """共通カードAP: record 1 of EF 0001 = 01 1C + serial(15) + municipality(5) + expiry(8)."""
+    serial = _digits(b"serial" + card.auth_certificate, 15)
+    municipality = _digits(card.kenhojo.address.encode("utf-8"), 5)
+    record = b"\x01\x1c" + (serial + municipality + "20351231").encode("ascii")
+    return df(
+        "共通カードAP", KYOTSU_AID,
+        RecordEf(0x0001, (record,)),  # card serial, municipality, expiry
+        PinEf(0x001C, "kyotsu.pin", PinSource.ABSENT, COMMON_PIN_TRIES),  # 共通AP PIN
+    )
+
+
+def build(card: CardFile) -> list[Df]:
+    return [
+        _kenkaku(card),
+        _kyotsu(card),
+        df("住基AP", JUKI_AID, PinEf(0x001C, "juki.pin", PinSource.ABSENT, COMMON_PIN_TRIES)),
+        df("GlobalPlatform ISD", ISD_AID),
+    ]

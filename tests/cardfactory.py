@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from cryptography import x509
@@ -32,13 +32,13 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rsa_key(slot: int) -> rsa.RSAPrivateKey:
     # RSA-2048 generation takes ~50-200 ms; tests reuse a few keys per process.
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@lru_cache(maxsize=None)
+@cache
 def test_ca(purpose: str = "auth") -> TestCa:
     key = _rsa_key(100 + (purpose == "sign"))
     name = x509.Name([

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy.orm import Session
+
 from certserver.documents.content import CertificateContent, CertificateKind
 
 
@@ -59,6 +61,9 @@ class CertificateOffer:
     whole_household_allowed: bool  # 世帯全員 (住民票) / 全部事項 (戸籍)
     available: bool  # False outside its hours; then `unavailable_reason` says why
     unavailable_reason: str | None = None  # a RuleViolation code, e.g. "outside_hours"
+    fiscal_year: int | None = None  # 所得・課税証明書: the (only) 年度 on offer
+    unavailable_message_ja: str | None = None  # what the kiosk says for `unavailable_reason`
+    unavailable_message_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class MunicipalityMenu:
     open: bool  # False when stopped, closed, or out of hours
     closed_reason: str | None
     offers: tuple[CertificateOffer, ...]
+    name_en: str = ""
+    closed_message_ja: str | None = None  # what the kiosk says for `closed_reason`
+    closed_message_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,3 +106,31 @@ class PreparedOrder:
     @property
     def total_fee_yen(self) -> int:
         return self.copies * self.fee_per_copy_yen
+
+
+# The rules import the types above, so they are imported when first called, not at the top.
+
+def menu_for(session: Session, resident_id: str, now: datetime) -> Menu:
+    """What the card holder `resident_id` may order at `now` (an aware datetime; the rules
+    use its JST date and time): their 住所地 and each 本籍地 they registered with, every
+    certificate offered there, and for anything not available now the code saying why.
+
+    Raises RuleViolation when the holder may not use the service at all (resident_not_found,
+    resident_moved_out, resident_deceased, dv_support_measure, change_pending,
+    gaiji_in_record, same_day_move_in, under_15); ValueError for a naive `now`."""
+    from certserver.db.repositories.registry import RegistryRepository
+    from certserver.services.rules.engine import build_menu
+
+    return build_menu(RegistryRepository(session), resident_id, now)
+
+
+def prepare_order(session: Session, requester_id: str, order: OrderRequest, now: datetime) -> PreparedOrder:
+    """Check `order` against every rule at `now` and build its content (with an empty
+    certificate number and issued_on = the JST date of `now`) and the fee per copy.
+
+    Raises RuleViolation with the first rule the order breaks (codes in
+    certserver.services.rules.violations.MESSAGES); ValueError for a naive `now`."""
+    from certserver.db.repositories.registry import RegistryRepository
+    from certserver.services.rules.engine import build_order
+
+    return build_order(RegistryRepository(session), requester_id, order, now)

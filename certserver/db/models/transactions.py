@@ -1,3 +1,154 @@
-"""transactions models (see certserver/db/models/__init__.py)."""
+"""Models of the kiosk-facing side: kiosks, transactions, challenges, issued documents,
+idempotency records and the audit log (see certserver/db/models/__init__.py).
 
-from certserver.db.base import Base  # noqa: F401
+Every row a kiosk can reach is addressed by an unguessable id and bound to the kiosk and
+(after authentication) to the card certificate's serial; nothing is ever looked up as
+"the next" or "the latest" (Yokohama 2023, service.md §7).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from certserver.db.base import Base
+
+ID_LENGTH = 64  # secrets.token_urlsafe(32) is 43 characters; room to spare
+
+
+class Kiosk(Base):
+    """A registered multi-copy machine. Only a hash of its secret is kept."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store_name: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of a 256-bit random secret: a slow password hash buys nothing for a secret
+    # that cannot be guessed, and would cost every API call.
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KioskTransaction(Base):
+    """One person's visit: started -> authenticated -> ordered -> paid -> released -> printed,
+    or cancelled / expired / failed. Never deleted: it is part of the record."""
+
+    __tablename__ = "transactions"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    # Equal to kiosk_id while the transaction is open, NULL once it ended: the unique
+    # constraint makes "one open transaction per kiosk" a fact of the database, not of
+    # one process's memory (Takamatsu 2024: several servers).
+    open_for_kiosk: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    card_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Who authenticated (from the card's serial); no foreign key: the record of who came
+    # must outlive any change to the registry row.
+    resident_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    order_summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for replies
+    fee_total_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    paid_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Challenge(Base):
+    """A random challenge the card signs; single use, short-lived, bound to one transaction."""
+
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class IssuedDocument(Base):
+    """One certificate document. The PDF lives here only until the transaction ends; the
+    number, hashes and status stay for verification."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("issuer_code", "certificate_number", name="uq_documents_issuer_number"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
+    card_serial: Mapped[str] = mapped_column(String(64))
+    issuer_code: Mapped[str] = mapped_column(String(8))
+    certificate_number: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(32))
+    copy_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending / issued / withdrawn
+    content_sha256: Mapped[str] = mapped_column(String(64))  # of CertificateContent.canonical_json
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CertificateCounter(Base):
+    """The last certificate number an issuer gave; one row per municipality."""
+
+    __tablename__ = "certificate_counters"
+
+    issuer_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a POST carrying an Idempotency-Key, per kiosk."""
+
+    __tablename__ = "idempotency_records"
+
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One step of one transaction, chained to the previous entry by its hash."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(64))
+    kiosk_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True, index=True)
+    card_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON; never a PIN or content
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single lock row appends serialize on; it also remembers the last entry, so that
+    deleting the newest entries is detected too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+

@@ -1,0 +1,260 @@
+"""Throughput and latency of the kiosk API: complete transactions per second (start ->
+authenticate -> order -> pay -> list + fetch documents -> printed) against one server
+(uvicorn on 127.0.0.1, SQLite, `certserver init --demo` data), and p50/p99 latencies at N
+concurrent kiosks.
+
+Document rendering is STUBBED in this benchmark only (a fixed small "PDF"), so the figures
+measure the transaction service, the database and HTTP; bench/documents_bench.py measures
+rendering. The output says so. The server runs in its own process (so the load generator
+does not share its interpreter); its clock is shifted into kiosk hours (a weekday 10:00 JST)
+when the bench runs outside them, and the output says so too.
+
+    python bench/service_bench.py [--kiosks 50] [--seconds 10] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+JST = dt.timezone(dt.timedelta(hours=9))
+
+
+# -- the server side (runs in a child process) ----------------------------------------------
+
+@dataclass(frozen=True)
+class StubDocument:
+    pdf: bytes
+    sha256: str
+
+
+class StubRenderer:
+    """BENCH ONLY: stands in for certserver.documents.service.DocumentService."""
+
+    def render(self, content):  # type: ignore[no-untyped-def]
+        pdf = b"%PDF-1.7\n% benchmark stub, not a certificate\n" + content.certificate_number.encode()
+        return StubDocument(pdf, hashlib.sha256(pdf).hexdigest())
+
+
+def _clock_offset() -> dt.timedelta:
+    """Zero inside kiosk hours on a weekday, else the shift to the next weekday 10:00 JST."""
+    now = dt.datetime.now(JST)
+    if now.weekday() < 5 and dt.time(7, 0) <= now.time() <= dt.time(22, 0):
+        return dt.timedelta(0)
+    day = (now + dt.timedelta(days=1)).date()
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(10, 0), JST) - now
+
+
+def bench_app():  # type: ignore[no-untyped-def]
+    """uvicorn factory of the bench server: the real app, stub renderer, shifted clock."""
+    from certserver.app import create_app
+    from certserver.config import Settings
+
+    offset = dt.timedelta(seconds=float(os.environ["BENCH_CLOCK_OFFSET"]))
+    return create_app(Settings(), clock=lambda: dt.datetime.now(dt.UTC) + offset, renderer=StubRenderer())
+
+
+def serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    if workers == 1:
+        uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
+    else:
+        uvicorn.run("service_bench:bench_app", factory=True, app_dir=str(Path(__file__).parent), host="127.0.0.1",
+                    port=port, workers=workers, log_level="warning", access_log=False, backlog=2048)
+
+
+# -- the load generator ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BenchCard:
+    resident_id: str
+    der: bytes
+    key: rsa.RSAPrivateKey
+
+    def sign(self, challenge: bytes) -> bytes:
+        return self.key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
+
+
+def _prepare(data_dir: Path, kiosks: int) -> tuple[list[BenchCard], dict[str, str]]:
+    """`certserver init --demo`, the usable cards with their keys pre-loaded, and kiosks."""
+    from certserver.cli.init_cmd import initialise
+    from certserver.config import Settings
+    from certserver.db.session import make_engine, make_session_factory, transaction
+    from certserver.demo.cards import read_index
+    from certserver.services.kiosks import register_kiosk
+
+    settings = Settings(data_dir=data_dir)
+    initialise(settings, demo=True, progress=lambda _line: None)
+    cards = []
+    for entry in read_index(settings.cards_dir):
+        if not entry.expect.startswith("issued"):
+            continue  # demo people the rules refuse (moved out, DV support ...)
+        raw = json.loads((settings.cards_dir / entry.file).read_text(encoding="utf-8"))["jpki"]
+        key = serialization.load_pem_private_key(raw["auth_private_key"].encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        cards.append(BenchCard(entry.resident_id, base64.b64decode(raw["auth_certificate"]), key))
+    engine = make_engine(settings.resolved_database_url)
+    credentials = {}
+    with transaction(make_session_factory(engine)) as session:
+        for i in range(kiosks):
+            credential = register_kiosk(session, f"BENCH-{i:03d}", f"bench store {i}", dt.datetime.now(dt.UTC))
+            credentials[credential.kiosk_id] = credential.bearer
+    engine.dispose()
+    return cards, credentials
+
+
+@dataclass
+class Stats:
+    transactions: list[float]  # seconds per complete transaction
+    requests: list[float]  # seconds per HTTP request
+    failures: int = 0
+
+
+async def _transaction(client: httpx.AsyncClient, card: BenchCard, stats: Stats) -> bool:
+    timings = []
+
+    async def call(method: str, url: str, **kw: object) -> httpx.Response:
+        t0 = time.perf_counter()
+        response = await client.request(method, url, **kw)
+        timings.append(time.perf_counter() - t0)
+        return response
+
+    t0 = time.perf_counter()
+    started = await call("POST", "/api/v1/transactions")
+    if started.status_code != 201:
+        return False
+    tx = started.json()
+    base = f"/api/v1/transactions/{tx['transaction_id']}"
+    signature = card.sign(base64.b64decode(tx["challenge"]))
+    auth = await call("POST", f"{base}/authenticate", json={
+        "certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode()})
+    if auth.status_code != 200:
+        return False
+    home = auth.json()["menu"]["municipalities"][0]
+    ordered = await call("POST", f"{base}/order", json={
+        "municipality_code": home["code"], "role": home["role"], "kind": "juminhyo"})
+    if ordered.status_code != 200:
+        return False
+    paid = await call("POST", f"{base}/payment", json={"amount_yen": ordered.json()["fee_total_yen"]})
+    documents = (await call("GET", f"{base}/documents")).json()["documents"] if paid.status_code == 200 else []
+    for doc in documents:
+        pdf = await call("GET", f"{base}/documents/{doc['document_id']}")
+        if hashlib.sha256(pdf.content).hexdigest() != doc["sha256"]:
+            return False
+    done = await call("POST", f"{base}/printed")
+    if done.status_code != 200 or not documents:
+        return False
+    stats.transactions.append(time.perf_counter() - t0)
+    stats.requests.extend(timings)
+    return True
+
+
+async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, deadline: float, stats: Stats) -> None:
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": bearer}, timeout=60) as client:
+        n = index
+        while time.perf_counter() < deadline:
+            if not await _transaction(client, cards[n % len(cards)], stats):
+                stats.failures += 1
+            n += 1
+
+
+async def _load(url: str, credentials: dict[str, str], cards: list[BenchCard], seconds: float) -> tuple[Stats, float]:
+    stats = Stats([], [])
+    start = time.perf_counter()
+    await asyncio.gather(*(_kiosk(url, bearer, cards, i, start + seconds, stats)
+                           for i, bearer in enumerate(credentials.values())))
+    return stats, time.perf_counter() - start
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("bench server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kiosks", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (SQLite WAL)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.workers)
+        return
+    with tempfile.TemporaryDirectory(prefix="service-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        t0 = time.perf_counter()
+        cards, credentials = _prepare(data_dir, args.kiosks)
+        print(f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
+              f"in {time.perf_counter() - t0:.1f} s")
+        offset = _clock_offset()
+        port = _free_port()
+        env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
+               "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)],
+                                  env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url, server)
+            asyncio.run(_load(url, credentials, cards, min(2.0, args.seconds)))  # warm-up
+            stats, elapsed = asyncio.run(_load(url, credentials, cards, args.seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    done = len(stats.transactions)
+    print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
+          "see bench/documents_bench.py for rendering throughput.")
+    if offset:
+        print(f"NOTE: the server's clock was shifted by {offset} into kiosk hours (weekday 10:00 JST).")
+    print(f"server: uvicorn on 127.0.0.1, {args.workers} worker(s), SQLite (WAL), {os.cpu_count()} CPU(s)")
+    print(f"concurrent kiosks: {args.kiosks}, measured for {elapsed:.1f} s")
+    print(f"complete transactions: {done} ({done / elapsed:.1f}/s), failed: {stats.failures}")
+    print(f"HTTP requests: {len(stats.requests)} ({len(stats.requests) / elapsed:.0f}/s, 7 per transaction)")
+    for label, values in (("transaction (7 requests)", stats.transactions), ("single request", stats.requests)):
+        print(f"latency of a {label}: p50 {1000 * _percentile(values, 50):.1f} ms, "
+              f"p99 {1000 * _percentile(values, 99):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

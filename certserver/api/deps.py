@@ -1,0 +1,162 @@
+"""Request dependencies: one session and one database transaction per request, the kiosk
+credential check, the request's clock reading, and idempotent replays of POSTs.
+
+The session commits before the route returns, so a kiosk never sees an answer whose writes
+could still be lost. It also commits when the route raises a refusal (see
+api.errors.REFUSALS): a refusal's audit entry, spent challenge or ended transaction must
+stand. Anything else rolls back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from certserver.api.errors import REFUSALS, ApiError, invalid_request, refusal_response
+from certserver.config import Settings
+from certserver.db.models.transactions import IdempotencyRecord, Kiosk
+from certserver.services.kiosks import (
+    KioskAuthenticationError,
+    authenticate_kiosk,
+    parse_authorization,
+)
+from certserver.services.transactions import TransactionService
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+IN_PROGRESS = 0  # status_code of an idempotency record whose request has not finished
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ServiceContext:
+    """What the app factory builds once and every request uses."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    transactions: TransactionService
+    clock: Clock
+
+
+def service_context(request: Request) -> ServiceContext:
+    return request.app.state.service
+
+
+@dataclass
+class Call:
+    """Everything a route needs: session, kiosk, the moment, the services."""
+
+    session: Session
+    kiosk: Kiosk
+    now: datetime
+    service: ServiceContext
+    idempotency_key: str | None
+
+    @property
+    def transactions(self) -> TransactionService:
+        return self.service.transactions
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
+        raise invalid_request("Idempotency-Key must be 1-128 printable characters.")
+    return key
+
+
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[Call]:
+    """One session and database transaction for the request, with the kiosk authenticated.
+
+    Used inside the route body, so that everything that holds a database connection runs
+    in one worker thread: were the session opened in a dependency, its set-up, the route
+    and its tear-down would be three thread-pool calls, and requests holding the (few)
+    connections could wait for a thread while every thread waits for a connection.
+
+    Raises KioskAuthenticationError, ApiError (a malformed Idempotency-Key).
+    """
+    context = service_context(request)
+    key = _idempotency_key(request)
+    session = context.session_factory()
+    try:
+        try:
+            kiosk_id, secret = parse_authorization(request.headers.get("authorization"))
+            kiosk = authenticate_kiosk(session, kiosk_id, secret)
+        except KioskAuthenticationError:
+            logger.warning("refused a kiosk credential from %s", request.client.host if request.client else "?")
+            raise
+        yield Call(session, kiosk, context.clock(), context, key)
+        session.commit()
+    except REFUSALS:
+        session.commit()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path} {canonical}".encode()).hexdigest()
+
+
+def idempotent(c: Call, request: Request, body: Any, produce: Callable[[], tuple[int, Any]]) -> JSONResponse:
+    """Run `produce` once per (kiosk, Idempotency-Key); a retry gets the stored answer.
+
+    A placeholder record is written first, so a retry that arrives while the first try is
+    still running (an order while its PDFs render) is told "request_in_progress" instead of
+    being run twice. Raises ApiError "idempotency_key_reused" when the key comes back with a
+    different request.
+    """
+    key = c.idempotency_key
+    if key is None:
+        status, payload = produce()
+        return JSONResponse(payload, status_code=status)
+    print_ = fingerprint(request.method, request.url.path, body)
+    record = c.session.get(IdempotencyRecord, (c.kiosk.id, key))
+    if record is not None:
+        if record.fingerprint != print_:
+            raise ApiError("idempotency_key_reused", "同じ再送キーで別の要求が送られました。",
+                           "This Idempotency-Key was used for a different request.")
+        if record.status_code == IN_PROGRESS:
+            raise ApiError("request_in_progress", "処理中です。しばらくお待ちください。",
+                           "The first request with this Idempotency-Key is still running.")
+        return JSONResponse(json.loads(record.body), status_code=record.status_code,
+                            headers={"Idempotent-Replayed": "true"})
+    record = IdempotencyRecord(kiosk_id=c.kiosk.id, key=key, fingerprint=print_, status_code=IN_PROGRESS,
+                               body="null", created_at=c.now)
+    c.session.add(record)
+    c.session.flush()
+    try:
+        status, payload = produce()
+    except REFUSALS as exc:
+        status, payload = refusal_response(exc)
+        _finish(c.session, c.kiosk.id, key, status, payload)
+        raise
+    _finish(c.session, c.kiosk.id, key, status, payload)
+    return JSONResponse(payload, status_code=status)
+
+
+def _finish(session: Session, kiosk_id: str, key: str, status: int, payload: Any) -> None:
+    # Looked up again: `produce` may have committed (orders do), expiring loaded objects.
+    record = session.get(IdempotencyRecord, (kiosk_id, key))
+    if record is None:  # pragma: no cover - the placeholder is ours
+        return
+    record.status_code = status
+    record.body = json.dumps(payload, ensure_ascii=False, default=str)

@@ -1,0 +1,146 @@
+"""Stable error codes of the kiosk API and their HTTP statuses.
+
+Every refusal reaches the kiosk as `{"error": {"code", "message_ja", "message_en"}}` with
+the status below; the code is the contract (docs/api.md lists them), the messages are for the
+person at the kiosk. Bad input of any shape is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from certserver.pki.validation import CardCertificateError
+from certserver.services.authentication import ChallengeError
+from certserver.services.kiosks import KioskAuthenticationError
+from certserver.services.ordering import RuleViolation
+from certserver.services.transactions import TransactionError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A refusal made by the API layer itself (credentials, request shape, idempotency)."""
+
+    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
+        super().__init__(f"{code}: {message_en}")
+        self.code = code
+        self.message_ja = message_ja
+        self.message_en = message_en
+
+
+# Exceptions that are answers, not failures: the request's writes (audit entry, spent
+# challenge, ended transaction) are committed and the kiosk gets the code.
+REFUSALS: tuple[type[Exception], ...] = (
+    ApiError, TransactionError, ChallengeError, RuleViolation, CardCertificateError,
+)
+
+STATUS_BY_CODE: dict[str, int] = {
+    "unauthorized_kiosk": 401,
+    "not_found": 404,
+    "transaction_not_found": 404,
+    "document_not_found": 404,
+    "method_not_allowed": 405,
+    "invalid_state": 409,
+    "transaction_ended": 409,
+    "challenge_used": 409,
+    "challenge_missing": 409,
+    "documents_not_ready": 409,
+    "request_in_progress": 409,
+    "transaction_expired": 410,
+    "challenge_expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_request": 422,
+    "idempotency_key_reused": 422,
+    "amount_mismatch": 422,
+    "internal_error": 500,
+    "render_failed": 503,
+}
+CARD_REFUSED_STATUS = 403  # every CardCertificateError: the card may not authenticate
+RULE_REFUSED_STATUS = 422  # every RuleViolation: the order is not allowed
+
+
+def status_for(exc: Exception) -> int:
+    if isinstance(exc, CardCertificateError):
+        return CARD_REFUSED_STATUS
+    code = getattr(exc, "code", "")
+    if isinstance(exc, RuleViolation):
+        return STATUS_BY_CODE.get(code, RULE_REFUSED_STATUS)
+    return STATUS_BY_CODE.get(code, 422)
+
+
+def error_body(code: str, message_ja: str, message_en: str, **extra: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message_ja": message_ja, "message_en": message_en}
+    error.update(extra)
+    return {"error": error}
+
+
+def refusal_response(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """(status, body) of a refusal, also what idempotency records store."""
+    body = error_body(exc.code, exc.message_ja, exc.message_en)  # type: ignore[attr-defined]
+    return status_for(exc), body
+
+
+def unauthorized() -> ApiError:
+    return ApiError("unauthorized_kiosk", "端末の認証に失敗しました。", "The kiosk credential is missing or wrong.")
+
+
+def invalid_request(message_en: str) -> ApiError:
+    return ApiError("invalid_request", "要求の形式が正しくありません。", message_en)
+
+
+async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
+    status, body = refusal_response(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _kiosk_auth_handler(_request: Request, exc: Exception) -> JSONResponse:
+    return await _refusal_handler(_request, unauthorized())
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Where and what, never the input itself (it may be huge or personal).
+    fields = [
+        {"loc": [str(part) for part in err.get("loc", ())], "type": str(err.get("type", "")), "msg": str(err.get("msg", ""))}
+        for err in exc.errors()[:20]
+    ]
+    body = error_body("invalid_request", "要求の形式が正しくありません。", "The request is not valid.", fields=fields)
+    return JSONResponse(body, status_code=422)
+
+
+async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # a body FastAPI could not even decode: same as any bad body
+        body = error_body("invalid_request", "要求の形式が正しくありません。", "The request body could not be read.")
+        return JSONResponse(body, status_code=422)
+    if exc.status_code == 404:
+        body = error_body("not_found", "見つかりません。", "Not found.")
+    elif exc.status_code == 405:
+        body = error_body("method_not_allowed", "この操作はできません。", "Method not allowed.")
+    else:
+        body = error_body(f"http_{exc.status_code}", "要求を処理できませんでした。", str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = error_body("internal_error", "システムエラーが発生しました。", "Internal error.")
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception the API can meet to its stable JSON error."""
+    for exc_type in REFUSALS:
+        app.add_exception_handler(exc_type, _refusal_handler)
+    app.add_exception_handler(KioskAuthenticationError, _kiosk_auth_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)

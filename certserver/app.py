@@ -1,0 +1,318 @@
+"""The issuing service's web application: one factory for `certserver serve` and the tests.
+
+`create_app` first checks that the configuration fits the deployment and refuses to build
+an app otherwise (Takamatsu 2024: a single-server build ran on several servers, service.md
+§7). It refuses:
+- settings that contradict each other (TTLs, pool sizes, an unknown time zone);
+- an in-memory SQLite database (private to one connection, gone on restart);
+- several workers on SQLite unless the file is in WAL mode on a local file system (SQLite's
+  locking does not work over NFS/SMB, and a rollback journal would block readers);
+- a database that is not migrated to the newest revision;
+- a missing or damaged CA, or missing fonts.
+Everything the service knows lives in the database, so any number of workers on one
+database (PostgreSQL, or a local SQLite file in WAL mode) behave as one service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio.to_thread
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from certserver.api import pki_routes, routes
+from certserver.api.deps import Clock, ServiceContext, utc_now
+from certserver.api.errors import error_body, install_error_handlers
+from certserver.config import Settings
+from certserver.db.session import alembic_config, make_engine, make_session_factory
+from certserver.pki.ca import CaBundle, CaError
+from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
+from certserver.services.transactions import Renderer, TransactionService, certificate_status
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024  # the largest legitimate request is a certificate (~2 KiB) in base64
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "afs", "ceph", "glusterfs"})
+
+
+class DeploymentCheckError(Exception):
+    """The configuration does not fit this deployment; the service refuses to start."""
+
+
+# -- start-up checks ----------------------------------------------------------------------
+
+def check_settings(settings: Settings) -> None:
+    """Settings that contradict each other. Raises DeploymentCheckError."""
+    problems = []
+    if settings.workers < 1:
+        problems.append("workers must be at least 1")
+    if settings.render_pool_size < 1:
+        problems.append("render_pool_size must be at least 1")
+    if settings.challenge_ttl_seconds < 1 or settings.transaction_ttl_seconds < 1:
+        problems.append("challenge and transaction TTLs must be positive")
+    elif settings.challenge_ttl_seconds > settings.transaction_ttl_seconds:
+        problems.append("challenge_ttl_seconds must not exceed transaction_ttl_seconds")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"unknown time zone {settings.timezone!r}")
+    if problems:
+        raise DeploymentCheckError("; ".join(problems))
+
+
+def _is_memory_sqlite(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or "mode=memory" in url
+    )
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The file system type of the mount holding `path` (Linux /proc/self/mountinfo)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    best, fstype = "", None
+    target = str(path.resolve())
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount_point = fields[4]
+        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(mount_point) > len(best):
+            best, fstype = mount_point, right.split()[0]
+    return fstype
+
+
+def check_database(engine: Engine, settings: Settings) -> None:
+    """The database is reachable, migrated to head, and fits the worker count.
+
+    Raises DeploymentCheckError.
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+            journal = None
+            if engine.dialect.name == "sqlite":
+                journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    except SQLAlchemyError as exc:
+        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}") from exc
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    if current != heads:
+        raise DeploymentCheckError(
+            f"the database is at revision {sorted(current) or 'none'}, the code needs {sorted(heads)}: "
+            "run `certserver init` (it migrates) first")
+    if engine.dialect.name == "sqlite" and settings.workers > 1:
+        if str(journal).lower() != "wal":
+            raise DeploymentCheckError(f"{settings.workers} workers need SQLite in WAL mode (it is {journal})")
+        database = engine.url.database or ""
+        fstype = _filesystem_type(Path(database).parent)
+        if fstype in NETWORK_FILESYSTEMS:
+            raise DeploymentCheckError(
+                f"the SQLite file is on a network file system ({fstype}); several workers or servers "
+                "must share a PostgreSQL database instead")
+
+
+def _serialize_sqlite_transactions(engine: Engine) -> None:
+    """Make every SQLite transaction BEGIN IMMEDIATE.
+
+    pysqlite starts transactions lazily and as readers; a reader that later writes while
+    another connection wrote fails with SQLITE_BUSY at once (no retry). Taking the write
+    lock at BEGIN makes transactions queue on busy_timeout instead, and makes the audit
+    log's append order the commit order.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The service's engine, after the configuration checks. Raises DeploymentCheckError."""
+    url = settings.resolved_database_url
+    if _is_memory_sqlite(url):
+        raise DeploymentCheckError("an in-memory SQLite database cannot hold the service's state; use a file or PostgreSQL")
+    if url.startswith("sqlite"):
+        # One connection per process: SQLite has one writer anyway, and threads waiting on a
+        # pool queue wake at once, where SQLite's busy handler sleeps in steps.
+        engine = make_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        _serialize_sqlite_transactions(engine)
+    else:
+        engine = make_engine(url, pool_size=max(10, settings.render_pool_size * 2), max_overflow=10, pool_timeout=60)
+    return engine
+
+
+def _load_ca(settings: Settings) -> CaBundle:
+    try:
+        return CaBundle.load(settings.ca_dir)
+    except CaError as exc:
+        raise DeploymentCheckError(str(exc)) from exc
+
+
+def _default_renderer(settings: Settings) -> Renderer:
+    from certserver.documents.errors import DocumentError
+    from certserver.documents.service import DocumentService
+    from certserver.documents.signing import SignerStore
+
+    try:
+        return DocumentService(SignerStore.open(settings.ca_dir))
+    except DocumentError as exc:
+        raise DeploymentCheckError(f"the document service cannot start: {exc.message_en}") from exc
+
+
+# -- the app --------------------------------------------------------------------------------
+
+class BodySizeLimit:
+    """Refuse kiosk API request bodies over `limit` bytes with 413 before anything parses
+    them (the verification endpoints take whole PDFs and keep their own limit)."""
+
+    def __init__(self, app: ASGIApp, limit: int, prefix: str = "/api/") -> None:
+        self.app = app
+        self.limit = limit
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLargeError:
+            await self._refuse(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        from fastapi.responses import JSONResponse
+
+        response = JSONResponse(error_body("payload_too_large", "要求が大きすぎます。", "The request body is too large."),
+                                status_code=413)
+        await response(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _sweep_interval(settings: Settings) -> float:
+    return float(min(30, max(1, settings.challenge_ttl_seconds // 2)))
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Renderer | None = None) -> FastAPI:
+    """The service's ASGI app, after checking the configuration fits the deployment.
+
+    `clock` (default: UTC now) lets tests move time; `renderer` replaces the document service
+    (only the benchmark does, and says so). Raises DeploymentCheckError.
+    """
+    check_settings(settings)
+    engine = build_engine(settings)
+    try:
+        check_database(engine, settings)
+        ca = _load_ca(settings)
+        renderer = renderer or _default_renderer(settings)
+    except BaseException:
+        engine.dispose()
+        raise
+    factory = make_session_factory(engine)
+    render_pool = ThreadPoolExecutor(max_workers=settings.render_pool_size, thread_name_prefix="render")
+    transactions = TransactionService(
+        transaction_ttl_seconds=settings.transaction_ttl_seconds,
+        challenge_ttl_seconds=settings.challenge_ttl_seconds,
+        validate_card=lambda session, der, at: validate_card_certificate(session, ca, der, at),
+        verify_signature=verify_challenge_signature,
+        renderer=renderer,
+        render_pool=render_pool,
+    )
+    context = ServiceContext(settings=settings, session_factory=factory, transactions=transactions,
+                             clock=clock or utc_now)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_forever(context, _sweep_interval(settings)))
+        logger.info("certserver ready (%s, %d worker(s))", engine.dialect.name, settings.workers)
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            render_pool.shutdown(wait=True, cancel_futures=True)
+            engine.dispose()
+
+    app = FastAPI(title="konbini-kiosk certserver", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
+    app.state.service = context
+    app.state.engine = engine
+    app.state.pki = pki_routes.PkiContext(session_factory=factory, ca=ca)
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(pki_routes.router)
+    _include_verify_router(app, settings, factory)
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)
+    return app
+
+
+def _include_verify_router(app: FastAPI, settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Public document verification, answering "issued" / "withdrawn" from the documents table."""
+    from certserver.api import verify_routes
+    from certserver.documents.verification import TrustStore
+
+    def lookup(certificate_number: str) -> str | None:
+        with factory() as session:
+            return certificate_status(session, certificate_number)
+
+    verify_routes.configure(app, TrustStore.from_ca_dir(settings.ca_dir), lookup)
+    app.include_router(verify_routes.router)
+
+
+async def _sweep_forever(context: ServiceContext, interval: float) -> None:
+    """End overdue transactions even when their kiosk never comes back."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            count = await anyio.to_thread.run_sync(
+                context.transactions.expire_due, context.session_factory, context.clock())
+            if count:
+                logger.info("expired %d overdue transaction(s)", count)
+        except Exception:  # the sweep must survive a busy database; the next round retries
+            logger.exception("expiry sweep failed")
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` (several workers): settings from CERTSERVER_*."""
+    return create_app(Settings())

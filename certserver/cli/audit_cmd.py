@@ -1,0 +1,45 @@
+"""`certserver audit verify`: recompute the audit log's hash chain."""
+
+from __future__ import annotations
+
+import argparse
+
+from certserver.cli import CliError, settings_from
+
+
+def _factory(args: argparse.Namespace):  # -> sessionmaker
+    """Sessions on the service's own engine (on SQLite every transaction takes the write
+    lock at BEGIN, so a command never fails half-way against a running server)."""
+    from certserver.app import DeploymentCheckError, build_engine
+    from certserver.db.session import make_session_factory
+
+    try:
+        return make_session_factory(build_engine(settings_from(args)))
+    except DeploymentCheckError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("audit", help="check the audit log")
+    commands = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = commands.add_parser("verify", parents=[common], help="verify the hash chain (exit 1 if broken)")
+    verify.set_defaults(handler=verify_log)
+
+
+def verify_log(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from certserver.db.session import transaction
+    from certserver.services.audit import verify_chain
+
+    factory = _factory(args)
+    try:
+        with transaction(factory) as session:
+            report = verify_chain(session)
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot read the audit log: {exc.__class__.__name__} (did you run `certserver init`?)") from exc
+    if report.ok:
+        print(f"audit log intact: {report.entries_checked} entries")
+        return 0
+    raise CliError(f"audit log BROKEN at entry {report.broken_at_seq}: {report.problem} "
+                   f"({report.entries_checked} entries verified before it)", exit_code=1)

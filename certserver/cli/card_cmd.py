@@ -1,0 +1,230 @@
+"""`certserver card issue|revoke|list|enroll` and `certserver ca init|show`: the test JPKI CA
+and the virtual cards it issues, from an operator's shell."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from certserver.cli import CliError, settings_from
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from sqlalchemy.orm import Session
+
+    from certserver.pki.ca import CaBundle
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+T = TypeVar("T")
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    card = subparsers.add_parser("card", help="issue, revoke, list and enroll My Number cards (TEST ONLY)")
+    actions = card.add_subparsers(dest="card_command", required=True, metavar="ACTION")
+
+    issue = actions.add_parser("issue", parents=[common], help="issue a virtual card file to a resident")
+    issue.add_argument("--resident", required=True, help="resident id, e.g. toride-0001")
+    issue.add_argument("--pin", required=True, help="4-digit user-authentication PIN (test cards only)")
+    issue.add_argument("--password", required=True, help="signing password, 6-16 of A-Z 0-9")
+    issue.add_argument("--out", type=Path, default=None,
+                       help="card file to write (default <data-dir>/cards/<resident>.card.json)")
+    issue.add_argument("--force", action="store_true", help="replace an existing card file")
+    issue.set_defaults(handler=issue_command)
+
+    revoke = actions.add_parser("revoke", parents=[common],
+                                help="revoke a card (both its certificates) by either serial")
+    revoke.add_argument("--serial", required=True, help="certificate serial in hex")
+    revoke.add_argument("--reason", required=True,
+                        help="lost, stolen, moved_out, deceased, attributes_changed, renewed, returned, "
+                             "key_compromise, unspecified")
+    revoke.set_defaults(handler=revoke_command)
+
+    listing = actions.add_parser("list", parents=[common], help="list card certificates")
+    listing.add_argument("--resident", default=None, help="only this resident's")
+    listing.set_defaults(handler=list_command)
+
+    enroll = actions.add_parser(
+        "enroll", parents=[common],
+        help="accept a REAL card's user-authentication certificate for a demo resident")
+    enroll.add_argument("--resident", required=True, help="resident id")
+    enroll.add_argument("--cert", required=True, type=Path, help="the card's auth certificate (DER or PEM)")
+    enroll.add_argument("--trust-ca", required=True, type=Path,
+                        help="the CA certificate you choose to trust as its issuer (DER or PEM)")
+    enroll.set_defaults(handler=enroll_command)
+
+    ca = subparsers.add_parser("ca", help="the service's test CAs")
+    ca_actions = ca.add_subparsers(dest="ca_command", required=True, metavar="ACTION")
+    init = ca_actions.add_parser("init", parents=[common], help="create the test CAs (never overwrites)")
+    init.set_defaults(handler=ca_init_command)
+    show = ca_actions.add_parser("show", parents=[common], help="show the test CAs and trusted external CAs")
+    show.set_defaults(handler=ca_show_command)
+
+
+# -- plumbing -------------------------------------------------------------------------------
+
+def _load_ca(args: argparse.Namespace) -> CaBundle:
+    from certserver.pki.ca import CaBundle, CaError
+
+    try:
+        return CaBundle.load(settings_from(args).ca_dir)
+    except CaError as exc:
+        raise CliError(str(exc)) from exc
+
+
+@contextmanager
+def _session(args: argparse.Namespace) -> Iterator[Session]:
+    """One transaction on the service's database; a missing or unmigrated database is a
+    one-line error, never an empty database created by accident."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from certserver.db.session import make_engine, make_session_factory, transaction
+
+    settings = settings_from(args)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise CliError(f"no database in {settings.data_dir}: run `certserver init` first")
+    engine = make_engine(url)
+    try:
+        try:
+            migrated = inspect(engine).has_table("card_certificates")
+        except SQLAlchemyError as exc:
+            raise CliError(f"cannot open the database: {exc.__class__.__name__}") from exc
+        if not migrated:
+            raise CliError("the database has no card tables: run `certserver init` first")
+        with transaction(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Turn the card service's refusals into one-line CLI errors."""
+    from certserver.services.cards import CardServiceError
+
+    try:
+        return action()
+    except (CardServiceError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _jst(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
+
+
+# -- card -----------------------------------------------------------------------------------
+
+def issue_command(args: argparse.Namespace) -> int:
+    from certserver.services.cards import check_pin_format, issue_card
+
+    _run(lambda: check_pin_format(args.pin, args.password))  # before touching CA or database
+    ca = _load_ca(args)
+    out: Path = args.out or settings_from(args).cards_dir / f"{args.resident}.card.json"
+    if args.out is None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with _session(args) as session:
+        issued = _run(lambda: issue_card(session, ca, args.resident, pin=args.pin, password=args.password,
+                                         out=out, overwrite=args.force))
+    print(f"issued a TEST ONLY card to {issued.resident_id}: {issued.path}")
+    print(f"  auth serial {issued.auth_serial}")
+    sign = issued.sign_serial or "none (holder under 15)"
+    print(f"  sign serial {sign}")
+    return 0
+
+
+def revoke_command(args: argparse.Namespace) -> int:
+    from certserver.services.cards import card_by_serial, revoke_card
+
+    with _session(args) as session:
+        _run(lambda: revoke_card(session, args.serial, args.reason))
+        summary = _run(lambda: card_by_serial(session, args.serial))
+    print(f"revoked the card of {summary.resident_id} (serial {summary.serial}, reason {args.reason})")
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from certserver.services.cards import list_cards
+
+    with _session(args) as session:
+        rows = list_cards(session, args.resident)
+    if not rows:
+        print("no card certificates" + (f" for {args.resident}" if args.resident else ""))
+        return 0
+    print("serial\tpurpose\tresident\tstatus\tvalid until\tkind")
+    for row in rows:
+        status = row.status if row.revocation_reason is None else f"{row.status} ({row.revocation_reason})"
+        kind = "enrolled real card" if row.enrolled_real_card else (row.card_file or "-")
+        print(f"{row.serial}\t{row.purpose}\t{row.resident_id}\t{status}\t{_jst(row.not_after)}\t{kind}")
+    return 0
+
+
+def enroll_command(args: argparse.Namespace) -> int:
+    from certserver.services.cards import enroll_real_card
+
+    cert = _read(args.cert, "the card certificate")
+    trust = _read(args.trust_ca, "the CA certificate")
+    ca = _load_ca(args)
+    with _session(args) as session:
+        summary = _run(lambda: enroll_real_card(session, ca, args.resident, cert, trust))
+    print(f"enrolled a real card for {summary.resident_id}: serial {summary.serial}, "
+          f"valid until {_jst(summary.not_after)}")
+    print("  its issuer is now trusted for enrolled cards only; revoke with `certserver card revoke`")
+    return 0
+
+
+# -- ca -------------------------------------------------------------------------------------
+
+def ca_init_command(args: argparse.Namespace) -> int:
+    from certserver.pki.ca import CaBundle, CaError
+
+    ca_dir = settings_from(args).ca_dir
+    try:
+        CaBundle.create(ca_dir)
+    except CaError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"created the TEST ONLY CAs in {ca_dir}")
+    return 0
+
+
+def _dn(name: x509.Name) -> str:
+    """A DN in certificate order (C first), as people read JPKI names."""
+    return ", ".join(f"{a.rfc4514_attribute_name}={a.value}" for a in name)
+
+
+def _describe(label: str, der: bytes, subject: str, serial: int, not_after: dt.datetime) -> str:
+    fingerprint = hashlib.sha256(der).hexdigest()
+    return (f"{label}\n  subject  {subject}\n  serial   {serial:X}\n  until    {_jst(not_after)}\n"
+            f"  sha256   {fingerprint}")
+
+
+def ca_show_command(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from certserver.db.models.pki import TrustedCa
+
+    ca = _load_ca(args)
+    for label, loaded in (("user-authentication CA (利用者証明用)", ca.auth_ca),
+                          ("signing CA (署名用)", ca.sign_ca), ("document CA (文書署名用)", ca.document_ca)):
+        cert = loaded.cert
+        print(_describe(label, loaded.der, _dn(cert.subject), cert.serial_number, cert.not_valid_after_utc))
+    try:
+        with _session(args) as session:
+            trusted = [(t.subject, t.fingerprint_sha256, t.added_at) for t in session.scalars(select(TrustedCa))]
+    except CliError:
+        trusted = []
+    print("trusted external CAs (for enrolled real cards): " + ("none" if not trusted else ""))
+    for subject, fingerprint, added in trusted:
+        print(f"  {subject}\n    sha256 {fingerprint}, trusted since {_jst(added)}")
+    return 0

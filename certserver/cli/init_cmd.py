@@ -1,0 +1,223 @@
+"""`certserver init [--demo] [--force]`: create the database and the test CAs, and with
+--demo the demo municipalities, people, card files and document signers.
+
+An existing data folder is never overwritten by accident: init refuses unless --force, which
+wipes only what init itself creates (the SQLite file, `ca/`, `cards/`; on PostgreSQL every
+table, by migrating down to an empty schema). A failed init removes what it created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from certserver.cli import CliError, settings_from
+from certserver.config import Settings
+
+Progress = Callable[[str], None]
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "init", parents=[common],
+        help="create the database and test CAs (--demo: also demo residents and card files)",
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help="add the demo municipalities (取手市, つくば市), residents and card files")
+    parser.add_argument("--force", action="store_true",
+                        help="wipe an existing database, CA and card files first")
+    parser.set_defaults(handler=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    initialise(settings_from(args), demo=args.demo, force=args.force, progress=print)
+    return 0
+
+
+@dataclass
+class InitResult:
+    database_url: str
+    residents: int = 0
+    cards: list[Path] = field(default_factory=list)
+    index: Path | None = None
+    signers: list[str] = field(default_factory=list)
+
+
+def _sqlite_path(settings: Settings) -> Path | None:
+    url = settings.resolved_database_url
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _sqlite_files(db: Path) -> list[Path]:
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def _database_initialised(settings: Settings) -> bool:
+    from sqlalchemy import inspect
+
+    from certserver.db.session import make_engine
+
+    db = _sqlite_path(settings)
+    if db is not None:
+        return db.exists()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        return "alembic_version" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _existing(settings: Settings) -> list[str]:
+    found = []
+    if _database_initialised(settings):
+        found.append("database")
+    for folder in (settings.ca_dir, settings.cards_dir):
+        if folder.is_dir():
+            if any(folder.iterdir()):
+                found.append(f"{folder.name}/")
+        elif folder.exists():
+            found.append(f"{folder.name} (a file where a folder belongs)")
+    return found
+
+
+def _wipe(settings: Settings, progress: Progress) -> None:
+    from alembic import command
+
+    from certserver.db.session import alembic_config
+
+    db = _sqlite_path(settings)
+    if db is not None:
+        for path in _sqlite_files(db):
+            path.unlink(missing_ok=True)
+    elif _database_initialised(settings):
+        command.downgrade(alembic_config(settings.resolved_database_url), "base")
+    for folder in (settings.ca_dir, settings.cards_dir):
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            folder.unlink(missing_ok=True)
+    progress(f"wiped the database, {settings.ca_dir.name}/ and {settings.cards_dir.name}/ in {settings.data_dir}")
+
+
+def _remove_created(settings: Settings, created: list[Path]) -> None:
+    for path in reversed(created):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def initialise(settings: Settings, *, demo: bool, force: bool = False, progress: Progress = print,
+               now: datetime | None = None) -> InitResult:
+    """Create the database at head and the test CAs; with `demo` also the demo registry,
+    card files (+ cards/index.json) and the municipalities' document signers.
+
+    Raises CliError (one line for people) when the data folder is already initialised and
+    not `force`, or when any step fails (what this call created is removed again)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from certserver.pki.ca import CaBundle, CaError
+
+    moment = now or datetime.now(UTC)
+    existing = _existing(settings)
+    if existing and not force:
+        raise CliError(f"{settings.data_dir} is already initialised ({', '.join(existing)}); "
+                       "use --force to wipe it and start again")
+    if existing:
+        _wipe(settings, progress)
+    created: list[Path] = []
+    if not settings.data_dir.exists():
+        created.append(settings.data_dir)
+    db = _sqlite_path(settings)
+    if db is not None:
+        created.extend(_sqlite_files(db))
+    created.extend([settings.ca_dir, settings.cards_dir])
+    result = InitResult(database_url=_display_url(settings.resolved_database_url))
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _create_database(settings, progress)
+        progress(f"creating the test CAs in {settings.ca_dir}")
+        ca = CaBundle.create(settings.ca_dir, now=moment)
+        if demo:
+            _add_demo(settings, ca, moment, result, progress)
+    except (CliError, CaError, SQLAlchemyError, OSError, ValueError) as exc:
+        _remove_created(settings, created)
+        if isinstance(exc, CliError):
+            raise
+        raise CliError(f"init failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                       " (nothing was kept)") from exc
+    except BaseException:
+        _remove_created(settings, created)
+        raise
+    progress("done" + (f": {result.residents} residents, {len(result.cards)} cards, index {result.index}"
+                       if demo else ": empty registry (add --demo for demo data)"))
+    return result
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _create_database(settings: Settings, progress: Progress) -> None:
+    from certserver.db.session import upgrade_to_head
+
+    progress(f"creating the database {_display_url(settings.resolved_database_url)}")
+    upgrade_to_head(settings.resolved_database_url)
+
+
+def _add_demo(settings: Settings, ca, moment: datetime, result: InitResult, progress: Progress) -> None:  # type: ignore[no-untyped-def]
+    from certserver.db.session import make_engine, make_session_factory, transaction
+    from certserver.demo.cards import issue_demo_cards, write_index
+    from certserver.demo.world import build_demo_registry
+    from certserver.services.cards import CardServiceError
+    from certserver.services.rules.calendar import to_jst
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            world = build_demo_registry(session, to_jst(moment).date())
+            progress(f"added the demo registry: 取手市 (08217), つくば市 (08220), "
+                     f"{world.households} households, {world.residents} residents")
+            progress(f"issuing {len(world.cards)} demo cards into {settings.cards_dir}")
+            try:
+                entries = issue_demo_cards(session, ca, world.cards, settings.cards_dir, moment, progress)
+            except CardServiceError as exc:
+                raise CliError(f"cannot issue the demo cards: {exc}") from exc
+        result.residents = world.residents
+        result.cards = [settings.cards_dir / e.file for e in entries]
+        result.index = write_index(settings.cards_dir, entries)
+        progress(f"wrote {result.index} (demo PINs of synthetic people)")
+    finally:
+        engine.dispose()
+    result.signers = _ensure_document_signers(settings, ca, progress)
+
+
+def _ensure_document_signers(settings: Settings, ca, progress: Progress) -> list[str]:  # type: ignore[no-untyped-def]
+    """Each demo municipality's PDF-signing key, certified by the document CA."""
+    from sqlalchemy import select
+
+    from certserver.db.models.registry import Municipality
+    from certserver.db.session import make_engine, make_session_factory, transaction
+    from certserver.documents.signing import SignerStore
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            municipalities = [(m.code, m.name) for m in session.scalars(select(Municipality).order_by(Municipality.code))]
+    finally:
+        engine.dispose()
+    store = SignerStore.open(settings.ca_dir)
+    for code, name in municipalities:
+        store.ensure_signer(
+            code, name,
+            lambda public_key, code=code, name=name: ca.issue_document_signing_certificate(public_key, code, name),
+            chain=[ca.document_ca.cert],
+        )
+        progress(f"document signer of {name} ({code}) ready")
+    return [code for code, _ in municipalities]

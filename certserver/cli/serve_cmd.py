@@ -1,0 +1,50 @@
+"""`certserver serve`: run the kiosk API with uvicorn.
+
+One worker runs the app built here; several workers each build their own from the
+environment (uvicorn's factory import string), after this process has run the same
+start-up checks once so that a configuration that does not fit is refused with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from certserver.cli import CliError, settings_from
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("serve", parents=[common], help="run the kiosk API (HTTP)")
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from certserver.app import DeploymentCheckError, create_app
+
+    settings = settings_from(args)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    settings = settings.model_copy(update=overrides)
+    if not 0 < settings.port < 65536:
+        raise CliError(f"port must be 1-65535, not {settings.port}")
+    try:
+        app = create_app(settings)  # the start-up checks, once, here
+    except DeploymentCheckError as exc:
+        raise CliError(f"refusing to start: {exc}") from exc
+    if settings.workers == 1:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        return 0
+    app.state.engine.dispose()  # this process only supervises; each worker has its own
+    # Each worker process rebuilds the app from CERTSERVER_* (and re-runs the checks).
+    os.environ.update({
+        "CERTSERVER_DATA_DIR": str(settings.data_dir.resolve()),
+        "CERTSERVER_DATABASE_URL": settings.database_url,
+        "CERTSERVER_WORKERS": str(settings.workers),
+    })
+    uvicorn.run("certserver.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level="info", access_log=False)
+    return 0

@@ -1,0 +1,88 @@
+"""Cards of the demo people, and `cards/index.json` that lists them.
+
+The index deliberately holds each card's demo PIN and signing password: it is test-harness
+data for synthetic people, read by demo scripts and load generators to drive the kiosk
+(never do this with a real card). Written with mode 0600 like the card files themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from certserver.db.models.registry import Resident
+from certserver.demo.world import DemoCard
+from certserver.pki.ca import CaBundle
+from certserver.services.cards import issue_card
+
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    file: str
+    resident_id: str
+    name: str
+    pin: str
+    password: str
+    expect: str
+
+
+def issue_demo_cards(
+    session: Session,
+    ca: CaBundle,
+    cards: Sequence[DemoCard],
+    cards_dir: Path,
+    now: datetime,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> list[IndexEntry]:
+    """Issue each demo card into `cards_dir/<resident_id>.json` in the caller's transaction,
+    then apply any later change of status (a card issued before its holder moved out).
+
+    Raises certserver.services.cards.CardServiceError (e.g. a card file already exists)."""
+    cards_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for card in cards:
+        path = cards_dir / f"{card.resident_id}.json"
+        issue_card(session, ca, card.resident_id, pin=card.pin, password=card.password, out=path, now=now)
+        resident = session.get(Resident, card.resident_id)
+        assert resident is not None  # issue_card found it
+        if card.status_after_issue is not None:
+            resident.status = card.status_after_issue
+        entries.append(IndexEntry(path.name, card.resident_id, resident.name, card.pin, card.password, card.expect))
+        progress(f"  card {path.name}: {card.expect}")
+    session.flush()
+    return entries
+
+
+def write_index(cards_dir: Path, entries: Sequence[IndexEntry]) -> Path:
+    """Write `cards_dir/index.json` atomically (temporary file, fsync, rename), mode 0600."""
+    target = cards_dir / INDEX_NAME
+    payload = json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=cards_dir, prefix=".index-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_index(cards_dir: Path) -> list[IndexEntry]:
+    """The entries of `cards_dir/index.json`. Raises OSError, ValueError (not an index)."""
+    data = json.loads((cards_dir / INDEX_NAME).read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise ValueError("the card index is not a list")
+    return [IndexEntry(**item) for item in data]

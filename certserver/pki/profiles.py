@@ -1,0 +1,372 @@
+"""Certificate profiles of the test JPKI hierarchy (jpki.md §11).
+
+The layout follows the real J-LIS certificates (extension order, key sizes, `…145959Z`
+expiries, the signing certificate's six otherName attributes) while every name says
+TEST ONLY and the policy OIDs are private (`2.25.<uuid>`), as jpki.md §11.4 recommends, so
+no certificate made here can pass for a real one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+RSA_KEY_SIZE = 2048  # jpki.md §11.1-11.3: RSA-2048, e=65537 everywhere
+RSA_PUBLIC_EXPONENT = 65537
+CA_VALIDITY_YEARS = 10  # jpki.md §11.1: roots are valid for 10 years
+CARD_VALIDITY_BIRTHDAYS = 5  # jpki.md §11.2: until the 5th birthday after issuance
+SIGN_CERT_MIN_AGE = 15  # jpki.md §11.3: no signing certificate under 15
+
+_TEST_ORG = "JPKI-EMULATOR TEST ONLY"
+_TEST_OU = "Synthetic test CA - not valid for any real use"
+
+# Private policy OIDs (a `2.25` UUID arc, jpki.md §11.4) standing in for J-LIS's
+# jpki-cp-auth-class30 (…8.5.1.3.30) and the signing policy (…8.5.1.1.20).
+AUTH_POLICY_OID = ObjectIdentifier("2.25.149035391436264735853946633366262233569")
+SIGN_POLICY_OID = ObjectIdentifier("2.25.311372466937049306911612946104218651946")
+DOCUMENT_POLICY_OID = ObjectIdentifier("2.25.26718591738993457474598542738404364618")
+
+# 署名用電子証明書 subjectAltName attribute types (jpki.md §11.3), kept as the real ones:
+# they identify data formats that clients parse.
+OID_NAME = ObjectIdentifier("1.2.392.200149.8.5.5.1")  # 氏名
+OID_NAME_SUBSTITUTION = ObjectIdentifier("1.2.392.200149.8.5.5.2")  # 氏名代替文字位置
+OID_SEX = ObjectIdentifier("1.2.392.200149.8.5.5.3")  # 性別
+OID_BIRTH_DATE = ObjectIdentifier("1.2.392.200149.8.5.5.4")  # 生年月日
+OID_ADDRESS = ObjectIdentifier("1.2.392.200149.8.5.5.5")  # 住所
+OID_ADDRESS_SUBSTITUTION = ObjectIdentifier("1.2.392.200149.8.5.5.6")  # 住所代替文字位置
+
+CN_PREFIX = "TESTONLY"
+_CN_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class Purpose(StrEnum):
+    """What a card certificate (and the CA behind it) is for."""
+
+    AUTH = "auth"  # 利用者証明用 (user authentication, EF 000A)
+    SIGN = "sign"  # 署名用 (digital signature, EF 0001)
+
+
+@dataclass(frozen=True)
+class CardHolder:
+    """The 基本4情報 as a signing certificate carries them (jpki.md §11.3)."""
+
+    name: str  # surname + U+3000 + given name
+    birth_date: dt.date
+    sex: str  # "1" male, "2" female, "9" not applicable
+    address: str  # from the prefecture, full-width digits, no postcode
+
+
+# -- names ----------------------------------------------------------------------------------
+
+def ca_name(purpose: Purpose | str) -> x509.Name:
+    """DN of a test CA. Keeps the substring 'JPKI for user authentication' / 'JPKI for
+    digital signature' so purpose-sniffing clients classify it (jpki.md §11.4)."""
+    ou = {
+        Purpose.AUTH: "JPKI for user authentication (NOT J-LIS)",
+        Purpose.SIGN: "JPKI for digital signature (NOT J-LIS)",
+        "document": "Municipal document signing (NOT LGPKI)",
+    }[purpose]
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, _TEST_OU),
+    ])
+
+
+def ca_alt_name(purpose: Purpose | str) -> x509.Name:
+    """The Japanese directoryName a JPKI CA carries in its subject/issuer alt name."""
+    ou = {
+        Purpose.AUTH: "公的個人認証サービス利用者証明用（テスト専用）",
+        Purpose.SIGN: "公的個人認証サービス署名用（テスト専用）",
+        "document": "証明書交付文書署名用（テスト専用）",
+    }[purpose]
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "公的個人認証サービスエミュレータ（テスト専用）"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "実在の機関ではありません"),
+    ])
+
+
+def opaque_common_name(municipality_code: str) -> str:
+    """A card certificate CN: upper-case alphanumerics, 23 characters, no personal data.
+
+    Like J-LIS test cards it carries the municipality code (jpki.md §11.2); the rest is random.
+    """
+    code = municipality_code if len(municipality_code) == 5 and municipality_code.isdigit() else "00000"
+    tail = "".join(secrets.choice(_CN_ALPHABET) for _ in range(10))
+    return f"{CN_PREFIX}{code}{tail}"
+
+
+def card_subject(common_name: str, locality: str | None = None) -> x509.Name:
+    """Subject of a card certificate: C=JP, the opaque CN and, for a signing certificate, the
+    municipality in romaji as a locality between them (jpki.md §11.3; exact RDNs unverified)."""
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "JP")]
+    if locality:
+        attributes.append(x509.NameAttribute(NameOID.LOCALITY_NAME, locality))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+# -- serials --------------------------------------------------------------------------------
+
+def new_serial_number() -> int:
+    """A random positive 64-bit serial (real cards use 4 bytes; more avoids collisions)."""
+    return secrets.randbits(63) | (1 << 62)
+
+
+def serial_to_hex(serial: int) -> str:
+    """The serial as the registry stores it: upper-case hex, even length."""
+    text = format(serial, "X")
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+def normalise_serial(text: str) -> str:
+    """Accept `0a:1b`, `0x0A1B`, `a1b` ... and return the registry form. Raises ValueError."""
+    cleaned = text.strip().replace(":", "").replace(" ", "")
+    if cleaned.lower().startswith("0x"):
+        cleaned = cleaned[2:]
+    return serial_to_hex(int(cleaned, 16))
+
+
+# -- dates ----------------------------------------------------------------------------------
+
+def _birthday_in(year: int, birth_date: dt.date) -> dt.date:
+    # A 29 February birthday falls on 28 February in common years.
+    if birth_date.month == 2 and birth_date.day == 29:
+        try:
+            return dt.date(year, 2, 29)
+        except ValueError:
+            return dt.date(year, 2, 28)
+    return birth_date.replace(year=year)
+
+
+def nth_birthday_after(birth_date: dt.date, day: dt.date, n: int = CARD_VALIDITY_BIRTHDAYS) -> dt.date:
+    """The n-th birthday strictly after `day` (issued on a birthday: that one does not count)."""
+    first = _birthday_in(day.year, birth_date)
+    if first <= day:
+        first = _birthday_in(day.year + 1, birth_date)
+    return _birthday_in(first.year + n - 1, birth_date)
+
+
+def end_of_day_jst(day: dt.date) -> dt.datetime:
+    """23:59:59 JST of `day` as aware UTC (`YYMMDD145959Z`, jpki.md §11.1)."""
+    return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=JST).astimezone(dt.UTC)
+
+
+def card_validity(birth_date: dt.date, issued_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """(not_before, not_after) of a card's certificates issued at `issued_at` (aware)."""
+    not_before = issued_at.astimezone(dt.UTC).replace(microsecond=0)
+    issue_day = issued_at.astimezone(JST).date()
+    return not_before, end_of_day_jst(nth_birthday_after(birth_date, issue_day))
+
+
+def age_on(birth_date: dt.date, day: dt.date) -> int:
+    """Completed years of age on `day`."""
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - int(before_birthday)
+
+
+def era_birth_date(birth_date: dt.date) -> str:
+    """生年月日 as in the signing certificate: era digit + Gregorian YYYYMMDD (jpki.md §11.3).
+
+    Era digits: 1 明治, 2 大正, 3 昭和, 4 平成, 5 令和 (by the first day of each era).
+    """
+    eras = (
+        (dt.date(2019, 5, 1), "5"),
+        (dt.date(1989, 1, 8), "4"),
+        (dt.date(1926, 12, 25), "3"),
+        (dt.date(1912, 7, 30), "2"),
+        (dt.date(1868, 1, 25), "1"),
+    )
+    digit = next((d for start, d in eras if birth_date >= start), "0")
+    return digit + birth_date.strftime("%Y%m%d")
+
+
+# -- DER for the otherName values ------------------------------------------------------------
+
+def der_length(length: int) -> bytes:
+    """A DER definite length (short form below 128, else 81/82/... long form)."""
+    if length < 0x80:
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def der_utf8_string(text: str) -> bytes:
+    """DER of a UTF8String (tag 0x0C)."""
+    payload = text.encode("utf-8")
+    return b"\x0c" + der_length(len(payload)) + payload
+
+
+_FULL_WIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+
+def full_width_address(address: str) -> str:
+    """Address digits and hyphens in full width, as the card and certificate carry them."""
+    return address.translate(_FULL_WIDTH)
+
+
+def signing_alt_names(holder: CardHolder) -> list[x509.GeneralName]:
+    """The six otherName entries in the order real cards use: .1, .4, .3, .5, .2, .6."""
+    address = full_width_address(holder.address)
+    values = (
+        (OID_NAME, holder.name),
+        (OID_BIRTH_DATE, era_birth_date(holder.birth_date)),
+        (OID_SEX, holder.sex),
+        (OID_ADDRESS, address),
+        # No character here was substituted (every name is plain Unicode): all zeros.
+        (OID_NAME_SUBSTITUTION, "0" * len(holder.name)),
+        (OID_ADDRESS_SUBSTITUTION, "0" * len(address)),
+    )
+    return [x509.OtherName(oid, der_utf8_string(value)) for oid, value in values]
+
+
+# -- builders -------------------------------------------------------------------------------
+
+def _key_usage(*, digital_signature: bool = False, non_repudiation: bool = False,
+               cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature, content_commitment=non_repudiation,
+        key_encipherment=False, data_encipherment=False, key_agreement=False,
+        key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+    )
+
+
+def _crl_distribution_by_name(issuer_name: x509.Name) -> x509.CRLDistributionPoints:
+    # Real JPKI certificates name the CRL by the CA's DN (a directoryName, no URL).
+    return x509.CRLDistributionPoints([
+        x509.DistributionPoint(full_name=[x509.DirectoryName(issuer_name)], relative_name=None,
+                               reasons=None, crl_issuer=None),
+    ])
+
+
+def build_ca_certificate(purpose: Purpose | str, key: CertificateIssuerPrivateKeyTypes,
+                         now: dt.datetime) -> x509.Certificate:
+    """A self-signed root in the layout of the J-LIS roots (jpki.md §11.1)."""
+    name = ca_name(purpose)
+    not_before = now.astimezone(dt.UTC).replace(microsecond=0)
+    last_day = now.astimezone(JST).date()
+    last_day = last_day.replace(year=last_day.year + CA_VALIDITY_YEARS) - dt.timedelta(days=1)
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(public)
+        .serial_number(new_serial_number())
+        .not_valid_before(not_before).not_valid_after(end_of_day_jst(last_day))
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(ca_alt_name(purpose))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_crl_distribution_by_name(name), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, _signature_hash(key))
+    )
+
+
+def _signature_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm:
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return hashes.SHA256()
+    raise TypeError(f"unsupported CA key type {type(key).__name__}")
+
+
+def build_card_certificate(
+    purpose: Purpose,
+    *,
+    public_key: rsa.RSAPublicKey,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer_cert: x509.Certificate,
+    common_name: str,
+    serial: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    holder: CardHolder | None = None,
+    locality: str | None = None,
+) -> x509.Certificate:
+    """A 利用者証明用 (AUTH) or 署名用 (SIGN, needs `holder`) card certificate. `locality`
+    (romaji) goes into a signing certificate's subject only: the auth one carries no place."""
+    policy = AUTH_POLICY_OID if purpose is Purpose.AUTH else SIGN_POLICY_OID
+    issuer_alt = issuer_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(card_subject(common_name, locality if purpose is Purpose.SIGN else None))
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key).serial_number(serial)
+        .not_valid_before(not_before).not_valid_after(not_after)
+    )
+    if purpose is Purpose.AUTH:
+        builder = builder.add_extension(_key_usage(digital_signature=True), critical=True)
+    else:
+        if holder is None:
+            raise ValueError("a signing certificate needs the holder's basic four items")
+        builder = (
+            builder.add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+            .add_extension(x509.SubjectAlternativeName(signing_alt_names(holder)), critical=False)
+        )
+    builder = (
+        builder
+        .add_extension(x509.IssuerAlternativeName(list(issuer_alt)), critical=False)
+        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
+        .add_extension(_crl_distribution_by_name(issuer_cert.subject), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_authority_key_id(issuer_cert), critical=False)
+    )
+    return builder.sign(issuer_key, _signature_hash(issuer_key))
+
+
+def _authority_key_id(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+def document_signer_subject(municipality_code: str, municipality_name: str) -> x509.Name:
+    """Subject of a municipality's document-signing certificate."""
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"municipality {municipality_code}"),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{municipality_name}（テスト専用）"),
+    ])
+
+
+def build_document_signing_certificate(
+    *,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer_cert: x509.Certificate,
+    municipality_code: str,
+    municipality_name: str,
+    now: dt.datetime,
+    years: int = 3,
+) -> x509.Certificate:
+    """A leaf for a municipality's PDF signatures: digitalSignature + nonRepudiation."""
+    not_before = now.astimezone(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    not_after = min(not_before + dt.timedelta(days=365 * years), issuer_cert.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(document_signer_subject(municipality_code, municipality_name))
+        .issuer_name(issuer_cert.subject).public_key(public_key)
+        .serial_number(new_serial_number())
+        .not_valid_before(not_before).not_valid_after(not_after)
+        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOCUMENT_POLICY_OID, None)]),
+                       critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_authority_key_id(issuer_cert), critical=False)
+        .sign(issuer_key, _signature_hash(issuer_key))
+    )

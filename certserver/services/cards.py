@@ -1,0 +1,378 @@
+"""Cards: issue a virtual My Number card to a resident, revoke cards, list them, and enrol a
+real card's user-authentication certificate for a demo resident.
+
+Every function works in the caller's session and never commits: the caller's transaction
+decides. `issue_card` writes the card file only after the certificates are flushed to the
+database, so a failure before the commit can leave at most a card whose certificates are
+unknown to the service (refused as `certificate_not_registered`), never a registered card
+without a file that was promised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certserver.db.models.pki import (
+    CardCertificate,
+    CertificatePurpose,
+    CertificateStatus,
+    TrustedCa,
+)
+from certserver.db.models.registry import Municipality, Resident, ResidentStatus
+from certserver.pki import profiles
+from certserver.pki.ca import CaBundle
+from certserver.pki.cardfile import CardFileContent, write_card_file
+from certserver.pki.issuance import CardCredentials, IssuedCertificate, issue_card_credentials
+from certserver.pki.profiles import CardHolder
+from certserver.pki.revocation import parse_reason
+
+log = logging.getLogger(__name__)
+
+PIN_PATTERN = re.compile(r"[0-9]{4}")  # jpki.md §2: EF 0018, 4 digits
+PASSWORD_PATTERN = re.compile(r"[A-Z0-9]{6,16}")  # jpki.md §2: EF 001B, 6-16 upper-case alnum
+_SEX_CODES = {"男": "1", "女": "2"}  # 基本4情報 / certificate: 1 male, 2 female, 9 not applicable
+
+
+class CardServiceError(Exception):
+    """A card operation refused; the message is one line for an operator."""
+
+
+class InvalidPinFormatError(CardServiceError):
+    """A PIN or signing password that the card would not accept."""
+
+
+class ResidentNotFoundError(CardServiceError):
+    pass
+
+
+class ResidentNotEligibleError(CardServiceError):
+    """The resident cannot get a card (moved out, deceased, no My Number)."""
+
+
+class CardFileExistsError(CardServiceError):
+    pass
+
+
+class CertificateNotFoundError(CardServiceError):
+    pass
+
+
+class AlreadyRevokedError(CardServiceError):
+    pass
+
+
+class EnrollmentError(CardServiceError):
+    """A real card's certificate that cannot be enrolled (untrusted, expired, duplicate ...)."""
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    resident_id: str
+    auth_serial: str
+    sign_serial: str | None  # None for a holder under 15
+    path: Path
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """One certificate as `card list` shows it."""
+
+    serial: str
+    card_id: str
+    resident_id: str
+    purpose: str
+    status: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+    card_file: str | None
+    enrolled_real_card: bool
+
+
+def check_pin_format(pin: str, password: str) -> None:
+    """Raise InvalidPinFormatError unless pin is 4 digits and password 6-16 of A-Z0-9."""
+    if not PIN_PATTERN.fullmatch(pin):
+        raise InvalidPinFormatError("the PIN must be exactly 4 digits (利用者証明用暗証番号)")
+    if not PASSWORD_PATTERN.fullmatch(password):
+        raise InvalidPinFormatError(
+            "the signing password must be 6-16 characters of A-Z and 0-9 (署名用パスワード)")
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ValueError("`now` must be timezone-aware")
+    return now
+
+
+def _load_resident(session: Session, resident_id: str) -> Resident:
+    resident = session.get(Resident, resident_id)
+    if resident is None:
+        raise ResidentNotFoundError(f"no resident with id {resident_id!r}")
+    return resident
+
+
+def holder_of(resident: Resident) -> CardHolder:
+    """The 基本4情報 of a resident as the card and its signing certificate carry them."""
+    return CardHolder(name=resident.name, birth_date=resident.birth_date,
+                      sex=_SEX_CODES.get(resident.sex, "9"),
+                      address=profiles.full_width_address(resident.address))
+
+
+def _record(cert: IssuedCertificate, *, card_id: str, resident_id: str, issued_at: dt.datetime,
+            card_file: str | None) -> CardCertificate:
+    return CardCertificate(
+        serial=cert.serial, card_id=card_id, resident_id=resident_id, purpose=cert.purpose.value,
+        subject_cn=cert.common_name, issued_at=issued_at,
+        not_before=cert.certificate.not_valid_before_utc, not_after=cert.certificate.not_valid_after_utc,
+        status=CertificateStatus.ACTIVE.value, card_file=card_file, enrolled_real_card=False,
+        certificate_der=cert.der,
+    )
+
+
+def _eligible_resident(session: Session, resident_id: str) -> Resident:
+    resident = _load_resident(session, resident_id)
+    if resident.status in (ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED):
+        raise ResidentNotEligibleError(f"resident {resident_id} is {resident.status}: no card can be issued")
+    if not resident.my_number:
+        raise ResidentNotEligibleError(f"resident {resident_id} has no My Number (個人番号)")
+    return resident
+
+
+def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
+                  credentials: CardCredentials) -> CardFileContent:
+    sign = credentials.sign
+    return CardFileContent(
+        auth_certificate=credentials.auth.der, auth_ca_certificate=ca.auth_ca.der,
+        auth_private_key_pem=credentials.auth.private_key_pem(),
+        sign_certificate=None if sign is None else sign.der,
+        sign_ca_certificate=None if sign is None else ca.sign_ca.der,
+        sign_private_key_pem=None if sign is None else sign.private_key_pem(),
+        my_number=resident.my_number or "", name=holder.name, address=holder.address,
+        birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex,
+        label=f"TEST ONLY virtual card of resident {resident.id}",
+    )
+
+
+def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, password: str, out: Path,
+               now: dt.datetime | None = None, kenhojo_pin: str | None = None,
+               overwrite: bool = False) -> IssuedCard:
+    """Issue a new virtual card to an active resident and write its card file to `out`.
+
+    The 券面事項入力補助 PIN defaults to `pin`. Raises InvalidPinFormatError,
+    ResidentNotFoundError, ResidentNotEligibleError, CardFileExistsError, CardServiceError
+    (file cannot be written).
+    """
+    check_pin_format(pin, password)
+    if kenhojo_pin is not None and not PIN_PATTERN.fullmatch(kenhojo_pin):
+        raise InvalidPinFormatError("the 券面事項入力補助 PIN must be exactly 4 digits")
+    issued_at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
+    resident = _eligible_resident(session, resident_id)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise CardFileExistsError(f"{out} already exists; choose another file name")
+    if not out.parent.is_dir():
+        raise CardServiceError(f"folder {out.parent} does not exist")
+    holder = holder_of(resident)
+    municipality = session.get(Municipality, resident.municipality_code)
+    credentials = issue_card_credentials(ca, holder=holder, municipality_code=resident.municipality_code,
+                                         issued_at=issued_at,
+                                         locality=None if municipality is None else municipality.name_en)
+    card_id = secrets.token_hex(16)
+    card_file = str(out.resolve())
+    issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
+    for cert in issued:
+        session.add(_record(cert, card_id=card_id, resident_id=resident.id, issued_at=issued_at,
+                            card_file=card_file))
+    session.flush()
+    sign = credentials.sign
+    content = _card_content(ca, resident, holder, credentials)
+    try:
+        write_card_file(out, content, pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin,
+                        overwrite=overwrite)
+    except FileExistsError as exc:
+        raise CardFileExistsError(f"{out} already exists; choose another file name") from exc
+    except OSError as exc:
+        raise CardServiceError(f"cannot write the card file {out}: {exc.strerror}") from exc
+    log.info("issued card %s: auth serial %s, sign serial %s", card_id, credentials.auth.serial,
+             None if sign is None else sign.serial)
+    return IssuedCard(resident.id, credentials.auth.serial, None if sign is None else sign.serial, out)
+
+
+def _revoke(record: CardCertificate, reason: str, at: dt.datetime) -> None:
+    record.status = CertificateStatus.REVOKED.value
+    record.revoked_at = at
+    record.revocation_reason = reason
+
+
+def revoke_card(session: Session, serial: str, reason: str, now: dt.datetime | None = None) -> None:
+    """Revoke every active certificate of the card that holds `serial` (auth or sign).
+
+    Raises ValueError (bad serial or reason text), CertificateNotFoundError,
+    AlreadyRevokedError.
+    """
+    parsed_reason = parse_reason(reason)
+    normalised = profiles.normalise_serial(serial)
+    record = session.scalar(select(CardCertificate).where(CardCertificate.serial == normalised))
+    if record is None:
+        raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
+    at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
+    active = session.scalars(
+        select(CardCertificate)
+        .where(CardCertificate.card_id == record.card_id, CardCertificate.status == CertificateStatus.ACTIVE.value)
+        .with_for_update()
+    ).all()
+    if not active:
+        raise AlreadyRevokedError(f"the card with serial {normalised} is already revoked")
+    for cert in active:
+        _revoke(cert, parsed_reason.value, at)
+    session.flush()
+    log.info("revoked card %s (%d certificates, reason %s)", record.card_id, len(active), parsed_reason.value)
+
+
+def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, now: dt.datetime | None = None) -> int:
+    """Revoke every active certificate of a resident (moved out, deceased); returns how many.
+
+    Raises ValueError for an unknown reason.
+    """
+    parsed_reason = parse_reason(reason)
+    at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
+    active = session.scalars(
+        select(CardCertificate)
+        .where(CardCertificate.resident_id == resident_id, CardCertificate.status == CertificateStatus.ACTIVE.value)
+        .with_for_update()
+    ).all()
+    for cert in active:
+        _revoke(cert, parsed_reason.value, at)
+    session.flush()
+    log.info("revoked %d certificates of a resident (reason %s)", len(active), parsed_reason.value)
+    return len(active)
+
+
+def list_cards(session: Session, resident_id: str | None = None) -> list[CardSummary]:
+    """Every card certificate (or a resident's), oldest first."""
+    query = select(CardCertificate).order_by(CardCertificate.id)
+    if resident_id is not None:
+        query = query.where(CardCertificate.resident_id == resident_id)
+    return [_summary(r) for r in session.scalars(query)]
+
+
+def _summary(r: CardCertificate) -> CardSummary:
+    return CardSummary(serial=r.serial, card_id=r.card_id, resident_id=r.resident_id, purpose=r.purpose,
+                       status=r.status, not_before=r.not_before, not_after=r.not_after,
+                       revoked_at=r.revoked_at, revocation_reason=r.revocation_reason,
+                       card_file=r.card_file, enrolled_real_card=r.enrolled_real_card)
+
+
+def load_certificate_bytes(data: bytes) -> x509.Certificate:
+    """A certificate from DER or PEM bytes. Raises ValueError."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _may_sign(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    except x509.ExtensionNotFound:
+        return True  # no keyUsage: unrestricted (RFC 5280 §4.2.1.3)
+
+
+def _trusted_ca_row(session: Session, ca_cert: x509.Certificate, at: dt.datetime) -> TrustedCa:
+    der = ca_cert.public_bytes(serialization.Encoding.DER)
+    fingerprint = hashlib.sha256(der).hexdigest()
+    row = session.scalar(select(TrustedCa).where(TrustedCa.fingerprint_sha256 == fingerprint))
+    if row is None:
+        row = TrustedCa(fingerprint_sha256=fingerprint, subject=ca_cert.subject.rfc4514_string()[:1024],
+                        purpose=CertificatePurpose.AUTH.value, added_at=at, certificate_der=der)
+        session.add(row)
+        session.flush()
+        log.info("operator trusts external CA %s", fingerprint)
+    return row
+
+
+def enroll_real_card(session: Session, ca: CaBundle, resident_id: str, cert_data: bytes, trust_ca_data: bytes,
+                     now: dt.datetime | None = None) -> CardSummary:
+    """Register a real card's user-authentication certificate (DER or PEM) for a resident,
+    trusting `trust_ca_data` (the CA certificate the operator chose) as its issuer.
+
+    Raises ResidentNotFoundError, ResidentNotEligibleError, EnrollmentError.
+    """
+    at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
+    resident = _load_resident(session, resident_id)
+    if resident.status in (ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED):
+        raise ResidentNotEligibleError(f"resident {resident_id} is {resident.status}: no card can be enrolled")
+    try:
+        cert = load_certificate_bytes(cert_data)
+        trust_ca = load_certificate_bytes(trust_ca_data)
+    except ValueError as exc:
+        raise EnrollmentError("the card certificate or the CA certificate is not DER or PEM X.509") from exc
+    if not _is_ca(trust_ca):
+        raise EnrollmentError("the --trust-ca certificate is not a CA certificate")
+    own_cas = (ca.auth_ca.cert, ca.sign_ca.cert, ca.document_ca.cert)
+    if trust_ca in own_cas:
+        raise EnrollmentError("that is this service's own test CA: its cards are registered by `card issue`")
+    try:
+        cert.verify_directly_issued_by(trust_ca)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise EnrollmentError("the card certificate was not issued by the given CA") from exc
+    if _is_ca(cert):
+        raise EnrollmentError("that is a CA certificate, not a card's user-authentication certificate")
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise EnrollmentError("the card certificate's key is not RSA")
+    if not _may_sign(cert):
+        raise EnrollmentError("the card certificate's key usage does not allow signatures")
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise EnrollmentError("the card certificate is not valid today")
+    serial = profiles.serial_to_hex(cert.serial_number)
+    if session.scalar(select(CardCertificate.id).where(CardCertificate.serial == serial)) is not None:
+        raise EnrollmentError(f"a certificate with serial {serial} is already registered")
+    trusted = _trusted_ca_row(session, trust_ca, at)
+    common_names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    record = CardCertificate(
+        serial=serial, card_id=secrets.token_hex(16), resident_id=resident.id,
+        purpose=CertificatePurpose.AUTH.value,
+        subject_cn=str(common_names[0].value)[:64] if common_names else "",
+        issued_at=at, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        status=CertificateStatus.ACTIVE.value, card_file=None, enrolled_real_card=True,
+        trusted_ca_id=trusted.id, certificate_der=cert.public_bytes(serialization.Encoding.DER),
+    )
+    session.add(record)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise EnrollmentError(f"a certificate with serial {serial} is already registered") from exc
+    log.info("enrolled a real card certificate, serial %s", serial)
+    return _summary(record)
+
+
+def card_by_serial(session: Session, serial: str) -> CardSummary:
+    """The summary of one certificate. Raises ValueError (not hex), CertificateNotFoundError."""
+    normalised = profiles.normalise_serial(serial)
+    record = session.scalar(select(CardCertificate).where(CardCertificate.serial == normalised))
+    if record is None:
+        raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
+    return _summary(record)

@@ -1,0 +1,10 @@
+"""The rules of the real service (service.md §2, §3), one concept per module:
+
+- `violations`: the stable refusal codes with their Japanese and English messages;
+- `calendar`: JST, business hours, the year-end closure, maintenance days, fiscal years;
+- `fees`: the dated fee table;
+- `eligibility`: who may be named on which certificate;
+- `content_builder`: the certificate content from current registry data.
+
+`certserver.services.ordering` composes them into `menu_for` and `prepare_order`.
+"""

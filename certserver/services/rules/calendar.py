@@ -1,0 +1,51 @@
+"""Time rules of the service, all in Japan time (JST): business hours per certificate kind,
+the year-end closure, maintenance days, and the fiscal year a tax certificate is for."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def to_jst(now: datetime) -> datetime:
+    """`now` in JST. Raises ValueError for a naive datetime (its zone would be a guess)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.astimezone(JST)
+
+
+def is_year_end_closure(day: date) -> bool:
+    """29 December to 3 January: closed everywhere (service.md §3)."""
+    return (day.month == 12 and day.day >= 29) or (day.month == 1 and day.day <= 3)
+
+
+def is_weekday(day: date) -> bool:
+    # National holidays are not modelled: a municipality closes them with maintenance days.
+    return day.weekday() < 5
+
+
+def latest_fiscal_year(day: date) -> int:
+    """The newest 年度 a tax certificate exists for: from 1 June of year Y it is Y, before
+    that Y-1 (the new year's tax is assessed in June)."""
+    return day.year if day.month >= 6 else day.year - 1
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Full years of age on `day`, counted from the calendar birthday. (The law counts a
+    year as complete at the end of the day before the birthday; that one day is ignored.)"""
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def add_business_days(day: date, count: int) -> date:
+    """`count` weekdays after `day` (used for 本籍地 利用登録 taking effect)."""
+    result = day
+    while count > 0:
+        result += timedelta(days=1)
+        if is_weekday(result) and not is_year_end_closure(result):
+            count -= 1
+    return result

@@ -1,0 +1,489 @@
+"""The transaction state machine of one person's visit to a kiosk.
+
+    started -> authenticated -> ordered -> paid -> released -> printed
+         \\___________\\___________\\_________\\_________\\-> cancelled / expired / failed
+
+Rules that make the 2023-24 failures impossible (service.md §7):
+- A transaction and each document are addressed only by an unguessable id
+  (secrets.token_urlsafe(32)); every lookup is by that id AND the calling kiosk, and a
+  document also by its transaction and the authenticated certificate serial. There is no
+  "next", "latest" or time-based lookup anywhere (Yokohama, Kawasaki).
+- A time-out or a cancellation ends the WHOLE transaction: every document is withdrawn and
+  its PDF erased in the same database transaction as the state change.
+- All state is in the database (no process memory), so several workers or servers on one
+  database behave as one (Takamatsu).
+- One open transaction per kiosk, enforced by a unique column: starting a new one ends the
+  kiosk's previous open one as cancelled ("superseded"). A kiosk that starts again has lost
+  or abandoned the old one (crash, power cut), and refusing would leave it stuck until the
+  time-out; ending the old one whole is safe because its documents die with it.
+- A refusal's writes (the audit entry, a spent challenge, an aborted transaction) are
+  committed: the API layer commits on refusals and rolls back only on unexpected errors, so
+  every service method checks before it writes anything else.
+
+Rendering is CPU-bound and slow; it runs in a bounded thread pool outside any database
+transaction (so a slow PDF never holds a lock): the order is committed first with its
+certificate numbers allocated, rendered, then stored if the transaction is still open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from certserver.db.models.transactions import (
+    CertificateCounter,
+    IssuedDocument,
+    Kiosk,
+    KioskTransaction,
+)
+from certserver.documents.content import CertificateContent
+from certserver.documents.errors import DocumentError
+from certserver.pki.validation import CardCertificateError, ValidatedCard
+from certserver.services import audit
+from certserver.services.authentication import (
+    ChallengeError,
+    as_utc,
+    consume_challenge,
+    issue_challenge,
+)
+from certserver.services.ordering import Menu, OrderRequest, RuleViolation, menu_for, prepare_order
+
+logger = logging.getLogger(__name__)
+
+RENDER_TIMEOUT_SECONDS = 120
+
+
+class TransactionState(StrEnum):
+    STARTED = "started"
+    AUTHENTICATED = "authenticated"
+    ORDERED = "ordered"
+    PAID = "paid"
+    RELEASED = "released"  # the kiosk has been given the documents
+    PRINTED = "printed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+OPEN_STATES = frozenset({TransactionState.STARTED, TransactionState.AUTHENTICATED, TransactionState.ORDERED,
+                         TransactionState.PAID, TransactionState.RELEASED})
+
+
+class DocumentStatus(StrEnum):
+    RENDERING = "rendering"  # number allocated, PDF not yet stored
+    PENDING = "pending"  # PDF stored, waiting for payment and printing
+    ISSUED = "issued"  # printed; PDF erased, number + hashes kept for verification
+    WITHDRAWN = "withdrawn"  # the transaction ended without printing; PDF erased
+
+
+class TransactionError(Exception):
+    """A request the transaction's state refuses; `code` is a stable API error code."""
+
+    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
+        super().__init__(f"{code}: {message_en}")
+        self.code = code
+        self.message_ja = message_ja
+        self.message_en = message_en
+
+
+class Rendered(Protocol):
+    pdf: bytes
+    sha256: str
+
+
+class Renderer(Protocol):
+    def render(self, content: CertificateContent) -> Rendered: ...
+
+
+# (session, cert_der, at) -> ValidatedCard; raises CardCertificateError (the CA is bound in).
+ValidateCard = Callable[[Session, bytes, datetime], ValidatedCard]
+# (cert_der, challenge, signature) -> None; raises CardCertificateError (signature_invalid).
+VerifySignature = Callable[[bytes, bytes, bytes], None]
+
+
+def _render_refusal(exc: BaseException) -> TransactionError:
+    """The kiosk's answer to a failed render: the document area's own code when it refused
+    the content (外字: gaiji_in_record), otherwise render_failed."""
+    if isinstance(exc, DocumentError):
+        return TransactionError(exc.code, exc.message_ja, exc.message_en)
+    return TransactionError("render_failed", "証明書を作成できませんでした。", "The certificate could not be rendered.")
+
+
+def new_id() -> str:
+    """An unguessable id (256 random bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def _not_found() -> TransactionError:
+    return TransactionError("transaction_not_found", "取引が見つかりません。", "No such transaction.")
+
+
+def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
+    return TransactionError(
+        "invalid_state", f"この取引では今その操作はできません（状態: {tx.state}）。",
+        f"Cannot {action} a transaction in state '{tx.state}'.",
+    )
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    transaction: KioskTransaction
+    summary: dict[str, Any]
+
+
+class TransactionService:
+    """Every step of a transaction. Methods take the request's session, the authenticated
+    kiosk and the time; they raise TransactionError, ChallengeError, RuleViolation or the
+    PKI's CardCertificateError for refusals."""
+
+    def __init__(
+        self,
+        *,
+        transaction_ttl_seconds: int,
+        challenge_ttl_seconds: int,
+        validate_card: ValidateCard,
+        verify_signature: VerifySignature,
+        renderer: Renderer,
+        render_pool: Executor,
+    ) -> None:
+        self.transaction_ttl = timedelta(seconds=transaction_ttl_seconds)
+        self.challenge_ttl_seconds = challenge_ttl_seconds
+        self.validate_card = validate_card
+        self.verify_signature = verify_signature
+        self.renderer = renderer
+        self.render_pool = render_pool
+
+    # -- start and lookup ---------------------------------------------------------------
+
+    def start(self, session: Session, kiosk: Kiosk, now: datetime) -> tuple[KioskTransaction, bytes]:
+        """Open a transaction for the kiosk (ending its previous open one) with a challenge."""
+        previous = session.execute(
+            select(KioskTransaction).where(KioskTransaction.open_for_kiosk == kiosk.id).with_for_update()
+        ).scalar_one_or_none()
+        if previous is not None:
+            self._abort(session, previous, TransactionState.CANCELLED, "superseded", now)
+            session.flush()  # free the kiosk's open slot before the new row takes it
+        tx = KioskTransaction(
+            id=new_id(), kiosk_id=kiosk.id, open_for_kiosk=kiosk.id, state=TransactionState.STARTED,
+            created_at=now, expires_at=now + self.transaction_ttl,
+        )
+        session.add(tx)
+        session.flush()
+        challenge = issue_challenge(session, transaction_id=tx.id, kiosk_id=kiosk.id, now=now,
+                                    ttl_seconds=self.challenge_ttl_seconds)
+        audit.record(session, at=now, action="start", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id)
+        return tx, challenge.nonce
+
+    def load(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
+        """The kiosk's transaction, locked; an overdue one is expired (whole) here.
+
+        Raises TransactionError "transaction_not_found" (also for another kiosk's id: the
+        caller learns nothing about it), "transaction_expired" or "transaction_ended".
+        """
+        tx = session.execute(
+            select(KioskTransaction).where(KioskTransaction.id == transaction_id).with_for_update()
+        ).scalar_one_or_none()
+        if tx is None or tx.kiosk_id != kiosk.id:
+            if tx is not None:
+                # Someone asked for another kiosk's transaction: an anomaly worth an alert.
+                logger.warning("kiosk %s asked for transaction %s of another kiosk", kiosk.id, transaction_id)
+                audit.record(session, at=now, action="access", outcome="foreign_transaction",
+                             kiosk_id=kiosk.id, transaction_id=transaction_id)
+            raise _not_found()
+        if tx.state in OPEN_STATES and now >= as_utc(tx.expires_at):
+            self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
+        if tx.state == TransactionState.EXPIRED:
+            raise TransactionError("transaction_expired", "時間切れのため取引は終了しました。最初からやり直してください。",
+                                   "The transaction timed out and was ended. Please start again.")
+        if tx.state not in OPEN_STATES:
+            raise TransactionError("transaction_ended", "この取引は終了しています。",
+                                   f"The transaction has ended ({tx.state}).")
+        return tx
+
+    # -- authentication -----------------------------------------------------------------
+
+    def authenticate(self, session: Session, kiosk: Kiosk, transaction_id: str, certificate_der: bytes,
+                     signature: bytes, now: datetime) -> tuple[KioskTransaction, Menu]:
+        """Check the card's signature over the challenge and its certificate; on success the
+        transaction is bound to the certificate's serial and the menu is returned.
+
+        A failed attempt ends the transaction as failed (the kiosk starts a new one).
+        Raises ChallengeError, CardCertificateError (signature_invalid, certificate_expired,
+        certificate_revoked, certificate_unknown_ca ...), RuleViolation (the holder may not
+        use the service at all) or TransactionError (state).
+        """
+        tx = self.load(session, kiosk, transaction_id, now)
+        serial: str | None = None
+        try:
+            # The challenge first: it is spent by any attempt, even one refused by state.
+            nonce = consume_challenge(session, transaction_id=tx.id, kiosk_id=kiosk.id, now=now)
+            if tx.state != TransactionState.STARTED:
+                raise _wrong_state(tx, "authenticate")
+            # The signature first: it proves the card holds the key before any registry lookup.
+            self.verify_signature(certificate_der, nonce, signature)
+            card = self.validate_card(session, certificate_der, now)
+            serial = card.serial
+            # The holder may be barred altogether (moved out, DV support measure ...).
+            menu = menu_for(session, card.resident_id, now)
+        except (ChallengeError, TransactionError, CardCertificateError, RuleViolation) as exc:
+            audit.record(session, at=now, action="authenticate", outcome=exc.code, kiosk_id=kiosk.id,
+                         transaction_id=tx.id, card_serial=serial)
+            if tx.state in OPEN_STATES:
+                self._abort(session, tx, TransactionState.FAILED, f"authentication:{exc.code}", now)
+            raise
+        tx.state = TransactionState.AUTHENTICATED
+        tx.card_serial = card.serial
+        tx.resident_id = card.resident_id
+        audit.record(session, at=now, action="authenticate", outcome="ok", kiosk_id=kiosk.id,
+                     transaction_id=tx.id, card_serial=card.serial)
+        return tx, menu
+
+    def menu(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> Menu:
+        """The menu again (after a refused order, say). Raises state errors."""
+        tx = self.load(session, kiosk, transaction_id, now)
+        if tx.state != TransactionState.AUTHENTICATED or tx.resident_id is None:
+            raise _wrong_state(tx, "show the menu of")
+        return menu_for(session, tx.resident_id, now)
+
+    # -- ordering -----------------------------------------------------------------------
+
+    def order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
+              now: datetime) -> OrderOutcome:
+        """Prepare, number, render and store the documents of an order.
+
+        Commits twice on the caller's session: once with the numbers allocated (so the
+        render runs outside any lock), once with the PDFs. Raises RuleViolation for an order
+        the rules refuse (a stopped municipality too; the transaction stays authenticated),
+        TransactionError "render_failed" or state errors.
+        """
+        tx = self.load(session, kiosk, transaction_id, now)
+        if tx.state != TransactionState.AUTHENTICATED or tx.resident_id is None or tx.card_serial is None:
+            raise _wrong_state(tx, "order in")
+        try:
+            prepared = prepare_order(session, tx.resident_id, request, now)
+        except RuleViolation as exc:
+            audit.record(session, at=now, action="order", outcome=exc.code, kiosk_id=kiosk.id,
+                         transaction_id=tx.id, card_serial=tx.card_serial,
+                         detail={"municipality_code": request.municipality_code, "kind": str(request.kind)})
+            raise
+        issuer_code = prepared.content.issuer.code
+        numbers = self._allocate_numbers(session, issuer_code, prepared.copies)
+        contents = [dataclasses.replace(prepared.content, certificate_number=number, requester_serial=tx.card_serial)
+                    for number in numbers]
+        documents = [
+            IssuedDocument(
+                id=new_id(), transaction_id=tx.id, kiosk_id=kiosk.id, card_serial=tx.card_serial,
+                issuer_code=issuer_code, certificate_number=content.certificate_number, kind=str(content.kind),
+                copy_index=index, status=DocumentStatus.RENDERING, content_sha256=content.content_hash().hex(),
+                created_at=now,
+            )
+            for index, content in enumerate(contents)
+        ]
+        session.add_all(documents)
+        summary = {
+            "municipality_code": request.municipality_code,
+            "issuer_name": prepared.content.issuer.name,
+            "role": str(request.role),
+            "kind": str(prepared.content.kind),
+            "title_ja": prepared.content.kind.title_ja,
+            "persons": list(prepared.content.subject_names()),
+            "copies": prepared.copies,
+            "fee_per_copy_yen": prepared.fee_per_copy_yen,
+            "fee_total_yen": prepared.total_fee_yen,
+            "certificate_numbers": numbers,
+        }
+        tx.state = TransactionState.ORDERED
+        tx.fee_total_yen = prepared.total_fee_yen
+        tx.order_summary = json.dumps(summary, ensure_ascii=False)
+        audit.record(session, at=now, action="order", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
+                     card_serial=tx.card_serial, detail={
+                         "municipality_code": request.municipality_code, "role": str(request.role),
+                         "kind": str(prepared.content.kind), "copies": prepared.copies,
+                         "persons_count": len(summary["persons"]), "options": sorted(request.options),
+                         "fee_total_yen": prepared.total_fee_yen, "certificate_numbers": numbers,
+                         "content_sha256": [d.content_sha256 for d in documents]})
+        document_ids = [d.id for d in documents]
+        session.commit()
+
+        rendered = self._render_all(contents)
+
+        tx = session.execute(
+            select(KioskTransaction).where(KioskTransaction.id == transaction_id).with_for_update()
+        ).scalar_one()
+        if isinstance(rendered, BaseException):
+            refusal = _render_refusal(rendered)
+            if tx.state in OPEN_STATES:
+                self._abort(session, tx, TransactionState.FAILED, refusal.code, now)
+            raise refusal
+        if tx.state != TransactionState.ORDERED:
+            # Cancelled or expired while rendering: its documents were withdrawn with it.
+            raise TransactionError("transaction_ended", "この取引は終了しています。",
+                                   f"The transaction has ended ({tx.state}).")
+        for doc_id, result in zip(document_ids, rendered, strict=True):
+            session.execute(update(IssuedDocument).where(IssuedDocument.id == doc_id).values(
+                pdf=result.pdf, pdf_sha256=result.sha256, status=DocumentStatus.PENDING))
+        audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
+                     card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
+        return OrderOutcome(tx, summary)
+
+    def _render_all(self, contents: Sequence[CertificateContent]) -> list[Rendered] | BaseException:
+        futures = [self.render_pool.submit(self.renderer.render, content) for content in contents]
+        try:
+            return [future.result(timeout=RENDER_TIMEOUT_SECONDS) for future in futures]
+        except Exception as exc:  # any render failure ends the transaction, never half an order
+            if not isinstance(exc, DocumentError):
+                logger.exception("rendering failed")
+            return exc
+
+    def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:
+        """`count` fresh certificate numbers of the issuer (a locked per-issuer counter)."""
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(CertificateCounter).values(issuer_code=issuer_code, last_number=0)
+                        .on_conflict_do_nothing(index_elements=["issuer_code"]))
+        counter = session.execute(
+            select(CertificateCounter).where(CertificateCounter.issuer_code == issuer_code).with_for_update()
+        ).scalar_one()
+        first = counter.last_number + 1
+        counter.last_number += count
+        return [f"{issuer_code}-{n:08d}" for n in range(first, first + count)]
+
+    # -- payment, release, printing -------------------------------------------------------
+
+    def pay(self, session: Session, kiosk: Kiosk, transaction_id: str, amount_yen: int,
+            now: datetime) -> KioskTransaction:
+        """Record that the kiosk took the fee. Raises TransactionError "amount_mismatch",
+        "documents_not_ready" or state errors."""
+        tx = self.load(session, kiosk, transaction_id, now)
+        if tx.state != TransactionState.ORDERED:
+            raise _wrong_state(tx, "pay for")
+        if amount_yen != tx.fee_total_yen:
+            audit.record(session, at=now, action="payment", outcome="amount_mismatch", kiosk_id=kiosk.id,
+                         transaction_id=tx.id, card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
+            raise TransactionError("amount_mismatch", f"金額が一致しません（手数料 {tx.fee_total_yen} 円）。",
+                                   f"The amount does not match the fee ({tx.fee_total_yen} yen).")
+        if any(d.status != DocumentStatus.PENDING for d in self._documents(session, tx)):
+            raise TransactionError("documents_not_ready", "証明書の準備ができていません。", "The documents are not ready yet.")
+        tx.state = TransactionState.PAID
+        tx.paid_yen = amount_yen
+        audit.record(session, at=now, action="payment", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
+                     card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
+        return tx
+
+    def documents(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> list[IssuedDocument]:
+        """The transaction's documents (after payment); the transaction becomes released."""
+        tx = self._paid_transaction(session, kiosk, transaction_id, now, "list the documents of")
+        docs = self._documents(session, tx)
+        if tx.state == TransactionState.PAID:
+            tx.state = TransactionState.RELEASED
+            audit.record(session, at=now, action="release", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
+                         card_serial=tx.card_serial, detail={"documents": len(docs)})
+        return docs
+
+    def document(self, session: Session, kiosk: Kiosk, transaction_id: str, document_id: str,
+                 now: datetime) -> IssuedDocument:
+        """One document with its PDF, only for this kiosk, this transaction, this card, after
+        payment. Raises TransactionError "document_not_found" or state errors."""
+        tx = self._paid_transaction(session, kiosk, transaction_id, now, "fetch a document of")
+        doc = session.get(IssuedDocument, document_id)
+        if (doc is None or doc.transaction_id != tx.id or doc.kiosk_id != kiosk.id
+                or doc.card_serial != tx.card_serial or doc.status != DocumentStatus.PENDING or doc.pdf is None):
+            raise TransactionError("document_not_found", "証明書が見つかりません。", "No such document in this transaction.")
+        if tx.state == TransactionState.PAID:
+            tx.state = TransactionState.RELEASED
+        audit.record(session, at=now, action="fetch_document", outcome="ok", kiosk_id=kiosk.id,
+                     transaction_id=tx.id, card_serial=tx.card_serial,
+                     detail={"certificate_number": doc.certificate_number, "pdf_sha256": doc.pdf_sha256})
+        return doc
+
+    def printed(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
+        """The kiosk printed everything: documents become issued, PDFs are erased, it ends."""
+        tx = self._paid_transaction(session, kiosk, transaction_id, now, "finish")
+        session.execute(update(IssuedDocument).where(
+            IssuedDocument.transaction_id == tx.id, IssuedDocument.status == DocumentStatus.PENDING,
+        ).values(status=DocumentStatus.ISSUED, pdf=None, ended_at=now))
+        self._end(tx, TransactionState.PRINTED, "printed", now)
+        audit.record(session, at=now, action="printed", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
+                     card_serial=tx.card_serial)
+        return tx
+
+    def cancel(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
+        """End the transaction whole: every document withdrawn and erased."""
+        tx = self.load(session, kiosk, transaction_id, now)
+        self._abort(session, tx, TransactionState.CANCELLED, "cancelled_by_kiosk", now)
+        return tx
+
+    def expire_due(self, factory: sessionmaker[Session], now: datetime, limit: int = 500) -> int:
+        """End every overdue open transaction (one database transaction each, so that the
+        lock order stays transaction row -> audit head). Returns how many were expired."""
+        with factory() as session:
+            due = list(session.scalars(select(KioskTransaction.id).where(
+                KioskTransaction.open_for_kiosk.is_not(None), KioskTransaction.expires_at <= now).limit(limit)))
+        expired = 0
+        for tx_id in due:
+            with factory() as session, session.begin():
+                tx = session.execute(select(KioskTransaction).where(KioskTransaction.id == tx_id)
+                                     .with_for_update()).scalar_one()
+                if tx.state in OPEN_STATES and now >= as_utc(tx.expires_at):
+                    self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
+                    expired += 1
+        return expired
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
+                          action: str) -> KioskTransaction:
+        tx = self.load(session, kiosk, transaction_id, now)
+        if tx.state not in (TransactionState.PAID, TransactionState.RELEASED):
+            raise _wrong_state(tx, action)
+        return tx
+
+    @staticmethod
+    def _documents(session: Session, tx: KioskTransaction) -> list[IssuedDocument]:
+        return list(session.scalars(select(IssuedDocument).where(
+            IssuedDocument.transaction_id == tx.id, IssuedDocument.kiosk_id == tx.kiosk_id,
+        ).order_by(IssuedDocument.copy_index)))
+
+    @staticmethod
+    def _end(tx: KioskTransaction, state: TransactionState, reason: str, now: datetime) -> None:
+        tx.state = state
+        tx.end_reason = reason
+        tx.ended_at = now
+        tx.open_for_kiosk = None
+        tx.resident_id = None
+        tx.order_summary = None  # it names people; the record keeps numbers and hashes only
+
+    def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
+               now: datetime) -> None:
+        """End the transaction whole: withdraw and erase every document not yet issued."""
+        result = session.execute(update(IssuedDocument).where(
+            IssuedDocument.transaction_id == tx.id,
+            IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]),
+        ).values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=now))
+        self._end(tx, state, reason, now)
+        logger.info("transaction %s ended %s (%s)", tx.id, state, reason)
+        audit.record(session, at=now, action="end", outcome=str(state), kiosk_id=tx.kiosk_id, transaction_id=tx.id,
+                     card_serial=tx.card_serial, detail={"reason": reason, "documents_withdrawn": result.rowcount})
+
+
+def certificate_status(session: Session, certificate_number: str) -> str | None:
+    """What verification may say of a certificate number: "issued" (printed), "withdrawn"
+    (its transaction ended unprinted), or None (unknown, or not issued yet)."""
+    status = session.scalar(select(IssuedDocument.status).where(
+        IssuedDocument.certificate_number == certificate_number).limit(1))
+    if status in (DocumentStatus.ISSUED, DocumentStatus.WITHDRAWN):
+        return str(status)
+    return None
+

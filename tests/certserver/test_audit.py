@@ -1,0 +1,163 @@
+"""The audit log: every step of a transaction is in it, with kiosk and certificate serial;
+nothing personal or secret is; the hash chain detects a changed, deleted or truncated
+entry; concurrent appends never fork it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import api_support
+import pytest
+from api_support import BY_ID, Service
+from sqlalchemy import delete, select, update
+
+from certserver.db.models.transactions import AuditEntry
+from certserver.db.session import make_engine, make_session_factory, transaction
+from certserver.services import audit
+
+pki = api_support.pki  # fixtures
+service = api_support.service
+
+
+def _entries(service: Service, tx_id: str | None = None) -> list[AuditEntry]:
+    with transaction(service.factory) as session:
+        query = select(AuditEntry).order_by(AuditEntry.seq)
+        if tx_id is not None:
+            query = query.where(AuditEntry.transaction_id == tx_id)
+        return list(session.scalars(query))
+
+
+def _verify(service: Service) -> audit.ChainReport:
+    with transaction(service.factory) as session:
+        return audit.verify_chain(session)
+
+
+def test_every_step_of_a_transaction_is_logged_with_kiosk_and_serial(service: Service) -> None:
+    card = service.pki.cards["toride-000"]
+    with service.kiosk("K1") as kiosk:
+        tx_id, _ = kiosk.paid(card)
+        doc_id = kiosk.documents(tx_id).json()["documents"][0]["document_id"]
+        kiosk.document(tx_id, doc_id)
+        kiosk.printed(tx_id)
+    entries = _entries(service, tx_id)
+    assert [e.action for e in entries] == [
+        "start", "authenticate", "order", "render", "payment", "release", "fetch_document", "printed"]
+    assert all(e.outcome == "ok" and e.kiosk_id == "K1" for e in entries)
+    assert all(e.card_serial == card.serial for e in entries[1:])
+    assert _verify(service).ok
+
+
+def test_refusals_are_logged_with_their_code(service: Service) -> None:
+    card = service.pki.cards["toride-000"]
+    with service.kiosk("K1") as kiosk:
+        started = kiosk.start().json()
+        kiosk.authenticate(started["transaction_id"], card, started["challenge"], signature=b"\x01" * 256)
+    outcomes = [(e.action, e.outcome) for e in _entries(service, started["transaction_id"])]
+    assert ("authenticate", "signature_invalid") in outcomes
+    assert ("end", "failed") in outcomes
+
+
+def test_the_log_holds_no_names_pins_or_document_content(service: Service) -> None:
+    with service.kiosk("K1") as kiosk:
+        tx_id, _ = kiosk.paid(service.pki.cards["toride-000"], person_ids=["toride-000", "toride-001"])
+        kiosk.documents(tx_id)
+        kiosk.printed(tx_id)
+    text = " ".join(f"{e.action} {e.outcome} {e.detail}" for e in _entries(service))
+    for person in BY_ID.values():
+        assert person.name not in text
+        assert person.resident_id not in text
+    for forbidden in ("pin", "password", "%PDF", "寺田", "address"):
+        assert forbidden not in text.lower()
+
+
+def test_forbidden_detail_keys_cannot_be_logged(service: Service) -> None:
+    with transaction(service.factory) as session, pytest.raises(audit.AuditLogError):
+        audit.record(session, at=service.clock(), action="x", outcome="ok", detail={"pin": "1234"})
+
+
+def _some_history(service: Service) -> None:
+    with service.kiosk("K1") as kiosk:
+        for resident in ("toride-000", "toride-010"):
+            tx_id, _ = kiosk.paid(service.pki.cards[resident])
+            kiosk.cancel(tx_id)
+    assert _verify(service).ok
+
+
+def test_a_changed_entry_breaks_the_chain(service: Service) -> None:
+    _some_history(service)
+    victim = _entries(service)[3]
+    with transaction(service.factory) as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == victim.seq).values(outcome="ok-ish"))
+    report = _verify(service)
+    assert not report.ok and report.broken_at_seq == victim.seq
+
+
+def test_a_changed_entry_with_a_recomputed_hash_still_breaks_the_chain(service: Service) -> None:
+    _some_history(service)
+    victim = _entries(service)[2]
+    forged = audit.entry_hash(seq=victim.seq, at=victim.at, action=victim.action, outcome="forged",
+                              kiosk_id=victim.kiosk_id, transaction_id=victim.transaction_id,
+                              card_serial=victim.card_serial, detail=victim.detail, prev_hash=victim.prev_hash)
+    with transaction(service.factory) as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == victim.seq).values(outcome="forged",
+                                                                                       entry_hash=forged))
+    report = _verify(service)
+    assert not report.ok and report.broken_at_seq == victim.seq + 1
+
+
+def test_a_deleted_entry_breaks_the_chain(service: Service) -> None:
+    _some_history(service)
+    victim = _entries(service)[4]
+    with transaction(service.factory) as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.seq == victim.seq))
+    report = _verify(service)
+    assert not report.ok and report.broken_at_seq == victim.seq
+
+
+def test_deleting_the_newest_entries_is_detected(service: Service) -> None:
+    _some_history(service)
+    last = _entries(service)[-1]
+    with transaction(service.factory) as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.seq >= last.seq - 1))
+    assert not _verify(service).ok
+
+
+def test_concurrent_appends_from_many_connections_keep_one_chain(service: Service) -> None:
+    # Separate engines, like separate worker processes; SQLite appends queue on the database
+    # lock (the app's BEGIN IMMEDIATE), PostgreSQL's on the locked head row.
+    from certserver.app import build_engine
+
+    engines = [build_engine(service.settings) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def append(index: int) -> None:
+        factory = make_session_factory(engines[index % len(engines)])
+        try:
+            for n in range(15):
+                with transaction(factory) as session:
+                    audit.record(session, at=dt.datetime.now(dt.UTC), action="test", outcome="ok",
+                                 detail={"writer": index, "n": n})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
+    assert not errors
+    report = _verify(service)
+    assert report.ok and report.entries_checked == 8 * 15
+
+
+def test_the_chain_is_verified_the_same_way_on_a_fresh_connection(service: Service) -> None:
+    _some_history(service)
+    engine = make_engine(service.settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            assert audit.verify_chain(session).ok
+    finally:
+        engine.dispose()

@@ -1,0 +1,85 @@
+"""Rendering runs off the event loop in a bounded pool: while certificates render, the
+server keeps answering, and no more than `render_pool_size` render at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import api_support
+import pytest
+from api_support import KioskClient, LiveServer, MovableClock, Pki, make_settings, populate
+
+from certserver.app import create_app
+from certserver.db.session import make_engine, make_session_factory, transaction
+from certserver.documents.content import CertificateContent
+from certserver.documents.service import DocumentService, RenderedDocument
+from certserver.documents.signing import SignerStore
+from certserver.services.kiosks import KioskCredential, register_kiosk
+
+pki = api_support.pki  # fixture
+RENDER_SECONDS = 0.6
+
+
+class ObservedRenderer:
+    """The real document service, made slower and watched: how many render at once."""
+
+    def __init__(self, real: DocumentService) -> None:
+        self.real = real
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def render(self, content: CertificateContent) -> RenderedDocument:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(RENDER_SECONDS)
+            return self.real.render(content)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def slow_service(db_url: str, pki: Pki) -> Iterator[tuple[str, ObservedRenderer, list[KioskCredential]]]:
+    engine = make_engine(db_url)
+    clock = MovableClock()
+    with transaction(make_session_factory(engine)) as session:
+        populate(session, pki)
+        credentials = [register_kiosk(session, f"K{i}", "store", clock()) for i in range(3)]
+    renderer = ObservedRenderer(DocumentService(SignerStore.open(pki.data_dir / "ca")))
+    app = create_app(make_settings(pki, db_url, render_pool_size=1), clock=clock, renderer=renderer)
+    try:
+        with LiveServer(app) as server:
+            yield server.url, renderer, credentials
+    finally:
+        engine.dispose()
+
+
+def test_orders_render_one_at_a_time_while_the_server_keeps_answering(
+        slow_service: tuple[str, ObservedRenderer, list[KioskCredential]], pki: Pki) -> None:
+    url, renderer, credentials = slow_service
+    answers: list[int] = []
+
+    def order(credential: KioskCredential, resident: str) -> None:
+        with KioskClient(url, credential) as kiosk:
+            tx_id, _ = kiosk.authenticated(pki.cards[resident])
+            answers.append(kiosk.order(tx_id).status_code)
+
+    threads = [threading.Thread(target=order, args=(c, r)) for c, r in zip(credentials, ("toride-000", "toride-010", "toride-020"), strict=True)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(RENDER_SECONDS / 2)
+    with KioskClient(url, None) as anyone:
+        t0 = time.monotonic()
+        assert anyone.http.get("/api/v1/health").status_code == 200
+        assert time.monotonic() - t0 < RENDER_SECONDS  # not queued behind the renders
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [200, 200, 200]
+    assert renderer.most_at_once == 1  # render_pool_size=1
+    assert time.monotonic() - started >= 3 * RENDER_SECONDS

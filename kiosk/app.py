@@ -1,0 +1,207 @@
+"""The Textual kiosk: one screen per flow step, driven by kiosk.flow.
+
+The app owns no rules. Screens post what the person did (`StepScreen.Acted`); the app feeds
+it to the flow, runs the effects the flow asks for in thread workers (card, HTTP, printer),
+and feeds their results back (`KioskApp.Happened`). When the step changes, the screen is
+replaced; otherwise the screen updates in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from cardreader.status import CardError
+from kiosk import flow as f
+from kiosk.config import KioskDevices
+from kiosk.payment import CashError
+from kiosk.screens import screen_for
+from kiosk.screens.base import StepScreen
+from kiosk.screens.operator import (
+    CardTray,
+    OperatorLoginScreen,
+    OperatorScreen,
+    PaperLoaded,
+    demo_cards,
+)
+from kiosk.widgets.status import CardStatus, Countdown
+
+logger = logging.getLogger(__name__)
+
+CARD_POLL_SECONDS = 0.5
+
+
+class KioskApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "konbini-kiosk"
+    BINDINGS = [
+        Binding("f12", "operator", "Operator", show=False, id="operator"),
+        Binding("escape", "cancel", "Cancel", show=False, id="cancel"),
+    ]
+
+    class Happened(Message):
+        """A card event or an effect's result arrived from a worker thread."""
+
+        def __init__(self, event: f.Event) -> None:
+            super().__init__()
+            self.event = event
+
+    class StepEntered(Message):
+        """The kiosk now shows `step` (and, on FAILED, why)."""
+
+        def __init__(self, step: f.Step, failure: f.Failure | None) -> None:
+            super().__init__()
+            self.step = step
+            self.failure = failure
+
+    def __init__(
+        self,
+        devices: KioskDevices,
+        *,
+        flow: f.KioskFlow | None = None,
+        watch_card: bool = True,
+        tick_seconds: float = 1.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.devices = devices
+        self.flow = flow or f.KioskFlow(timeouts=devices.settings.timeouts(),
+                                        **({"clock": clock} if clock else {}))
+        self._watch = watch_card
+        self._tick_seconds = tick_seconds
+        self._shown: tuple[object, ...] | None = None
+        self._operator_open = False
+        self.tray = CardTray(devices.settings.vpcd_port)
+        self._stop = threading.Event()
+
+    # -- life cycle ----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.flow.handle(f.PaperChanged(self.devices.runner.printer.sheets))
+        self._shown = self._view_key()
+        self.push_screen(screen_for(self.flow))
+        self.post_message(self.StepEntered(self.flow.step, self.flow.failure))
+        if self._watch:
+            self._watch_card()
+        if self._tick_seconds:
+            self.set_interval(self._tick_seconds, self._tick)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        # Leaving mid-visit: give the money back and end the transaction on the service
+        # now, rather than leave it open until it expires.
+        if self.flow.step not in (f.Step.START, f.Step.FAILED, f.Step.TAKE_ITEMS):
+            for effect in self.flow.handle(f.Pressed(f.Action.CANCEL)):
+                if effect.ticket == 0:
+                    self.devices.runner.run(effect, lambda _event: None)
+        try:
+            self.tray.remove()
+        except OSError:
+            logger.warning("the demo card could not be taken out of the tray")
+
+    # -- the flow ------------------------------------------------------------------------
+    def feed(self, event: f.Event) -> None:
+        """Give the flow one event, start the effects it asks for, show the result."""
+        if isinstance(event, f.CashInserted):
+            if self.flow.step is not f.Step.PAYMENT:
+                return  # the acceptor's slot is closed outside the payment step
+            try:
+                self.devices.runner.acceptor.insert(event.amount_yen)
+            except CashError:
+                return
+        for effect in self.flow.handle(event):
+            self._run_effect(effect)
+        self._sync()
+
+    @work(thread=True, group="effects")
+    def _run_effect(self, effect: f.Effect) -> None:
+        self.devices.runner.run(effect, self._emit)
+
+    def _emit(self, event: f.Event) -> None:
+        self.post_message(self.Happened(event))
+
+    @on(Happened)
+    def _happened(self, message: Happened) -> None:
+        self.feed(message.event)
+
+    @on(StepScreen.Acted)
+    def _acted(self, message: StepScreen.Acted) -> None:
+        self.feed(message.event)
+
+    @on(PaperLoaded)
+    def _paper(self, message: PaperLoaded) -> None:
+        self.feed(f.PaperChanged(message.sheets))
+
+    def _tick(self) -> None:
+        self.feed(f.Tick())
+
+    def _view_key(self) -> tuple[object, ...]:
+        flow = self.flow
+        return (flow.step, flow.language, flow.failure, flow.tries_left if flow.step is f.Step.PIN else None,
+                flow.pin_error)
+
+    def _sync(self) -> None:
+        if self._operator_open:
+            return  # the panel is on top; the step screen catches up when it closes
+        key = self._view_key()
+        if key != self._shown:
+            self._shown = key
+            self.switch_screen(screen_for(self.flow))
+            self.post_message(self.StepEntered(self.flow.step, self.flow.failure))
+            return
+        screen = self.screen
+        if isinstance(screen, StepScreen) and screen.ready:
+            # A result can arrive between switching screens and the new one's mount
+            # (printing progress right after the print started): it catches up on mount.
+            screen.update_view()
+            left = self.flow.seconds_left()
+            for countdown in screen.query(Countdown):
+                countdown.seconds = None if left is None else int(left + 0.999)
+            for status in screen.query(CardStatus):
+                status.present = self.flow.card_present
+
+    # -- the card reader -----------------------------------------------------------------
+    @work(thread=True, group="card", exclusive=True)
+    def _watch_card(self) -> None:
+        worker = get_current_worker()
+        reader = self.devices.runner.reader
+        while not worker.is_cancelled and not self._stop.is_set():
+            try:
+                change = reader.wait_change(CARD_POLL_SECONDS)
+            except CardError as exc:
+                logger.warning("card reader: %s", type(exc).__name__)
+                self._stop.wait(1.0)
+                continue
+            if change is not None:
+                self._emit(f.CardPlaced() if change else f.CardRemoved())
+
+    # -- bindings ------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        screen = self.screen
+        if isinstance(screen, StepScreen) and screen.cancellable:
+            self.feed(f.Pressed(f.Action.CANCEL))
+
+    def action_operator(self) -> None:
+        if self._operator_open:
+            return
+        self._operator_open = True
+        settings = self.devices.settings
+        self.push_screen(OperatorLoginScreen(self.flow.language, settings.operator_code), self._logged_in)
+
+    def _logged_in(self, ok: bool | None) -> None:
+        if not ok:
+            self._operator_closed(None)
+            return
+        cards = demo_cards(self.devices.settings.demo_cards)
+        screen = OperatorScreen(self.flow.language, self.devices, self.tray, cards, lambda: self.flow.card_present)
+        self.push_screen(screen, self._operator_closed)
+
+    def _operator_closed(self, _result: None) -> None:
+        self._operator_open = False
+        self._sync()

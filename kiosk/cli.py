@@ -1,0 +1,178 @@
+"""The `kiosk` command: `run` (the Textual kiosk), `simulate` (one headless visit, one JSON
+object out) and `load` (many simulated kiosks at once).
+
+Bad input and unreachable services give one line on stderr and a non-zero exit, never a
+traceback. The PIN given to `simulate` goes to the card and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kiosk.config import KioskSettings
+
+logger = logging.getLogger(__name__)
+
+
+class CliError(Exception):
+    """One line for the user; exit code 2."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
+    parser.add_argument("--kiosk-id", help="this kiosk's id (env KIOSK_ID)")
+    parser.add_argument("--kiosk-secret", help="this kiosk's secret (env KIOSK_SECRET); write --kiosk-secret=S, "
+                        "since a secret may begin with '-'")
+    parser.add_argument("--timeout", type=float, help="seconds per request to the service (default 10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="The convenience-store certificate kiosk (コンビニ交付).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the kiosk does (never PINs)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)")
+    _common(run)
+    run.add_argument("--reader", help="pcsc, pcsc:NAME or virtual:CARDFILE (default pcsc)")
+    run.add_argument("--demo-cards", type=Path, help="demo card folder (index.json): the operator's card tray")
+    run.add_argument("--printer-dir", type=Path, help="where printed documents go (default ./printed)")
+    run.add_argument("--operator-code", help="code of the operator panel (F12)")
+    run.add_argument("--vpcd-port", type=int, help="vpcd port of the card tray (default 35963)")
+    run.set_defaults(handler=cmd_run)
+
+    sim = commands.add_parser("simulate", help="one headless visit; prints one JSON object")
+    _common(sim)
+    where = sim.add_mutually_exclusive_group(required=True)
+    where.add_argument("--card", type=Path, help="a virtual card file, in an in-process reader")
+    where.add_argument("--reader", help="pcsc or pcsc:NAME (a card placed in that reader)")
+    sim.add_argument("--pin", required=True, help="the card's 4-digit PIN (checked by the card only)")
+    sim.add_argument("--certificate", default="juminhyo", help="juminhyo, kisaijiko, inkan, shotoku_kazei, "
+                     "koseki_zenbu, koseki_kojin, koseki_fuhyo")
+    sim.add_argument("--municipality", default="jushochi", choices=("jushochi", "honsekichi"))
+    sim.add_argument("--persons", default="self", help="self, all (whole household) or ID,ID")
+    sim.add_argument("--options", default="", help="comma-separated option codes, e.g. setainushi")
+    sim.add_argument("--copies", type=int, default=1)
+    sim.add_argument("--pay", type=int, help="yen to insert (default: the exact fee)")
+    sim.add_argument("--out", type=Path, default=Path("printed"), help="printer output folder")
+    sim.set_defaults(handler=cmd_simulate)
+
+    load = commands.add_parser("load", help="many simulated kiosks at once; prints figures")
+    load.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
+    load.add_argument("--credentials", type=Path, required=True,
+                      help="file with one kiosk credential per line (id:secret or KIOSK_CREDENTIAL=id:secret), "
+                           "at least one per simulated kiosk")
+    load.add_argument("--kiosks", type=int, default=50)
+    load.add_argument("--transactions", type=int, default=1000)
+    load.add_argument("--cards", type=Path, required=True, help="demo card folder with index.json")
+    load.add_argument("--out", type=Path, help="printer output folder (default: a temporary one, removed)")
+    load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    load.add_argument("--timeout", type=float, help="seconds per request to the service (default 30)")
+    load.set_defaults(handler=cmd_load)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> KioskSettings:
+    """Environment first, then the command line on top."""
+    overrides: dict[str, object] = {}
+    for arg, field in (("server", "server_url"), ("kiosk_id", "kiosk_id"), ("kiosk_secret", "kiosk_secret"),
+                       ("reader", "reader"), ("demo_cards", "demo_cards"), ("printer_dir", "printer_dir"),
+                       ("operator_code", "operator_code"), ("vpcd_port", "vpcd_port"), ("timeout", "http_timeout")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            overrides[field] = value
+    # KIOSK_ID / KIOSK_SECRET are the documented names (not KIOSK_KIOSK_ID).
+    for env, field in (("KIOSK_ID", "kiosk_id"), ("KIOSK_SECRET", "kiosk_secret")):
+        if field not in overrides and os.environ.get(env):
+            overrides[field] = os.environ[env]
+    try:
+        return KioskSettings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise CliError(f"bad setting: {str(exc).splitlines()[0]}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cardreader.status import CardError
+    from kiosk.app import KioskApp
+    from kiosk.config import build_devices
+
+    settings = settings_from(args)
+    try:
+        devices = build_devices(settings)
+    except (ValueError, CardError, OSError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    try:
+        KioskApp(devices).run()
+    finally:
+        devices.close()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from cardreader.cardfile import CardFileError
+    from cardreader.status import CardError
+    from kiosk.card import VirtualCardReader, open_reader
+    from kiosk.config import build_devices
+    from kiosk.driver import Driver, VisitScript
+    from kiosk.flow import KioskFlow
+
+    settings = settings_from(args)
+    settings.printer_dir = args.out
+    if not (len(args.pin) == 4 and args.pin.isascii() and args.pin.isdigit()):
+        raise CliError("--pin must be 4 digits")
+    if args.pay is not None and (args.pay < 0 or args.pay % 10):
+        raise CliError("--pay must be a non-negative multiple of 10 yen")
+    try:
+        reader = VirtualCardReader(str(args.card)) if args.card else open_reader(args.reader)
+        devices = build_devices(settings, reader=reader)
+    except (ValueError, CardError, CardFileError, OSError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    options = tuple(o for o in args.options.split(",") if o)
+    script = VisitScript(pin=args.pin, certificate=args.certificate, municipality_role=args.municipality,
+                         persons=args.persons, options=options, copies=args.copies, pay_yen=args.pay)
+    try:
+        result = Driver(KioskFlow(timeouts=settings.timeouts()), devices.runner).visit(script)
+    finally:
+        devices.close()
+    print(json.dumps(result.to_json(), ensure_ascii=False))
+    return 0 if result.status == "issued" else 1
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from kiosk.load import LoadError, run_load
+
+    settings = settings_from(args)
+    try:
+        report = run_load(settings, credentials_file=args.credentials, kiosks=args.kiosks,
+                          transactions=args.transactions, cards_dir=args.cards, out=args.out,
+                          timeout=args.timeout or 30.0, progress=sys.stderr)
+    except LoadError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print(report.summary())
+    return 0 if report.wrong_person_documents == 0 and report.errors == 0 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""HTTP client of the issuing service's kiosk API (certserver), with time-outs and one
+exception per kind of failure.
+
+Every call carries the kiosk credential (`Authorization: Bearer <kiosk_id>:<secret>`).
+Every artefact is addressed by the transaction id the service gave this kiosk: the client
+never asks for "the next" anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from kiosk.models import (
+    Document,
+    DocumentRef,
+    Menu,
+    Municipality,
+    MunicipalityRole,
+    Offer,
+    OptionChoice,
+    Order,
+    OrderAccepted,
+    PersonChoice,
+)
+
+logger = logging.getLogger(__name__)
+
+API = "/api/v1"
+# 422 codes that are the kiosk's own fault, not the rules speaking.
+_NOT_RULES = frozenset({"invalid_request", "idempotency_key_reused", "amount_mismatch"})
+
+
+class ServiceError(Exception):
+    """The service answered with an error. `code` is the API's stable error code."""
+
+    def __init__(self, code: str, message_ja: str = "", message_en: str = "", status: int = 0) -> None:
+        super().__init__(f"{code}: {message_en or message_ja or 'service error'} (HTTP {status})")
+        self.code = code
+        self.message_ja = message_ja
+        self.message_en = message_en
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """The rules refused the request (a RuleViolation: HTTP 422 with a rule's code)."""
+        return self.status == 422 and self.code not in _NOT_RULES
+
+
+class ServiceUnreachableError(ServiceError):
+    """No connection to the service (down, refused, DNS)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("unreachable", "サービスに接続できません", f"cannot reach the service: {detail}")
+
+
+class ServiceTimeoutError(ServiceError):
+    """The service did not answer in time."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("timeout", "サービスの応答がありません", f"the service did not answer in time: {detail}")
+
+
+@dataclass(frozen=True)
+class Started:
+    transaction_id: str
+    challenge: bytes
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    base_url: str
+    kiosk_id: str
+    kiosk_secret: str
+    timeout: float = 10.0  # seconds per request (connect, read, write)
+
+
+class ServiceClient:
+    """One kiosk's connection to the service. Thread-safe (httpx.Client is). Every method
+    raises ServiceUnreachableError, ServiceTimeoutError or ServiceError."""
+
+    def __init__(self, settings: ClientSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self._http = httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            timeout=httpx.Timeout(settings.timeout),
+            headers={"Authorization": f"Bearer {settings.kiosk_id}:{settings.kiosk_secret}"},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        # A POST carries an Idempotency-Key, so the one retry after a lost answer is
+        # replayed by the service instead of being done twice (an order, a payment).
+        attempts = 1
+        if method == "POST":
+            kwargs.setdefault("headers", {})["Idempotency-Key"] = uuid.uuid4().hex
+            attempts = 2
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                break
+            except httpx.TimeoutException as exc:
+                if attempt + 1 == attempts:
+                    raise ServiceTimeoutError(type(exc).__name__) from None
+            except httpx.TransportError as exc:
+                if attempt + 1 == attempts or isinstance(exc, httpx.ConnectError):
+                    raise ServiceUnreachableError(type(exc).__name__) from None
+            logger.info("retrying %s %s once", method, path.split("/")[-1])
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            raise _bad_response("the service's answer is not JSON", response.status_code) from None
+        if not isinstance(body, dict):
+            raise _bad_response("the service's answer is not an object", response.status_code)
+        return body
+
+    # -- the API (docs/api.md) -----------------------------------------------------------
+    def health(self) -> bool:
+        """True if the service answers its health check (never raises)."""
+        try:
+            self._request("GET", f"{API}/health")
+        except ServiceError:
+            return False
+        return True
+
+    def start_transaction(self) -> Started:
+        body = self._json("POST", f"{API}/transactions")
+        try:
+            return Started(str(body["transaction_id"]), _b64(body["challenge"]))
+        except (KeyError, ValueError, TypeError):
+            raise _bad_response("malformed start answer", 201) from None
+
+    def authenticate(self, transaction_id: str, certificate: bytes, signature: bytes) -> Menu:
+        body = self._json(
+            "POST", f"{API}/transactions/{transaction_id}/authenticate",
+            json={"certificate": _enc(certificate), "signature": _enc(signature)},
+        )
+        return parse_menu(body.get("menu"))
+
+    def order(self, transaction_id: str, order: Order) -> OrderAccepted:
+        """Raises ServiceError with `refused` True when the rules refuse the order."""
+        body = self._json(
+            "POST", f"{API}/transactions/{transaction_id}/order",
+            json={
+                "municipality_code": order.municipality_code,
+                "role": order.role.value,
+                "kind": order.kind,
+                "person_ids": list(order.person_ids),
+                "whole_household": order.whole_household,
+                "options": sorted(order.options),
+                "copies": order.copies,
+            },
+        )
+        try:
+            summary = body["order"]
+            return OrderAccepted(int(body["fee_total_yen"]), int(summary["copies"]),
+                                 tuple(str(n) for n in summary.get("certificate_numbers", ())))
+        except (KeyError, ValueError, TypeError):
+            raise _bad_response("malformed order answer", 200) from None
+
+    def pay(self, transaction_id: str, fee_yen: int) -> None:
+        self._json("POST", f"{API}/transactions/{transaction_id}/payment", json={"amount_yen": fee_yen})
+
+    def list_documents(self, transaction_id: str) -> tuple[DocumentRef, ...]:
+        """The paid transaction's documents as the service lists them."""
+        body = self._json("GET", f"{API}/transactions/{transaction_id}/documents")
+        try:
+            if body["transaction_id"] != transaction_id:
+                raise _bad_response("a document list of another transaction", 200)
+            return tuple(DocumentRef(str(d["document_id"]), str(d["sha256"])) for d in body["documents"])
+        except (KeyError, TypeError):
+            raise _bad_response("malformed document list", 200) from None
+
+    def fetch_document(self, transaction_id: str, ref: DocumentRef) -> Document:
+        """One PDF by its id; the Document says which transaction the service bound it to."""
+        response = self._request("GET", f"{API}/transactions/{transaction_id}/documents/{ref.document_id}")
+        owner = response.headers.get("X-Transaction-Id", "")
+        return Document(DocumentRef(ref.document_id, ref.sha256, count_pages(response.content)), owner,
+                        response.content)
+
+    def printed(self, transaction_id: str) -> None:
+        self._json("POST", f"{API}/transactions/{transaction_id}/printed")
+
+    def cancel(self, transaction_id: str) -> None:
+        self._json("POST", f"{API}/transactions/{transaction_id}/cancel")
+
+
+def count_pages(pdf: bytes) -> int:
+    """Pages of a PDF (sheets of paper needed); 1 when it cannot tell."""
+    try:
+        from pypdf import PdfReader
+
+        return max(1, len(PdfReader(io.BytesIO(pdf)).pages))
+    except Exception:  # noqa: BLE001 - a page count is an estimate of paper, never fatal
+        return max(1, len(re.findall(rb"/Type\s*/Page(?!s)", pdf)))
+
+
+def _bad_response(detail: str, status: int) -> ServiceError:
+    return ServiceError("bad_response", "サービスの応答が不正です", detail, status)
+
+
+def _enc(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _ref(raw: dict[str, Any]) -> DocumentRef:
+    return DocumentRef(str(raw["document_id"]), str(raw["sha256"]), int(raw.get("pages", 1)))
+
+
+def _error_from(response: httpx.Response) -> ServiceError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        detail = body.get("detail") if isinstance(body, dict) else None
+        error = detail if isinstance(detail, dict) else {"code": f"http_{response.status_code}",
+                                                         "message_en": str(detail or response.reason_phrase)}
+    return ServiceError(str(error.get("code", f"http_{response.status_code}")),
+                        str(error.get("message_ja", "")), str(error.get("message_en", "")),
+                        response.status_code)
+
+
+def parse_menu(raw: Any) -> Menu:
+    """The menu from its JSON. Raises ServiceError("bad_response") when it is malformed."""
+    try:
+        return Menu(tuple(_municipality(m) for m in raw["municipalities"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_response(f"malformed menu ({type(exc).__name__})", 200) from None
+
+
+def _municipality(raw: dict[str, Any]) -> Municipality:
+    return Municipality(
+        code=str(raw["code"]), name=str(raw["name"]), role=MunicipalityRole(raw["role"]),
+        open=bool(raw["open"]), closed_reason=raw.get("closed_reason"),
+        offers=tuple(_offer(o) for o in raw["offers"]),
+    )
+
+
+def _offer(raw: dict[str, Any]) -> Offer:
+    return Offer(
+        kind=str(raw["kind"]), fee_yen=int(raw["fee_yen"]),
+        max_copies=int(raw["max_copies"]),
+        persons=tuple(PersonChoice(str(p["person_id"]), str(p["name"]), str(p["relationship"]),
+                                   bool(p["is_requester"])) for p in raw.get("persons", ())),
+        options=tuple(OptionChoice(str(o["code"]), str(o["label_ja"]), str(o["label_en"]))
+                      for o in raw.get("options", ())),
+        whole_household_allowed=bool(raw.get("whole_household_allowed", False)),
+        available=bool(raw.get("available", True)),
+        unavailable_reason=raw.get("unavailable_reason"),
+    )

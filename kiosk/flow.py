@@ -1,0 +1,833 @@
+"""The kiosk's state machine: every step of a visit, every way it can fail.
+
+Plain Python with no I/O and no Textual: `KioskFlow.handle(event)` changes the step and
+returns the *effects* (card commands, HTTP calls, cash and printer actions) that the caller
+must perform; their results come back as events. The Textual app, the headless driver and
+the load generator all run this one machine, so they cannot disagree about the rules.
+
+Security choices that live here:
+- The PIN travels only inside one `SignChallenge` effect (whose repr hides it); the flow
+  never stores it, so nothing that outlives that one card call can hold it.
+- Every result event carries the ticket of the effect it answers; a result that arrives
+  after the visit moved on (a cancel, a time-out) is ignored, so a late answer can never
+  act on the next person's visit.
+- Every way out (done, cancelled, failed, timed out) goes through `_reset`, which drops the
+  card's certificate, the menu, the documents and the transaction id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from kiosk.models import Document, DocumentRef, Menu, Municipality, Offer, Order, OrderAccepted
+
+DENOMINATIONS = (10, 50, 100, 500, 1000)  # yen the simulated acceptor takes
+PIN_LENGTH = 4
+
+
+class Step(StrEnum):
+    START = "start"  # multi-copy machine main menu (行政サービス)
+    SERVICE_MENU = "service_menu"  # 行政サービス -> 証明書交付サービス
+    LANGUAGE = "language"
+    TERMS = "terms"
+    PLACE_CARD = "place_card"
+    READING_CARD = "reading_card"
+    PIN = "pin"
+    AUTHENTICATING = "authenticating"
+    REMOVE_CARD = "remove_card"
+    MUNICIPALITY = "municipality"  # 住所地 / 本籍地
+    CERTIFICATE = "certificate"
+    PERSONS = "persons"  # whose certificate, and optional items
+    COPIES = "copies"
+    CONFIRM = "confirm"
+    ORDERING = "ordering"  # the service prepares (renders) the documents
+    PAYMENT = "payment"
+    SETTLING = "settling"  # the payment is recorded; the documents are downloaded
+    PRINTING = "printing"
+    TAKE_ITEMS = "take_items"  # certificates, change, 利用明細 (receipt)
+    FAILED = "failed"  # see KioskFlow.failure
+
+
+class Failure(StrEnum):
+    """Why a visit ended early. Each has its own screen text (i18n key `failure.<value>`)."""
+
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    CARD_REMOVED = "card_removed"
+    CARD_UNREADABLE = "card_unreadable"
+    PIN_LOCKED = "pin_locked"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_REVOKED = "certificate_revoked"
+    CERTIFICATE_REJECTED = "certificate_rejected"
+    SERVICE_UNREACHABLE = "service_unreachable"
+    SERVICE_SLOW = "service_slow"
+    SERVICE_ERROR = "service_error"
+    MUNICIPALITY_CLOSED = "municipality_closed"
+    DOCUMENT_REFUSED = "document_refused"
+    PAYMENT_CANCELLED = "payment_cancelled"
+    PRINTER_OUT_OF_PAPER = "printer_out_of_paper"
+    DOCUMENT_MISMATCH = "document_mismatch"
+    KIOSK_FAULT = "kiosk_fault"  # a fault in the kiosk itself (a bug): end safely
+
+
+# Error codes of the service's API that have a failure of their own; any other code is a
+# SERVICE_ERROR (with the service's own message shown).
+SERVICE_CODES: dict[str, Failure] = {
+    "certificate_expired": Failure.CERTIFICATE_EXPIRED,
+    "certificate_not_yet_valid": Failure.CERTIFICATE_REJECTED,
+    "certificate_revoked": Failure.CERTIFICATE_REVOKED,
+    "certificate_not_registered": Failure.CERTIFICATE_REJECTED,
+    "certificate_unknown_ca": Failure.CERTIFICATE_REJECTED,
+    "certificate_malformed": Failure.CERTIFICATE_REJECTED,
+    "certificate_error": Failure.CERTIFICATE_REJECTED,
+    "signature_invalid": Failure.CERTIFICATE_REJECTED,
+    "municipality_stopped": Failure.MUNICIPALITY_CLOSED,
+    "municipality_not_participating": Failure.MUNICIPALITY_CLOSED,
+    "municipality_not_available": Failure.MUNICIPALITY_CLOSED,
+    "outside_hours": Failure.MUNICIPALITY_CLOSED,
+    "year_end_closure": Failure.MUNICIPALITY_CLOSED,
+    "maintenance_day": Failure.MUNICIPALITY_CLOSED,
+    "transaction_expired": Failure.TIMED_OUT,
+    "challenge_expired": Failure.TIMED_OUT,
+    "unreachable": Failure.SERVICE_UNREACHABLE,
+    "timeout": Failure.SERVICE_SLOW,
+}
+
+# Steps where the kiosk waits for the person (an idle time-out applies) and how long.
+IDLE_STEPS = frozenset(
+    {
+        Step.SERVICE_MENU, Step.LANGUAGE, Step.TERMS, Step.PLACE_CARD, Step.PIN,
+        Step.REMOVE_CARD, Step.MUNICIPALITY, Step.CERTIFICATE, Step.PERSONS, Step.COPIES,
+        Step.CONFIRM, Step.PAYMENT, Step.FAILED,
+    }
+)  # TAKE_ITEMS has none: the reminder stays until the person acknowledges it
+# Steps where the card must stay on the reader: taking it away there ends the visit.
+CARD_STEPS = frozenset({Step.READING_CARD, Step.PIN, Step.AUTHENTICATING})
+
+
+# -- effects: what the caller must do -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Effect:
+    ticket: int  # echoed by the result event; 0 for effects with no result
+
+
+@dataclass(frozen=True)
+class ReadCard(Effect):
+    """Read the user-authentication certificate and the PIN's remaining tries."""
+
+
+@dataclass(frozen=True)
+class StartTransaction(Effect):
+    """Open a transaction with the service; it answers with a challenge."""
+
+
+@dataclass(frozen=True)
+class SignChallenge(Effect):
+    """Have the card verify the PIN and sign the challenge. The PIN lives only here."""
+
+    challenge: bytes
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Authenticate(Effect):
+    transaction_id: str
+    certificate: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PlaceOrder(Effect):
+    transaction_id: str
+    order: Order
+
+
+@dataclass(frozen=True)
+class FetchDocuments(Effect):
+    """List the paid transaction's documents, then download each by its id."""
+
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class RecordPayment(Effect):
+    transaction_id: str
+    fee_yen: int
+    paid_yen: int
+
+
+@dataclass(frozen=True)
+class PrintDocuments(Effect):
+    transaction_id: str
+    expected: tuple[DocumentRef, ...]
+    documents: tuple[Document, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ReportPrinted(Effect):
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class CancelTransaction(Effect):
+    transaction_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReturnCash(Effect):
+    amount_yen: int
+
+
+@dataclass(frozen=True)
+class CollectCash(Effect):
+    """Keep the fee from the escrow and pay out the change."""
+
+    fee_yen: int
+    change_yen: int
+
+
+@dataclass(frozen=True)
+class VisitEnded(Effect):
+    """The visit is over; `outcome` is "issued" or a Failure value. Holds no personal data."""
+
+    outcome: str
+    transaction_id: str | None
+    fee_yen: int
+    paid_yen: int
+    change_yen: int
+
+
+# -- events: what happened ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class Pressed(Event):
+    """A button without data: `action` is one of the Action values."""
+
+    action: str
+
+
+class Action(StrEnum):
+    GYOSEI = "gyosei"  # 行政サービス
+    CERTIFICATES = "certificates"  # 証明書交付サービス
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    CANCEL = "cancel"
+    BACK = "back"
+    NEXT = "next"
+    CONFIRM = "confirm"
+    ACKNOWLEDGE = "acknowledge"
+    WHOLE_HOUSEHOLD = "whole_household"
+
+
+@dataclass(frozen=True)
+class LanguageChosen(Event):
+    language: str  # "ja" | "en"
+
+
+@dataclass(frozen=True)
+class PinEntered(Event):
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MunicipalityChosen(Event):
+    code: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CertificateChosen(Event):
+    kind: str
+
+
+@dataclass(frozen=True)
+class PersonToggled(Event):
+    person_id: str
+
+
+@dataclass(frozen=True)
+class OptionToggled(Event):
+    code: str
+
+
+@dataclass(frozen=True)
+class CopiesChosen(Event):
+    copies: int
+
+
+@dataclass(frozen=True)
+class CashInserted(Event):
+    amount_yen: int
+
+
+@dataclass(frozen=True)
+class CardPlaced(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class CardRemoved(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class PaperChanged(Event):
+    """The printer's paper level (sheets); the operator may simulate running out."""
+
+    sheets: int
+
+
+@dataclass(frozen=True)
+class Tick(Event):
+    """Time passes: checks the idle time-out."""
+
+
+@dataclass(frozen=True)
+class Result(Event):
+    ticket: int
+
+
+@dataclass(frozen=True)
+class CardRead(Result):
+    certificate: bytes = field(repr=False)
+    tries_left: int = 3
+
+
+@dataclass(frozen=True)
+class TransactionStarted(Result):
+    transaction_id: str
+    challenge: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ChallengeSigned(Result):
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PinRejected(Result):
+    tries_left: int
+
+
+@dataclass(frozen=True)
+class PinLocked(Result):
+    pass
+
+
+@dataclass(frozen=True)
+class CardFailed(Result):
+    """The card was removed (`removed`) or could not be read."""
+
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class Authenticated(Result):
+    menu: Menu
+
+
+@dataclass(frozen=True)
+class OrderRefused(Result):
+    code: str
+    message_ja: str
+    message_en: str
+
+
+@dataclass(frozen=True)
+class OrderPrepared(Result):
+    accepted: OrderAccepted
+
+
+@dataclass(frozen=True)
+class DocumentsFetched(Result):
+    listed: tuple[DocumentRef, ...]  # what the service listed for this transaction
+    documents: tuple[Document, ...] = field(repr=False)  # what was downloaded
+
+
+@dataclass(frozen=True)
+class PaymentRecorded(Result):
+    pass
+
+
+@dataclass(frozen=True)
+class PrintProgressed(Result):
+    done_pages: int
+    total_pages: int
+
+
+@dataclass(frozen=True)
+class Printed(Result):
+    pass
+
+
+@dataclass(frozen=True)
+class PrintFailed(Result):
+    out_of_paper: bool  # False: a document did not belong to this transaction
+
+
+@dataclass(frozen=True)
+class EffectCrashed(Result):
+    """Performing the effect raised something unforeseen (logged where it happened)."""
+
+
+@dataclass(frozen=True)
+class ServiceFailed(Result):
+    """The service refused or could not be reached; `code` is the API's error code, or
+    "unreachable" / "timeout" for transport failures."""
+
+    code: str
+    message_ja: str = ""
+    message_en: str = ""
+
+
+# -- the machine ----------------------------------------------------------------------------
+
+@dataclass
+class Selection:
+    """What the person chose so far (reset with the visit)."""
+
+    municipality: Municipality | None = None
+    offer: Offer | None = None
+    person_ids: list[str] = field(default_factory=list)
+    whole_household: bool = False
+    options: set[str] = field(default_factory=set)
+    copies: int = 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """利用明細: what the reminder screen shows after printing; nothing about persons."""
+
+    kind: str
+    copies: int
+    fee_yen: int
+    paid_yen: int
+    change_yen: int
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Idle seconds per step before the visit is cancelled (FAILED: back to the start)."""
+
+    default: float = 60.0
+    pin: float = 60.0
+    payment: float = 90.0
+    failed: float = 20.0
+
+    def for_step(self, step: Step) -> float:
+        return {Step.PIN: self.pin, Step.PAYMENT: self.payment, Step.FAILED: self.failed}.get(step, self.default)
+
+
+class KioskFlow:
+    """One kiosk's visit state. Not thread-safe: feed it from one thread."""
+
+    def __init__(self, *, timeouts: Timeouts | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self._clock = clock
+        self._next_ticket = 1
+        self.card_present = False
+        self.paper_sheets: int | None = None  # unknown until the printer reports
+        self._reset()
+
+    # -- public state ------------------------------------------------------------------
+    def _reset(self) -> None:
+        self.step = Step.START
+        self.language = "ja"
+        self.failure: Failure | None = None
+        self.failure_message: tuple[str, str] | None = None  # the service's (ja, en)
+        self.tries_left: int | None = None
+        self.pin_error = False  # the last PIN was wrong
+        self.transaction_id: str | None = None
+        self._challenge: bytes | None = None
+        self._certificate: bytes | None = None
+        self._signature: bytes | None = None
+        self.menu: Menu | None = None
+        self.selection = Selection()
+        self.order_accepted: OrderAccepted | None = None
+        self.paid_yen = 0
+        self.change_yen = 0
+        self.printed_pages = 0
+        self.total_pages = 0
+        self.refunded_yen = 0
+        self.receipt: Receipt | None = None
+        self._awaiting: int | None = None
+        self._deadline: float | None = None
+
+    @property
+    def fee_yen(self) -> int:
+        if self.order_accepted is not None:
+            return self.order_accepted.fee_yen
+        offer = self.selection.offer
+        return 0 if offer is None else offer.fee_yen * self.selection.copies
+
+    @property
+    def holds_personal_data(self) -> bool:
+        """True while anything about the person is in memory (tests check the reset)."""
+        return any(
+            (self.transaction_id, self._certificate, self._signature, self._challenge,
+             self.menu, self.selection.offer, self.selection.person_ids)
+        )
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the idle time-out on this step (None where none applies)."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._clock())
+
+    # -- event dispatch ----------------------------------------------------------------
+    def handle(self, event: Event) -> list[Effect]:
+        """Apply one event; return the effects to perform, in order. Never raises for an
+        event that does not fit the step: it is ignored (a stray tap, a late result)."""
+        if isinstance(event, Tick):
+            return self._on_tick()
+        if isinstance(event, CardPlaced):
+            self.card_present = True
+            if self.step is Step.PLACE_CARD:
+                return self._read_card()
+            return []
+        if isinstance(event, CardRemoved):
+            self.card_present = False
+            if self.step in CARD_STEPS:
+                return self._fail(Failure.CARD_REMOVED)
+            if self.step is Step.REMOVE_CARD:
+                return self._goto_municipality()
+            return []
+        if isinstance(event, PaperChanged):
+            self.paper_sheets = event.sheets
+            return []
+        if isinstance(event, Result):
+            if event.ticket != self._awaiting:
+                return []  # a late answer to a visit or a step that has moved on
+            self._awaiting = None
+            return self._on_result(event)
+        self._touch()
+        if isinstance(event, Pressed) and event.action == Action.CANCEL:
+            return self._cancel()
+        handler = getattr(self, f"_on_{self.step.value}", None)
+        return handler(event) if handler is not None else []
+
+    # -- helpers -----------------------------------------------------------------------
+    def _ticket(self) -> int:
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._awaiting = ticket
+        return ticket
+
+    def _enter(self, step: Step) -> None:
+        self.step = step
+        self._touch()
+
+    def _touch(self) -> None:
+        if self.step in IDLE_STEPS:
+            self._deadline = self._clock() + self.timeouts.for_step(self.step)
+        else:
+            self._deadline = None
+
+    def _on_tick(self) -> list[Effect]:
+        if self._deadline is None or self._clock() < self._deadline:
+            return []
+        if self.step is Step.FAILED:
+            return self._finish_visit()
+        if self.step is Step.START:
+            return []
+        return self._fail(Failure.TIMED_OUT)
+
+    def _cancel(self) -> list[Effect]:
+        if self.step is Step.START:
+            return []
+        if self.step in (Step.FAILED, Step.TAKE_ITEMS):
+            return self._finish_visit()
+        if self.step in (Step.SETTLING, Step.PRINTING):
+            return []  # money taken and paper moving: too late to cancel
+        if self.step in (Step.SERVICE_MENU, Step.LANGUAGE, Step.TERMS):
+            self._reset()
+            return []
+        failure = Failure.PAYMENT_CANCELLED if self.step is Step.PAYMENT else Failure.CANCELLED
+        return self._fail(failure)
+
+    def _fail(self, failure: Failure, message: tuple[str, str] | None = None) -> list[Effect]:
+        """End the visit early: return the money, cancel the transaction, drop the data."""
+        effects: list[Effect] = []
+        if self.paid_yen:
+            self.refunded_yen = self.paid_yen
+            effects.append(ReturnCash(0, self.paid_yen))
+        if self.transaction_id is not None:
+            effects.append(CancelTransaction(0, self.transaction_id, failure.value))
+        outcome = VisitEnded(0, failure.value, self.transaction_id, self.fee_yen, self.paid_yen, 0)
+        language, card_present, refunded = self.language, self.card_present, self.refunded_yen
+        tries_left = self.tries_left
+        self._reset()
+        self.language, self.card_present, self.refunded_yen = language, card_present, refunded
+        self.tries_left = tries_left if failure is Failure.PIN_LOCKED else None
+        self.failure = failure
+        self.failure_message = message
+        self._enter(Step.FAILED)
+        effects.append(outcome)
+        return effects
+
+    def _finish_visit(self) -> list[Effect]:
+        card_present = self.card_present
+        self._reset()
+        self.card_present = card_present
+        return []
+
+    # -- steps -------------------------------------------------------------------------
+    def _on_start(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.GYOSEI):
+            self._enter(Step.SERVICE_MENU)
+        return []
+
+    def _on_service_menu(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.CERTIFICATES):
+            self._enter(Step.LANGUAGE)
+        elif event == Pressed(Action.BACK):
+            self._reset()
+        return []
+
+    def _on_language(self, event: Event) -> list[Effect]:
+        if isinstance(event, LanguageChosen) and event.language in ("ja", "en"):
+            self.language = event.language
+            self._enter(Step.TERMS)
+        return []
+
+    def _on_terms(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.ACCEPT):
+            self._enter(Step.PLACE_CARD)
+            if self.card_present:  # placed before the screen asked
+                return self._read_card()
+        elif event in (Pressed(Action.DECLINE), Pressed(Action.BACK)):
+            self._reset()
+        return []
+
+    def _read_card(self) -> list[Effect]:
+        self._enter(Step.READING_CARD)
+        return [ReadCard(self._ticket())]
+
+    def _on_pin(self, event: Event) -> list[Effect]:
+        if not isinstance(event, PinEntered):
+            return []
+        pin = event.pin
+        if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
+            return []  # the keypad only submits 4 digits; anything else is not sent
+        assert self._challenge is not None
+        self._enter(Step.AUTHENTICATING)
+        return [SignChallenge(self._ticket(), self._challenge, pin)]
+
+    def _goto_municipality(self) -> list[Effect]:
+        assert self.menu is not None
+        if not any(m.open for m in self.menu.municipalities):
+            return self._fail(Failure.MUNICIPALITY_CLOSED)
+        self._enter(Step.MUNICIPALITY)
+        return []
+
+    def _on_municipality(self, event: Event) -> list[Effect]:
+        if not isinstance(event, MunicipalityChosen) or self.menu is None:
+            return []
+        for municipality in self.menu.municipalities:
+            if municipality.code == event.code and municipality.role == event.role:
+                if not municipality.open:
+                    return self._fail(Failure.MUNICIPALITY_CLOSED)
+                self.selection = Selection(municipality=municipality)
+                self._enter(Step.CERTIFICATE)
+        return []
+
+    def _on_certificate(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.BACK):
+            self.selection = Selection()
+            self._enter(Step.MUNICIPALITY)
+            return []
+        municipality = self.selection.municipality
+        if not isinstance(event, CertificateChosen) or municipality is None:
+            return []
+        offer = next((o for o in municipality.offers if o.kind == event.kind and o.available), None)
+        if offer is None:
+            return []
+        self.selection = Selection(municipality=municipality, offer=offer)
+        requester = [p.person_id for p in offer.persons if p.is_requester]
+        self.selection.person_ids = requester
+        self._enter(Step.PERSONS if (offer.persons or offer.options) else Step.COPIES)
+        return []
+
+    def _on_persons(self, event: Event) -> list[Effect]:
+        selection = self.selection
+        offer = selection.offer
+        assert offer is not None
+        if event == Pressed(Action.BACK):
+            self._enter(Step.CERTIFICATE)
+        elif event == Pressed(Action.WHOLE_HOUSEHOLD) and offer.whole_household_allowed:
+            selection.whole_household = not selection.whole_household
+        elif isinstance(event, PersonToggled):
+            if any(p.person_id == event.person_id for p in offer.persons):
+                if event.person_id in selection.person_ids:
+                    selection.person_ids.remove(event.person_id)
+                else:
+                    selection.person_ids.append(event.person_id)
+                selection.whole_household = False
+        elif isinstance(event, OptionToggled):
+            if any(o.code == event.code for o in offer.options):
+                selection.options ^= {event.code}
+        elif event == Pressed(Action.NEXT):
+            if selection.whole_household or selection.person_ids or not offer.persons:
+                self._enter(Step.COPIES)
+        return []
+
+    def _on_copies(self, event: Event) -> list[Effect]:
+        offer = self.selection.offer
+        assert offer is not None
+        if event == Pressed(Action.BACK):
+            self._enter(Step.PERSONS if (offer.persons or offer.options) else Step.CERTIFICATE)
+        elif isinstance(event, CopiesChosen) and 1 <= event.copies <= offer.max_copies:
+            self.selection.copies = event.copies
+        elif event == Pressed(Action.NEXT):
+            self._enter(Step.CONFIRM)
+        return []
+
+    def build_order(self) -> Order:
+        """The order the current selection stands for."""
+        selection = self.selection
+        assert selection.municipality is not None and selection.offer is not None
+        return Order(
+            municipality_code=selection.municipality.code,
+            role=selection.municipality.role,
+            kind=selection.offer.kind,
+            person_ids=() if selection.whole_household else tuple(selection.person_ids),
+            whole_household=selection.whole_household,
+            options=frozenset(selection.options),
+            copies=selection.copies,
+        )
+
+    def _on_confirm(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.BACK):
+            self._enter(Step.COPIES)
+            return []
+        if event != Pressed(Action.CONFIRM):
+            return []
+        if self.paper_sheets is not None and self.paper_sheets < self.selection.copies:
+            return self._fail(Failure.PRINTER_OUT_OF_PAPER)
+        assert self.transaction_id is not None
+        self._enter(Step.ORDERING)
+        return [PlaceOrder(self._ticket(), self.transaction_id, self.build_order())]
+
+    def _on_payment(self, event: Event) -> list[Effect]:
+        if not isinstance(event, CashInserted) or event.amount_yen not in DENOMINATIONS:
+            return []
+        self.paid_yen += event.amount_yen
+        if self.paid_yen < self.fee_yen:
+            return []
+        assert self.transaction_id is not None
+        self._enter(Step.SETTLING)
+        return [RecordPayment(self._ticket(), self.transaction_id, self.fee_yen, self.paid_yen)]
+
+    def _on_take_items(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.ACKNOWLEDGE):
+            return self._finish_visit()
+        return []
+
+    def _on_failed(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.ACKNOWLEDGE):
+            return self._finish_visit()
+        return []
+
+    # -- results -----------------------------------------------------------------------
+    def _on_result(self, event: Result) -> list[Effect]:
+        if isinstance(event, ServiceFailed):
+            return self._service_failed(event)
+        if isinstance(event, EffectCrashed):
+            return self._fail(Failure.KIOSK_FAULT)
+        if isinstance(event, CardFailed):
+            return self._fail(Failure.CARD_REMOVED if event.removed else Failure.CARD_UNREADABLE)
+        if isinstance(event, PinLocked):
+            self.tries_left = 0
+            return self._fail(Failure.PIN_LOCKED)
+        if isinstance(event, CardRead):
+            if event.tries_left <= 0:
+                self.tries_left = 0
+                return self._fail(Failure.PIN_LOCKED)
+            self._certificate = event.certificate
+            self.tries_left = event.tries_left
+            return [StartTransaction(self._ticket())]
+        if isinstance(event, TransactionStarted):
+            self.transaction_id = event.transaction_id
+            self._challenge = event.challenge
+            self.pin_error = False
+            self._enter(Step.PIN)
+            return []
+        if isinstance(event, PinRejected):
+            self.tries_left = event.tries_left
+            self.pin_error = True
+            self._enter(Step.PIN)
+            return []
+        if isinstance(event, ChallengeSigned):
+            assert self.transaction_id is not None and self._certificate is not None
+            self._signature = event.signature
+            self.pin_error = False
+            return [Authenticate(self._ticket(), self.transaction_id, self._certificate, event.signature)]
+        if isinstance(event, Authenticated):
+            self.menu = event.menu
+            # The certificate and signature served their purpose: drop them now.
+            self._certificate = self._signature = self._challenge = None
+            self._enter(Step.REMOVE_CARD)
+            if not self.card_present:
+                return self._goto_municipality()
+            return []
+        if isinstance(event, OrderRefused):
+            failure = SERVICE_CODES.get(event.code, Failure.DOCUMENT_REFUSED)
+            return self._fail(failure, (event.message_ja, event.message_en))
+        if isinstance(event, OrderPrepared):
+            if event.accepted.copies != self.selection.copies:
+                return self._fail(Failure.DOCUMENT_MISMATCH)
+            self.order_accepted = event.accepted
+            self._enter(Step.PAYMENT)
+            return []
+        if isinstance(event, PaymentRecorded):
+            assert self.transaction_id is not None
+            return [FetchDocuments(self._ticket(), self.transaction_id)]
+        if isinstance(event, DocumentsFetched):
+            assert self.transaction_id is not None
+            if len(event.listed) != self.selection.copies:
+                return self._fail(Failure.DOCUMENT_MISMATCH)
+            self.total_pages = sum(d.ref.pages for d in event.documents)
+            self._enter(Step.PRINTING)
+            return [PrintDocuments(self._ticket(), self.transaction_id, event.listed, event.documents)]
+        if isinstance(event, PrintProgressed):
+            self.printed_pages, self.total_pages = event.done_pages, event.total_pages
+            self._awaiting = event.ticket  # more progress, then Printed, answer this ticket
+            return []
+        if isinstance(event, PrintFailed):
+            failure = Failure.PRINTER_OUT_OF_PAPER if event.out_of_paper else Failure.DOCUMENT_MISMATCH
+            return self._fail(failure)
+        if isinstance(event, Printed):
+            return self._printed()
+        return []
+
+    def _service_failed(self, event: ServiceFailed) -> list[Effect]:
+        failure = SERVICE_CODES.get(event.code, Failure.SERVICE_ERROR)
+        message = (event.message_ja, event.message_en) if event.message_en else None
+        return self._fail(failure, message)
+
+    def _printed(self) -> list[Effect]:
+        assert self.transaction_id is not None and self.order_accepted is not None
+        self.change_yen = self.paid_yen - self.fee_yen
+        effects: list[Effect] = [ReportPrinted(0, self.transaction_id)]
+        effects.append(CollectCash(0, self.fee_yen, self.change_yen))
+        effects.append(VisitEnded(0, "issued", self.transaction_id, self.fee_yen, self.paid_yen, self.change_yen))
+        assert self.selection.offer is not None
+        receipt = Receipt(self.selection.offer.kind, self.selection.copies, self.fee_yen, self.paid_yen,
+                          self.change_yen)
+        # Printed: the kiosk keeps nothing of the person, only what the receipt shows.
+        card_present, language = self.card_present, self.language
+        self._reset()
+        self.card_present, self.language, self.receipt = card_present, language, receipt
+        self._enter(Step.TAKE_ITEMS)
+        return effects

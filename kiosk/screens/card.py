@@ -1,0 +1,55 @@
+"""Card steps: place, reading, PIN, checking, remove."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from kiosk import flow as f
+from kiosk.screens.base import BusyScreen, StepScreen
+from kiosk.widgets.keypad import Keypad
+
+
+class PlaceCardScreen(StepScreen):
+    step = f.Step.PLACE_CARD
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.t("place_card.body"), classes="message")
+
+
+class ReadingCardScreen(BusyScreen):
+    step = f.Step.READING_CARD
+
+
+class PinScreen(StepScreen):
+    step = f.Step.PIN
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.t("pin.body"), classes="message")
+        if self.flow.pin_error:
+            yield Static(self.t("pin.wrong"), id="pin-wrong", classes="error")
+        if self.flow.tries_left is not None:
+            yield Static(self.t("pin.tries_left", tries=self.flow.tries_left), id="tries-left")
+            if self.flow.tries_left == 1:
+                yield Static(self.t("pin.last_try"), id="last-try", classes="warning")
+        yield Keypad(self.language, id="keypad")
+
+    def on_mount(self) -> None:
+        self.query_one(Keypad).focus()
+
+    @on(Keypad.Submitted)
+    def _submitted(self, message: Keypad.Submitted) -> None:
+        # The PIN goes from the keypad straight into the event; nothing else keeps it.
+        self.act(f.PinEntered(message.keypad.take_pin()))
+
+
+class AuthenticatingScreen(BusyScreen):
+    step = f.Step.AUTHENTICATING
+
+
+class RemoveCardScreen(StepScreen):
+    step = f.Step.REMOVE_CARD
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.t("remove_card.body"), classes="message")

@@ -1,0 +1,195 @@
+"""The operator panel (係員メニュー), behind a key and a code.
+
+It shows the kiosk's health and the outcomes of recent visits, never a person's data; in
+demo mode it is also the card tray: it puts one of the demo virtual cards into the vpcd
+reader through the bridge, so the kiosk reads it through pcscd exactly like a real card.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from kiosk.config import KioskDevices
+from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
+from kiosk.i18n import text
+
+logger = logging.getLogger(__name__)
+
+
+def demo_cards(folder: Path | None) -> list[DemoCardEntry]:
+    """The demo cards of the tray; empty without a folder or a readable index."""
+    if folder is None:
+        return []
+    try:
+        return read_index(folder)
+    except DemoIndexError as exc:
+        logger.warning("%s", exc)
+        return []
+
+
+class CardTray:
+    """One demo card at a time in the vpcd reader."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._bridge: object | None = None
+        self.current: DemoCardEntry | None = None
+
+    def place(self, card: DemoCardEntry) -> None:
+        """Raises CardFileError, OSError (vpcd not listening)."""
+        from cardreader.virtualcard import VirtualCard, VpcdBridge
+
+        self.remove()
+        bridge = VpcdBridge(VirtualCard(card.path), port=self.port)
+        bridge.insert()
+        self._bridge, self.current = bridge, card
+
+    def remove(self) -> None:
+        bridge = self._bridge
+        self._bridge, self.current = None, None
+        if bridge is not None:
+            bridge.remove()  # type: ignore[attr-defined]
+
+
+class PaperLoaded(Message):
+    """The operator changed the paper level (sheets)."""
+
+    def __init__(self, sheets: int) -> None:
+        super().__init__()
+        self.sheets = sheets
+
+
+class OperatorLoginScreen(ModalScreen[bool]):
+    """Asks for the operator code; dismisses with whether it was right."""
+
+    def __init__(self, language: str, code: str) -> None:
+        super().__init__()
+        self.language = language
+        self._code = code
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="operator-login", classes="panel"):
+            yield Static(text(self.language, "operator.login_title"), classes="title")
+            yield Input(password=True, placeholder=text(self.language, "operator.code"), id="operator-code")
+            yield Static("", id="operator-error", classes="error")
+            with Horizontal(classes="row"):
+                yield Button(text(self.language, "operator.open"), id="operator-open", variant="primary")
+                yield Button(text(self.language, "operator.close"), id="operator-cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#operator-open")
+    def _check(self) -> None:
+        entered = self.query_one(Input).value
+        if hmac.compare_digest(entered.encode(), self._code.encode()):
+            self.dismiss(True)
+        else:
+            self.query_one(Input).value = ""
+            self.query_one("#operator-error", Static).update(text(self.language, "operator.wrong_code"))
+
+    @on(Button.Pressed, "#operator-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)
+
+
+class OperatorScreen(ModalScreen[None]):
+    def __init__(self, language: str, devices: KioskDevices, tray: CardTray, cards: list[DemoCardEntry],
+                 card_present: Callable[[], bool]) -> None:
+        super().__init__()
+        self.language = language
+        self._card_present = card_present
+        self.devices = devices
+        self.tray = tray
+        self.cards = cards
+
+    def t(self, key: str, **values: object) -> str:
+        return text(self.language, key, **values)
+
+    def compose(self) -> ComposeResult:
+        runner = self.devices.runner
+        with VerticalScroll(id="operator", classes="panel"):
+            yield Static(self.t("operator.title"), classes="title")
+            yield Static(self.t("operator.kiosk", kiosk_id=self.devices.kiosk_id))
+            yield Static("", id="reader-state")
+            yield Static(self.t("operator.service", state="…"), id="service-state")
+            yield Static("", id="paper")
+            with Horizontal(classes="row"):
+                yield Button(self.t("operator.refill"), id="paper-refill")
+                yield Button(self.t("operator.empty"), id="paper-empty", variant="warning")
+            yield Static(self.t("operator.outcomes"), classes="subtitle")
+            outcomes = list(runner.outcomes)
+            if not outcomes:
+                yield Static(self.t("operator.no_outcomes"))
+            for outcome in outcomes:
+                yield Static(self.t("operator.outcome", at=f"{outcome.at:%H:%M:%S}", outcome=outcome.outcome,
+                                    transaction=(outcome.transaction_id or "-")[:8], fee=outcome.fee_yen),
+                             classes="outcome")
+            if self.cards:
+                yield Static(self.t("operator.tray"), classes="subtitle")
+                for index, card in enumerate(self.cards):
+                    yield Button(self.t("operator.place", label=card.label), id=f"tray-{index}", classes="tray")
+                yield Button(self.t("operator.remove"), id="tray-remove")
+                yield Static("", id="tray-error", classes="error")
+            yield Button(self.t("operator.close"), id="operator-close", variant="primary")
+
+    def on_mount(self) -> None:
+        self._refresh_state()
+        self._check_service()
+
+    def _refresh_state(self) -> None:
+        runner = self.devices.runner
+        # The flow's view of the card, not a reader query: the reader's PC/SC context
+        # belongs to the thread that watches it.
+        present = self._card_present()
+        state = self.t("card_status.present" if present else "card_status.absent")
+        self.query_one("#reader-state", Static).update(self.t("operator.reader", reader=runner.reader.name,
+                                                              state=state))
+        self.query_one("#paper", Static).update(self.t("operator.paper", sheets=runner.printer.sheets))
+
+    @work(thread=True, exclusive=True, group="operator")
+    def _check_service(self) -> None:
+        up = self.devices.runner.client.health()
+        state = self.t("operator.service_up" if up else "operator.service_down")
+        self.app.call_from_thread(self.query_one("#service-state", Static).update,
+                                  self.t("operator.service", state=state))
+
+    @on(Button.Pressed, "#paper-refill, #paper-empty")
+    def _paper(self, event: Button.Pressed) -> None:
+        sheets = self.devices.settings.paper_sheets if event.button.id == "paper-refill" else 0
+        self.devices.runner.printer.load_paper(sheets)
+        self.app.post_message(PaperLoaded(sheets))
+        self._refresh_state()
+
+    @on(Button.Pressed, ".tray")
+    def _place(self, event: Button.Pressed) -> None:
+        card = self.cards[int((event.button.id or "").removeprefix("tray-"))]
+        self._tray_action(card)
+
+    @on(Button.Pressed, "#tray-remove")
+    def _remove(self) -> None:
+        self._tray_action(None)
+
+    @work(thread=True, exclusive=True, group="tray")
+    def _tray_action(self, card: DemoCardEntry | None) -> None:
+        try:
+            if card is None:
+                self.tray.remove()
+            else:
+                self.tray.place(card)
+            message = ""
+        except Exception as exc:  # noqa: BLE001 - shown to the operator in one line
+            message = self.t("operator.tray_error", error=type(exc).__name__)
+        self.app.call_from_thread(self.query_one("#tray-error", Static).update, message)
+
+    @on(Button.Pressed, "#operator-close")
+    def _close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,162 @@
+"""Choosing: municipality (住所地/本籍地), certificate, persons and items, copies, confirm."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Button, Checkbox, Static
+
+from kiosk import flow as f
+from kiosk.i18n import has, text
+from kiosk.models import Offer
+from kiosk.screens.base import StepScreen
+
+
+def kind_title(language: str, kind: str) -> str:
+    key = f"kind.{kind}"
+    return text(language, key) if has(language, key) else kind
+
+
+class MunicipalityScreen(StepScreen):
+    step = f.Step.MUNICIPALITY
+
+    def compose_body(self) -> ComposeResult:
+        assert self.flow.menu is not None
+        for index, municipality in enumerate(self.flow.menu.municipalities):
+            label = self.t(f"municipality.{municipality.role.value}", name=municipality.name)
+            if not municipality.open:
+                label = self.t("municipality.closed", name=label)
+            yield Button(label, id=f"municipality-{index}", classes="choice", variant="primary",
+                         disabled=not municipality.open)
+
+    @on(Button.Pressed, ".choice")
+    def _chosen(self, event: Button.Pressed) -> None:
+        assert self.flow.menu is not None
+        index = int((event.button.id or "").removeprefix("municipality-"))
+        municipality = self.flow.menu.municipalities[index]
+        self.act(f.MunicipalityChosen(municipality.code, municipality.role.value))
+
+
+class CertificateScreen(StepScreen):
+    step = f.Step.CERTIFICATE
+
+    def _offers(self) -> tuple[Offer, ...]:
+        municipality = self.flow.selection.municipality
+        return () if municipality is None else municipality.offers
+
+    def compose_body(self) -> ComposeResult:
+        for offer in self._offers():
+            title = kind_title(self.language, offer.kind)
+            label = (self.t("certificate.fee", title=title, fee=offer.fee_yen) if offer.available
+                     else self.t("certificate.unavailable", title=title))
+            yield Button(label, id=f"kind-{offer.kind}", classes="choice", variant="primary",
+                         disabled=not offer.available)
+
+    def compose_actions(self) -> ComposeResult:
+        yield Button(self.t("common.back"), id="back")
+
+    @on(Button.Pressed, ".choice")
+    def _chosen(self, event: Button.Pressed) -> None:
+        self.act(f.CertificateChosen((event.button.id or "").removeprefix("kind-")))
+
+
+class PersonsScreen(StepScreen):
+    step = f.Step.PERSONS
+
+    def _offer(self) -> Offer:
+        assert self.flow.selection.offer is not None
+        return self.flow.selection.offer
+
+    def compose_body(self) -> ComposeResult:
+        offer = self._offer()
+        selection = self.flow.selection
+        if offer.whole_household_allowed:
+            yield Checkbox(self.t("persons.whole_household"), selection.whole_household, id="whole-household")
+        for index, person in enumerate(offer.persons):
+            yield Checkbox(self.t("persons.person", name=person.name, relationship=person.relationship),
+                           person.person_id in selection.person_ids, id=f"person-{index}", classes="person")
+        if offer.options:
+            yield Static(self.t("persons.options"), classes="subtitle")
+        for index, option in enumerate(offer.options):
+            label = option.label_ja if self.language == "ja" else option.label_en
+            yield Checkbox(label, option.code in selection.options, id=f"option-{index}", classes="option")
+
+    def compose_actions(self) -> ComposeResult:
+        yield Button(self.t("common.back"), id="back")
+        yield Button(self.t("common.next"), id="next", variant="primary")
+
+    @on(Checkbox.Changed)
+    def _changed(self, event: Checkbox.Changed) -> None:
+        offer = self._offer()
+        box_id = event.checkbox.id or ""
+        if box_id == "whole-household":
+            self.act(f.Pressed(f.Action.WHOLE_HOUSEHOLD))
+        elif box_id.startswith("person-"):
+            self.act(f.PersonToggled(offer.persons[int(box_id.removeprefix("person-"))].person_id))
+        elif box_id.startswith("option-"):
+            self.act(f.OptionToggled(offer.options[int(box_id.removeprefix("option-"))].code))
+
+    def update_view(self) -> None:
+        # The flow may untick one box because of another (a person unticks 世帯全員).
+        offer = self._offer()
+        selection = self.flow.selection
+        wanted = {f"person-{i}": p.person_id in selection.person_ids for i, p in enumerate(offer.persons)}
+        wanted |= {f"option-{i}": o.code in selection.options for i, o in enumerate(offer.options)}
+        if offer.whole_household_allowed:
+            wanted["whole-household"] = selection.whole_household
+        for box in self.query(Checkbox):
+            value = wanted.get(box.id or "")
+            if value is not None and box.value != value:
+                with box.prevent(Checkbox.Changed):
+                    box.value = value
+
+
+class CopiesScreen(StepScreen):
+    step = f.Step.COPIES
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.t("copies.count", copies=self.flow.selection.copies), id="copies", classes="big")
+        yield Button(self.t("copies.more"), id="more", classes="choice")
+        yield Button(self.t("copies.fewer"), id="fewer", classes="choice")
+
+    def compose_actions(self) -> ComposeResult:
+        yield Button(self.t("common.back"), id="back")
+        yield Button(self.t("common.next"), id="next", variant="primary")
+
+    @on(Button.Pressed, "#more, #fewer")
+    def _change(self, event: Button.Pressed) -> None:
+        delta = 1 if event.button.id == "more" else -1
+        self.act(f.CopiesChosen(self.flow.selection.copies + delta))
+
+    def update_view(self) -> None:
+        self.query_one("#copies", Static).update(self.t("copies.count", copies=self.flow.selection.copies))
+
+
+class ConfirmScreen(StepScreen):
+    step = f.Step.CONFIRM
+
+    def compose_body(self) -> ComposeResult:
+        selection = self.flow.selection
+        assert selection.offer is not None and selection.municipality is not None
+        offer = selection.offer
+        yield Static(self.t("confirm.certificate", title=kind_title(self.language, offer.kind)))
+        yield Static(self.t("confirm.municipality", name=selection.municipality.name))
+        if selection.whole_household:
+            yield Static(self.t("confirm.whole_household"))
+        elif offer.persons:
+            names = [p.name for p in offer.persons if p.person_id in selection.person_ids]
+            yield Static(self.t("confirm.persons", persons=self.t("confirm.separator").join(names)))
+        if selection.options:
+            labels = [o.label_ja if self.language == "ja" else o.label_en
+                      for o in offer.options if o.code in selection.options]
+            yield Static(self.t("confirm.options", options=self.t("confirm.separator").join(labels)))
+        yield Static(self.t("confirm.copies", copies=selection.copies))
+        yield Static(self.t("confirm.fee", fee=self.flow.fee_yen), id="fee", classes="big")
+
+    def compose_actions(self) -> ComposeResult:
+        yield Button(self.t("common.back"), id="back")
+        yield Button(self.t("confirm.ok"), id="confirm", variant="success")
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm(self) -> None:
+        self.act(f.Pressed(f.Action.CONFIRM))

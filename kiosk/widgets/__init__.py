@@ -1,0 +1,1 @@
+"""Widgets of the kiosk screens: PIN keypad, card status, idle countdown."""

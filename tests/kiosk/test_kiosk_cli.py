@@ -1,0 +1,149 @@
+"""`kiosk simulate` and `kiosk load` against the real service on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from servicekit import Service
+
+from certserver.services.kiosks import register_kiosk
+from kiosk.cli import main
+
+
+def simulate(service: Service, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
+                 f"--kiosk-secret={service.kiosk_secret}", *args])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return code, json.loads(out[0])
+
+
+def test_simulate_prints_one_json_object_for_an_issued_certificate(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0001")
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--certificate", "juminhyo", "--persons", "self", "--options", "setainushi",
+                            "--copies", "2", "--pay", "1000", "--out", str(tmp_path / "out"))
+    assert code == 0
+    assert result["status"] == "issued" and result["error_code"] is None
+    assert result["paid"] == 1000 and result["change"] == 1000 - result["fee"]
+    assert len(result["documents"]) == 2 and all(Path(p).is_file() for p in result["documents"])
+    assert result["transaction_id"]
+
+
+def test_simulate_reports_a_wrong_pin_with_the_tries_left(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0003")
+    wrong = "0000" if card.pin != "0000" else "1111"
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", wrong, "--out", str(tmp_path))
+    assert code == 1
+    assert result["status"] == "error" and result["error_code"] == "wrong_pin" and result["tries_left"] == 2
+    assert result["documents"] == []
+
+
+def test_simulate_reports_why_a_certificate_is_not_on_offer(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0050")  # seal registration cancelled
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--certificate", "inkan", "--out", str(tmp_path / "out"))
+    assert code == 1 and result["error_code"] == "seal_cancelled"
+    assert not (tmp_path / "out").exists()
+
+
+def test_simulate_with_bad_input_prints_one_line_and_exits_2(
+        service: Service, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    card = service.card("toride-0001")
+    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id, "--kiosk-secret", "x",
+                 "--card", str(card.path), "--pin", "12ab"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["kiosk: --pin must be 4 digits"]
+    code = main(["simulate", "--server", service.url, "--card", str(tmp_path / "missing.json"), "--pin", "1234",
+                 "--kiosk-id", "a", "--kiosk-secret", "b"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "missing.json" in err[0]
+
+
+def test_simulate_against_an_unreachable_service_reports_it(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0001")
+    code = main(["simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "k", "--kiosk-secret", "s",
+                 "--card", str(card.path), "--pin", card.pin, "--out", str(tmp_path)])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 and result["error_code"] == "service_unreachable"
+
+
+@pytest.mark.slow
+def test_load_of_20_kiosks_and_200_transactions_prints_no_wrong_person_document(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = []
+
+    def add_kiosks(session) -> None:  # type: ignore[no-untyped-def]
+        for number in range(20):
+            credential = register_kiosk(session, f"LOAD-{number:02d}", "負荷試験店", dt.datetime.now(dt.UTC))
+            lines.append(f"KIOSK_CREDENTIAL={credential.kiosk_id}:{credential.secret}")
+
+    service.change(add_kiosks)
+    credentials = tmp_path / "credentials.txt"
+    credentials.write_text("\n".join(lines) + "\n")
+    code = main(["load", "--server", service.url, "--credentials", str(credentials), "--kiosks", "20",
+                 "--transactions", "200", "--cards", str(service.data_dir / "cards"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["transactions"] == 200
+    assert report["issued"] == 200, report["error_codes"]
+    assert report["documents_checked"] == 200
+    assert report["wrong_person_documents"] == 0
+    assert code == 0
+
+
+def test_credentials_can_come_from_the_environment_as_certserver_prints_them(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_CREDENTIAL", f"{service.kiosk_id}:{service.kiosk_secret}")
+    monkeypatch.setenv("KIOSK_SERVER_URL", service.url)
+    card = service.card("toride-0001")
+    code = main(["simulate", "--card", str(card.path), "--pin", card.pin, "--certificate", "inkan",
+                 "--out", str(tmp_path / "out")])
+    assert code == 0 and json.loads(capsys.readouterr().out)["status"] == "issued"
+
+
+def test_run_without_a_credential_prints_one_line_and_exits_2(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KIOSK_ID", "KIOSK_SECRET", "KIOSK_CREDENTIAL", "KIOSK_KIOSK_ID", "KIOSK_KIOSK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    code = main(["run", "--server", "http://127.0.0.1:9", "--reader", "virtual:missing.json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "credential" in err[0]
+
+
+def test_load_refuses_fewer_credentials_than_kiosks(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    credentials = tmp_path / "one.txt"
+    credentials.write_text(f"{service.kiosk_id}:{service.kiosk_secret}\n")
+    code = main(["load", "--server", service.url, "--credentials", str(credentials), "--kiosks", "3",
+                 "--transactions", "3", "--cards", str(service.data_dir / "cards")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "3 kiosks need 3 credentials" in err[0]
+
+
+def test_simulate_with_chosen_persons_prints_exactly_them(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pypdf import PdfReader
+
+    card, spouse = service.card("toride-0001"), service.card("toride-0002")  # one household
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--persons", f"{card.resident_id},{spouse.resident_id}", "--out", str(tmp_path / "out"))
+    assert code == 0, result
+    text = "".join("".join((p.extract_text() or "").split()) for p in PdfReader(result["documents"][0]).pages)
+    assert "".join(card.name.split()) in text and "".join(spouse.name.split()) in text
+    others = [c for c in service.cards.values() if c.resident_id not in (card.resident_id, spouse.resident_id)]
+    assert not [c.name for c in others if "".join(c.name.split()) in text]
+
+
+def test_simulate_refuses_a_person_not_on_the_menu(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0001")
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--persons", "toride-0010", "--out", str(tmp_path / "out"))
+    assert code == 1 and result["error_code"] == "bad_persons"

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The README's main command: set up, start the issuing service on 127.0.0.1 with demo data
+# (SQLite), start pcscd with the vpcd reader when it can, open the kiosk with the operator's
+# card tray, and stop everything it started when the kiosk closes.
+#
+# Without a terminal (CI, a pipe) it runs one headless visit instead and verifies the PDF.
+# KONBINI_DEMO_DIR picks the data folder (default var/demo); KONBINI_DEMO_FRESH=1 starts over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+DATA=${KONBINI_DEMO_DIR:-var/demo}
+PY=.venv/bin/python
+export KONBINI_STATE_DIR=$PWD/.run/demo
+
+if [ "${KONBINI_DEMO_FRESH:-0}" = 1 ] || [ ! -f "$DATA/cards/index.json" ]; then
+  echo "demo: creating the demo service in $DATA (test CA, 取手市 and つくば市, residents, cards)"
+  .venv/bin/certserver init --demo --force --data-dir "$DATA" 2>&1 | grep -v " INFO " || true
+  rm -f "$DATA/kiosk.credential"
+fi
+[ -f "$DATA/cards/index.json" ] || { echo "demo: init failed" >&2; exit 1; }
+
+# One kiosk credential, made once and kept (mode 600) beside the data.
+if [ ! -f "$DATA/kiosk.credential" ]; then
+  credential=$(.venv/bin/certserver kiosk add --data-dir "$DATA" --id DEMO-001 --store "デモ店（取手駅前）" 2>/dev/null |
+    sed -n 's/^KIOSK_CREDENTIAL=//p')
+  [ -n "$credential" ] || { echo "demo: could not register the demo kiosk" >&2; exit 1; }
+  (umask 077; echo "$credential" >"$DATA/kiosk.credential")
+fi
+export KIOSK_CREDENTIAL
+KIOSK_CREDENTIAL=$(cat "$DATA/kiosk.credential")
+
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  scripts/services.sh stop
+}
+trap cleanup EXIT
+
+PORT=$($PY - <<'EOF'
+import socket
+for port in range(8080, 8180):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(port)
+        break
+EOF
+)
+URL=http://127.0.0.1:$PORT
+.venv/bin/certserver serve --data-dir "$DATA" --host 127.0.0.1 --port "$PORT" >"$DATA/service.log" 2>&1 &
+server_pid=$!
+if ! $PY - "$URL" <<'EOF'
+import sys, time, httpx
+for _ in range(150):
+    try:
+        if httpx.get(sys.argv[1] + "/api/v1/health", timeout=1).status_code == 200:
+            sys.exit(0)
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+then
+  echo "demo: the issuing service did not start; its log:" >&2; tail -20 "$DATA/service.log" >&2; exit 1
+fi
+echo "demo: issuing service at $URL (log: $DATA/service.log)"
+
+PRINTED=$DATA/printed
+mkdir -p "$PRINTED"
+
+if [ ! -t 0 ] || [ ! -t 1 ]; then
+  echo "demo: no terminal, so one headless visit instead of the touch screen:"
+  out=$(.venv/bin/kiosk simulate --server "$URL" --card "$DATA/cards/toride-0001.json" --pin 1234 \
+    --certificate juminhyo --persons all --options setainushi --copies 1 --pay 1000 --out "$PRINTED") || true
+  echo "$out"
+  pdf=$(echo "$out" | $PY -c 'import json,sys; d=json.load(sys.stdin); print((d.get("documents") or [""])[0])')
+  [ -n "$pdf" ] || { echo "demo: the visit issued nothing" >&2; exit 1; }
+  .venv/bin/certserver verify --data-dir "$DATA" "$pdf"
+  exit 0
+fi
+
+eval "$(scripts/services.sh start pcscd)"
+if scripts/services.sh ready-pcscd; then
+  reader=(--reader "pcsc:Virtual PCD 00 00" --demo-cards "$DATA/cards")
+  how="F12 (operator code 0000) opens the card tray: place a card, then close the panel."
+else
+  reader=(--reader "virtual:$DATA/cards/toride-0001.json")
+  how="No pcscd here: the in-process reader already holds toride-0001's card."
+fi
+
+cat <<EOF
+
+  コンビニ交付 demo — every person, key and fee here is made up (TEST ONLY).
+  $how
+  Demo cards and their PINs:
+EOF
+$PY - "$DATA/cards/index.json" <<'EOF'
+import json, sys
+for e in json.load(open(sys.argv[1], encoding="utf-8")):
+    print(f"    {e['file']:<18} PIN {e['pin']}  {e['name']:<8}  {e.get('expect', '')}")
+EOF
+cat <<EOF
+  Printed certificates go to $PRINTED. Ctrl+Q quits.
+EOF
+if [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then read -r -p "  Press Enter to open the kiosk. " _; fi
+
+status=0
+.venv/bin/kiosk run --server "$URL" "${reader[@]}" --printer-dir "$PRINTED" || status=$?
+echo "demo: printed certificates are in $PRINTED; check one with:"
+echo "  .venv/bin/certserver verify --data-dir $DATA $PRINTED/<file>.pdf"
+exit $status

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -72,6 +73,8 @@ class PaperLoaded(Message):
 class OperatorLoginScreen(ModalScreen[bool]):
     """Asks for the operator code; dismisses with whether it was right."""
 
+    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+
     def __init__(self, language: str, code: str) -> None:
         super().__init__()
         self.language = language
@@ -100,8 +103,13 @@ class OperatorLoginScreen(ModalScreen[bool]):
     def _cancel(self) -> None:
         self.dismiss(False)
 
+    def action_close(self) -> None:
+        self.dismiss(False)
+
 
 class OperatorScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+
     def __init__(self, language: str, devices: KioskDevices, tray: CardTray, cards: list[DemoCardEntry],
                  card_present: Callable[[], bool]) -> None:
         super().__init__()
@@ -189,7 +197,12 @@ class OperatorScreen(ModalScreen[None]):
         except Exception as exc:  # noqa: BLE001 - shown to the operator in one line
             message = self.t("operator.tray_error", error=type(exc).__name__)
         self.app.call_from_thread(self.query_one("#tray-error", Static).update, message)
+        # The flow hears of the card through the reader's events, a moment later.
+        self.app.call_from_thread(self.set_timer, 1.0, self._refresh_state)
 
     @on(Button.Pressed, "#operator-close")
     def _close(self) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -19,6 +19,7 @@ from kiosk.app import KioskApp
 from kiosk.card import PcscCardReader
 from kiosk.cli import main
 from kiosk.config import KioskSettings, build_devices
+from kiosk.i18n import text
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 
@@ -72,10 +73,14 @@ async def test_the_operator_tray_puts_a_demo_card_in_the_pcsc_reader_for_a_whole
         await pilot.press(*"8642", "enter")
         await pilot.pause(0.2)
         await click(pilot, button)
+        # The panel's reader line follows the tray: the operator sees the card arrive or go.
+        expected = text(app.flow.language, "card_status.absent" if button == "#tray-remove" else "card_status.present")
         deadline = time.monotonic() + 10
-        while (app.tray.current is None) == (button != "#tray-remove") and time.monotonic() < deadline:
+        while expected not in str(app.screen.query_one("#reader-state").render()) and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        await click(pilot, "#operator-close")
+        assert expected in str(app.screen.query_one("#reader-state").render())
+        await pilot.press("escape")  # closes the panel, and cancels nothing
+        await pilot.pause()
 
     try:
         async with app.run_test(size=(100, 30)) as pilot:

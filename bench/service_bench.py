@@ -73,10 +73,59 @@ def bench_app():  # type: ignore[no-untyped-def]
     return create_app(Settings(), clock=lambda: dt.datetime.now(dt.UTC) + offset, renderer=StubRenderer())
 
 
-def serve(port: int, workers: int) -> None:
+def floor_app():  # type: ignore[no-untyped-def]
+    """The floor: the same seven requests answered by empty FastAPI routes (sync, like
+    ours), with no database, no rules and no checks. What HTTP, FastAPI and this load
+    generator cost on this machine; the service can only be slower."""
+    from fastapi import FastAPI, Response
+
+    app = FastAPI()
+    pdf = b"%PDF-1.7\n% floor\n"
+    doc = {"document_id": "d", "sha256": hashlib.sha256(pdf).hexdigest()}
+    challenge = base64.b64encode(os.urandom(32)).decode()
+    menu = {"menu": {"municipalities": [{"code": "08217", "role": "jushochi"}]}}
+
+    @app.post("/api/v1/transactions", status_code=201)
+    def start() -> dict:
+        return {"transaction_id": "t", "challenge": challenge}
+
+    @app.post("/api/v1/transactions/{tid}/authenticate")
+    def authenticate(tid: str, body: dict) -> dict:
+        return menu
+
+    @app.post("/api/v1/transactions/{tid}/order")
+    def order(tid: str, body: dict) -> dict:
+        return {"fee_total_yen": 300}
+
+    @app.post("/api/v1/transactions/{tid}/payment")
+    def payment(tid: str, body: dict) -> dict:
+        return {"paid_yen": body.get("amount_yen")}
+
+    @app.get("/api/v1/transactions/{tid}/documents")
+    def documents(tid: str) -> dict:
+        return {"documents": [doc]}
+
+    @app.get("/api/v1/transactions/{tid}/documents/{did}")
+    def document(tid: str, did: str) -> Response:
+        return Response(pdf, media_type="application/pdf")
+
+    @app.post("/api/v1/transactions/{tid}/printed")
+    def printed(tid: str) -> dict:
+        return {"state": "completed"}
+
+    @app.get("/api/v1/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve(port: int, workers: int, floor: bool = False) -> None:
     import uvicorn
 
-    if workers == 1:
+    if floor:
+        uvicorn.run(floor_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
+    elif workers == 1:
         uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
     else:
         uvicorn.run("service_bench:bench_app", factory=True, app_dir=str(Path(__file__).parent), host="127.0.0.1",
@@ -218,9 +267,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (SQLite WAL)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)  # the child serves the floor
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers)
+        serve(args.serve, args.workers, args.floor)
         return
     with tempfile.TemporaryDirectory(prefix="service-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -229,19 +279,10 @@ def main() -> None:
         print(f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
               f"in {time.perf_counter() - t0:.1f} s")
         offset = _clock_offset()
-        port = _free_port()
         env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
                "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)],
-                                  env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, server)
-            asyncio.run(_load(url, credentials, cards, min(2.0, args.seconds)))  # warm-up
-            stats, elapsed = asyncio.run(_load(url, credentials, cards, args.seconds))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        stats, elapsed, server_cpu = _measure(env, credentials, cards, args.seconds, args.workers, floor=False)
+        floor, floor_elapsed, floor_cpu = _measure(env, credentials, cards, args.seconds, 1, floor=True)
     done = len(stats.transactions)
     print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
           "see bench/documents_bench.py for rendering throughput.")
@@ -254,6 +295,45 @@ def main() -> None:
     for label, values in (("transaction (7 requests)", stats.transactions), ("single request", stats.requests)):
         print(f"latency of a {label}: p50 {1000 * _percentile(values, 50):.1f} ms, "
               f"p99 {1000 * _percentile(values, 99):.1f} ms")
+    if server_cpu is not None and done:
+        print(f"server CPU per transaction: {1000 * server_cpu / done:.1f} ms")
+    floor_done = len(floor.transactions)
+    print(f"floor (the same 7 requests to empty FastAPI routes, same load generator, same run): "
+          f"{floor_done / floor_elapsed:.1f} transactions/s, p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
+          + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else ""))
+    if floor_done:
+        print(f"service / floor: {(done / elapsed) / (floor_done / floor_elapsed):.2f}")
+    print("goal: >= 500 transactions/s and p99 < 100 ms at 50 kiosks (2-core machine, SQLite)")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(env: dict[str, str], credentials: dict[str, str], cards: list[BenchCard], seconds: float,
+             workers: int, *, floor: bool) -> tuple[Stats, float, float | None]:
+    """One server child (the service, or the floor), warmed up, then loaded for `seconds`.
+    Returns the stats, the elapsed time and the server's CPU seconds (one worker only)."""
+    port = _free_port()
+    command = [sys.executable, __file__, "--serve", str(port), "--workers", str(workers)]
+    server = subprocess.Popen(command + (["--floor"] if floor else []), env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, server)
+        asyncio.run(_load(url, credentials, cards, min(2.0, seconds)))  # warm-up
+        before = _cpu_seconds(server.pid) if workers == 1 else None
+        stats, elapsed = asyncio.run(_load(url, credentials, cards, seconds))
+        after = _cpu_seconds(server.pid) if workers == 1 else None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    cpu = after - before if before is not None and after is not None else None
+    return stats, elapsed, cpu
 
 
 if __name__ == "__main__":

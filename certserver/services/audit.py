@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certserver.db.models.transactions import AuditEntry, AuditHead
@@ -34,6 +34,17 @@ AUDIT_HEAD_ID = 1
 _FORBIDDEN_DETAIL_KEYS = frozenset(
     {"pin", "password", "pdf", "content", "name", "names", "address", "resident_id", "my_number", "birth_date"}
 )
+
+
+# Built once, on the tables rather than the ORM classes: an append runs several times per
+# request, and constructing the statements and passing them through the ORM's bulk
+# machinery cost more than executing them.
+_ENTRIES = AuditEntry.__table__
+_HEAD = AuditHead.__table__
+_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == AUDIT_HEAD_ID).with_for_update()
+_APPEND = insert(_ENTRIES)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == AUDIT_HEAD_ID)
+              .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
 
 
 class AuditLogError(Exception):
@@ -105,11 +116,7 @@ def record(
     names a forbidden key.
     """
     detail_json = _canonical_detail(detail)
-    # Core statements, not ORM objects: this runs several times per request, and the unit
-    # of work's bookkeeping cost more than the two statements themselves.
-    head = session.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == AUDIT_HEAD_ID).with_for_update()
-    ).one_or_none()
+    head = session.execute(_READ_HEAD).one_or_none()
     if head is None:
         raise AuditLogError("audit_head row is missing: the database is not migrated")
     seq = head.last_seq + 1
@@ -117,8 +124,8 @@ def record(
               "transaction_id": transaction_id, "card_serial": card_serial, "detail": detail_json,
               "prev_hash": head.last_hash}
     digest = entry_hash(**fields)
-    session.execute(insert(AuditEntry).values(**fields, entry_hash=digest))
-    session.execute(update(AuditHead).where(AuditHead.id == AUDIT_HEAD_ID).values(last_seq=seq, last_hash=digest))
+    session.execute(_APPEND, {**fields, "entry_hash": digest})
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     return seq
 
 

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from certserver.db.models.transactions import Kiosk
@@ -80,6 +80,10 @@ def parse_authorization(header: str | None) -> tuple[str, str]:
     return kiosk_id, secret
 
 
+# Built once: every request runs it, and building a statement costs more than running it.
+_KIOSK_FOR_UPDATE = select(Kiosk).where(Kiosk.id == bindparam("kiosk_id")).with_for_update()
+
+
 def authenticate_kiosk(session: Session, kiosk_id: str, secret: str) -> Kiosk:
     """The active kiosk whose credential this is, locked for the rest of the request.
 
@@ -91,7 +95,7 @@ def authenticate_kiosk(session: Session, kiosk_id: str, secret: str) -> Kiosk:
     """
     if not KIOSK_ID_PATTERN.match(kiosk_id):
         raise KioskAuthenticationError("unknown kiosk or wrong secret")
-    kiosk = session.execute(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update()).scalar_one_or_none()
+    kiosk = session.execute(_KIOSK_FOR_UPDATE, {"kiosk_id": kiosk_id}).scalar_one_or_none()
     expected = kiosk.secret_sha256 if kiosk is not None else _digest("")
     # Compare even for an unknown kiosk, so timing does not tell which ids exist.
     matches = hmac.compare_digest(expected, _digest(secret))

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -143,6 +143,11 @@ class OrderOutcome:
     summary: dict[str, Any]
 
 
+# Built once: every request loads its transaction, and building the statement cost more
+# than running it.
+_TRANSACTION_FOR_UPDATE = (select(KioskTransaction).where(KioskTransaction.id == bindparam("transaction_id"))
+                           .with_for_update())
+
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
     kiosk and the time; they raise TransactionError, ChallengeError, RuleViolation or the
@@ -192,9 +197,7 @@ class TransactionService:
         Raises TransactionError "transaction_not_found" (also for another kiosk's id: the
         caller learns nothing about it), "transaction_expired" or "transaction_ended".
         """
-        tx = session.execute(
-            select(KioskTransaction).where(KioskTransaction.id == transaction_id).with_for_update()
-        ).scalar_one_or_none()
+        tx = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": transaction_id}).scalar_one_or_none()
         if tx is None or tx.kiosk_id != kiosk.id:
             if tx is not None:
                 # Someone asked for another kiosk's transaction: an anomaly worth an alert.

@@ -175,6 +175,8 @@ class KioskApp(App[None]):
             try:
                 change = reader.wait_change(CARD_POLL_SECONDS)
             except CardError as exc:
+                if self._stop.is_set():
+                    break  # closing the devices interrupted the wait: not a reader fault
                 logger.warning("card reader: %s", type(exc).__name__)
                 self._stop.wait(1.0)
                 continue

@@ -151,6 +151,10 @@ class Driver:
             self.send(f.CardRemoved())
             return
         logger.warning("waiting for the card to be removed from %s", reader.name)
+        if not reader.card_present():
+            # Already gone before we asked: the reader's monitor reports no change for that.
+            self.send(f.CardRemoved())
+            return
         while self.flow.step is f.Step.REMOVE_CARD:
             change = reader.wait_change(timeout)
             if change is None:

@@ -5,10 +5,12 @@
    (each usable demo card holder, their 住所地, no options, one copy), and rendering alone
    (unsigned) beside it.
 2. The service: the real app (real renderer, SQLite in WAL mode, `certserver init --demo`
-   data) under uvicorn in a child process on 127.0.0.1, and K concurrent kiosks running
-   complete transactions (start -> authenticate -> order -> pay -> list + fetch documents
-   -> printed), every fetched PDF checked against its sha256, a sample verified afterwards
-   (signature, chain, QR).
+   data) under uvicorn in child processes on 127.0.0.1 (--workers N: N one-worker servers,
+   kiosks spread round-robin, see run_service), and K concurrent kiosks running complete
+   transactions (start -> authenticate -> order -> pay -> list + fetch documents ->
+   printed), every fetched PDF checked against its sha256, a sample verified afterwards
+   (signature, chain, QR). Server and load-generator CPU are printed, to show where the
+   time goes; --profile writes a cProfile of the server (all threads, wall clock).
 3. The ratio service / floor, and the goals: >= 100 signed documents/s for the floor, the
    service >= 0.8 of it. Floor, server and load generator share this machine's cores.
 
@@ -16,7 +18,7 @@ The server's clock is shifted into kiosk hours (a weekday 10:00 JST) when the be
 outside them, as in bench/service_bench.py, and the output says so.
 
     python bench/service_documents_bench.py [--kiosks 8] [--seconds 10] [--workers 1]
-        [--floor-seconds SECONDS] [--profile FILE]
+        [--floor-seconds SECONDS] [--database-url EMPTY_DB_URL] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import cProfile
 import dataclasses
 import datetime as dt
@@ -83,58 +84,15 @@ def _stop(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve_one(port: int) -> None:
-    """One server process on its own listening socket with SO_REUSEPORT (see serve)."""
-    import socket
-
-    import uvicorn
-
-    signal.signal(signal.SIGTERM, _stop)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(real_app, factory=True, log_level="warning", access_log=False, backlog=2048)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock])
-
-
-def _serve_workers(port: int, workers: int) -> None:
-    """`workers` server processes, each listening on its own SO_REUSEPORT socket.
-
-    Not `uvicorn.run(..., workers=N)`, for two reasons measured here: its shared socket is
-    bound with proto 0, so asyncio never sets TCP_NODELAY on accepted connections and every
-    small keep-alive response waits ~40 ms for the client's delayed ACK (Kludex/uvicorn#3149);
-    and whichever worker is awake accepts the kiosks' burst of keep-alive connections, so one
-    worker served most of them (0.80 vs 0.16 cores). With SO_REUSEPORT the kernel spreads
-    connections over the sockets.
-    """
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_serve_one, args=(port,)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    try:
-        for process in processes:
-            process.join()
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=30)
-
-
-def serve(port: int, workers: int, profile_path: str | None) -> None:
+def serve(port: int, profile_path: str | None) -> None:
+    """One server process (one uvicorn worker) on 127.0.0.1:`port`, until SIGTERM."""
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it: end here so the profile is written.
     signal.signal(signal.SIGTERM, _stop)
     profiles = _profile_all_threads() if profile_path else []
     try:
-        if workers == 1:
-            uvicorn.run(real_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
-        else:
-            _serve_workers(port, workers)
+        uvicorn.run(real_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
     except KeyboardInterrupt:
         pass
     finally:
@@ -299,35 +257,24 @@ async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, dead
             n += 1
 
 
-async def _run_load(url: str, credentials: dict[str, str], cards: list[BenchCard], seconds: float) -> tuple[Load, float]:
+async def _run_load(urls: list[str], credentials: dict[str, str], cards: list[BenchCard],
+                    seconds: float) -> tuple[Load, float]:
+    """Every kiosk runs transactions for `seconds`; kiosk i talks to server i mod len(urls)."""
     load = Load()
     start = time.perf_counter()
-    await asyncio.gather(*(_kiosk(url, bearer, cards, i, start + seconds, load)
+    await asyncio.gather(*(_kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, load)
                            for i, bearer in enumerate(credentials.values())))
     return load, time.perf_counter() - start
 
 
-def _tree_cpu_seconds(root: int) -> dict[int, float]:
-    """User + system CPU seconds of `root` and of each live descendant (Linux /proc)."""
+def _servers_cpu(servers: list[subprocess.Popen]) -> list[float]:
+    """User + system CPU seconds of each server process (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return {pid: cpu.get(pid, 0.0) for pid in tree}
+    seconds = []
+    for server in servers:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rpartition(")")[2].split()
+        seconds.append((int(fields[11]) + int(fields[12])) / ticks)
+    return seconds
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -361,33 +308,41 @@ class ServiceRun:
     load: Load
     elapsed: float
     server_cpu: float
-    server_processes: list[float]  # CPU seconds of each server process (the supervisor first)
+    server_processes: list[float]  # CPU seconds of each server process
     generator_cpu: float
     machine_busy: float  # fraction of all CPUs busy during the measured window (any process)
 
 
 def run_service(data_dir: Path, args: argparse.Namespace, offset: dt.timedelta, cards: list[BenchCard],
                 credentials: dict[str, str]) -> ServiceRun:
-    port = _free_port()
+    """`--workers` server processes, each one uvicorn worker on its own port, under load.
+
+    Not `uvicorn --workers N`: its shared socket is bound with proto 0, so asyncio never sets
+    TCP_NODELAY on accepted connections and every small keep-alive response waits ~40 ms for
+    the client's delayed ACK (Kludex/uvicorn#3149); and whichever worker is awake accepts the
+    kiosks' burst of keep-alive connections (one worker took 0.80 cores, the other 0.16).
+    Spreading the kiosks round-robin over the servers is what a balancer in front would do.
+    """
     env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
            "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)]
-    if args.profile:
-        command += ["--profile", str(Path(args.profile).resolve())]
-    server = subprocess.Popen(command, env=env)
-    url = f"http://127.0.0.1:{port}"
+    ports = [_free_port() for _ in range(args.workers)]
+    profile = ["--profile", str(Path(args.profile).resolve())] if args.profile else []
+    servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port), *profile], env=env) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        _wait_ready(url, server)
-        asyncio.run(_run_load(url, credentials, cards, min(2.0, args.seconds)))  # warm-up
-        server_cpu, generator_cpu, machine = _tree_cpu_seconds(server.pid), time.process_time(), _machine_busy()
-        load, elapsed = asyncio.run(_run_load(url, credentials, cards, args.seconds))
-        server_end = _tree_cpu_seconds(server.pid)
-        processes = [server_end[pid] - server_cpu.get(pid, 0.0) for pid in sorted(server_end)]
+        for url, server in zip(urls, servers, strict=True):
+            _wait_ready(url, server)
+        asyncio.run(_run_load(urls, credentials, cards, min(2.0, args.seconds)))  # warm-up
+        before, generator_cpu, machine = _servers_cpu(servers), time.process_time(), _machine_busy()
+        load, elapsed = asyncio.run(_run_load(urls, credentials, cards, args.seconds))
+        processes = [end - start for end, start in zip(_servers_cpu(servers), before, strict=True)]
         generator_cpu = time.process_time() - generator_cpu
         busy, total = (end - start for end, start in zip(_machine_busy(), machine, strict=True))
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=60)
     return ServiceRun(load, elapsed, sum(processes), processes, generator_cpu, busy / total if total else float("nan"))
 
 
@@ -428,8 +383,8 @@ def report(args: argparse.Namespace, offset: dt.timedelta, render: Rate, floor: 
           f"signing challenges, hashing PDFs) all share this machine's {os.cpu_count()} CPU(s); "
           f"load average at the end {os.getloadavg()[0]:.2f}.")
     if args.workers > 1:
-        print("NOTE: the workers are separate uvicorn processes on SO_REUSEPORT sockets created with IPPROTO_TCP, "
-              "not `uvicorn --workers` (no TCP_NODELAY there, Kludex/uvicorn#3149, and an uneven spread of kiosks).")
+        print(f"NOTE: {args.workers} workers = {args.workers} one-worker uvicorn processes on their own ports, kiosks "
+              "spread round-robin; not `uvicorn --workers` (no TCP_NODELAY there, Kludex/uvicorn#3149).")
     if offset:
         print(f"NOTE: the server's clock was shifted by {offset} into kiosk hours (weekday 10:00 JST).")
     return not load.failures and not invalid and done > 0
@@ -439,7 +394,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=8, help="concurrent kiosks (default 8)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured service run (default 10)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes, one uvicorn worker each, kiosks spread round-robin (default 1)")
     parser.add_argument("--floor-seconds", type=float, help="each floor measurement (default: --seconds)")
     parser.add_argument("--database-url", metavar="URL",
                         help="an EMPTY database to use instead of a temporary SQLite file (e.g. PostgreSQL)")
@@ -447,7 +403,7 @@ def main() -> int:
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers, args.profile)
+        serve(args.serve, args.profile)
         return 0
     if args.kiosks < 1 or args.seconds <= 0 or args.workers < 1:
         parser.error("--kiosks and --workers must be at least 1, --seconds positive")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 from certserver.cli import CliError, settings_from
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from certserver.app import DeploymentCheckError, create_app
 
@@ -45,6 +47,31 @@ def run(args: argparse.Namespace) -> int:
         "CERTSERVER_DATABASE_URL": settings.database_url,
         "CERTSERVER_WORKERS": str(settings.workers),
     })
-    uvicorn.run("certserver.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info", access_log=False)
+    config = uvicorn.Config("certserver.app:app_from_environment", factory=True, host=settings.host,
+                            port=settings.port, workers=settings.workers, log_level="info", access_log=False)
+    try:
+        sock = _tcp_listener(settings.host, settings.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+def _tcp_listener(host: str, port: int) -> socket.socket:
+    """The workers' shared listening socket, created with IPPROTO_TCP.
+
+    uvicorn's own (Config.bind_socket) leaves the protocol 0; accepted connections inherit
+    it, and asyncio then never sets TCP_NODELAY on them, so every keep-alive response waits
+    ~40 ms for the kiosk's delayed ACK (Nagle). Measured here: 3.4 instead of ~30
+    transactions/s for one kiosk with two workers.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

@@ -130,3 +130,34 @@ def test_two_worker_processes_on_one_sqlite_file_serve_one_consistent_service(pk
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
+    """Several workers share a socket this process binds; a connection accepted on it must
+    have Nagle off, or each keep-alive response waits for the kiosk's delayed ACK."""
+    import asyncio
+
+    from certserver.cli.serve_cmd import _tcp_listener
+
+    listener = _tcp_listener("127.0.0.1", 0)
+    nodelay: list[int] = []
+
+    async def scenario() -> None:
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if nodelay:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+    assert nodelay and nodelay[0] != 0
+

@@ -5,6 +5,6 @@ demo:
 test:
 	scripts/test.sh
 bench:
-	scripts/setup.sh && .venv/bin/python bench/run_all.py
+	scripts/bench.sh
 setup:
 	scripts/setup.sh

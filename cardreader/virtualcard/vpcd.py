@@ -120,12 +120,13 @@ class VpcdBridge:
     # -- the serving thread -------------------------------------------------------------
     def _serve(self, sock: socket.socket) -> None:
         try:
+            payload = _receive_frame(sock)
+            self._greeted.set()  # once: an Event.set per APDU costs a lock round
             while True:
-                payload = _receive_frame(sock)
-                self._greeted.set()
                 answer = self._handle(payload)
                 if answer is not None:
                     sock.sendall(len(answer).to_bytes(2, "big") + answer)
+                payload = _receive_frame(sock)
         except (_Closed, OSError) as exc:
             if not self._removing.is_set():
                 logger.warning("vpcd closed the connection of %s:%d: %s", self.host, self.port, exc)
@@ -152,7 +153,14 @@ class VpcdBridge:
 
 
 def _receive_exactly(sock: socket.socket, count: int) -> bytes:
-    chunks = bytearray()
+    if _QUICKACK is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+    first = sock.recv(count)
+    if len(first) == count:
+        return first  # the usual case: the whole piece in one recv, no copying
+    if not first:
+        raise _Closed("connection closed")
+    chunks = bytearray(first)
     while len(chunks) < count:
         if _QUICKACK is not None:
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)

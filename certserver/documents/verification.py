@@ -16,10 +16,12 @@ person holding the paper compares the number the verifier shows with the printed
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -246,10 +248,30 @@ def _metadata(reader) -> tuple[str, str, str]:
     return number, fields.get("content-sha256", ""), fields.get("qr", "")
 
 
+def _validate_signature(signature, context):  # type: ignore[no-untyped-def]
+    """pyHanko's validation, callable from any thread.
+
+    Its synchronous entry point runs an event loop of its own, which fails inside a thread
+    that already runs one (an async route, a Textual app); the document then looked
+    "modified". The async entry point runs on a loop of ours instead: here, or, when this
+    thread has a loop running, in a short-lived worker thread.
+    """
+    from pyhanko.sign.validation import async_validate_pdf_signature
+
+    def run():  # type: ignore[no-untyped-def]
+        return asyncio.run(async_validate_pdf_signature(signature, context))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf-verify") as pool:
+        return pool.submit(run).result()
+
+
 def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> VerificationResult:
     """Verify a certificate PDF (see the module docstring). Never raises for bad input."""
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
@@ -269,7 +291,7 @@ def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> V
         )
     try:
         context = ValidationContext(trust_roots=trust.asn1_anchors, allow_fetching=False)
-        status = validate_pdf_signature(signatures[0], context)
+        status = _validate_signature(signatures[0], context)
     except Exception as exc:
         logger.info("signature validation failed: %s", type(exc).__name__)
         return _result(

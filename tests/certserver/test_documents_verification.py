@@ -67,6 +67,16 @@ def test_an_issued_certificate_verifies(document: RenderedDocument, trust: Trust
     assert result.municipality_code == "08217"
 
 
+def test_verification_works_inside_a_running_event_loop(document: RenderedDocument, trust: TrustStore) -> None:
+    # An async route or the Textual kiosk calls it with a loop already running.
+    import asyncio
+
+    async def inside() -> VerificationStatus:
+        return verify_pdf(document.pdf, trust, lambda number: "issued").status
+
+    assert asyncio.run(inside()) is VerificationStatus.VALID
+
+
 def test_a_withdrawn_certificate_is_reported(document: RenderedDocument, trust: TrustStore) -> None:
     assert (
         verify_pdf(document.pdf, trust, lambda n: "withdrawn").status

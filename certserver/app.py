@@ -153,6 +153,10 @@ def build_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if _is_memory_sqlite(url):
         raise DeploymentCheckError("an in-memory SQLite database cannot hold the service's state; use a file or PostgreSQL")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        # Opening it would create an empty database (and its folder) behind the operator's back.
+        raise DeploymentCheckError(f"no database at {url.removeprefix('sqlite:///')}: run `certserver init` first "
+                                   "(or pass the --data-dir it used)")
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one writer anyway, and threads waiting on a
         # pool queue wake at once, where SQLite's busy handler sleeps in steps.

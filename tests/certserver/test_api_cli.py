@@ -84,3 +84,12 @@ def test_audit_verify_passes_an_intact_log_and_fails_a_tampered_one(
     assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 1
     assert "BROKEN at entry 1" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("command", [["serve"], ["kiosk", "list"], ["audit", "verify"], ["municipality", "list"]])
+def test_a_data_dir_without_a_database_is_refused_and_left_untouched(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "typo"
+    assert main([*command, "--data-dir", str(missing)]) != 0
+    assert "certserver init" in capsys.readouterr().err
+    assert not missing.exists()  # no empty database created by accident

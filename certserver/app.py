@@ -237,6 +237,15 @@ def _sweep_interval(settings: Settings) -> float:
     return float(min(30, max(1, settings.challenge_ttl_seconds // 2)))
 
 
+def _service_clock(settings: Settings) -> Clock:
+    if settings.pretend_time is None:
+        return utc_now
+    offset = settings.pretend_time - utc_now()
+    logger.warning("DEMO CLOCK: the service pretends it is %s (real time %+.0f s)",
+                   settings.pretend_time.isoformat(), offset.total_seconds())
+    return lambda: utc_now() + offset
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Renderer | None = None) -> FastAPI:
     """The service's ASGI app, after checking the configuration fits the deployment.
 
@@ -263,7 +272,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
         render_pool=render_pool,
     )
     context = ServiceContext(settings=settings, session_factory=factory, transactions=transactions,
-                             clock=clock or utc_now)
+                             clock=clock or _service_clock(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

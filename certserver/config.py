@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import AwareDatetime
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,10 @@ class Settings(BaseSettings):
     challenge_ttl_seconds: int = 60
     transaction_ttl_seconds: int = 600
     render_pool_size: int = 2
+    # Demos and training only: the service's clock starts at this moment (with its zone)
+    # and runs on from there, so a demo outside service hours still issues. Every
+    # transaction, document date and audit entry then carries the pretended time.
+    pretend_time: AwareDatetime | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -50,7 +50,28 @@ for port in range(8080, 8180):
 EOF
 )
 URL=http://127.0.0.1:$PORT
-.venv/bin/certserver serve --data-dir "$DATA" --host 127.0.0.1 --port "$PORT" >"$DATA/service.log" 2>&1 &
+# The service keeps the real hours (06:30-23:00 JST, closed 29 Dec - 3 Jan). Outside them the
+# demo runs the service's clock from the next weekday 10:00 JST instead, and says so.
+PRETEND=$($PY - <<'EOF'
+import datetime as dt
+jst = dt.timezone(dt.timedelta(hours=9))
+now = dt.datetime.now(jst)
+year_end = (now.month, now.day) >= (12, 29) or (now.month, now.day) <= (1, 3)
+if not year_end and dt.time(7, 0) <= now.time() <= dt.time(22, 30):
+    raise SystemExit(0)
+day = now.date() + dt.timedelta(days=1)
+while day.weekday() >= 5 or (day.month, day.day) >= (12, 29) or (day.month, day.day) <= (1, 3):
+    day += dt.timedelta(days=1)
+print(dt.datetime.combine(day, dt.time(10, 0), jst).isoformat())
+EOF
+)
+serve_options=()
+if [ -n "$PRETEND" ]; then
+  echo "demo: outside service hours in Japan now, so the service pretends it is $PRETEND"
+  serve_options=(--pretend-time "$PRETEND")
+fi
+.venv/bin/certserver serve --data-dir "$DATA" --host 127.0.0.1 --port "$PORT" "${serve_options[@]}" \
+  >"$DATA/service.log" 2>&1 &
 server_pid=$!
 if ! $PY - "$URL" <<'EOF'
 import sys, time, httpx

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from datetime import datetime
 
 from certserver.cli import CliError, settings_from
 
@@ -19,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    parser.add_argument("--pretend-time", default=None, metavar="ISO",
+                        help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
+                             "2026-11-26T10:00+09:00, so a demo outside service hours still issues")
     parser.set_defaults(handler=run)
 
 
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
     settings = settings.model_copy(update=overrides)
+    if args.pretend_time is not None:
+        settings = settings.model_copy(update={"pretend_time": _pretend_time(args.pretend_time)})
     if not 0 < settings.port < 65536:
         raise CliError(f"port must be 1-65535, not {settings.port}")
     try:
@@ -47,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         "CERTSERVER_DATABASE_URL": settings.database_url,
         "CERTSERVER_WORKERS": str(settings.workers),
     })
+    if settings.pretend_time is not None:
+        os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
     config = uvicorn.Config("certserver.app:app_from_environment", factory=True, host=settings.host,
                             port=settings.port, workers=settings.workers, log_level="info", access_log=False)
     try:
@@ -55,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+def _pretend_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--pretend-time must be an ISO date and time with its zone, not {text!r}") from None
+    if moment.tzinfo is None:
+        raise CliError("--pretend-time needs a zone, e.g. 2026-11-26T10:00+09:00")
+    return moment
 
 
 def _tcp_listener(host: str, port: int) -> socket.socket:

@@ -161,3 +161,20 @@ def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
     asyncio.run(scenario())
     assert nodelay and nodelay[0] != 0
 
+
+
+def test_a_pretended_time_starts_the_service_clock_there_and_lets_it_run() -> None:
+    # Demos and training outside service hours: the clock starts at the pretended moment.
+    jst = dt.timezone(dt.timedelta(hours=9))
+    pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=jst)
+    clock = app_module._service_clock(Settings(pretend_time=pretend))
+    first = clock()
+    assert abs((first - pretend).total_seconds()) < 5
+    time.sleep(0.05)
+    assert clock() > first
+
+
+def test_serve_refuses_a_pretended_time_without_a_zone(pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["serve", "--data-dir", str(pki.data_dir), "--pretend-time", "2026-11-26T10:00"])
+    assert code != 0
+    assert "zone" in capsys.readouterr().err

@@ -78,6 +78,22 @@ async def start_to_card(pilot: Pilot, language: str = "ja") -> None:
     await click(pilot, "#accept")
 
 
+async def order_one_copy(pilot: Pilot, kind: str) -> None:
+    """From the municipality step to payment: the first municipality, `kind`, the persons
+    and copies as offered, confirmed."""
+    await click(pilot, "#municipality-0")
+    await until(pilot, f.Step.CERTIFICATE)
+    await click(pilot, f"#kind-{kind}")
+    await until_true(pilot, lambda: pilot.app.flow.step in (f.Step.PERSONS, f.Step.COPIES))
+    if pilot.app.flow.step is f.Step.PERSONS:
+        await click(pilot, "#next")
+        await until(pilot, f.Step.COPIES)
+    await click(pilot, "#next")
+    await until(pilot, f.Step.CONFIRM)
+    await click(pilot, "#confirm")
+    await until(pilot, f.Step.PAYMENT)
+
+
 async def to_municipality(pilot: Pilot, kiosk: Kiosk, pin: str) -> None:
     await start_to_card(pilot)
     await until(pilot, f.Step.PLACE_CARD)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from appkit import Kiosk, click, until
+from appkit import Kiosk, click, order_one_copy, until
 from servicekit import Service
 from sqlalchemy import select
 
@@ -101,16 +101,7 @@ async def test_the_operator_tray_puts_a_demo_card_in_the_pcsc_reader_for_a_whole
             await until(pilot, f.Step.REMOVE_CARD)
             await operator("#tray-remove")
             await until(pilot, f.Step.MUNICIPALITY)
-            await click(pilot, "#municipality-0")
-            await until(pilot, f.Step.CERTIFICATE)
-            await click(pilot, "#kind-juminhyo")
-            await until(pilot, f.Step.PERSONS)
-            await click(pilot, "#next")
-            await until(pilot, f.Step.COPIES)
-            await click(pilot, "#next")
-            await until(pilot, f.Step.CONFIRM)
-            await click(pilot, "#confirm")
-            await until(pilot, f.Step.PAYMENT)
+            await order_one_copy(pilot, "juminhyo")
             await click(pilot, "#cash-500")
             await until(pilot, f.Step.TAKE_ITEMS)
             (printed,) = kiosk.printed.iterdir()

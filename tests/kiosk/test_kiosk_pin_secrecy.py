@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from appkit import Kiosk, click, start_to_card, until, until_true
+from appkit import Kiosk, click, order_one_copy, start_to_card, until, until_true
 from servicekit import Service
 
 from cardreader.cardfile import CardFile, PinRecord
@@ -90,14 +90,7 @@ async def test_the_pin_is_found_nowhere_after_a_whole_visit(
         assert not shows(PIN, repr(vars(app.flow))) and not shows(PIN, repr(vars(app.screen)))
         kiosk.reader.take()
         await until(pilot, f.Step.MUNICIPALITY)
-        await click(pilot, "#municipality-0")
-        await until(pilot, f.Step.CERTIFICATE)
-        await click(pilot, "#kind-inkan")
-        await until(pilot, f.Step.COPIES)
-        await click(pilot, "#next")
-        await until(pilot, f.Step.CONFIRM)
-        await click(pilot, "#confirm")
-        await until(pilot, f.Step.PAYMENT)
+        await order_one_copy(pilot, "inkan")
         await click(pilot, "#cash-1000")
         await until(pilot, f.Step.TAKE_ITEMS)
         worker_descriptions = [repr(w) + w.description for w in app.workers]

@@ -7,7 +7,9 @@ Document rendering is STUBBED in this benchmark only (a fixed small "PDF"), so t
 measure the transaction service, the database and HTTP; bench/documents_bench.py measures
 rendering. The output says so. The server runs in its own process (so the load generator
 does not share its interpreter); its clock is shifted into kiosk hours (a weekday 10:00 JST)
-when the bench runs outside them, and the output says so too.
+when the bench runs outside them, and the output says so too. The load generator is
+bench/lean_http.py (one keep-alive connection per kiosk), not httpx, whose own cost per
+request used to be larger than the floor server's; its CPU per transaction is printed.
 
     python bench/service_bench.py [--kiosks 50] [--seconds 10] [--workers 1]
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lean_http import LeanConnection, LeanHttpError, LeanResponse
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -120,16 +123,12 @@ def floor_app():  # type: ignore[no-untyped-def]
     return app
 
 
-def serve(port: int, workers: int, floor: bool = False) -> None:
+def serve(port: int, floor: bool = False) -> None:
+    """One server process (one uvicorn worker) on 127.0.0.1:`port`."""
     import uvicorn
 
-    if floor:
-        uvicorn.run(floor_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
-    elif workers == 1:
-        uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
-    else:
-        uvicorn.run("service_bench:bench_app", factory=True, app_dir=str(Path(__file__).parent), host="127.0.0.1",
-                    port=port, workers=workers, log_level="warning", access_log=False, backlog=2048)
+    app = floor_app() if floor else bench_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=2048)
 
 
 # -- the load generator ---------------------------------------------------------------------
@@ -179,12 +178,12 @@ class Stats:
     failures: int = 0
 
 
-async def _transaction(client: httpx.AsyncClient, card: BenchCard, stats: Stats) -> bool:
+async def _transaction(client: LeanConnection, card: BenchCard, stats: Stats) -> bool:
     timings = []
 
-    async def call(method: str, url: str, **kw: object) -> httpx.Response:
+    async def call(method: str, url: str, json: object = None) -> LeanResponse:
         t0 = time.perf_counter()
-        response = await client.request(method, url, **kw)
+        response = await client.request(method, url, json=json)
         timings.append(time.perf_counter() - t0)
         return response
 
@@ -219,18 +218,27 @@ async def _transaction(client: httpx.AsyncClient, card: BenchCard, stats: Stats)
 
 
 async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, deadline: float, stats: Stats) -> None:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": bearer}, timeout=60) as client:
+    """One kiosk: one keep-alive connection (the lean client: httpx's own per-request cost
+    used to be the limit of this bench), transactions back to back until the deadline."""
+    async with await LeanConnection.open_url(url, headers={"Authorization": bearer}, timeout=60) as client:
         n = index
         while time.perf_counter() < deadline:
-            if not await _transaction(client, cards[n % len(cards)], stats):
+            try:
+                ok = await _transaction(client, cards[n % len(cards)], stats)
+            except LeanHttpError:  # a malformed response or a timeout; the client reconnects
+                ok = False
+            if not ok:
                 stats.failures += 1
             n += 1
 
 
-async def _load(url: str, credentials: dict[str, str], cards: list[BenchCard], seconds: float) -> tuple[Stats, float]:
+async def _load(urls: list[str], credentials: dict[str, str], cards: list[BenchCard],
+                seconds: float) -> tuple[Stats, float]:
+    """Every kiosk running transactions for `seconds`, the kiosks spread round-robin over the
+    servers (what a balancer in front of several workers would do)."""
     stats = Stats([], [])
     start = time.perf_counter()
-    await asyncio.gather(*(_kiosk(url, bearer, cards, i, start + seconds, stats)
+    await asyncio.gather(*(_kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, stats)
                            for i, bearer in enumerate(credentials.values())))
     return stats, time.perf_counter() - start
 
@@ -265,12 +273,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (SQLite WAL)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes on one SQLite file, kiosks spread round-robin (default 1)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)  # the child serves the floor
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers, args.floor)
+        serve(args.serve, args.floor)
         return
     with tempfile.TemporaryDirectory(prefix="service-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -281,14 +290,16 @@ def main() -> None:
         offset = _clock_offset()
         env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
                "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
-        stats, elapsed, server_cpu = _measure(env, credentials, cards, args.seconds, args.workers, floor=False)
-        floor, floor_elapsed, floor_cpu = _measure(env, credentials, cards, args.seconds, 1, floor=True)
+        stats, elapsed, server_cpu, generator_cpu = _measure(env, credentials, cards, args.seconds, args.workers,
+                                                             floor=False)
+        floor, floor_elapsed, floor_cpu, floor_generator_cpu = _measure(env, credentials, cards, args.seconds, 1,
+                                                                        floor=True)
     done = len(stats.transactions)
     print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
           "see bench/documents_bench.py for rendering throughput.")
     if offset:
         print(f"NOTE: the server's clock was shifted by {offset} into kiosk hours (weekday 10:00 JST).")
-    print(f"server: uvicorn on 127.0.0.1, {args.workers} worker(s), SQLite (WAL), {os.cpu_count()} CPU(s)")
+    print(f"server: {args.workers} uvicorn process(es) on 127.0.0.1 sharing one SQLite file (WAL), {os.cpu_count()} CPU(s)")
     print(f"concurrent kiosks: {args.kiosks}, measured for {elapsed:.1f} s")
     print(f"complete transactions: {done} ({done / elapsed:.1f}/s), failed: {stats.failures}")
     print(f"HTTP requests: {len(stats.requests)} ({len(stats.requests) / elapsed:.0f}/s, 7 per transaction)")
@@ -297,13 +308,22 @@ def main() -> None:
               f"p99 {1000 * _percentile(values, 99):.1f} ms")
     if server_cpu is not None and done:
         print(f"server CPU per transaction: {1000 * server_cpu / done:.1f} ms")
+    if done:
+        print(f"load generator CPU per transaction: {1000 * generator_cpu / done:.1f} ms "
+              f"(server {_cores(server_cpu, elapsed)} cores, load generator {generator_cpu / elapsed:.2f} cores)")
     floor_done = len(floor.transactions)
-    print(f"floor (the same 7 requests to empty FastAPI routes, same load generator, same run): "
-          f"{floor_done / floor_elapsed:.1f} transactions/s, p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
-          + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else ""))
+    print(f"floor (the same 7 requests to empty FastAPI routes, same lean keep-alive load generator "
+          f"(bench/lean_http.py), same run): {floor_done / floor_elapsed:.1f} transactions/s, "
+          f"p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
+          + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else "")
+          + (f", load generator CPU {1000 * floor_generator_cpu / floor_done:.1f} ms/transaction" if floor_done else ""))
     if floor_done:
         print(f"service / floor: {(done / elapsed) / (floor_done / floor_elapsed):.2f}")
     print("goal: >= 500 transactions/s and p99 < 100 ms at 50 kiosks (2-core machine, SQLite)")
+
+
+def _cores(cpu_seconds: float | None, elapsed: float) -> str:
+    return "?" if cpu_seconds is None else f"{cpu_seconds / elapsed:.2f}"
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -316,25 +336,36 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _measure(env: dict[str, str], credentials: dict[str, str], cards: list[BenchCard], seconds: float,
-             workers: int, *, floor: bool) -> tuple[Stats, float, float | None]:
-    """One server child (the service, or the floor), warmed up, then loaded for `seconds`.
-    Returns the stats, the elapsed time and the server's CPU seconds (one worker only)."""
-    port = _free_port()
-    command = [sys.executable, __file__, "--serve", str(port), "--workers", str(workers)]
-    server = subprocess.Popen(command + (["--floor"] if floor else []), env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, server)
-        asyncio.run(_load(url, credentials, cards, min(2.0, seconds)))  # warm-up
-        before = _cpu_seconds(server.pid) if workers == 1 else None
-        stats, elapsed = asyncio.run(_load(url, credentials, cards, seconds))
-        after = _cpu_seconds(server.pid) if workers == 1 else None
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    cpu = after - before if before is not None and after is not None else None
-    return stats, elapsed, cpu
+             workers: int, *, floor: bool) -> tuple[Stats, float, float | None, float]:
+    """`workers` server children (the service, or the floor), each one uvicorn worker on its
+    own port, warmed up, then loaded for `seconds`.
 
+    Not `uvicorn --workers N`: its shared socket is bound with proto 0, so asyncio never sets
+    TCP_NODELAY on accepted connections (Kludex/uvicorn#3149), and whichever worker is awake
+    accepts most of the kiosks' keep-alive connections. Returns the stats, the elapsed time,
+    the servers' CPU seconds and this process's (the load generator's) CPU seconds over the
+    measured window."""
+    ports = [_free_port() for _ in range(workers)]
+    servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port)] + (["--floor"] if floor else []),
+                                env=env) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, server in zip(urls, servers, strict=True):
+            _wait_ready(url, server)
+        asyncio.run(_load(urls, credentials, cards, min(2.0, seconds)))  # warm-up
+        before = [_cpu_seconds(server.pid) for server in servers]
+        generator_before = time.process_time()
+        stats, elapsed = asyncio.run(_load(urls, credentials, cards, seconds))
+        generator_cpu = time.process_time() - generator_before
+        after = [_cpu_seconds(server.pid) for server in servers]
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+    known = [end - start for end, start in zip(after, before, strict=True) if end is not None and start is not None]
+    cpu = sum(known) if len(known) == len(servers) else None
+    return stats, elapsed, cpu, generator_cpu
 
 if __name__ == "__main__":
     main()

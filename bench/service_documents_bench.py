@@ -6,7 +6,8 @@
    (unsigned) beside it.
 2. The service: the real app (real renderer, SQLite in WAL mode, `certserver init --demo`
    data) under uvicorn in child processes on 127.0.0.1 (--workers N: N one-worker servers,
-   kiosks spread round-robin, see run_service), and K concurrent kiosks running complete
+   kiosks spread round-robin, see run_service), and K concurrent kiosks (one keep-alive
+   connection each, through the lean client bench/lean_http.py) running complete
    transactions (start -> authenticate -> order -> pay -> list + fetch documents ->
    printed), every fetched PDF checked against its sha256, a sample verified afterwards
    (signature, chain, QR). Server and load-generator CPU are printed, to show where the
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from lean_http import LeanConnection, LeanHttpError, LeanResponse
 from service_bench import BenchCard, _clock_offset, _free_port, _prepare, _wait_ready
 from sqlalchemy.engine import make_url
 
@@ -56,12 +57,23 @@ SAMPLE_VERIFIED = 20  # fetched PDFs verified after the run (outside the measure
 # -- the server side (runs in a child process) ----------------------------------------------
 
 def real_app():  # type: ignore[no-untyped-def]
-    """uvicorn factory of the bench server: the real app and renderer, shifted clock."""
+    """uvicorn factory of the bench server: the real app and renderer, shifted clock.
+
+    Certificates render in worker processes as under `certserver serve` (its default count),
+    unless CERTSERVER_RENDER_PROCESSES says otherwise (0: in threads of the server process).
+    """
     from certserver.app import create_app
     from certserver.config import Settings
+    from certserver.documents.render_processes import default_render_processes
 
     offset = dt.timedelta(seconds=float(os.environ["BENCH_CLOCK_OFFSET"]))
-    return create_app(Settings(), clock=lambda: dt.datetime.now(dt.UTC) + offset)
+    settings = Settings()
+    if "CERTSERVER_RENDER_PROCESSES" not in os.environ:
+        settings = settings.model_copy(update={"render_processes": default_render_processes()})
+    mode = (f"in {settings.render_processes} render process(es) beside the server process"
+            if settings.render_processes else "in threads of the server process (CERTSERVER_RENDER_PROCESSES=0)")
+    print(f"server (pid {os.getpid()}): certificates render {mode}", flush=True)
+    return create_app(settings, clock=lambda: dt.datetime.now(dt.UTC) + offset)
 
 
 def _profile_all_threads() -> list[cProfile.Profile]:
@@ -196,13 +208,20 @@ class Load:
         return False
 
 
-async def _transaction(client: httpx.AsyncClient, card: BenchCard, load: Load) -> bool:
+class _StepError(Exception):
+    """A request of a transaction step failed below HTTP (see `_transaction`)."""
+
+
+async def _transaction(client: LeanConnection, card: BenchCard, load: Load) -> bool:
     """One complete transaction; True when it ended printed with every PDF intact."""
     timings: list[tuple[str, float]] = []
 
-    async def call(step: str, method: str, url: str, **kw: object) -> httpx.Response:
+    async def call(step: str, method: str, url: str, json: object = None) -> LeanResponse:
         t0 = time.perf_counter()
-        response = await client.request(method, url, **kw)
+        try:
+            response = await client.request(method, url, json=json)
+        except LeanHttpError as exc:  # a malformed response or a timeout: name the step
+            raise _StepError(f"{step} {type(exc).__name__}") from exc
         timings.append((step, time.perf_counter() - t0))
         return response
 
@@ -250,10 +269,15 @@ async def _transaction(client: httpx.AsyncClient, card: BenchCard, load: Load) -
 
 
 async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, deadline: float, load: Load) -> None:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": bearer}, timeout=60) as client:
+    """One kiosk: one keep-alive connection (bench/lean_http.py, far cheaper per request than
+    httpx), transactions back to back until the deadline."""
+    async with await LeanConnection.open_url(url, headers={"Authorization": bearer}, timeout=60) as client:
         n = index
         while time.perf_counter() < deadline:
-            await _transaction(client, cards[n % len(cards)], load)
+            try:
+                await _transaction(client, cards[n % len(cards)], load)
+            except _StepError as exc:  # counted by reason; the client reconnects
+                load.fail(str(exc))
             n += 1
 
 
@@ -267,14 +291,36 @@ async def _run_load(urls: list[str], credentials: dict[str, str], cards: list[Be
     return load, time.perf_counter() - start
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (the render processes, under the fork server), from
+    the parent pid of every process in /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree = [pid]
+    index = 0
+    while index < len(tree):
+        tree.extend(children.get(tree[index], ()))
+        index += 1
+    return tree
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _servers_cpu(servers: list[subprocess.Popen]) -> list[float]:
-    """User + system CPU seconds of each server process (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = []
-    for server in servers:
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rpartition(")")[2].split()
-        seconds.append((int(fields[11]) + int(fields[12])) / ticks)
-    return seconds
+    """User + system CPU seconds of each server process with its render processes (Linux /proc)."""
+    return [sum(_cpu_seconds(pid) for pid in _process_tree(server.pid)) for server in servers]
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -379,7 +425,8 @@ def report(args: argparse.Namespace, offset: dt.timedelta, render: Rate, floor: 
     print(f"goal: floor >= {FLOOR_GOAL:.0f} signed docs/s: {floor.per_second:.1f} "
           f"-> {'met' if floor.per_second >= FLOOR_GOAL else 'NOT met'}")
     print(f"goal: service >= {RATIO_GOAL:.0%} of the floor: {ratio:.0%} -> {'met' if ratio >= RATIO_GOAL else 'NOT met'}")
-    print(f"NOTE: the floor, the server ({args.workers} worker(s)) and the load generator ({args.kiosks} kiosks, "
+    print(f"NOTE: the floor, the server ({args.workers} worker(s)) and the load generator ({args.kiosks} kiosks "
+          "on the lean keep-alive client bench/lean_http.py, "
           f"signing challenges, hashing PDFs) all share this machine's {os.cpu_count()} CPU(s); "
           f"load average at the end {os.getloadavg()[0]:.2f}.")
     if args.workers > 1:

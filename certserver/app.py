@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio.to_thread
@@ -38,10 +38,18 @@ from certserver.api import pki_routes, routes
 from certserver.api.deps import Clock, ServiceContext, utc_now
 from certserver.api.errors import error_body, install_error_handlers
 from certserver.config import Settings
-from certserver.db.session import alembic_config, make_engine, make_session_factory
+from certserver.db.session import (
+    alembic_config,
+    make_engine,
+    make_session_factory,
+    queue_writers_on_a_file_lock,
+)
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
 from certserver.services.transactions import Renderer, TransactionService, certificate_status
+
+if TYPE_CHECKING:
+    from certserver.documents.render_processes import ProcessRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,8 @@ def check_settings(settings: Settings) -> None:
         problems.append("workers must be at least 1")
     if settings.render_pool_size < 1:
         problems.append("render_pool_size must be at least 1")
+    if settings.render_processes < 0:
+        problems.append("render_processes must be 0 (render inside the server process) or more")
     if settings.challenge_ttl_seconds < 1 or settings.transaction_ttl_seconds < 1:
         problems.append("challenge and transaction TTLs must be positive")
     elif settings.challenge_ttl_seconds > settings.transaction_ttl_seconds:
@@ -162,6 +172,8 @@ def build_engine(settings: Settings) -> Engine:
         # pool queue wake at once, where SQLite's busy handler sleeps in steps.
         engine = make_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         _serialize_sqlite_transactions(engine)
+        # Several workers on one file queue on an OS lock, not on SQLite's sleeping busy handler.
+        queue_writers_on_a_file_lock(engine, Path(f"{make_url(url).database}.writer-lock"))
     else:
         engine = make_engine(url, pool_size=max(10, settings.render_pool_size * 2), max_overflow=10, pool_timeout=60)
     return engine
@@ -175,14 +187,31 @@ def _load_ca(settings: Settings) -> CaBundle:
 
 
 def _default_renderer(settings: Settings) -> Renderer:
+    """The document service in this process (render_processes 0), or render processes
+    started and warmed now, so that a damaged CA folder is refused here and the first order
+    is not slow. Raises DeploymentCheckError."""
     from certserver.documents.errors import DocumentError
+    from certserver.documents.render_processes import ProcessRenderer, RenderStartError
     from certserver.documents.service import DocumentService
     from certserver.documents.signing import SignerStore
 
+    if settings.render_processes > 0:
+        renderer = ProcessRenderer(settings.ca_dir, settings.render_processes)
+        try:
+            renderer.start()
+        except RenderStartError as exc:
+            raise DeploymentCheckError(f"the document service cannot start: {exc}") from exc
+        return renderer
     try:
         return DocumentService(SignerStore.open(settings.ca_dir))
     except DocumentError as exc:
         raise DeploymentCheckError(f"the document service cannot start: {exc.message_en}") from exc
+
+
+def _as_render_processes(renderer: Renderer) -> ProcessRenderer | None:
+    from certserver.documents.render_processes import ProcessRenderer
+
+    return renderer if isinstance(renderer, ProcessRenderer) else None
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -250,19 +279,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     """The service's ASGI app, after checking the configuration fits the deployment.
 
     `clock` (default: UTC now) lets tests move time; `renderer` replaces the document service
-    (only the benchmark does, and says so). Raises DeploymentCheckError.
+    (only the benchmark does, and says so). With `settings.render_processes` the render
+    processes start here and end with the app's lifespan (`app.state.render_processes`;
+    whoever builds an app and never serves it closes them). Raises DeploymentCheckError.
     """
     check_settings(settings)
     engine = build_engine(settings)
+    render_processes = None  # the render processes this app started, and so ends
     try:
         check_database(engine, settings)
         ca = _load_ca(settings)
-        renderer = renderer or _default_renderer(settings)
+        if renderer is None:
+            renderer = _default_renderer(settings)
+            render_processes = _as_render_processes(renderer)
     except BaseException:
         engine.dispose()
         raise
     factory = make_session_factory(engine)
-    render_pool = ThreadPoolExecutor(max_workers=settings.render_pool_size, thread_name_prefix="render")
+    # Each render process is fed by one waiting thread: fewer threads would leave processes idle.
+    render_pool = ThreadPoolExecutor(max_workers=max(settings.render_pool_size, settings.render_processes),
+                                     thread_name_prefix="render")
     transactions = TransactionService(
         transaction_ttl_seconds=settings.transaction_ttl_seconds,
         challenge_ttl_seconds=settings.challenge_ttl_seconds,
@@ -277,7 +313,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_forever(context, _sweep_interval(settings)))
-        logger.info("certserver ready (%s, %d worker(s))", engine.dialect.name, settings.workers)
+        logger.info("certserver ready (%s, %d worker(s), %s)", engine.dialect.name, settings.workers,
+                    f"{settings.render_processes} render process(es)" if render_processes else "rendering in threads")
         try:
             yield
         finally:
@@ -285,12 +322,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             render_pool.shutdown(wait=True, cancel_futures=True)
+            if render_processes is not None:
+                render_processes.close()  # after the threads: no render is waiting on them now
             engine.dispose()
 
     app = FastAPI(title="konbini-kiosk certserver", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
     app.state.service = context
     app.state.engine = engine
+    app.state.render_processes = render_processes
     app.state.pki = pki_routes.PkiContext(session_factory=factory, ca=ca)
     install_error_handlers(app)
     app.include_router(routes.router)

@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Tokyo"
     challenge_ttl_seconds: int = 60
     transaction_ttl_seconds: int = 600
+    # Threads that wait for renders (at least render_processes of them are started).
     render_pool_size: int = 2
+    # Worker processes that render and sign the certificate PDFs beside the web server, on
+    # the other cores; 0 renders in threads of the server's own process. `certserver serve`
+    # defaults to processes (documents.render_processes.default_render_processes); a bare
+    # Settings() renders in-process, so tests and embedded apps start no processes unasked.
+    render_processes: int = 0
     # Demos and training only: the service's clock starts at this moment (with its zone)
     # and runs on from there, so a demo outside service hours still issues. Every
     # transaction, document date and audit entry then carries the pretended time.

@@ -3,6 +3,8 @@
 One worker runs the app built here; several workers each build their own from the
 environment (uvicorn's factory import string), after this process has run the same
 start-up checks once so that a configuration that does not fit is refused with one line.
+Certificates are drawn and signed in render processes beside each worker (2 by default on a
+machine with 2 or more cores, `--render-processes`), so rendering uses the other cores.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from datetime import datetime
 
 from certserver.cli import CliError, settings_from
 
+RENDER_PROCESSES_VARIABLE = "CERTSERVER_RENDER_PROCESSES"  # Settings.render_processes from the environment
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("serve", parents=[common], help="run the kiosk API (HTTP)")
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    parser.add_argument("--render-processes", type=int, default=None, metavar="N",
+                        help="processes that draw and sign the certificate PDFs, so that this work runs on "
+                             "other CPU cores while the server answers the kiosks (default 2 on a machine "
+                             "with 2 or more cores, else 0; 0 draws them inside the server process). "
+                             "Each of the --workers has its own: W workers start W x N of them")
     parser.add_argument("--pretend-time", default=None, metavar="ISO",
                         help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
                              "2026-11-26T10:00+09:00, so a demo outside service hours still issues")
@@ -31,9 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from certserver.app import DeploymentCheckError, create_app
+    from certserver.documents.render_processes import default_render_processes
 
     settings = settings_from(args)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers),
+                                   ("render_processes", args.render_processes)) if v is not None}
+    if args.render_processes is None and RENDER_PROCESSES_VARIABLE not in os.environ:
+        overrides["render_processes"] = default_render_processes()
     settings = settings.model_copy(update=overrides)
     if args.pretend_time is not None:
         settings = settings.model_copy(update={"pretend_time": _pretend_time(args.pretend_time)})
@@ -46,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
     if settings.workers == 1:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
         return 0
-    app.state.engine.dispose()  # this process only supervises; each worker has its own
+    # This process only supervises; each worker has its own database pool and render processes.
+    app.state.engine.dispose()
+    if app.state.render_processes is not None:
+        app.state.render_processes.close()
     # Each worker process rebuilds the app from CERTSERVER_* (and re-runs the checks).
     os.environ.update({
         "CERTSERVER_DATA_DIR": str(settings.data_dir.resolve()),
         "CERTSERVER_DATABASE_URL": settings.database_url,
         "CERTSERVER_WORKERS": str(settings.workers),
+        RENDER_PROCESSES_VARIABLE: str(settings.render_processes),
     })
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from certserver.db.models.pki import CardCertificate, CertificatePurpose, TrustedCa
@@ -116,6 +116,10 @@ def _trusted_anchor(session: Session, ca: CaBundle, cert: x509.Certificate) -> T
     return None
 
 
+# Built once: every authentication runs it (see certserver.services.transactions).
+_CARD_BY_SERIAL = select(CardCertificate).where(CardCertificate.serial == bindparam("serial"))
+
+
 def _aware(at: dt.datetime) -> dt.datetime:
     return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
@@ -139,7 +143,7 @@ def validate_card_certificate(session: Session, ca: CaBundle, cert_der: bytes, a
     if moment > cert.not_valid_after_utc:
         raise CertificateExpiredError(f"expired at {cert.not_valid_after_utc.isoformat()}")
     serial = serial_to_hex(cert.serial_number)
-    record = session.scalar(select(CardCertificate).where(CardCertificate.serial == serial))
+    record = session.scalar(_CARD_BY_SERIAL, {"serial": serial})
     if (
         record is None
         or record.purpose != CertificatePurpose.AUTH

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from certserver.db.models.transactions import Challenge
@@ -28,6 +28,13 @@ class ChallengeError(Exception):
         self.code = code
         self.message_ja = message_ja
         self.message_en = message_en
+
+
+# Built once: every authentication runs it.
+_CHALLENGE_FOR_UPDATE = (select(Challenge)
+                         .where(Challenge.transaction_id == bindparam("transaction_id"),
+                                Challenge.kiosk_id == bindparam("kiosk_id"))
+                         .with_for_update())
 
 
 def issue_challenge(session: Session, *, transaction_id: str, kiosk_id: str, now: datetime,
@@ -54,10 +61,7 @@ def consume_challenge(session: Session, *, transaction_id: str, kiosk_id: str, n
     Raises ChallengeError "challenge_used", "challenge_expired" or "challenge_missing".
     """
     challenge = session.execute(
-        select(Challenge)
-        .where(Challenge.transaction_id == transaction_id, Challenge.kiosk_id == kiosk_id)
-        .with_for_update()
-    ).scalar_one_or_none()
+        _CHALLENGE_FOR_UPDATE, {"transaction_id": transaction_id, "kiosk_id": kiosk_id}).scalar_one_or_none()
     if challenge is None:
         raise ChallengeError("challenge_missing", "認証用のチャレンジがありません。", "No challenge was issued for this transaction.")
     if challenge.used_at is not None:

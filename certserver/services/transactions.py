@@ -143,10 +143,28 @@ class OrderOutcome:
     summary: dict[str, Any]
 
 
-# Built once: every request loads its transaction, and building the statement cost more
-# than running it.
+# Built once with bound parameters: every request runs several of these, and building a
+# statement (coercions, cache key) cost more than running it on SQLite.
 _TRANSACTION_FOR_UPDATE = (select(KioskTransaction).where(KioskTransaction.id == bindparam("transaction_id"))
                            .with_for_update())
+_OPEN_TRANSACTION_OF_KIOSK = (select(KioskTransaction)
+                              .where(KioskTransaction.open_for_kiosk == bindparam("kiosk_id")).with_for_update())
+_DOCUMENTS_OF_TRANSACTION = (select(IssuedDocument)
+                             .where(IssuedDocument.transaction_id == bindparam("transaction_id"),
+                                    IssuedDocument.kiosk_id == bindparam("kiosk_id"))
+                             .order_by(IssuedDocument.copy_index))
+_STORE_PDF = (update(IssuedDocument).where(IssuedDocument.id == bindparam("document_id"))
+              .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING))
+_ISSUE_PENDING = (update(IssuedDocument)
+                  .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
+                         IssuedDocument.status == DocumentStatus.PENDING)
+                  .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time")))
+_WITHDRAW_UNISSUED = (update(IssuedDocument)
+                      .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
+                             IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]))
+                      .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time")))
+_COUNTER_FOR_UPDATE = (select(CertificateCounter)
+                       .where(CertificateCounter.issuer_code == bindparam("issuer_code")).with_for_update())
 
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
@@ -174,9 +192,7 @@ class TransactionService:
 
     def start(self, session: Session, kiosk: Kiosk, now: datetime) -> tuple[KioskTransaction, bytes]:
         """Open a transaction for the kiosk (ending its previous open one) with a challenge."""
-        previous = session.execute(
-            select(KioskTransaction).where(KioskTransaction.open_for_kiosk == kiosk.id).with_for_update()
-        ).scalar_one_or_none()
+        previous = session.execute(_OPEN_TRANSACTION_OF_KIOSK, {"kiosk_id": kiosk.id}).scalar_one_or_none()
         if previous is not None:
             self._abort(session, previous, TransactionState.CANCELLED, "superseded", now)
             session.flush()  # free the kiosk's open slot before the new row takes it
@@ -322,9 +338,7 @@ class TransactionService:
 
         rendered = self._render_all(contents)
 
-        tx = session.execute(
-            select(KioskTransaction).where(KioskTransaction.id == transaction_id).with_for_update()
-        ).scalar_one()
+        tx = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": transaction_id}).scalar_one()
         if isinstance(rendered, BaseException):
             refusal = _render_refusal(rendered)
             if tx.state in OPEN_STATES:
@@ -335,8 +349,7 @@ class TransactionService:
             raise TransactionError("transaction_ended", "この取引は終了しています。",
                                    f"The transaction has ended ({tx.state}).")
         for doc_id, result in zip(document_ids, rendered, strict=True):
-            session.execute(update(IssuedDocument).where(IssuedDocument.id == doc_id).values(
-                pdf=result.pdf, pdf_sha256=result.sha256, status=DocumentStatus.PENDING))
+            session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf, "new_pdf_sha256": result.sha256})
         audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
         return OrderOutcome(tx, summary)
@@ -356,9 +369,7 @@ class TransactionService:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         session.execute(insert(CertificateCounter).values(issuer_code=issuer_code, last_number=0)
                         .on_conflict_do_nothing(index_elements=["issuer_code"]))
-        counter = session.execute(
-            select(CertificateCounter).where(CertificateCounter.issuer_code == issuer_code).with_for_update()
-        ).scalar_one()
+        counter = session.execute(_COUNTER_FOR_UPDATE, {"issuer_code": issuer_code}).scalar_one()
         first = counter.last_number + 1
         counter.last_number += count
         return [f"{issuer_code}-{n:08d}" for n in range(first, first + count)]
@@ -414,9 +425,7 @@ class TransactionService:
     def printed(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
         """The kiosk printed everything: documents become issued, PDFs are erased, it ends."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "finish")
-        session.execute(update(IssuedDocument).where(
-            IssuedDocument.transaction_id == tx.id, IssuedDocument.status == DocumentStatus.PENDING,
-        ).values(status=DocumentStatus.ISSUED, pdf=None, ended_at=now))
+        session.execute(_ISSUE_PENDING, {"of_transaction": tx.id, "end_time": now})
         self._end(tx, TransactionState.PRINTED, "printed", now)
         audit.record(session, at=now, action="printed", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial)
@@ -455,9 +464,7 @@ class TransactionService:
 
     @staticmethod
     def _documents(session: Session, tx: KioskTransaction) -> list[IssuedDocument]:
-        return list(session.scalars(select(IssuedDocument).where(
-            IssuedDocument.transaction_id == tx.id, IssuedDocument.kiosk_id == tx.kiosk_id,
-        ).order_by(IssuedDocument.copy_index)))
+        return list(session.scalars(_DOCUMENTS_OF_TRANSACTION, {"transaction_id": tx.id, "kiosk_id": tx.kiosk_id}))
 
     @staticmethod
     def _end(tx: KioskTransaction, state: TransactionState, reason: str, now: datetime) -> None:
@@ -471,10 +478,7 @@ class TransactionService:
     def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
                now: datetime) -> None:
         """End the transaction whole: withdraw and erase every document not yet issued."""
-        result = session.execute(update(IssuedDocument).where(
-            IssuedDocument.transaction_id == tx.id,
-            IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]),
-        ).values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=now))
+        result = session.execute(_WITHDRAW_UNISSUED, {"of_transaction": tx.id, "end_time": now})
         self._end(tx, state, reason, now)
         logger.info("transaction %s ended %s (%s)", tx.id, state, reason)
         audit.record(session, at=now, action="end", outcome=str(state), kiosk_id=tx.kiosk_id, transaction_id=tx.id,

@@ -34,7 +34,7 @@ class ChallengeError(Exception):
 _CHALLENGE_FOR_UPDATE = (select(Challenge)
                          .where(Challenge.transaction_id == bindparam("transaction_id"),
                                 Challenge.kiosk_id == bindparam("kiosk_id"))
-                         .with_for_update())
+                         .with_for_update().execution_options(populate_existing=True))
 
 
 def issue_challenge(session: Session, *, transaction_id: str, kiosk_id: str, now: datetime,

@@ -145,16 +145,24 @@ class OrderOutcome:
 
 # Built once with bound parameters: every request runs several of these, and building a
 # statement (coercions, cache key) cost more than running it on SQLite.
+# A locked read must show the row as it is now: populate_existing, because an object the
+# session already holds keeps its loaded values otherwise (the session does not expire them
+# on commit), and an order that re-reads its transaction after rendering would not see that
+# the sweep expired it meanwhile.
 _TRANSACTION_FOR_UPDATE = (select(KioskTransaction).where(KioskTransaction.id == bindparam("transaction_id"))
-                           .with_for_update())
+                           .with_for_update().execution_options(populate_existing=True))
 _OPEN_TRANSACTION_OF_KIOSK = (select(KioskTransaction)
-                              .where(KioskTransaction.open_for_kiosk == bindparam("kiosk_id")).with_for_update())
+                              .where(KioskTransaction.open_for_kiosk == bindparam("kiosk_id")).with_for_update()
+                              .execution_options(populate_existing=True))
 _DOCUMENTS_OF_TRANSACTION = (select(IssuedDocument)
                              .where(IssuedDocument.transaction_id == bindparam("transaction_id"),
                                     IssuedDocument.kiosk_id == bindparam("kiosk_id"))
                              .order_by(IssuedDocument.copy_index))
-_STORE_PDF = (update(IssuedDocument).where(IssuedDocument.id == bindparam("document_id"))
-              .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING))
+# Only a document still rendering takes its PDF: a withdrawn one must stay empty.
+_STORE_PDF = (update(IssuedDocument)
+              .where(IssuedDocument.id == bindparam("document_id"), IssuedDocument.status == DocumentStatus.RENDERING)
+              .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING)
+              .execution_options(synchronize_session=False))
 _ISSUE_PENDING = (update(IssuedDocument)
                   .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
                          IssuedDocument.status == DocumentStatus.PENDING)
@@ -164,7 +172,8 @@ _WITHDRAW_UNISSUED = (update(IssuedDocument)
                              IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]))
                       .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time")))
 _COUNTER_FOR_UPDATE = (select(CertificateCounter)
-                       .where(CertificateCounter.issuer_code == bindparam("issuer_code")).with_for_update())
+                       .where(CertificateCounter.issuer_code == bindparam("issuer_code")).with_for_update()
+                       .execution_options(populate_existing=True))
 
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
@@ -349,7 +358,10 @@ class TransactionService:
             raise TransactionError("transaction_ended", "この取引は終了しています。",
                                    f"The transaction has ended ({tx.state}).")
         for doc_id, result in zip(document_ids, rendered, strict=True):
-            session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf, "new_pdf_sha256": result.sha256})
+            stored = session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf,
+                                                  "new_pdf_sha256": result.sha256})
+            if stored.rowcount != 1:  # pragma: no cover - the transaction row lock rules it out
+                raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
         audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
         return OrderOutcome(tx, summary)

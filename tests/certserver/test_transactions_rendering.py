@@ -9,9 +9,20 @@ from collections.abc import Iterator
 
 import api_support
 import pytest
-from api_support import KioskClient, LiveServer, MovableClock, Pki, make_settings, populate
+from api_support import (
+    KioskClient,
+    LiveServer,
+    MovableClock,
+    Pki,
+    error_code,
+    make_settings,
+    populate,
+)
+from fastapi import FastAPI
+from sqlalchemy import select
 
 from certserver.app import create_app
+from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.documents.content import CertificateContent
 from certserver.documents.service import DocumentService, RenderedDocument
@@ -83,3 +94,47 @@ def test_orders_render_one_at_a_time_while_the_server_keeps_answering(
     assert answers == [200, 200, 200]
     assert renderer.most_at_once == 1  # render_pool_size=1
     assert time.monotonic() - started >= 3 * RENDER_SECONDS
+
+
+class TimingOutRenderer:
+    """The real document service, during whose render the transaction times out and the
+    service's sweep ends it (as the sweeper task would, from another database session)."""
+
+    def __init__(self, real: DocumentService, clock: MovableClock) -> None:
+        self.real = real
+        self.clock = clock
+        self.app: FastAPI | None = None
+        self.expired_during_render = 0
+
+    def render(self, content: CertificateContent) -> RenderedDocument:
+        assert self.app is not None
+        context = self.app.state.service
+        self.clock.advance(context.settings.transaction_ttl_seconds + 1)
+        self.expired_during_render += context.transactions.expire_due(context.session_factory, self.clock())
+        return self.real.render(content)
+
+
+def test_a_transaction_that_times_out_while_its_certificates_render_keeps_no_document(
+        db_url: str, pki: Pki) -> None:
+    engine = make_engine(db_url)
+    clock = MovableClock()
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        populate(session, pki)
+        credential = register_kiosk(session, "K0", "store", clock())
+    renderer = TimingOutRenderer(DocumentService(SignerStore.open(pki.data_dir / "ca")), clock)
+    app = create_app(make_settings(pki, db_url), clock=clock, renderer=renderer)
+    renderer.app = app
+    try:
+        with LiveServer(app) as server, KioskClient(server.url, credential) as kiosk:
+            tx_id, _ = kiosk.authenticated(pki.cards["toride-000"])
+            answer = kiosk.order(tx_id)
+        assert renderer.expired_during_render == 1
+        assert answer.status_code == 409 and error_code(answer) == "transaction_ended", answer.text
+        with transaction(factory) as session:
+            tx = session.get(KioskTransaction, tx_id)
+            docs = list(session.scalars(select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id)))
+            assert tx is not None and tx.state == "expired"
+            assert docs and all(d.status == "withdrawn" and d.pdf is None and d.pdf_sha256 is None for d in docs)
+    finally:
+        engine.dispose()

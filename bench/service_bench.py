@@ -76,12 +76,24 @@ def bench_app():  # type: ignore[no-untyped-def]
     return create_app(Settings(), clock=lambda: dt.datetime.now(dt.UTC) + offset, renderer=StubRenderer())
 
 
+def _spend_cpu(seconds: float) -> None:
+    """Busy Python work for `seconds` of this thread's CPU time (holding the GIL, like the
+    service's own work per request)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
 def floor_app():  # type: ignore[no-untyped-def]
     """The floor: the same seven requests answered by empty FastAPI routes (sync, like
     ours), with no database, no rules and no checks. What HTTP, FastAPI and this load
-    generator cost on this machine; the service can only be slower."""
+    generator cost on this machine; the service can only be slower.
+
+    With BENCH_FLOOR_WORK_MS set, each route first spends that much CPU in Python: how
+    throughput falls with the work a request does beyond HTTP (--floor-work-ms)."""
     from fastapi import FastAPI, Response
 
+    work = float(os.environ.get("BENCH_FLOOR_WORK_MS", "0")) / 1000
     app = FastAPI()
     pdf = b"%PDF-1.7\n% floor\n"
     doc = {"document_id": "d", "sha256": hashlib.sha256(pdf).hexdigest()}
@@ -90,30 +102,37 @@ def floor_app():  # type: ignore[no-untyped-def]
 
     @app.post("/api/v1/transactions", status_code=201)
     def start() -> dict:
+        _spend_cpu(work)
         return {"transaction_id": "t", "challenge": challenge}
 
     @app.post("/api/v1/transactions/{tid}/authenticate")
     def authenticate(tid: str, body: dict) -> dict:
+        _spend_cpu(work)
         return menu
 
     @app.post("/api/v1/transactions/{tid}/order")
     def order(tid: str, body: dict) -> dict:
+        _spend_cpu(work)
         return {"fee_total_yen": 300}
 
     @app.post("/api/v1/transactions/{tid}/payment")
     def payment(tid: str, body: dict) -> dict:
+        _spend_cpu(work)
         return {"paid_yen": body.get("amount_yen")}
 
     @app.get("/api/v1/transactions/{tid}/documents")
     def documents(tid: str) -> dict:
+        _spend_cpu(work)
         return {"documents": [doc]}
 
     @app.get("/api/v1/transactions/{tid}/documents/{did}")
     def document(tid: str, did: str) -> Response:
+        _spend_cpu(work)
         return Response(pdf, media_type="application/pdf")
 
     @app.post("/api/v1/transactions/{tid}/printed")
     def printed(tid: str) -> dict:
+        _spend_cpu(work)
         return {"state": "completed"}
 
     @app.get("/api/v1/health")
@@ -277,6 +296,9 @@ def main() -> None:
                         help="server processes on one SQLite file, kiosks spread round-robin (default 1)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)  # the child serves the floor
+    parser.add_argument("--floor-work-ms", type=float, nargs="*", default=[0.25], metavar="MS",
+                        help="also measure the floor with this much Python CPU work in each request: the "
+                             "budget a request has beyond HTTP for a given throughput (default 0.25)")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.floor)
@@ -294,6 +316,12 @@ def main() -> None:
                                                              floor=False)
         floor, floor_elapsed, floor_cpu, floor_generator_cpu = _measure(env, credentials, cards, args.seconds, 1,
                                                                         floor=True)
+        budget = []
+        for work_ms in args.floor_work_ms:
+            worked, worked_elapsed, worked_cpu, _ = _measure({**env, "BENCH_FLOOR_WORK_MS": str(work_ms)},
+                                                             credentials, cards, args.seconds, 1, floor=True)
+            budget.append((work_ms, len(worked.transactions) / worked_elapsed,
+                           worked_cpu / len(worked.transactions) if worked_cpu and worked.transactions else None))
     done = len(stats.transactions)
     print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
           "see bench/documents_bench.py for rendering throughput.")
@@ -319,6 +347,12 @@ def main() -> None:
           + (f", load generator CPU {1000 * floor_generator_cpu / floor_done:.1f} ms/transaction" if floor_done else ""))
     if floor_done:
         print(f"service / floor: {(done / elapsed) / (floor_done / floor_elapsed):.2f}")
+    for work_ms, rate, cpu in budget:
+        print(f"floor with {work_ms:g} ms of Python work in each request ({7 * work_ms:g} ms per transaction): "
+              f"{rate:.1f} transactions/s" + (f", server CPU {1000 * cpu:.1f} ms/transaction" if cpu else ""))
+    if done and server_cpu:
+        print(f"the service spends {1000 * (server_cpu / done - (floor_cpu or 0) / max(floor_done, 1)) / 7:.2f} ms "
+              "of CPU per request beyond the floor")
     print("goal: >= 500 transactions/s and p99 < 100 ms at 50 kiosks (2-core machine, SQLite)")
 
 

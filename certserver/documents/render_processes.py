@@ -50,6 +50,10 @@ from certserver.documents.signing import SignerStore
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 120.0  # every worker up, with its DocumentService built (a busy machine)
+# One certificate takes milliseconds; a worker still busy after this is stuck (a hung
+# library call, a stopped process) and is ended, so that it cannot hold an order, a thread
+# and a render process for ever. Below the transaction service's own wait for a render.
+RENDER_TIMEOUT_SECONDS = 60.0
 # Imported once by the fork server, so each worker starts with reportlab, pyhanko and
 # cryptography already loaded instead of importing them again (~1 s each on this machine).
 _PRELOAD = ["__main__", "certserver.documents.service"]
@@ -214,17 +218,20 @@ class ProcessRenderer:
     them after the renders in flight. `render` may be called from any number of threads.
     """
 
-    def __init__(self, ca_dir: Path, processes: int, *, start_timeout: float = START_TIMEOUT_SECONDS) -> None:
+    def __init__(self, ca_dir: Path, processes: int, *, start_timeout: float = START_TIMEOUT_SECONDS,
+                 render_timeout: float = RENDER_TIMEOUT_SECONDS) -> None:
         if processes < 1:
             raise ValueError("a ProcessRenderer needs at least one process")
         self.ca_dir = Path(ca_dir).resolve()
         self.processes = processes
         self.start_timeout = start_timeout
+        self.render_timeout = render_timeout
         self._lock = threading.Lock()
         self._open = False
         self._pool: ProcessPoolExecutor | None = None
         self._pids: tuple[int, ...] = ()
         self._server_alive: dict[ProcessPoolExecutor, Connection] = {}  # each pool's write end (see _end_with_the_server)
+        self._workers_of: dict[ProcessPoolExecutor, tuple[int, ...]] = {}  # each pool's worker pids
 
     def start(self) -> None:
         """Launch and warm the workers (nothing to do when they run). Raises RenderStartError."""
@@ -253,6 +260,8 @@ class ProcessRenderer:
         Raises what DocumentService.render raises (DocumentRefusedError gaiji_in_record, ...:
         the same class and code), RenderWorkerLostError when the worker died while rendering,
         RenderStartError when no worker could be started, RenderProcessError after close().
+        A render still running after `render_timeout` seconds ends the render processes (the
+        other renders in flight fail too) and raises RenderWorkerLostError.
         """
         pool = self._running_pool()
         try:
@@ -262,7 +271,13 @@ class ProcessRenderer:
             pool = self._replace(pool)
             future = pool.submit(_render_in_worker, content)
         try:
-            outcome = future.result()
+            outcome = future.result(timeout=self.render_timeout)
+        except TimeoutError as exc:
+            logger.error("certificate %s: no render process finished it in %.0f s; restarting the render processes",
+                         content.certificate_number, self.render_timeout)
+            self._end_workers(pool)
+            self._replace_quietly(pool)
+            raise RenderWorkerLostError("the render process did not finish this certificate in time") from exc
         except BrokenProcessPool as exc:
             logger.error("certificate %s: a render process died while rendering it; restarting the render processes",
                          content.certificate_number)
@@ -302,7 +317,16 @@ class ProcessRenderer:
         except RenderProcessError as exc:
             logger.error("the render processes could not be restarted: %s", exc)
 
+    def _end_workers(self, pool: ProcessPoolExecutor) -> None:
+        """Kill the pool's worker processes (stuck ones do not heed the pipe or SIGTERM)."""
+        for pid in self._workers_of.get(pool, ()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # already gone
+                pass
+
     def _release(self, pool: ProcessPoolExecutor) -> None:
+        self._workers_of.pop(pool, None)
         server_alive = self._server_alive.pop(pool, None)
         if server_alive is not None:
             server_alive.close()
@@ -334,5 +358,6 @@ class ProcessRenderer:
             self._release(pool)
             raise RenderStartError(failures[0].reason)
         pids = tuple(answer for answer in answers if isinstance(answer, int))
+        self._workers_of[pool] = pids
         logger.info("%d render process(es) ready (pids %s)", len(pids), ", ".join(map(str, pids)))
         return pool, pids

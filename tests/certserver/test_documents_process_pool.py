@@ -174,6 +174,24 @@ def test_a_worker_killed_while_rendering_fails_that_render_and_the_next_one_succ
     assert replacement != worker
 
 
+def test_a_worker_stuck_past_the_render_timeout_is_ended_and_replaced(ca_dir: Path, trust: TrustStore) -> None:
+    impatient = ProcessRenderer(ca_dir, 1, render_timeout=1.0)
+    impatient.start()
+    try:
+        (worker,) = impatient.worker_pids()
+        os.kill(worker, signal.SIGSTOP)  # stuck: it will never answer by itself
+        started = time.monotonic()
+        with pytest.raises(RenderWorkerLostError, match="in time"):
+            impatient.render(samples.inkan())
+        assert time.monotonic() - started < 30  # the time-out ended the wait, not the test's limit
+        assert gone(worker)
+        content = samples.juminhyo()
+        assert_valid(impatient.render(content), content, trust)
+        assert impatient.worker_pids() != (worker,)
+    finally:
+        impatient.close()
+
+
 def test_a_worker_that_died_while_idle_costs_no_render(lone_renderer: ProcessRenderer, trust: TrustStore) -> None:
     (worker,) = lone_renderer.worker_pids()
     os.kill(worker, signal.SIGKILL)

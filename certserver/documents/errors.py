@@ -14,6 +14,11 @@ class DocumentError(Exception):
         self.message_ja = message_ja
         self.message_en = message_en
 
+    def __reduce__(self) -> tuple[type[DocumentError], tuple[str, str, str]]:
+        # Pickle rebuilds an exception from `args` (the one formatted message) by default;
+        # a refusal raised in a render process must arrive as itself, code and messages.
+        return (type(self), (self.code, self.message_ja, self.message_en))
+
 
 class DocumentRefusedError(DocumentError):
     """The content cannot be printed faithfully (e.g. 外字: a character the font lacks).

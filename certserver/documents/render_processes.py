@@ -12,10 +12,8 @@ Start method: forkserver (spawn where the platform lacks it), never fork: the se
 has threads and an event loop, and a forked child could inherit one of their locks held.
 
 What crosses the process boundary: the CertificateContent (frozen dataclasses of str, date,
-enum and tuples), the RenderedDocument (bytes, str, int), and for a refusal the
-DocumentError's class name and fields. DocumentError itself does not survive pickle (its
-__init__ takes three arguments, pickle recreates it from the one formatted message), so a
-refusal travels as a `_Refusal` and is raised again, same class and code, in the caller.
+enum and tuples), the RenderedDocument (bytes, str, int), and a refusal as the
+DocumentError itself (it pickles with its class, code and messages).
 
 A worker that dies (killed, out of memory, crashed in a C extension) breaks the whole pool:
 the renders in flight at that moment fail with RenderWorkerLostError (the kiosk is told
@@ -28,7 +26,6 @@ process is killed outright, each worker's watch on a pipe only the server holds 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -79,39 +76,6 @@ class RenderWorkerLostError(RenderProcessError):
 
 
 # -- what crosses the boundary --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Refusal:
-    """A DocumentError, in a form that pickles: raised again by the caller as itself."""
-
-    error_class: str  # "module:QualName" of the DocumentError (sub)class
-    code: str
-    message_ja: str
-    message_en: str
-
-    @classmethod
-    def of(cls, exc: DocumentError) -> _Refusal:
-        kind = type(exc)
-        return cls(f"{kind.__module__}:{kind.__qualname__}", exc.code, exc.message_ja, exc.message_en)
-
-    def error(self) -> DocumentError:
-        """The same DocumentError subclass with the same code and messages (a plain
-        DocumentError if the class cannot be found or built the usual way)."""
-        module_name, _, qualname = self.error_class.partition(":")
-        kind: Any = DocumentError
-        try:
-            found: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                found = getattr(found, part)
-            if isinstance(found, type) and issubclass(found, DocumentError):
-                kind = found
-        except (ImportError, AttributeError):
-            pass
-        try:
-            return kind(self.code, self.message_ja, self.message_en)  # type: ignore[no-any-return]
-        except TypeError:  # a subclass with another signature
-            return DocumentError(self.code, self.message_ja, self.message_en)
-
 
 @dataclass(frozen=True)
 class _StartFailure:
@@ -174,18 +138,17 @@ def _report_started(timeout: float) -> int | _StartFailure:
     return _start_failure or os.getpid()
 
 
-def _render_in_worker(content: CertificateContent) -> RenderedDocument | _Refusal:
-    """Render here; a DocumentError comes back as a _Refusal value (see the module doc).
+def _render_in_worker(content: CertificateContent) -> RenderedDocument:
+    """Render here.
 
     Raises RenderStartError when this worker could not start, or the renderer's own
-    exception (or a RenderProcessError naming it, when that exception cannot be pickled).
+    exception (a DocumentError arrives as itself; another one that cannot be pickled as a
+    RenderProcessError naming it).
     """
     if _service is None:
         raise RenderStartError(_start_failure.reason if _start_failure else "the render process did not start")
     try:
         return _service.render(content)
-    except DocumentError as exc:
-        return _Refusal.of(exc)
     except Exception as exc:
         if _survives_pickle(exc):
             raise
@@ -265,7 +228,7 @@ class ProcessRenderer:
         """
         pool = self._running_pool()
         try:
-            future: Future[RenderedDocument | _Refusal] = pool.submit(_render_in_worker, content)
+            future: Future[RenderedDocument] = pool.submit(_render_in_worker, content)
         except BrokenProcessPool:
             # A worker died since the last render (this content never reached it): a new pool.
             pool = self._replace(pool)
@@ -283,8 +246,6 @@ class ProcessRenderer:
                          content.certificate_number)
             self._replace_quietly(pool)
             raise RenderWorkerLostError("the render process died while rendering this certificate") from exc
-        if isinstance(outcome, _Refusal):
-            raise outcome.error()
         return outcome
 
     # -- the pool ------------------------------------------------------------------------

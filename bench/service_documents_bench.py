@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lean_http import LeanConnection, LeanHttpError, LeanResponse
-from service_bench import BenchCard, _clock_offset, _free_port, _prepare, _wait_ready
+from service_bench import BenchCard, _clock_offset, _cpu_seconds, _free_port, _prepare, _wait_ready
 from sqlalchemy.engine import make_url
 
 KIND = "juminhyo"  # 住民票の写し, what every bench transaction orders
@@ -309,18 +309,9 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process (0 when it has ended)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _servers_cpu(servers: list[subprocess.Popen]) -> list[float]:
     """User + system CPU seconds of each server process with its render processes (Linux /proc)."""
-    return [sum(_cpu_seconds(pid) for pid in _process_tree(server.pid)) for server in servers]
+    return [sum(_cpu_seconds(pid) or 0.0 for pid in _process_tree(server.pid)) for server in servers]  # 0: ended
 
 
 def _machine_busy() -> tuple[float, float]:

@@ -314,3 +314,19 @@ class HonsekiRegistration(Base):
         UniqueConstraint("resident_id", "municipality_code", name="uq_honseki_registrations_resident_municipality"),
         CheckConstraint("effective_from >= registered_on", name="effective_after_registration"),
     )
+
+
+class RegistryRevision(Base):
+    """One row whose `token` changes, by database triggers, with every write to the
+    municipalities' configuration (municipalities, certificate_settings, fees, closures).
+
+    Service processes keep that configuration in memory and check this token once per
+    request: an equal token means nothing changed, whoever wrote and however (the CLI, an
+    operator's SQL, another worker). The token is random rather than a counter so that a
+    rolled-back change can never reappear as the number of a later one.
+    """
+
+    __tablename__ = "registry_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))

@@ -21,6 +21,7 @@ from certserver.db.models.registry import (
     SealRegistration,
     TaxRecord,
 )
+from certserver.db.repositories.registry_config import ConfigurationView, detached_copy
 
 T = TypeVar("T")
 
@@ -52,18 +53,25 @@ _HONSEKI_REGISTRATIONS = (select(HonsekiRegistration)
                           .order_by(HonsekiRegistration.municipality_code))
 
 
+_MUNICIPALITY = select(Municipality).where(Municipality.code == bindparam("code"))
+
+
 class RegistryRepository:
     """The registry as seen by the rules, over one session.
 
     One instance serves one request: answers are remembered for its lifetime, because a
     menu asks the same questions once per certificate kind (the household for 住民票 and
-    記載事項証明書, the 戸籍 for three kinds, the fee table for each). Nothing outlives the
-    instance, so a stop switch or a new fee is seen by the next request.
+    記載事項証明書, the 戸籍 for three kinds, the fee table for each). A resident's data
+    does not outlive the instance. The municipalities' configuration (the municipality,
+    its settings, fees and closures) comes from the process's configuration cache, which
+    the database's revision token keeps current (see registry_config): a stop switch or a
+    new fee is seen by the next request either way.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._memo: dict[Hashable, Any] = {}
+        self._configuration = ConfigurationView(session)
 
     def _once(self, key: Hashable, load: Callable[[], T]) -> T:
         if key not in self._memo:
@@ -74,30 +82,37 @@ class RegistryRepository:
         return self.session.get(Resident, resident_id)
 
     def municipality(self, code: str) -> Municipality | None:
-        return self.session.get(Municipality, code)
+        def load(session: Session) -> Municipality | None:
+            row = session.scalars(_MUNICIPALITY, {"code": code}).first()
+            return None if row is None else detached_copy(row)
+
+        return self._configuration.get(("municipality", code), load)
 
     def household_members(self, household_id: str) -> Sequence[Resident]:
         return self._once(("household", household_id), lambda: self.session.scalars(
             _HOUSEHOLD_MEMBERS, {"household_id": household_id}).all())
 
     def certificate_settings(self, municipality_code: str) -> dict[str, CertificateSetting]:
-        def load() -> dict[str, CertificateSetting]:
-            rows = self.session.scalars(_CERTIFICATE_SETTINGS, {"municipality_code": municipality_code}).all()
-            return {row.kind: row for row in rows}
+        def load(session: Session) -> dict[str, CertificateSetting]:
+            rows = session.scalars(_CERTIFICATE_SETTINGS, {"municipality_code": municipality_code}).all()
+            return {row.kind: detached_copy(row) for row in rows}
 
-        return self._once(("settings", municipality_code), load)
+        return self._configuration.get(("settings", municipality_code), load)
 
     def fees_on(self, municipality_code: str, kind: str, day: date) -> Sequence[Fee]:
         """Fee rows in force on `day`, newest `valid_from` first."""
-        rows = self._once(("fees", municipality_code), lambda: self.session.scalars(
-            _FEES, {"municipality_code": municipality_code}).all())
+        rows: list[Fee] = self._configuration.get(("fees", municipality_code), lambda session: [
+            detached_copy(row) for row in session.scalars(_FEES, {"municipality_code": municipality_code})])
         return [row for row in rows if row.kind == kind and row.valid_from <= day
                 and (row.valid_to is None or row.valid_to >= day)]
 
     def closure_on(self, municipality_code: str, day: date) -> Closure | None:
         """A maintenance day of this municipality or of the whole service on `day`."""
-        return self._once(("closure", municipality_code, day), lambda: self.session.scalars(
-            _CLOSURE_ON, {"day": day, "municipality_code": municipality_code}).first())
+        def load(session: Session) -> Closure | None:
+            row = session.scalars(_CLOSURE_ON, {"day": day, "municipality_code": municipality_code}).first()
+            return None if row is None else detached_copy(row)
+
+        return self._configuration.get(("closure", municipality_code, day), load)
 
     def seal_registrations(self, resident_id: str) -> Sequence[SealRegistration]:
         """A resident's seal registrations, newest first."""

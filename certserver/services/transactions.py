@@ -171,9 +171,12 @@ _WITHDRAW_UNISSUED = (update(IssuedDocument)
                       .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
                              IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]))
                       .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time")))
-_COUNTER_FOR_UPDATE = (select(CertificateCounter)
-                       .where(CertificateCounter.issuer_code == bindparam("issuer_code")).with_for_update()
-                       .execution_options(populate_existing=True))
+# Advancing the counter and reading where it stands is one statement, which also locks the
+# row until commit (PostgreSQL); the row is created only the first time an issuer numbers.
+_COUNTERS = CertificateCounter.__table__
+_ADVANCE_COUNTER = (update(_COUNTERS).where(_COUNTERS.c.issuer_code == bindparam("of_issuer"))
+                    .values(last_number=_COUNTERS.c.last_number + bindparam("advance_by"))
+                    .returning(_COUNTERS.c.last_number))
 
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
@@ -377,13 +380,15 @@ class TransactionService:
 
     def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:
         """`count` fresh certificate numbers of the issuer (a locked per-issuer counter)."""
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(CertificateCounter).values(issuer_code=issuer_code, last_number=0)
-                        .on_conflict_do_nothing(index_elements=["issuer_code"]))
-        counter = session.execute(_COUNTER_FOR_UPDATE, {"issuer_code": issuer_code}).scalar_one()
-        first = counter.last_number + 1
-        counter.last_number += count
+        connection = session.connection()
+        last = connection.execute(_ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}).scalar_one_or_none()
+        if last is None:  # the issuer's first certificate: create its counter (a racing twin may too)
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            connection.execute(insert(_COUNTERS).values(issuer_code=issuer_code, last_number=0)
+                               .on_conflict_do_nothing(index_elements=["issuer_code"]))
+            last = connection.execute(_ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}).scalar_one()
+        first = last - count + 1
         return [f"{issuer_code}-{n:08d}" for n in range(first, first + count)]
 
     # -- payment, release, printing -------------------------------------------------------

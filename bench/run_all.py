@@ -19,6 +19,7 @@ FULL = [
     ["card_bench.py"],
     ["documents_bench.py"],
     ["service_bench.py", "--kiosks", "50", "--seconds", "10"],
+    ["service_steps_bench.py"],
     ["service_documents_bench.py"],
     ["kiosk_bench.py"],
 ]
@@ -26,6 +27,7 @@ QUICK = [
     ["card_bench.py", "--apdus", "2000", "--auths", "10"],
     ["documents_bench.py", "--seconds", "1"],
     ["service_bench.py", "--kiosks", "10", "--seconds", "3"],
+    ["service_steps_bench.py", "--transactions", "20"],
     ["service_documents_bench.py", "--seconds", "3"],
     ["kiosk_bench.py", "--transactions", "5", "--warmup", "1", "--startups", "2", "--pty-startups", "1"],
 ]

@@ -20,13 +20,16 @@ Rules that make the 2023-24 failures impossible (service.md §7):
   committed: the API layer commits on refusals and rolls back only on unexpected errors, so
   every service method checks before it writes anything else.
 
-Rendering is CPU-bound and slow; it runs in a bounded thread pool outside any database
-transaction (so a slow PDF never holds a lock): the order is committed first with its
-certificate numbers allocated, rendered, then stored if the transaction is still open.
+Rendering is CPU-bound and slow; it runs in a bounded pool outside any database
+transaction (so a slow PDF never holds a lock): the order is placed and committed first with
+its certificate numbers allocated (`place_order`), rendered (`render`), then stored if the
+transaction is still open (`store_rendered`). The API awaits the render between two
+database turns; `order` does the three in a row for callers that may wait in a thread.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -121,6 +124,14 @@ def _render_refusal(exc: BaseException) -> TransactionError:
     return TransactionError("render_failed", "証明書を作成できませんでした。", "The certificate could not be rendered.")
 
 
+def render_failure(exc: Exception) -> Exception:
+    """A render's exception as `store_rendered` takes it; logged unless it is a refusal of
+    the document itself (外字 ...)."""
+    if not isinstance(exc, DocumentError):
+        logger.exception("rendering failed", exc_info=exc)
+    return exc
+
+
 def new_id() -> str:
     """An unguessable id (256 random bits, URL-safe)."""
     return secrets.token_urlsafe(32)
@@ -140,6 +151,17 @@ def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
 @dataclass(frozen=True)
 class OrderOutcome:
     transaction: KioskTransaction
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """An order numbered and committed, its documents still to render (the first half of
+    `TransactionService.order`; `store_rendered` is the second)."""
+
+    transaction_id: str
+    contents: tuple[CertificateContent, ...]
+    document_ids: tuple[str, ...]
     summary: dict[str, Any]
 
 
@@ -292,13 +314,23 @@ class TransactionService:
 
     def order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
               now: datetime) -> OrderOutcome:
-        """Prepare, number, render and store the documents of an order.
+        """Prepare, number, render and store the documents of an order, waiting for the
+        render in this thread: `place_order`, `render`, `store_rendered` in a row. (The API
+        runs the three itself, so that no thread waits while certificates render.)
 
         Commits twice on the caller's session: once with the numbers allocated (so the
         render runs outside any lock), once with the PDFs. Raises RuleViolation for an order
         the rules refuse (a stopped municipality too; the transaction stays authenticated),
         TransactionError "render_failed" or state errors.
         """
+        placed = self.place_order(session, kiosk, transaction_id, request, now)
+        session.commit()
+        return self.store_rendered(session, kiosk, placed, self._render_all(placed.contents), now)
+
+    def place_order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
+                    now: datetime) -> PlacedOrder:
+        """Check the order, number its documents and record them as rendering; the caller
+        commits before rendering. Raises RuleViolation or state errors."""
         tx = self.load(session, kiosk, transaction_id, now)
         if tx.state != TransactionState.AUTHENTICATED or tx.resident_id is None or tx.card_serial is None:
             raise _wrong_state(tx, "order in")
@@ -345,12 +377,18 @@ class TransactionService:
                          "persons_count": len(summary["persons"]), "options": sorted(request.options),
                          "fee_total_yen": prepared.total_fee_yen, "certificate_numbers": numbers,
                          "content_sha256": [d.content_sha256 for d in documents]})
-        document_ids = [d.id for d in documents]
-        session.commit()
+        return PlacedOrder(tx.id, tuple(contents), tuple(d.id for d in documents), summary)
 
-        rendered = self._render_all(contents)
+    def render(self, placed: PlacedOrder) -> list[concurrent.futures.Future[Rendered]]:
+        """Start rendering the order's documents in the render pool."""
+        return [self.render_pool.submit(self.renderer.render, content) for content in placed.contents]
 
-        tx = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": transaction_id}).scalar_one()
+    def store_rendered(self, session: Session, kiosk: Kiosk, placed: PlacedOrder,
+                       rendered: Sequence[Rendered] | BaseException, now: datetime) -> OrderOutcome:
+        """Store the PDFs of a placed order, or end it as failed when rendering failed
+        (`rendered` is the exception). Raises TransactionError "render_failed" or
+        "transaction_ended" (cancelled or expired while its certificates rendered)."""
+        tx = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": placed.transaction_id}).scalar_one()
         if isinstance(rendered, BaseException):
             refusal = _render_refusal(rendered)
             if tx.state in OPEN_STATES:
@@ -360,23 +398,21 @@ class TransactionService:
             # Cancelled or expired while rendering: its documents were withdrawn with it.
             raise TransactionError("transaction_ended", "この取引は終了しています。",
                                    f"The transaction has ended ({tx.state}).")
-        for doc_id, result in zip(document_ids, rendered, strict=True):
+        for doc_id, result in zip(placed.document_ids, rendered, strict=True):
             stored = session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf,
                                                   "new_pdf_sha256": result.sha256})
             if stored.rowcount != 1:  # pragma: no cover - the transaction row lock rules it out
                 raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
         audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
-        return OrderOutcome(tx, summary)
+        return OrderOutcome(tx, placed.summary)
 
     def _render_all(self, contents: Sequence[CertificateContent]) -> list[Rendered] | BaseException:
         futures = [self.render_pool.submit(self.renderer.render, content) for content in contents]
         try:
             return [future.result(timeout=RENDER_TIMEOUT_SECONDS) for future in futures]
         except Exception as exc:  # any render failure ends the transaction, never half an order
-            if not isinstance(exc, DocumentError):
-                logger.exception("rendering failed")
-            return exc
+            return render_failure(exc)
 
     def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:
         """`count` fresh certificate numbers of the issuer (a locked per-issuer counter)."""

@@ -138,3 +138,50 @@ def test_a_transaction_that_times_out_while_its_certificates_render_keeps_no_doc
             assert docs and all(d.status == "withdrawn" and d.pdf is None and d.pdf_sha256 is None for d in docs)
     finally:
         engine.dispose()
+
+
+class HeldRenderer:
+    """The real document service, holding each render until the test lets it go."""
+
+    def __init__(self, real: DocumentService) -> None:
+        self.real = real
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def render(self, content: CertificateContent) -> RenderedDocument:
+        self.started.set()
+        assert self.release.wait(timeout=60)
+        return self.real.render(content)
+
+
+def test_an_order_waiting_for_its_certificates_holds_no_database_turn(db_url: str, pki: Pki) -> None:
+    engine = make_engine(db_url)
+    clock = MovableClock()
+    with transaction(make_session_factory(engine)) as session:
+        populate(session, pki)
+        first, second = (register_kiosk(session, f"K{i}", "store", clock()) for i in range(2))
+    engine.dispose()
+    renderer = HeldRenderer(DocumentService(SignerStore.open(pki.data_dir / "ca")))
+    app = create_app(make_settings(pki, db_url), clock=clock, renderer=renderer)
+    if db_url.startswith("sqlite"):
+        assert app.state.service.db_turns == 1  # one request at a time does database work
+    answers: list[int] = []
+    with LiveServer(app) as server, KioskClient(server.url, first) as one, KioskClient(server.url, second) as two:
+        tx_id, _ = one.authenticated(pki.cards["toride-000"])
+        ordering = threading.Thread(target=lambda: answers.append(one.order(tx_id).status_code))
+        ordering.start()
+        try:
+            assert renderer.started.wait(timeout=30)
+            # The other kiosk's whole visit up to its own order goes on meanwhile.
+            other_tx, menu = two.authenticated(pki.cards["toride-010"])
+            assert menu["state"] == "authenticated"
+            assert two.status(other_tx).json()["state"] == "authenticated"
+            assert one.status(tx_id).json()["state"] == "ordered"  # the first is still rendering
+            assert answers == []
+        finally:
+            renderer.release.set()
+            ordering.join(timeout=60)
+        assert answers == [200]
+        listed = one.pay(tx_id, one.status(tx_id).json()["fee_total_yen"])
+        assert listed.status_code == 200
+        assert len(one.documents(tx_id).json()["documents"]) == 1

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from certserver.api.deps import (
+    Call,
     begin_idempotent,
     finish_idempotent,
     finish_idempotent_refusal,
@@ -227,23 +229,18 @@ async def get_document(request: Request, transaction_id: TxId, document_id: DocI
 
 @router.post("/transactions/{transaction_id}/printed", tags=["transactions"])
 async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
-    def work() -> JSONResponse:
-        with unit_of_work(request) as c:
-            def produce() -> tuple[int, Any]:
-                return 200, _status(c.transactions.printed(c.session, c.kiosk, transaction_id, c.now))
-
-            return idempotent(c, request, {}, produce)
-
-    return await in_db_turn(request, work)
+    return await _ending(request, lambda c: c.transactions.printed(c.session, c.kiosk, transaction_id, c.now))
 
 
 @router.post("/transactions/{transaction_id}/cancel", tags=["transactions"])
 async def cancel(request: Request, transaction_id: TxId) -> JSONResponse:
+    return await _ending(request, lambda c: c.transactions.cancel(c.session, c.kiosk, transaction_id, c.now))
+
+
+async def _ending(request: Request, end: Callable[[Call], KioskTransaction]) -> JSONResponse:
+    """A body-less, idempotent step that answers the transaction's status (printed, cancel)."""
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
-            def produce() -> tuple[int, Any]:
-                return 200, _status(c.transactions.cancel(c.session, c.kiosk, transaction_id, c.now))
-
-            return idempotent(c, request, {}, produce)
+            return idempotent(c, request, {}, lambda: (200, _status(end(c))))
 
     return await in_db_turn(request, work)

@@ -27,7 +27,8 @@ from certserver.demo.world import build_demo_registry
 BUILT_ON = date(2026, 11, 26)  # a Thursday; the demo's relative dates count from it
 
 
-def _build(url: str) -> None:
+def build_demo_database(url: str) -> None:
+    """The demo registry built on BUILT_ON, committed into the (migrated) database at `url`."""
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
@@ -44,7 +45,7 @@ def demo_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         template: Path = request.getfixturevalue("_sqlite_template")
         path = tmp_path_factory.mktemp("demo-registry") / "demo.db"
         shutil.copyfile(template, path)
-        _build(f"sqlite:///{path}")
+        build_demo_database(f"sqlite:///{path}")
         yield f"sqlite:///{path}"
         return
     template_name: str = request.getfixturevalue("_postgres_template")
@@ -55,7 +56,7 @@ def demo_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
-        _build(url)
+        build_demo_database(url)
         yield url
     finally:
         with admin.connect() as conn:

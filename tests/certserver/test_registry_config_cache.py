@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from registry_support import BUILT_ON
+from registry_support import build_demo_database
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from certserver.db.session import make_engine, make_session_factory
-from certserver.demo.world import TORIDE, build_demo_registry
+from certserver.demo.world import TORIDE
 from certserver.documents.content import CertificateKind
 from certserver.services.ordering import (
     Menu,
@@ -32,13 +32,7 @@ CONFIGURATION_TABLES = ("municipalities", "certificate_settings", "fees", "closu
 
 @pytest.fixture
 def demo_url(db_url: str) -> str:
-    engine = make_engine(db_url)
-    try:
-        with make_session_factory(engine)() as session:
-            build_demo_registry(session, BUILT_ON)
-            session.commit()
-    finally:
-        engine.dispose()
+    build_demo_database(db_url)
     return db_url
 
 

@@ -325,7 +325,7 @@ class TransactionService:
         """
         placed = self.place_order(session, kiosk, transaction_id, request, now)
         session.commit()
-        return self.store_rendered(session, kiosk, placed, self._render_all(placed.contents), now)
+        return self.store_rendered(session, kiosk, placed, self._wait_for_render(placed), now)
 
     def place_order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
                     now: datetime) -> PlacedOrder:
@@ -407,8 +407,8 @@ class TransactionService:
                      card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
         return OrderOutcome(tx, placed.summary)
 
-    def _render_all(self, contents: Sequence[CertificateContent]) -> list[Rendered] | BaseException:
-        futures = [self.render_pool.submit(self.renderer.render, content) for content in contents]
+    def _wait_for_render(self, placed: PlacedOrder) -> list[Rendered] | BaseException:
+        futures = self.render(placed)
         try:
             return [future.result(timeout=RENDER_TIMEOUT_SECONDS) for future in futures]
         except Exception as exc:  # any render failure ends the transaction, never half an order

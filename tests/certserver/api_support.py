@@ -17,7 +17,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -156,6 +156,19 @@ def populate(session: Session, pki: Pki) -> None:
             not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, status="active",
             enrolled_real_card=False, certificate_der=card.der,
         ))
+
+
+def populated_with_kiosks(db_url: str, pki: Pki, kiosk_ids: Sequence[str],
+                          now: dt.datetime | None = None) -> list[KioskCredential]:
+    """`populate` the database at `db_url` and register these kiosks; their credentials."""
+    engine = make_engine(db_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            populate(session, pki)
+            at = now or dt.datetime.now(dt.UTC)
+            return [register_kiosk(session, kiosk_id, "store", at) for kiosk_id in kiosk_ids]
+    finally:
+        engine.dispose()
 
 
 class MovableClock:

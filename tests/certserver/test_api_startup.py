@@ -14,14 +14,13 @@ from pathlib import Path
 import api_support
 import httpx
 import pytest
-from api_support import KioskClient, Pki, make_settings, populate
+from api_support import KioskClient, Pki, make_settings, populated_with_kiosks
 
 from certserver import app as app_module
 from certserver.app import DeploymentCheckError, create_app
 from certserver.cli import main
 from certserver.config import Settings
-from certserver.db.session import make_engine, make_session_factory, transaction, upgrade_to_head
-from certserver.services.kiosks import register_kiosk
+from certserver.db.session import make_engine, upgrade_to_head
 
 pki = api_support.pki  # fixture
 
@@ -93,11 +92,7 @@ def _free_port() -> int:
 def test_two_worker_processes_on_one_sqlite_file_serve_one_consistent_service(pki: Pki, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'service.db'}"
     upgrade_to_head(url)
-    engine = make_engine(url)
-    with transaction(make_session_factory(engine)) as session:
-        populate(session, pki)
-        credential = register_kiosk(session, "K1", "store", dt.datetime.now(dt.UTC))
-    engine.dispose()
+    (credential,) = populated_with_kiosks(url, pki, ["K1"])
     port = _free_port()
     env = {**os.environ, "CERTSERVER_DATABASE_URL": url}
     server = subprocess.Popen([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve", "--data-dir", str(pki.data_dir),

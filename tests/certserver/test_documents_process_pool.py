@@ -25,12 +25,18 @@ from pathlib import Path
 import api_support
 import httpx
 import pytest
-from api_support import KioskClient, LiveServer, MovableClock, Pki, make_settings, populate
+from api_support import (
+    KioskClient,
+    LiveServer,
+    MovableClock,
+    Pki,
+    make_settings,
+    populated_with_kiosks,
+)
 
 from certserver.app import DeploymentCheckError, check_settings, create_app
 from certserver.cli import main
 from certserver.config import Settings
-from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.documents import samples
 from certserver.documents.content import CertificateContent, Issuer
 from certserver.documents.errors import DocumentRefusedError, SignerNotFoundError
@@ -42,7 +48,7 @@ from certserver.documents.render_processes import (
 from certserver.documents.service import DocumentService, RenderedDocument
 from certserver.documents.signing import QR_KEY, SignerStore
 from certserver.documents.verification import TrustStore, verify_pdf
-from certserver.services.kiosks import KioskCredential, register_kiosk
+from certserver.services.kiosks import KioskCredential
 
 pki = api_support.pki  # fixture
 GAIJI = "\U00020bb7"  # 𠮷 (つちよし): not in IPAex
@@ -285,17 +291,11 @@ class RunningService:
 
 @pytest.fixture
 def service_with_a_render_process(db_url: str, pki: Pki) -> Iterator[RunningService]:
-    engine = make_engine(db_url)
     clock = MovableClock()
-    with transaction(make_session_factory(engine)) as session:
-        populate(session, pki)
-        credential = register_kiosk(session, "K1", "store", clock())
+    (credential,) = populated_with_kiosks(db_url, pki, ["K1"], clock())
     app = create_app(make_settings(pki, db_url, render_processes=1), clock=clock)
-    try:
-        with LiveServer(app) as server:
-            yield RunningService(server.url, app, credential)
-    finally:
-        engine.dispose()
+    with LiveServer(app) as server:
+        yield RunningService(server.url, app, credential)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from api_support import (
     error_code,
     make_settings,
     populate,
+    populated_with_kiosks,
 )
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -56,18 +57,12 @@ class ObservedRenderer:
 
 @pytest.fixture
 def slow_service(db_url: str, pki: Pki) -> Iterator[tuple[str, ObservedRenderer, list[KioskCredential]]]:
-    engine = make_engine(db_url)
     clock = MovableClock()
-    with transaction(make_session_factory(engine)) as session:
-        populate(session, pki)
-        credentials = [register_kiosk(session, f"K{i}", "store", clock()) for i in range(3)]
+    credentials = populated_with_kiosks(db_url, pki, ["K0", "K1", "K2"], clock())
     renderer = ObservedRenderer(DocumentService(SignerStore.open(pki.data_dir / "ca")))
     app = create_app(make_settings(pki, db_url, render_pool_size=1), clock=clock, renderer=renderer)
-    try:
-        with LiveServer(app) as server:
-            yield server.url, renderer, credentials
-    finally:
-        engine.dispose()
+    with LiveServer(app) as server:
+        yield server.url, renderer, credentials
 
 
 def test_orders_render_one_at_a_time_while_the_server_keeps_answering(
@@ -155,12 +150,8 @@ class HeldRenderer:
 
 
 def test_an_order_waiting_for_its_certificates_holds_no_database_turn(db_url: str, pki: Pki) -> None:
-    engine = make_engine(db_url)
     clock = MovableClock()
-    with transaction(make_session_factory(engine)) as session:
-        populate(session, pki)
-        first, second = (register_kiosk(session, f"K{i}", "store", clock()) for i in range(2))
-    engine.dispose()
+    first, second = populated_with_kiosks(db_url, pki, ["K0", "K1"], clock())
     renderer = HeldRenderer(DocumentService(SignerStore.open(pki.data_dir / "ca")))
     app = create_app(make_settings(pki, db_url), clock=clock, renderer=renderer)
     if db_url.startswith("sqlite"):

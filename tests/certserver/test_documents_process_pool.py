@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import api_support
+import documents_support
 import httpx
 import pytest
 from api_support import (
@@ -33,6 +34,7 @@ from api_support import (
     make_settings,
     populated_with_kiosks,
 )
+from documents_support import GAIJI
 
 from certserver.app import DeploymentCheckError, check_settings, create_app
 from certserver.cli import main
@@ -51,14 +53,7 @@ from certserver.documents.verification import TrustStore, verify_pdf
 from certserver.services.kiosks import KioskCredential
 
 pki = api_support.pki  # fixture
-GAIJI = "\U00020bb7"  # 𠮷 (つちよし): not in IPAex
-
-
-@pytest.fixture(scope="module")
-def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ca_dir = tmp_path_factory.mktemp("render-processes") / "ca"
-    samples.demo_signers(ca_dir)
-    return ca_dir
+ca_dir = documents_support.ca_dir  # fixture
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import documents_support
 import pytest
+from documents_support import GAIJI
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
@@ -23,14 +25,7 @@ from certserver.documents.render import FOOTER_TOP, FRAME_BOTTOM, FRAME_TOP, pag
 from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
 
-GAIJI = "\U00020bb7"  # 𠮷 (つちよし): not in IPAex
-
-
-@pytest.fixture(scope="module")
-def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ca_dir = tmp_path_factory.mktemp("docs") / "ca"
-    samples.demo_signers(ca_dir)
-    return ca_dir
+ca_dir = documents_support.ca_dir  # fixture
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import documents_support
 import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
@@ -21,15 +22,10 @@ from certserver.documents.service import DocumentService, RenderedDocument, keyw
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus, verify_pdf, verify_qr
 
+ca_dir = documents_support.ca_dir  # fixture
+
 VALID = VerificationStatus.VALID
 MODIFIED = VerificationStatus.MODIFIED
-
-
-@pytest.fixture(scope="module")
-def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ca_dir = tmp_path_factory.mktemp("docs") / "ca"
-    samples.demo_signers(ca_dir)
-    return ca_dir
 
 
 @pytest.fixture(scope="module")

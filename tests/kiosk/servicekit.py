@@ -25,6 +25,7 @@ from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services.kiosks import register_kiosk
+from certserver.services.rules.calendar import is_weekday, is_year_end_closure
 from kiosk.democards import DemoCardEntry, read_index
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -39,6 +40,7 @@ class Service:
     kiosk_secret: str
     cards: dict[str, DemoCardEntry]  # by resident id
     settings: Settings
+    now: Callable[[], dt.datetime]  # the service's own clock (inside opening hours, not the wall clock)
 
     def card(self, resident_id: str) -> DemoCardEntry:
         return self.cards[resident_id]
@@ -70,9 +72,10 @@ def make_demo(folder: Path) -> dt.datetime:
 
 
 def open_moment(after: dt.datetime) -> dt.datetime:
-    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute)."""
+    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute), outside the
+    year-end closure."""
     at = (after + dt.timedelta(minutes=1)).astimezone(JST)
-    while not (at.weekday() < 5 and 10 <= at.hour < 16):
+    while not (is_weekday(at.date()) and not is_year_end_closure(at.date()) and 10 <= at.hour < 16):
         at = (at + dt.timedelta(hours=1)).replace(minute=0, second=0)
     return at.astimezone(dt.UTC)
 
@@ -108,7 +111,10 @@ def start_service(template: DemoTemplate, folder: Path,
     with transaction(make_session_factory(engine)) as session:
         credential = register_kiosk(session, KIOSK_ID, "テスト店", dt.datetime.now(dt.UTC))
     engine.dispose()
-    app = create_app(settings, clock=running_clock(open_moment(template.created_at + shift)))
+    # From the wall clock, not from when the demo was made: a service clock behind the wall
+    # clock would see anything a test stamps with "now" (a revocation) as still to come.
+    clock = running_clock(open_moment(max(template.created_at, dt.datetime.now(dt.UTC)) + shift))
+    app = create_app(settings, clock=clock)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
@@ -121,7 +127,7 @@ def start_service(template: DemoTemplate, folder: Path,
         time.sleep(0.02)
     try:
         yield Service(f"http://127.0.0.1:{port}", folder, credential.kiosk_id, credential.secret,
-                      load_cards(folder / "cards"), settings)
+                      load_cards(folder / "cards"), settings, clock)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from asgi_client import AsgiClient
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from certserver.api.verify_routes import configure, get_status_lookup, get_trust_store, router
@@ -91,17 +91,17 @@ def test_cli_usage_errors_are_one_line(data_dir: Path, tmp_path: Path, capsys) -
 
 
 @pytest.fixture
-def client(data_dir: Path) -> TestClient:
+def client(data_dir: Path) -> AsgiClient:
     app = FastAPI()
     app.include_router(router)
     trust = TrustStore.from_ca_dir(data_dir / "ca")
     app.dependency_overrides[get_trust_store] = lambda: trust
     app.dependency_overrides[get_status_lookup] = lambda: {"R8-000103": "withdrawn"}.get
-    return TestClient(app)
+    return AsgiClient(app)
 
 
 def test_api_verifies_an_uploaded_pdf(
-    client: TestClient, signed_pdf: bytes, foreign_pdf: bytes
+    client: AsgiClient, signed_pdf: bytes, foreign_pdf: bytes
 ) -> None:
     answer = client.post(
         "/verify/pdf", content=signed_pdf, headers={"content-type": "application/pdf"}
@@ -118,14 +118,14 @@ def test_api_verifies_an_uploaded_pdf(
     assert client.post("/verify/pdf", content=b"nope").json()["status"] == "malformed"
 
 
-def test_api_verifies_a_qr_text(client: TestClient, signed_pdf: bytes) -> None:
+def test_api_verifies_a_qr_text(client: AsgiClient, signed_pdf: bytes) -> None:
     qr = qr_text_of(signed_pdf)
     assert client.post("/verify/qr", json={"text": qr}).json()["status"] == "revoked_or_withdrawn"
     assert client.post("/verify/qr", json={"text": "x"}).json()["status"] == "malformed"
     assert client.post("/verify/qr", json={}).status_code == 422
 
 
-def test_api_refuses_oversized_uploads(client: TestClient) -> None:
+def test_api_refuses_oversized_uploads(client: AsgiClient) -> None:
     assert client.post("/verify/pdf", content=b"0" * (5 * 1024 * 1024 + 1)).status_code == 413
 
 
@@ -133,15 +133,15 @@ def test_configure_wires_the_trust_store_and_lookup(data_dir: Path, signed_pdf: 
     app = FastAPI()
     app.include_router(router)
     configure(app, TrustStore.from_ca_dir(data_dir / "ca"), {"R8-000103": "issued"}.get)
-    answer = TestClient(app).post("/verify/pdf", content=signed_pdf).json()
+    answer = AsgiClient(app).post("/verify/pdf", content=signed_pdf).json()
     assert answer["status"] == "valid" and answer["certificate_number"] == "R8-000103"
     configure(app, TrustStore.from_ca_dir(data_dir / "ca"), lambda number: None)
     assert (
-        TestClient(app).post("/verify/pdf", content=signed_pdf).json()["status"] == "unknown_issuer"
+        AsgiClient(app).post("/verify/pdf", content=signed_pdf).json()["status"] == "unknown_issuer"
     )
 
 
 def test_api_without_a_trust_store_is_unavailable(signed_pdf: bytes) -> None:
     app = FastAPI()
     app.include_router(router)
-    assert TestClient(app).post("/verify/pdf", content=signed_pdf).status_code == 503
+    assert AsgiClient(app).post("/verify/pdf", content=signed_pdf).status_code == 503

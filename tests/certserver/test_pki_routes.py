@@ -3,7 +3,6 @@ authentication, over the real router (in-process ASGI, and a real uvicorn on 127
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import socket
@@ -11,12 +10,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 import uvicorn
+from asgi_client import AsgiClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -36,28 +35,6 @@ def app(db: Db, ca_bundle: CaBundle) -> FastAPI:  # noqa: F811
     app.include_router(router)
     app.state.pki = PkiContext(session_factory=db.factory, ca=ca_bundle)
     return app
-
-
-class AsgiClient:
-    """A synchronous httpx client over the ASGI transport (no sockets): one request per
-    event loop, which is all these tests need."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://pki.test") as http:
-                return await http.request(method, url, **kwargs)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
 
 
 @pytest.fixture

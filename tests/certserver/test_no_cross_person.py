@@ -237,12 +237,17 @@ def test_no_person_ever_receives_another_persons_data_under_load(world: World, p
             assert _content_hash_in_metadata(item.pdf) == row.content_sha256
             assert row.status == "issued" and row.pdf is None  # erased once printed
         # Nothing of a transaction that ended unprinted survives; at most each kiosk's last
-        # (abandoned) transaction is still open, waiting for its time-out.
-        states = {t.id: t.state for t in session.scalars(select(KioskTransaction))}
+        # (abandoned) transaction is still open, waiting for its time-out. The service's sweep
+        # may end those while this reads, and SQLite reads outside a write transaction are not
+        # one snapshot: each document is read together with its transaction's state, in one
+        # statement.
+        states = {tx_id: state for tx_id, state in session.execute(select(KioskTransaction.id, KioskTransaction.state))}
         assert sum(state in OPEN_STATES for state in states.values()) <= KIOSKS
-        for doc in recorded.values():
-            state = states[doc.transaction_id]
+        documents_with_state = session.execute(
+            select(IssuedDocument.status, IssuedDocument.pdf.is_(None), KioskTransaction.state)
+            .join(KioskTransaction, IssuedDocument.transaction_id == KioskTransaction.id))
+        for status, erased, state in documents_with_state:
             if state not in OPEN_STATES and state != "printed":
-                assert doc.pdf is None and doc.status == "withdrawn", (state, doc.status)
+                assert erased and status == "withdrawn", (state, status)
         assert verify_chain(session).ok
     assert len(ledger.received) >= 100

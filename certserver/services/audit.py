@@ -136,11 +136,22 @@ def record(
 
 def verify_chain(session: Session) -> ChainReport:
     """Recompute the chain from the first entry; report the first changed, missing or
-    reordered entry, or a head that no longer matches the newest entry."""
+    reordered entry, or a head that no longer matches the newest entry.
+
+    The head is read first and the chain checked up to it: the service may append while
+    this reads (the CLI beside a live service), and these reads are not one snapshot
+    (SQLite outside a write transaction, PostgreSQL's read committed). Entries are only
+    ever appended after the head, so the head read first still ends what was read after.
+    """
+    head = session.execute(select(AuditHead).where(AuditHead.id == AUDIT_HEAD_ID)
+                           .execution_options(populate_existing=True)).scalar_one_or_none()
+    if head is None:
+        return ChainReport(False, 0, None, "audit_head row is missing")
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))
+    rows = session.execute(select(AuditEntry).where(AuditEntry.seq <= head.last_seq).order_by(AuditEntry.seq)
+                           .execution_options(yield_per=1000))
     for entry in rows.scalars():
         if entry.seq != expected_seq:
             return ChainReport(False, checked, expected_seq, f"entry {expected_seq} is missing")
@@ -156,9 +167,6 @@ def verify_chain(session: Session) -> ChainReport:
         expected_prev = digest
         expected_seq += 1
         checked += 1
-    head = session.get(AuditHead, AUDIT_HEAD_ID)
-    if head is None:
-        return ChainReport(False, checked, None, "audit_head row is missing")
     if head.last_seq != checked or head.last_hash != expected_prev:
         return ChainReport(False, checked, checked + 1, f"the newest entries after {checked} were removed")
     return ChainReport(True, checked)

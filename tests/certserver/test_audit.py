@@ -161,3 +161,37 @@ def test_the_chain_is_verified_the_same_way_on_a_fresh_connection(service: Servi
             assert audit.verify_chain(session).ok
     finally:
         engine.dispose()
+
+
+def test_verifying_while_the_service_appends_finds_the_chain_intact(service: Service) -> None:
+    # `certserver audit verify` may run beside a live service. Its reads are not one snapshot
+    # (SQLite outside a write transaction, PostgreSQL's read committed), so entries appended
+    # while it reads must not look like a truncated log.
+    from certserver.app import build_engine
+
+    _some_history(service)
+    writer_engine = build_engine(service.settings)
+    writer = make_session_factory(writer_engine)
+    reader_engine = make_engine(service.settings.resolved_database_url)
+    stop = threading.Event()
+
+    def append_until_stopped() -> None:
+        while not stop.is_set():
+            with transaction(writer) as session:
+                audit.record(session, at=dt.datetime.now(dt.UTC), action="test", outcome="ok")
+
+    appender = threading.Thread(target=append_until_stopped)
+    appender.start()
+    try:
+        reports = []
+        for _ in range(40):
+            with transaction(make_session_factory(reader_engine)) as session:
+                reports.append(audit.verify_chain(session))
+    finally:
+        stop.set()
+        appender.join(timeout=30)
+        writer_engine.dispose()
+        reader_engine.dispose()
+    assert not appender.is_alive()
+    assert all(report.ok for report in reports), [r for r in reports if not r.ok][:3]
+    assert reports[-1].entries_checked > reports[0].entries_checked  # it did read a growing log

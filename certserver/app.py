@@ -168,21 +168,20 @@ def build_engine(settings: Settings) -> Engine:
         raise DeploymentCheckError(f"no database at {url.removeprefix('sqlite:///')}: run `certserver init` first "
                                    "(or pass the --data-dir it used)")
     pool_size, max_overflow = pool_limits(settings)
+    engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=60)
     if url.startswith("sqlite"):
-        # One connection per process: SQLite has one writer anyway, and threads waiting on a
-        # pool queue wake at once, where SQLite's busy handler sleeps in steps.
-        engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=60)
         _serialize_sqlite_transactions(engine)
         # Several workers on one file queue on an OS lock, not on SQLite's sleeping busy handler.
         queue_writers_on_a_file_lock(engine, Path(f"{make_url(url).database}.writer-lock"))
-    else:
-        engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=60)
     return engine
 
 
 def pool_limits(settings: Settings) -> tuple[int, int]:
     """(pool_size, max_overflow) of the service's engine: one connection per process on
-    SQLite, enough for the render pool's orders and the other requests on PostgreSQL."""
+    SQLite, enough for the render pool's orders and the other requests on PostgreSQL.
+
+    SQLite has one writer anyway, and threads waiting on a pool queue wake at once, where
+    SQLite's busy handler sleeps in steps."""
     if settings.resolved_database_url.startswith("sqlite"):
         return 1, 0
     return max(10, settings.render_pool_size * 2), 10

@@ -51,6 +51,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "challenge_used": 409,
     "challenge_missing": 409,
     "documents_not_ready": 409,
+    "documents_not_fetched": 409,
     "request_in_progress": 409,
     "transaction_expired": 410,
     "challenge_expired": 410,

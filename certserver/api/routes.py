@@ -60,7 +60,7 @@ def _status(tx: KioskTransaction, order: dict[str, Any] | None = None) -> dict[s
         order = json.loads(tx.order_summary)
     return TransactionStatus(
         transaction_id=tx.id, state=tx.state, expires_at=tx.expires_at, fee_total_yen=tx.fee_total_yen,
-        paid_yen=tx.paid_yen, order=order,
+        paid_yen=tx.paid_yen, refunded_yen=tx.refunded_yen, order=order,
     ).model_dump(mode="json")
 
 

@@ -80,6 +80,7 @@ class TransactionStatus(BaseModel):
     expires_at: datetime
     fee_total_yen: int | None = None
     paid_yen: int | None = None
+    refunded_yen: int | None = None
     order: dict[str, Any] | None = None
 
 

@@ -2,6 +2,7 @@
 
     started -> authenticated -> ordered -> paid -> released -> printed
          \\___________\\___________\\_________\\_________\\-> cancelled / expired / failed
+                                                   released -> released_unconfirmed -> printed / cancelled
 
 Rules that make the 2023-24 failures impossible (service.md §7):
 - A transaction and each document are addressed only by an unguessable id
@@ -16,6 +17,12 @@ Rules that make the 2023-24 failures impossible (service.md §7):
   kiosk's previous open one as cancelled ("superseded"). A kiosk that starts again has lost
   or abandoned the old one (crash, power cut), and refusing would leave it stuck until the
   time-out; ending the old one whole is safe because its documents die with it.
+- Paper in a person's hand is never made invalid by a lost message (2023-24 lesson, and
+  what a kiosk's power cut does): a released transaction that ends before the kiosk reports
+  its outcome (time-out, superseded) becomes `released_unconfirmed`; every document the
+  kiosk fetched stays verifiable as issued, and the kiosk's late report (printed, or cancel:
+  printing failed and the fee was returned) settles it. A paid transaction that ends
+  unprinted records the refund (`refunded_yen`), so payments reconcile.
 - A refusal's writes (the audit entry, a spent challenge, an aborted transaction) are
   committed: the API layer commits on refusals and rolls back only on unexpected errors, so
   every service method checks before it writes anything else.
@@ -78,6 +85,9 @@ class TransactionState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     FAILED = "failed"
+    # Released, then ended (time-out, superseded) before the kiosk reported what it printed:
+    # its fetched documents stay issued until the kiosk's late report says otherwise.
+    RELEASED_UNCONFIRMED = "released_unconfirmed"
 
 
 OPEN_STATES = frozenset({TransactionState.STARTED, TransactionState.AUTHENTICATED, TransactionState.ORDERED,
@@ -141,6 +151,10 @@ def _not_found() -> TransactionError:
     return TransactionError("transaction_not_found", "取引が見つかりません。", "No such transaction.")
 
 
+def _ended(tx: KioskTransaction) -> TransactionError:
+    return TransactionError("transaction_ended", "この取引は終了しています。", f"The transaction has ended ({tx.state}).")
+
+
 def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
     return TransactionError(
         "invalid_state", f"この取引では今その操作はできません（状態: {tx.state}）。",
@@ -189,6 +203,16 @@ _ISSUE_PENDING = (update(IssuedDocument)
                   .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
                          IssuedDocument.status == DocumentStatus.PENDING)
                   .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time")))
+# A released transaction that ends unconfirmed: what the kiosk downloaded may be printed.
+_ISSUE_FETCHED = (update(IssuedDocument)
+                  .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
+                         IssuedDocument.status == DocumentStatus.PENDING, IssuedDocument.fetched_at.is_not(None))
+                  .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time")))
+# The kiosk's late word that printing failed (and the fee went back): nothing stands issued.
+_WITHDRAW_ISSUED = (update(IssuedDocument)
+                    .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
+                           IssuedDocument.status == DocumentStatus.ISSUED)
+                    .values(status=DocumentStatus.WITHDRAWN, ended_at=bindparam("end_time")))
 _WITHDRAW_UNISSUED = (update(IssuedDocument)
                       .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
                              IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]))
@@ -261,8 +285,7 @@ class TransactionService:
             raise TransactionError("transaction_expired", "時間切れのため取引は終了しました。最初からやり直してください。",
                                    "The transaction timed out and was ended. Please start again.")
         if tx.state not in OPEN_STATES:
-            raise TransactionError("transaction_ended", "この取引は終了しています。",
-                                   f"The transaction has ended ({tx.state}).")
+            raise _ended(tx)
         return tx
 
     # -- authentication -----------------------------------------------------------------
@@ -396,8 +419,7 @@ class TransactionService:
             raise refusal
         if tx.state != TransactionState.ORDERED:
             # Cancelled or expired while rendering: its documents were withdrawn with it.
-            raise TransactionError("transaction_ended", "この取引は終了しています。",
-                                   f"The transaction has ended ({tx.state}).")
+            raise _ended(tx)
         for doc_id, result in zip(placed.document_ids, rendered, strict=True):
             stored = session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf,
                                                   "new_pdf_sha256": result.sha256})
@@ -470,24 +492,51 @@ class TransactionService:
             raise TransactionError("document_not_found", "証明書が見つかりません。", "No such document in this transaction.")
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
+        if doc.fetched_at is None:
+            doc.fetched_at = now
         audit.record(session, at=now, action="fetch_document", outcome="ok", kiosk_id=kiosk.id,
                      transaction_id=tx.id, card_serial=tx.card_serial,
                      detail={"certificate_number": doc.certificate_number, "pdf_sha256": doc.pdf_sha256})
         return doc
 
     def printed(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
-        """The kiosk printed everything: documents become issued, PDFs are erased, it ends."""
-        tx = self._paid_transaction(session, kiosk, transaction_id, now, "finish")
+        """The kiosk printed everything: documents become issued, PDFs are erased, it ends.
+
+        Also the late report of a transaction that ended `released_unconfirmed` meanwhile.
+        Raises TransactionError "documents_not_fetched" (the kiosk cannot have printed a
+        document it never downloaded) or state errors.
+        """
+        tx = self._settling(session, kiosk, transaction_id, now, "finish")
+        docs = self._documents(session, tx)
+        if tx.state == TransactionState.PAID or any(d.fetched_at is None for d in docs):
+            raise TransactionError("documents_not_fetched", "証明書がまだ受け取られていません。",
+                                   "A document of this transaction has not been downloaded yet.")
+        late = tx.state == TransactionState.RELEASED_UNCONFIRMED
         session.execute(_ISSUE_PENDING, {"of_transaction": tx.id, "end_time": now})
-        self._end(tx, TransactionState.PRINTED, "printed", now)
+        if late:
+            tx.state, tx.end_reason = TransactionState.PRINTED, "printed_reported_late"
+        else:
+            self._end(tx, TransactionState.PRINTED, "printed", now)
         audit.record(session, at=now, action="printed", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                     card_serial=tx.card_serial)
+                     card_serial=tx.card_serial, detail={"late": late} if late else None)
         return tx
 
     def cancel(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
-        """End the transaction whole: every document withdrawn and erased."""
-        tx = self.load(session, kiosk, transaction_id, now)
-        self._abort(session, tx, TransactionState.CANCELLED, "cancelled_by_kiosk", now)
+        """End the transaction whole: every document withdrawn and erased, the fee (if paid)
+        recorded as refunded.
+
+        After release this is the kiosk's word that printing failed and it gave the money
+        back (the only reason its flow cancels then), also as a late report of a transaction
+        that ended `released_unconfirmed`: its documents are withdrawn, so a half-printed
+        sheet never verifies as a valid certificate.
+        """
+        tx = self._settling(session, kiosk, transaction_id, now, "cancel")
+        reason = "cancelled_by_kiosk"
+        if tx.state in (TransactionState.RELEASED, TransactionState.RELEASED_UNCONFIRMED):
+            reason = "print_failed_refunded"
+        if tx.state == TransactionState.RELEASED_UNCONFIRMED:
+            session.execute(_WITHDRAW_ISSUED, {"of_transaction": tx.id, "end_time": now})
+        self._abort(session, tx, TransactionState.CANCELLED, reason, now, settled_by_kiosk=True)
         return tx
 
     def expire_due(self, factory: sessionmaker[Session], now: datetime, limit: int = 500) -> int:
@@ -507,6 +556,23 @@ class TransactionService:
         return expired
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _settling(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
+                  action: str) -> KioskTransaction:
+        """The transaction for the kiosk's outcome report (printed, cancel): an open one, or
+        one that ended `released_unconfirmed` and still waits for that report."""
+        try:
+            tx = self.load(session, kiosk, transaction_id, now)
+        except TransactionError:
+            # load() has just ended it if it was overdue; a report that arrives after the
+            # time-out still settles it.
+            ended = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": transaction_id}).scalar_one_or_none()
+            if ended is not None and ended.kiosk_id == kiosk.id and ended.state == TransactionState.RELEASED_UNCONFIRMED:
+                return ended
+            raise
+        if action == "finish" and tx.state not in (TransactionState.PAID, TransactionState.RELEASED):
+            raise _wrong_state(tx, action)
+        return tx
 
     def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
                           action: str) -> KioskTransaction:
@@ -529,13 +595,32 @@ class TransactionService:
         tx.order_summary = None  # it names people; the record keeps numbers and hashes only
 
     def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
-               now: datetime) -> None:
-        """End the transaction whole: withdraw and erase every document not yet issued."""
+               now: datetime, *, settled_by_kiosk: bool = False) -> None:
+        """End the transaction whole: withdraw and erase every document not yet issued.
+
+        A released transaction whose kiosk fetched documents and has not said what it did
+        with them (a time-out, superseded: the kiosk crashed or lost the service) ends
+        `released_unconfirmed` instead: the fetched documents may be on paper in a person's
+        hand, so they become issued, and the operator settles it (or the kiosk's late report
+        does). A paid transaction ending otherwise owes its fee back: the refund is recorded.
+        """
+        unconfirmed = (tx.state == TransactionState.RELEASED and not settled_by_kiosk
+                       and any(d.fetched_at is not None for d in self._documents(session, tx)))
+        if unconfirmed:
+            session.execute(_ISSUE_FETCHED, {"of_transaction": tx.id, "end_time": now})
+            state = TransactionState.RELEASED_UNCONFIRMED
+            logger.warning("transaction %s ended (%s) after its documents were released, before the kiosk "
+                           "reported printing: released_unconfirmed, the operator must settle it", tx.id, reason)
+        elif tx.paid_yen:
+            tx.refunded_yen = tx.paid_yen
         result = session.execute(_WITHDRAW_UNISSUED, {"of_transaction": tx.id, "end_time": now})
         self._end(tx, state, reason, now)
         logger.info("transaction %s ended %s (%s)", tx.id, state, reason)
+        detail: dict[str, Any] = {"reason": reason, "documents_withdrawn": result.rowcount}
+        if tx.refunded_yen:
+            detail["refunded_yen"] = tx.refunded_yen
         audit.record(session, at=now, action="end", outcome=str(state), kiosk_id=tx.kiosk_id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail={"reason": reason, "documents_withdrawn": result.rowcount})
+                     card_serial=tx.card_serial, detail=detail)
 
 
 def certificate_status(session: Session, certificate_number: str) -> str | None:

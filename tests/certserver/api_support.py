@@ -313,6 +313,13 @@ class KioskClient:
     def document(self, tx_id: str, doc_id: str) -> httpx.Response:
         return self.http.get(f"/api/v1/transactions/{tx_id}/documents/{doc_id}")
 
+    def download_all(self, tx_id: str) -> list[bytes]:
+        """List the paid transaction's documents and download each (as a kiosk does before
+        it prints); the PDFs in copy order."""
+        listed = self.documents(tx_id)
+        assert listed.status_code == 200, listed.text
+        return [self.document(tx_id, d["document_id"]).content for d in listed.json()["documents"]]
+
     def printed(self, tx_id: str) -> httpx.Response:
         return self.http.post(f"/api/v1/transactions/{tx_id}/printed")
 

@@ -61,7 +61,7 @@ def test_refusals_are_logged_with_their_code(service: Service) -> None:
 def test_the_log_holds_no_names_pins_or_document_content(service: Service) -> None:
     with service.kiosk("K1") as kiosk:
         tx_id, _ = kiosk.paid(service.pki.cards["toride-000"], person_ids=["toride-000", "toride-001"])
-        kiosk.documents(tx_id)
+        kiosk.download_all(tx_id)
         kiosk.printed(tx_id)
     text = " ".join(f"{e.action} {e.outcome} {e.detail}" for e in _entries(service))
     for person in BY_ID.values():

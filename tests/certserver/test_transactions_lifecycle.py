@@ -179,7 +179,7 @@ def test_certificate_numbers_are_unique_per_issuer_across_transactions(service: 
         for kiosk, resident in ((one, "toride-000"), (two, "toride-010"), (one, "toride-020")):
             tx_id, ordered = kiosk.paid(service.pki.cards[resident], copies=2)
             numbers += ordered["order"]["certificate_numbers"]
-            kiosk.documents(tx_id)
+            kiosk.download_all(tx_id)
             kiosk.printed(tx_id)
     # Consecutive from the issuer's first: the copies of one order, then the next order's.
     assert numbers == [f"{MUNICIPALITY}-{n:08d}" for n in range(1, 7)]

@@ -43,7 +43,8 @@ class Kiosk(Base):
 
 class KioskTransaction(Base):
     """One person's visit: started -> authenticated -> ordered -> paid -> released -> printed,
-    or cancelled / expired / failed. Never deleted: it is part of the record."""
+    or cancelled / expired / failed, or released_unconfirmed (released, then ended before the
+    kiosk said what it printed). Never deleted: it is part of the record."""
 
     __tablename__ = "transactions"
 
@@ -53,7 +54,7 @@ class KioskTransaction(Base):
     # constraint makes "one open transaction per kiosk" a fact of the database, not of
     # one process's memory (Takamatsu 2024: several servers).
     open_for_kiosk: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -65,6 +66,8 @@ class KioskTransaction(Base):
     order_summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for replies
     fee_total_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     paid_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The fee the kiosk gave back: a paid transaction that ended unprinted owes it.
+    refunded_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Challenge(Base):
@@ -100,6 +103,8 @@ class IssuedDocument(Base):
     pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the kiosk first downloaded the PDF: only a fetched document can have been printed.
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

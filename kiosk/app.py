@@ -91,6 +91,14 @@ class KioskApp(App[None]):
             self._watch_card()
         if self._tick_seconds:
             self.set_interval(self._tick_seconds, self._tick)
+        self._deliver_outcome_reports()
+
+    @work(thread=True, group="reports")
+    def _deliver_outcome_reports(self) -> None:
+        """What the last run printed or refunded reaches the service (a kiosk restarted
+        after a crash); the next visit's start retries what is still pending."""
+        runner = self.devices.runner
+        runner.reports.deliver(runner.client)
 
     def on_unmount(self) -> None:
         self._stop.set()

@@ -107,10 +107,11 @@ class ServiceClient:
     # -- plumbing ------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         # A POST carries an Idempotency-Key, so the one retry after a lost answer is
-        # replayed by the service instead of being done twice (an order, a payment).
+        # replayed by the service instead of being done twice (an order, a payment). A
+        # caller that retries across calls (outcome reports) brings its own key.
         attempts = 1
         if method == "POST":
-            kwargs.setdefault("headers", {})["Idempotency-Key"] = uuid.uuid4().hex
+            kwargs.setdefault("headers", {}).setdefault("Idempotency-Key", uuid.uuid4().hex)
             attempts = 2
         for attempt in range(attempts):
             try:
@@ -201,11 +202,11 @@ class ServiceClient:
         return Document(DocumentRef(ref.document_id, ref.sha256, count_pages(response.content)), owner,
                         response.content)
 
-    def printed(self, transaction_id: str) -> None:
-        self._json("POST", f"{API}/transactions/{transaction_id}/printed")
+    def printed(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("POST", f"{API}/transactions/{transaction_id}/printed", headers=_key(idempotency_key))
 
-    def cancel(self, transaction_id: str) -> None:
-        self._json("POST", f"{API}/transactions/{transaction_id}/cancel")
+    def cancel(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("POST", f"{API}/transactions/{transaction_id}/cancel", headers=_key(idempotency_key))
 
 
 def count_pages(pdf: bytes) -> int:
@@ -216,6 +217,10 @@ def count_pages(pdf: bytes) -> int:
         return max(1, len(PdfReader(io.BytesIO(pdf)).pages))
     except Exception:  # noqa: BLE001 - a page count is an estimate of paper, never fatal
         return max(1, len(re.findall(rb"/Type\s*/Page(?!s)", pdf)))
+
+
+def _key(idempotency_key: str | None) -> dict[str, str]:
+    return {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
 
 
 def _bad_response(detail: str, status: int) -> ServiceError:

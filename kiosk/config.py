@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kiosk.card import CardReader, open_reader
 from kiosk.client import ClientSettings, ServiceClient
 from kiosk.flow import Timeouts
+from kiosk.outcome_reports import OutcomeReports
 from kiosk.payment import CashAcceptor
 from kiosk.printer import DEFAULT_SHEETS, Printer
 from kiosk.runner import EffectRunner
@@ -27,6 +28,9 @@ class KioskSettings(BaseSettings):
     credential: str = ""  # KIOSK_CREDENTIAL=id:secret, as `certserver kiosk add` prints it
     reader: str = "pcsc"  # pcsc, pcsc:NAME or virtual:CARDFILE
     printer_dir: Path = Path("printed")  # where "printed" PDFs land (the paper tray)
+    # What the kiosk must not forget across a crash (outcome reports), 0700; by default
+    # beside the paper it concerns: PRINTER_DIR/.kiosk-state.
+    state_dir: Path | None = None
     paper_sheets: int = DEFAULT_SHEETS
     seconds_per_page: float = 0.0  # a printing delay, to make the progress visible in a demo
     operator_code: str = "0000"  # a default for the emulator: set your own
@@ -76,4 +80,6 @@ def build_devices(settings: KioskSettings, *, reader: CardReader | None = None) 
         client.close()
         raise
     printer = Printer(settings.printer_dir, sheets=settings.paper_sheets, seconds_per_page=settings.seconds_per_page)
-    return KioskDevices(settings, EffectRunner(reader, client, CashAcceptor(), printer))
+    state_dir = settings.state_dir or settings.printer_dir / ".kiosk-state"
+    reports = OutcomeReports(state_dir / "outcome-reports")
+    return KioskDevices(settings, EffectRunner(reader, client, CashAcceptor(), printer, reports=reports))

@@ -26,6 +26,7 @@ from kiosk.config import KioskSettings
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
 from kiosk.driver import Driver, VisitResult, VisitScript
 from kiosk.flow import KioskFlow
+from kiosk.outcome_reports import OutcomeReports
 from kiosk.payment import CashAcceptor
 from kiosk.printer import Printer
 from kiosk.runner import EffectRunner
@@ -177,6 +178,7 @@ def run_load(settings: KioskSettings, *, credentials_file: Path, kiosks: int, tr
     def kiosk_worker(index: int, kiosk_id: str, secret: str, folder: Path) -> None:
         client = ServiceClient(ClientSettings(settings.server_url, kiosk_id, secret, timeout))
         printer = Printer(folder / kiosk_id, sheets=10**9)
+        reports = OutcomeReports(folder / f"{kiosk_id}.reports")
         try:
             while True:
                 try:
@@ -185,7 +187,7 @@ def run_load(settings: KioskSettings, *, credentials_file: Path, kiosks: int, tr
                     return
                 card = cards[number % len(cards)]
                 reader = VirtualCardReader(str(card.path))
-                runner = EffectRunner(reader, client, CashAcceptor(), printer)
+                runner = EffectRunner(reader, client, CashAcceptor(), printer, reports=reports)
                 driver = Driver(KioskFlow(), runner)
                 began = time.monotonic()
                 result = driver.visit(VisitScript(pin=card.pin, certificate="juminhyo"))

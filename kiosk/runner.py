@@ -24,7 +24,8 @@ from cardreader.status import (
 )
 from kiosk import flow as f
 from kiosk.card import CardReader
-from kiosk.client import ServiceClient, ServiceError
+from kiosk.client import ServiceClient, ServiceError, ServiceUnreachableError
+from kiosk.outcome_reports import OutcomeReports, new_report
 from kiosk.payment import CashAcceptor
 from kiosk.printer import DocumentMismatchError, OutOfPaperError, Printer, PrinterError
 
@@ -47,11 +48,13 @@ class EffectRunner:
     """Runs effects; thread-safe as long as each effect runs once."""
 
     def __init__(self, reader: CardReader, client: ServiceClient, acceptor: CashAcceptor,
-                 printer: Printer, *, history: int = 20) -> None:
+                 printer: Printer, *, reports: OutcomeReports | None = None, history: int = 20) -> None:
         self.reader = reader
         self.client = client
         self.acceptor = acceptor
         self.printer = printer
+        self.reports = reports if reports is not None else OutcomeReports(None)
+        self._printed_documents: dict[str, tuple[str, ...]] = {}  # by transaction, until reported
         self.outcomes: deque[Outcome] = deque(maxlen=history)
         self.printed_files: list[Path] = []  # of the last visit; the driver reports them
         self._lock = threading.Lock()
@@ -96,6 +99,11 @@ class EffectRunner:
 
     # -- service -------------------------------------------------------------------------
     def _StartTransaction(self, effect: f.StartTransaction, emit: Emit) -> None:
+        # The last visits' outcomes first: starting would end (supersede) a transaction whose
+        # printed paper the service has not heard of yet.
+        pending = self.reports.deliver(self.client)
+        if pending:
+            raise ServiceUnreachableError(f"{pending} outcome report(s) not delivered yet")
         started = self.client.start_transaction()
         logger.info("transaction %s started", started.transaction_id)
         emit(f.TransactionStarted(effect.ticket, started.transaction_id, started.challenge))
@@ -125,10 +133,14 @@ class EffectRunner:
         emit(f.PaymentRecorded(effect.ticket))
 
     def _ReportPrinted(self, effect: f.ReportPrinted, emit: Emit) -> None:
-        self.client.printed(effect.transaction_id)
+        with self._lock:
+            documents = self._printed_documents.pop(effect.transaction_id, ())
+        self.reports.keep(new_report("printed", effect.transaction_id, documents))
+        self.reports.deliver(self.client)
 
     def _CancelTransaction(self, effect: f.CancelTransaction, emit: Emit) -> None:
-        self.client.cancel(effect.transaction_id)
+        self.reports.keep(new_report("cancel", effect.transaction_id))
+        self.reports.deliver(self.client)
         logger.info("transaction %s cancelled (%s)", effect.transaction_id, effect.reason)
 
     # -- cash and paper ------------------------------------------------------------------
@@ -159,6 +171,7 @@ class EffectRunner:
             return
         with self._lock:
             self.printed_files = files
+            self._printed_documents[effect.transaction_id] = tuple(ref.document_id for ref in effect.expected)
         emit(f.PaperChanged(self.printer.sheets))
         emit(f.Printed(effect.ticket))
 

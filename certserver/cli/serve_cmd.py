@@ -143,12 +143,12 @@ def _end_with_the_supervisor(supervisor: BaseProcess) -> None:
     """Shut this worker down (SIGTERM: uvicorn's orderly shutdown, the app's lifespan ending
     its render processes) as soon as the supervisor is gone, however it ended.
 
-    Two notices, as either alone leaves a gap: on Linux the kernel's parent-death signal,
-    which fires when the *thread* that started this process ends (uvicorn's supervisor starts
-    and restarts every worker from its main thread, so that is the process ending); and on
-    every platform a thread watching the supervisor's sentinel (a pipe only the supervisor
-    holds open), which also covers a supervisor killed before the signal was asked for, and
-    ends a worker whose shutdown hangs.
+    On Linux the kernel's parent-death signal is the immediate notice. It fires when the
+    *thread* that started this process ends; uvicorn's supervisor starts and restarts every
+    worker from its main thread, so that is when the supervisor process ends. A thread
+    watching the supervisor's sentinel (a pipe only the supervisor holds open) covers what
+    the signal cannot: a supervisor killed before this process asked for it, a platform
+    without it, and a shutdown that hangs (ended after ORPHAN_SHUTDOWN_SECONDS).
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)

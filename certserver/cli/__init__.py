@@ -22,6 +22,9 @@ _COMMAND_MODULES = (
     "certserver.cli.verify_cmd",  # verify FILE.pdf | --qr TEXT
 )
 
+# Every line the command logs, in every process of `serve` (its workers too): when, how bad, where.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 class CliError(Exception):
     """An error to print as one clear line (exit code 2 unless `exit_code` says)."""
@@ -57,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # Alembic announces each of its plugins at INFO on every start: noise for an operator.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     parser = build_parser()

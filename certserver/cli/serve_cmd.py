@@ -5,18 +5,42 @@ environment (uvicorn's factory import string), after this process has run the sa
 start-up checks once so that a configuration that does not fit is refused with one line.
 Certificates are drawn and signed in render processes beside each worker (2 by default on a
 machine with 2 or more cores, `--render-processes`), so rendering uses the other cores.
+
+The workers end with the supervising process however it ends: stopped, they are stopped by
+it; killed (SIGKILL, out of memory), each worker notices and shuts down by itself (its render
+processes with it), so that nothing keeps answering on the port and a restart can bind it.
+Every process logs in the command's one format (time, level, logger), uvicorn's lines too.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from datetime import datetime
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import LOG_FORMAT, CliError, settings_from
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+logger = logging.getLogger(__name__)
 
 RENDER_PROCESSES_VARIABLE = "CERTSERVER_RENDER_PROCESSES"  # Settings.render_processes from the environment
+# A worker whose supervisor is gone finishes the requests in flight (an order being rendered)
+# within this, or is ended: an orphan must not hold the port for ever.
+ORPHAN_SHUTDOWN_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -57,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     except DeploymentCheckError as exc:
         raise CliError(f"refusing to start: {exc}") from exc
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
+                    log_config=log_config())
         return 0
     # This process only supervises; each worker has its own database pool and render processes.
     app.state.engine.dispose()
@@ -72,14 +97,76 @@ def run(args: argparse.Namespace) -> int:
     })
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
-    config = uvicorn.Config("certserver.app:app_from_environment", factory=True, host=settings.host,
-                            port=settings.port, workers=settings.workers, log_level="info", access_log=False)
+    config = uvicorn.Config("certserver.cli.serve_cmd:worker_app", factory=True, host=settings.host,
+                            port=settings.port, workers=settings.workers, log_level="info", access_log=False,
+                            log_config=log_config())
     try:
         sock = _tcp_listener(settings.host, settings.port)
     except OSError as exc:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration (applied by it in the supervisor and in each worker):
+    every logger, uvicorn's included, writes to stderr in LOG_FORMAT at INFO, as `main` sets
+    up the command's own logging. Without it a worker has uvicorn's untimed format and drops
+    the service's INFO lines (its root logger has no handler)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"certserver": {"format": LOG_FORMAT}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "certserver",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            **{name: {"level": "INFO", "handlers": [], "propagate": True}
+               for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            "alembic": {"level": "WARNING"},  # announces each of its plugins at INFO on every start
+        },
+    }
+
+
+def worker_app() -> FastAPI:
+    """Factory of each worker process (uvicorn's import string): the app from CERTSERVER_*,
+    in a process that ends with its supervisor. Raises DeploymentCheckError."""
+    from certserver.app import app_from_environment
+
+    supervisor = multiprocessing.parent_process()  # uvicorn starts its workers with spawn
+    if supervisor is not None:
+        _end_with_the_supervisor(supervisor)
+    return app_from_environment()
+
+
+def _end_with_the_supervisor(supervisor: BaseProcess) -> None:
+    """Shut this worker down (SIGTERM: uvicorn's orderly shutdown, the app's lifespan ending
+    its render processes) as soon as the supervisor is gone, however it ended.
+
+    On Linux the kernel's parent-death signal is the immediate notice. It fires when the
+    *thread* that started this process ends; uvicorn's supervisor starts and restarts every
+    worker from its main thread, so that is when the supervisor process ends. A thread
+    watching the supervisor's sentinel (a pipe only the supervisor holds open) covers what
+    the signal cannot: a supervisor killed before this process asked for it, a platform
+    without it, and a shutdown that hangs (ended after ORPHAN_SHUTDOWN_SECONDS).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            logger.warning("no parent-death signal (errno %d); the supervisor is watched by a thread",
+                           ctypes.get_errno())
+    threading.Thread(target=_watch_the_supervisor, args=(supervisor,), name="supervisor-watch",
+                     daemon=True).start()
+
+
+def _watch_the_supervisor(supervisor: BaseProcess) -> None:
+    multiprocessing.connection.wait([supervisor.sentinel])
+    logger.error("the supervising process %s is gone: worker %d shuts down", supervisor.pid, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_SHUTDOWN_SECONDS)
+    logger.error("worker %d did not shut down in %.0f s without its supervisor: ending it",
+                 os.getpid(), ORPHAN_SHUTDOWN_SECONDS)
+    os._exit(1)
 
 
 def _pretend_time(text: str) -> datetime:

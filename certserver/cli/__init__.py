@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "certserver.cli.kiosk_cmd",  # kiosk add|list
     "certserver.cli.municipality_cmd",  # municipality stop|resume|list
     "certserver.cli.audit_cmd",  # audit verify
+    "certserver.cli.transactions_cmd",  # transactions summary|unconfirmed
     "certserver.cli.verify_cmd",  # verify FILE.pdf | --qr TEXT
 )
 

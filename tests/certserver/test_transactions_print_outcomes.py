@@ -150,3 +150,37 @@ def test_an_unpaid_transaction_that_ends_records_no_refund(service: Service) -> 
         kiosk.cancel(tx_id)
     tx = _transaction(service, tx_id)
     assert (tx.state, tx.paid_yen, tx.refunded_yen) == ("cancelled", None, None)
+
+
+def test_the_operator_sees_what_to_settle_and_where_every_paid_yen_went(
+        service: Service, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from certserver.cli import main
+
+    with service.kiosk() as kiosk:
+        printed, ordered = kiosk.paid(service.pki.cards["toride-000"])
+        kiosk.download_all(printed)
+        kiosk.printed(printed)
+    with service.kiosk("K2") as kiosk:
+        lost, _ = kiosk.paid(service.pki.cards["toride-010"])
+        kiosk.download_all(lost)
+    with service.kiosk("K3") as kiosk:
+        refunded, _ = kiosk.paid(service.pki.cards["toride-020"])
+    service.clock.advance(service.settings.transaction_ttl_seconds + 1)
+    assert service.expire_due() == 2
+    fee = ordered["fee_total_yen"]
+
+    monkeypatch.setenv("CERTSERVER_DATABASE_URL", service.settings.database_url or "")
+    assert main(["transactions", "unconfirmed", "--data-dir", str(service.pki.data_dir)]) == 0
+    listing = capsys.readouterr().out
+    assert f"{lost} kiosk=K2" in listing and "(timeout)" in listing and "1 released transaction(s)" in listing
+    assert printed not in listing and refunded not in listing
+    (number,) = _numbers(service, lost)
+    assert f"issued={number}" in listing
+
+    assert main(["transactions", "summary", "--data-dir", str(service.pki.data_dir)]) == 0
+    summary = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in summary.splitlines()[1:-1]}
+    assert rows["printed"] == ["1", str(fee), "0"]
+    assert rows["released_unconfirmed"] == ["1", str(fee), "0"]
+    assert rows["expired"] == ["1", str(fee), str(fee)]
+    assert f"fees kept (printed): {fee} yen; to settle (released_unconfirmed): {fee} yen" in summary

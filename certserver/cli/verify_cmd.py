@@ -34,7 +34,7 @@ _EXIT_HELP = (
     "Exit codes: 0 valid; 2 usage error (unreadable file, no document CA); 3 modified; "
     "4 unknown issuer (or not in the issuing records); 5 withdrawn after issue; 6 malformed "
     "(not a signed certificate); 7 indeterminate (verification itself failed, e.g. the "
-    "database could not be read: the document was not judged; the error is logged)."
+    "database failed during the lookup: the document was not judged; the error is logged)."
 )
 
 
@@ -57,8 +57,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 @contextmanager
 def _issuing_records(settings: Settings) -> Iterator[Lookup | None]:
     """The lookup of a certificate number in the service's database (what the API's
-    verification consults), or None when the data folder has no database. Opening it
-    creates nothing; an unreadable database shows when the lookup runs (INDETERMINATE)."""
+    verification consults), or None when the data folder has no database; looking creates
+    nothing. Raises CliError for a database that cannot be opened or was never initialised
+    (a wrong folder, not a verdict); an error during a lookup gives INDETERMINATE."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from certserver.db.models.transactions import IssuedDocument
     from certserver.db.session import make_engine, make_session_factory
     from certserver.services.transactions import certificate_status
 
@@ -67,6 +72,14 @@ def _issuing_records(settings: Settings) -> Iterator[Lookup | None]:
         yield None
         return
     engine = make_engine(url)
+    try:
+        initialised = inspect(engine).has_table(IssuedDocument.__tablename__)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise CliError(f"cannot open the database: {exc.__class__.__name__}") from exc
+    if not initialised:
+        engine.dispose()
+        raise CliError(f"the database of {settings.data_dir} has no issuing records: run `certserver init` first")
     factory = make_session_factory(engine)
 
     def lookup(certificate_number: str) -> str | None:

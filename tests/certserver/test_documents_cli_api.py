@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from asgi_client import AsgiClient
 from fastapi import FastAPI
 from pypdf import PdfReader
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from certserver.api.verify_routes import configure, get_status_lookup, get_trust_store, router
 from certserver.cli import build_parser, main
@@ -25,6 +25,7 @@ from certserver.documents import samples, verification
 from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus
+from certserver.services import transactions
 
 pki = api_support.pki  # fixtures
 service = api_support.service
@@ -201,22 +202,53 @@ def test_every_status_has_its_own_exit_code_listed_in_the_help(capsys: pytest.Ca
         assert f" {code} " in help_text, code
 
 
-def test_cli_with_an_unreadable_database_is_indeterminate(
+def _printed_pdf(service: Service) -> tuple[bytes, str]:
+    """A certificate a kiosk fetched and printed: its PDF and certificate number."""
+    with service.kiosk("K1") as kiosk:
+        tx_id, _ = kiosk.paid(service.pki.cards["toride-000"])
+        doc = kiosk.documents(tx_id).json()["documents"][0]
+        pdf = kiosk.document(tx_id, doc["document_id"]).content
+        assert kiosk.printed(tx_id).status_code == 200
+    return pdf, doc["certificate_number"]
+
+
+def test_cli_with_a_database_never_initialised_says_so_in_one_line(
     data_dir: Path, signed_pdf: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A database the CLI cannot read (here: never migrated) leaves the certificate unjudged;
+    """A data folder whose database cannot tell withdrawn certificates is a wrong folder:
     it used to be ignored, and the certificate called valid."""
     monkeypatch.delenv("CERTSERVER_DATABASE_URL", raising=False)
     service_dir = tmp_path / "service"
     shutil.copytree(data_dir / "ca", service_dir / "ca")
-    (service_dir / "certserver.db").write_bytes(b"")  # an empty SQLite database: no tables
     path = tmp_path / "tax.pdf"
     path.write_bytes(signed_pdf)
-    with caplog.at_level(logging.ERROR):
-        assert run_verify(service_dir, str(path)) == 7
-    assert capsys.readouterr().out.startswith("INDETERMINATE:")
-    assert any(r.exc_info for r in caplog.records)
+    (service_dir / "certserver.db").write_bytes(b"")  # an empty SQLite database: no tables
+    assert run_verify(service_dir, str(path)) == 2
+    (service_dir / "certserver.db").write_bytes(b"not a database at all" * 100)
+    assert run_verify(service_dir, str(path)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert [line.split(":")[0] for line in captured.err.splitlines()] == ["certserver"] * 2
+
+
+def test_cli_is_indeterminate_when_the_issuing_records_fail_during_the_lookup(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The database opened, then failed (locked, connection lost): no verdict, exit 7."""
+
+    def locked(session: object, certificate_number: str) -> str | None:
+        raise OperationalError("SELECT status FROM documents", {}, Exception("database is locked"))
+
+    pdf, _ = _printed_pdf(service)
+    path = tmp_path / "juminhyo.pdf"
+    path.write_bytes(pdf)
+    monkeypatch.setattr(transactions, "certificate_status", locked)
+    monkeypatch.setenv("CERTSERVER_DATABASE_URL", service.settings.resolved_database_url)
+    assert run_verify(service.pki.data_dir, str(path)) == 7
+    assert capsys.readouterr().out.startswith("INDETERMINATE")
+    assert any(isinstance(r.exc_info[1], OperationalError) for r in caplog.records if r.exc_info)
 
 
 def test_cli_without_a_database_says_withdrawal_was_not_checked(
@@ -237,11 +269,7 @@ def test_cli_and_api_agree_that_a_withdrawn_certificate_is_withdrawn(
     """With the service's data folder, `certserver verify` consults the issuing records as
     POST /verify/pdf and /verify/qr do: valid once printed, withdrawn (exit 5) once the
     records say so."""
-    with service.kiosk("K1") as kiosk:
-        tx_id, _ = kiosk.paid(service.pki.cards["toride-000"])
-        doc = kiosk.documents(tx_id).json()["documents"][0]
-        pdf = kiosk.document(tx_id, doc["document_id"]).content
-        assert kiosk.printed(tx_id).status_code == 200
+    pdf, certificate_number = _printed_pdf(service)
     path = tmp_path / "juminhyo.pdf"
     path.write_bytes(pdf)
     qr = qr_text_of(pdf)
@@ -257,6 +285,6 @@ def test_cli_and_api_agree_that_a_withdrawn_certificate_is_withdrawn(
     # Withdrawn after issue: what certificate_status reads, whichever step withdraws it.
     with transaction(service.factory) as session:
         session.execute(update(IssuedDocument).where(
-            IssuedDocument.certificate_number == doc["certificate_number"]).values(status="withdrawn"))
+            IssuedDocument.certificate_number == certificate_number).values(status="withdrawn"))
     assert both_say() == ("revoked_or_withdrawn", "revoked_or_withdrawn", 5, 5)
     assert capsys.readouterr().out.count("REVOKED_OR_WITHDRAWN") == 2

@@ -16,6 +16,7 @@ from pypdf import PdfReader
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
+import certserver.app
 from certserver.api.verify_routes import configure, get_status_lookup, get_trust_store, router
 from certserver.cli import build_parser, main
 from certserver.cli.verify_cmd import EXIT_CODES
@@ -232,11 +233,12 @@ def test_cli_with_a_database_never_initialised_says_so_in_one_line(
     assert [line.split(":")[0] for line in captured.err.splitlines()] == ["certserver"] * 2
 
 
-def test_cli_is_indeterminate_when_the_issuing_records_fail_during_the_lookup(
+def test_cli_and_api_are_indeterminate_when_the_issuing_records_fail_during_the_lookup(
     service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The database opened, then failed (locked, connection lost): no verdict, exit 7."""
+    """The database opened, then failed (locked, connection lost): no verdict (exit 7, API
+    "indeterminate"); the API used to answer 500, the CLI did not ask."""
 
     def locked(session: object, certificate_number: str) -> str | None:
         raise OperationalError("SELECT status FROM documents", {}, Exception("database is locked"))
@@ -245,10 +247,14 @@ def test_cli_is_indeterminate_when_the_issuing_records_fail_during_the_lookup(
     path = tmp_path / "juminhyo.pdf"
     path.write_bytes(pdf)
     monkeypatch.setattr(transactions, "certificate_status", locked)
+    monkeypatch.setattr(certserver.app, "certificate_status", locked)  # the service's lookup
     monkeypatch.setenv("CERTSERVER_DATABASE_URL", service.settings.resolved_database_url)
     assert run_verify(service.pki.data_dir, str(path)) == 7
     assert capsys.readouterr().out.startswith("INDETERMINATE")
-    assert any(isinstance(r.exc_info[1], OperationalError) for r in caplog.records if r.exc_info)
+    answer = httpx.post(f"{service.url}/verify/pdf", content=pdf, timeout=30)
+    assert (answer.status_code, answer.json()["status"]) == (200, "indeterminate")
+    failures = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert len(failures) == 2 and all(isinstance(e, OperationalError) for e in failures)
 
 
 def test_cli_without_a_database_says_withdrawal_was_not_checked(

@@ -4,7 +4,9 @@
     POST /verify/qr    body: {"text": "<decoded QR text>"}
 
 Both answer 200 with the VerificationResult as JSON ({"status", "reason_ja", "reason_en",
-"certificate_number", "municipality_code"}); a bad document is a result, not an error.
+"certificate_number", "municipality_code"}); a bad document is a result, not an error, and
+so is a failure of the verification itself (status "indeterminate", logged with its
+traceback by certserver.documents.verification, never reported as "modified").
 
 Wiring (for the app factory): call `configure(app, trust, lookup)` once at start-up, with
 `TrustStore.from_ca_dir(settings.ca_dir)` and a status lookup (certificate number ->

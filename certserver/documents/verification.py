@@ -10,6 +10,12 @@ A PDF is VALID only when all of these hold:
   municipality, certificate number and content hash match the signed document;
 - the issuing records (`lookup`, when given) say the certificate was issued and not withdrawn.
 
+Only what a damaged or forged document makes the libraries raise (pyHanko's PdfError, the
+ValueErrors of pyHanko and asn1crypto for a damaged signature, QrPayloadError) is a verdict on
+the document. Any other error (a bug of ours or of a library, the issuing records out of
+reach) gives INDETERMINATE and is logged with its traceback: a genuine certificate must never
+be called "modified" because this program failed.
+
 A QR code alone proves what the municipality signed (number, date, content hash); the
 person holding the paper compares the number the verifier shows with the printed one.
 """
@@ -53,6 +59,7 @@ class VerificationStatus(StrEnum):
     UNKNOWN_ISSUER = "unknown_issuer"  # signed by someone the trust store does not know
     REVOKED_OR_WITHDRAWN = "revoked_or_withdrawn"  # issued, then withdrawn (e.g. refunded)
     MALFORMED = "malformed"  # not a signed certificate at all
+    INDETERMINATE = "indeterminate"  # not judged: verification itself failed (see the log)
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,23 @@ def _malformed(ja: str, en: str) -> VerificationResult:
     return _result(VerificationStatus.MALFORMED, ja, en)
 
 
+_INDETERMINATE = _result(
+    VerificationStatus.INDETERMINATE,
+    "システムのエラーにより判定できませんでした。改ざんの有無は不明です。時間をおいて再度お試しください。",
+    "verification failed on an error of the verifier, not of the document; try again later",
+)
+
+
+def _judged(verify: Callable[[], VerificationResult], what: str) -> VerificationResult:
+    """`verify()`, or INDETERMINATE (logged with its traceback) for any error it lets through:
+    by then the document's own faults have been turned into results."""
+    try:
+        return verify()
+    except Exception:
+        logger.exception("%s verification failed on an error of its own; the document was not judged", what)
+        return _INDETERMINATE
+
+
 def _check_payload(
     payload: QrPayload, trust: TrustStore, lookup: Lookup | None
 ) -> VerificationResult:
@@ -176,7 +200,14 @@ def verify_qr(
     expected: CertificateContent | None = None,
 ) -> VerificationResult:
     """Verify a decoded QR text. With `expected`, also require that the QR belongs to that
-    content (number, municipality, date and content hash). Never raises for bad input."""
+    content (number, municipality, date and content hash). Never raises: an error of the
+    verifier or of `lookup` gives INDETERMINATE."""
+    return _judged(lambda: _verify_qr(text, trust, lookup, expected), "QR")
+
+
+def _verify_qr(
+    text: str, trust: TrustStore, lookup: Lookup | None, expected: CertificateContent | None
+) -> VerificationResult:
     try:
         payload = parse_payload(text)
     except QrPayloadError as exc:
@@ -270,7 +301,14 @@ def _validate_signature(signature, context):  # type: ignore[no-untyped-def]
 
 
 def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> VerificationResult:
-    """Verify a certificate PDF (see the module docstring). Never raises for bad input."""
+    """Verify a certificate PDF (see the module docstring). Never raises: a damaged or forged
+    file gives MALFORMED or MODIFIED; an error of the verifier or of `lookup` INDETERMINATE."""
+    return _judged(lambda: _verify_pdf(pdf, trust, lookup), "PDF")
+
+
+def _verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None) -> VerificationResult:
+    """Raises whatever a bug or `lookup` raises; a fault of the document is a result."""
+    from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -278,7 +316,9 @@ def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> V
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         signatures = reader.embedded_signatures
-    except Exception as exc:  # any parse failure of untrusted input is "not a PDF we made"
+    # pyHanko's reader raises PdfReadError and its kin for a broken structure, and a bare
+    # ValueError where it converts a damaged number (seen with flipped bytes).
+    except (PdfError, ValueError) as exc:
         logger.info("unparseable PDF submitted for verification: %s", type(exc).__name__)
         return _malformed("PDFファイルとして読み取れません。", "the file is not a readable PDF")
     if not signatures:
@@ -289,10 +329,14 @@ def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> V
             "署名の後に別の署名が追加されています。",
             "another signature was added after the certificate was signed",
         )
+    context = ValidationContext(trust_roots=trust.asn1_anchors, allow_fetching=False)
     try:
-        context = ValidationContext(trust_roots=trust.asn1_anchors, allow_fetching=False)
         status = _validate_signature(signatures[0], context)
-    except Exception as exc:
+    # A damaged signature: pyHanko's SignatureValidationError and CMS errors (ValueErrors),
+    # asn1crypto's ValueError (or UnicodeDecodeError) for damaged DER, PdfError for a
+    # damaged byte range. Anything else (a RuntimeError of an event loop, an AttributeError)
+    # is the verifier's own failure.
+    except (PdfError, ValueError) as exc:
         logger.info("signature validation failed: %s", type(exc).__name__)
         return _result(
             VerificationStatus.MODIFIED,
@@ -324,7 +368,9 @@ def verify_pdf(pdf: bytes, trust: TrustStore, lookup: Lookup | None = None) -> V
         payload = parse_payload(qr_text)
         drawn = _drawn_qr(reader)
         printed_matches = drawn is not None and drawn == qr_matrix(qr_text)
-    except Exception:  # any unexpected structure: the QR cannot be confirmed
+    # The signed file is as the signer made it; a missing or garbled QR is a document we did
+    # not make. A KeyError or the like here is a bug of ours (INDETERMINATE), not a verdict.
+    except (QrPayloadError, PdfError):
         return _result(
             VerificationStatus.MODIFIED,
             "QRコードを確認できません。",

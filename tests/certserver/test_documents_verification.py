@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 import subprocess
 from dataclasses import replace
@@ -12,8 +13,9 @@ import documents_support
 import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
+from sqlalchemy.exc import OperationalError
 
-from certserver.documents import samples
+from certserver.documents import samples, verification
 from certserver.documents.layouts import layout_for
 from certserver.documents.pades import PadesSigner, PyhankoPadesSigner, UnsupportedPdfError
 from certserver.documents.qr import parse_payload, sign_payload
@@ -222,6 +224,68 @@ def test_the_direct_signer_refuses_a_pdf_it_did_not_render(
         signer.sign(document.pdf)  # already signed: a second revision
     with pytest.raises(UnsupportedPdfError):
         signer.sign(b"%PDF-1.4\nnothing\n%%EOF\n")
+
+
+def _database_locked(number: str) -> str | None:
+    raise OperationalError("SELECT status FROM documents", {}, Exception("database is locked"))
+
+
+@pytest.mark.parametrize(
+    ("failing", "error"),
+    [
+        # pyHanko's synchronous entry point inside a running event loop, as it once failed
+        ("_validate_signature", RuntimeError("this event loop is already running")),
+        ("_drawn_qr", KeyError("/Resources")),  # a bug in reading our own page structure
+        ("_metadata", AttributeError("'NoneType' object has no attribute 'split'")),
+    ],
+)
+def test_an_error_of_the_verifier_is_indeterminate_never_modified(
+    document: RenderedDocument,
+    trust: TrustStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failing: str,
+    error: Exception,
+) -> None:
+    """A genuine certificate is not called "modified" because the verifier failed: the answer
+    is INDETERMINATE and the error is logged with its traceback."""
+
+    def fail(*args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(verification, failing, fail)
+    with caplog.at_level(logging.ERROR, logger=verification.__name__):
+        result = verify_pdf(document.pdf, trust, lambda n: "issued")
+    assert result.status is VerificationStatus.INDETERMINATE
+    assert not result.valid
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and record.exc_info[1] is error
+
+
+def test_issuing_records_out_of_reach_make_both_checks_indeterminate(
+    document: RenderedDocument, trust: TrustStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database error while looking up the number used to escape verify_pdf (a 500 from
+    the API, a traceback from the CLI); it is no verdict on the document either."""
+    with caplog.at_level(logging.ERROR, logger=verification.__name__):
+        assert verify_pdf(document.pdf, trust, _database_locked).status is VerificationStatus.INDETERMINATE
+        qr = qr_text_of(document.pdf)
+        assert verify_qr(qr, trust, _database_locked).status is VerificationStatus.INDETERMINATE
+    assert [type(r.exc_info[1]) for r in caplog.records if r.exc_info] == [OperationalError] * 2
+
+
+def test_damaged_der_in_the_signature_is_still_modified(document: RenderedDocument, trust: TrustStore) -> None:
+    """Undecodable text in the signer certificate carried in the signature makes asn1crypto
+    raise (UnicodeDecodeError, a ValueError) during validation: the document's fault, so
+    "modified", not "indeterminate"."""
+    tampered = bytearray(document.pdf)
+    start = tampered.index(b"/Contents <") + len(b"/Contents <")
+    end = tampered.index(b">", start)
+    signature = bytearray(bytes.fromhex(tampered[start:end].decode()))
+    at = signature.index(b"municipality 08217")  # the signer's OU, a UTF8String
+    signature[at : at + 2] = b"\xff\xfe"
+    tampered[start:end] = signature.hex().encode()
+    assert verify_pdf(bytes(tampered), trust).status is MODIFIED
 
 
 @pytest.mark.parametrize("garbage", [b"", b"not a pdf", b"%PDF-1.4\n%%EOF\n"])

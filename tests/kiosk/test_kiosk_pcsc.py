@@ -105,6 +105,12 @@ async def test_the_operator_tray_puts_a_demo_card_in_the_pcsc_reader_for_a_whole
             await click(pilot, "#cash-500")
             await until(pilot, f.Step.TAKE_ITEMS)
             (printed,) = kiosk.printed.iterdir()
+            # The kiosk reports "printed" from a worker while this screen shows; the verifier
+            # reads the issuing records, which say issued only after that report.
+            printed_tx = select(KioskTransaction.id).where(KioskTransaction.state == "printed")
+            deadline = time.monotonic() + 10
+            while not service.query(printed_tx) and time.monotonic() < deadline:
+                await pilot.pause(0.05)
             assert certserver_main(["verify", "--data-dir", str(service.data_dir), str(printed)]) == 0
             await click(pilot, "#acknowledge")
             await until(pilot, f.Step.START)

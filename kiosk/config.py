@@ -3,6 +3,7 @@ down; and the assembly of one kiosk's devices from them."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class KioskSettings(BaseSettings):
     reader: str = "pcsc"  # pcsc, pcsc:NAME or virtual:CARDFILE
     printer_dir: Path = Path("printed")  # where "printed" PDFs land (the paper tray)
     # What the kiosk must not forget across a crash (outcome reports), 0700; by default
-    # beside the paper it concerns: PRINTER_DIR/.kiosk-state.
+    # beside the printer folder: PRINTER_DIR/../kiosk-state.
     state_dir: Path | None = None
     paper_sheets: int = DEFAULT_SHEETS
     seconds_per_page: float = 0.0  # a printing delay, to make the progress visible in a demo
@@ -51,6 +52,14 @@ class KioskSettings(BaseSettings):
 
     def timeouts(self) -> Timeouts:
         return Timeouts(default=self.idle_timeout, pin=self.idle_timeout, payment=max(self.idle_timeout, 90.0))
+
+
+def outcome_reports_folder(state_dir: Path, kiosk_id: str) -> Path:
+    """One kiosk's outcome reports: per kiosk id, since a report is delivered with its
+    kiosk's credential (another kiosk would only be told the transaction is not its own)."""
+    safe = kiosk_id if kiosk_id.replace("-", "").replace("_", "").isalnum() and kiosk_id.isascii() else \
+        hashlib.sha256(kiosk_id.encode()).hexdigest()[:32]
+    return state_dir / safe / "outcome-reports"
 
 
 @dataclass
@@ -80,6 +89,6 @@ def build_devices(settings: KioskSettings, *, reader: CardReader | None = None) 
         client.close()
         raise
     printer = Printer(settings.printer_dir, sheets=settings.paper_sheets, seconds_per_page=settings.seconds_per_page)
-    state_dir = settings.state_dir or settings.printer_dir / ".kiosk-state"
-    reports = OutcomeReports(state_dir / "outcome-reports")
+    state_dir = settings.state_dir or settings.printer_dir.absolute().parent / "kiosk-state"
+    reports = OutcomeReports(outcome_reports_folder(state_dir, kiosk_id))
     return KioskDevices(settings, EffectRunner(reader, client, CashAcceptor(), printer, reports=reports))

@@ -10,6 +10,7 @@ Exit codes: see EXIT_CODES (listed in --help).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +52,21 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "--qr", metavar="TEXT", help="the decoded text of the certificate's QR code"
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="with an indeterminate result, also print the error's traceback (for a bug report)")
     parser.set_defaults(handler=run)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A verifier error logged as one line: a damaged file that trips a library bug must not
+    show a person a traceback (--debug shows it)."""
+    if record.exc_info:
+        record.msg = f"{record.getMessage()}: {record.exc_info[0].__name__ if record.exc_info[0] else 'error'} " \
+                     "(certserver verify --debug shows the traceback)"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 @contextmanager
@@ -102,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.file is None) == (args.qr is None):
         raise CliError("give either a PDF file or --qr TEXT (one of them)")
+
     settings = settings_from(args)
     ca_dir = settings.ca_dir
     try:
@@ -116,8 +132,14 @@ def run(args: argparse.Namespace) -> int:
             pdf = args.file.read_bytes()
         except OSError as exc:
             raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
-    with _issuing_records(settings) as lookup:
-        result = verify_qr(args.qr, trust, lookup) if pdf is None else verify_pdf(pdf, trust, lookup)
+    verifier_log = logging.getLogger(verify_pdf.__module__)
+    if not args.debug:
+        verifier_log.addFilter(_one_line)
+    try:
+        with _issuing_records(settings) as lookup:
+            result = verify_qr(args.qr, trust, lookup) if pdf is None else verify_pdf(pdf, trust, lookup)
+    finally:
+        verifier_log.removeFilter(_one_line)
     number = f" {result.certificate_number}" if result.certificate_number else ""
     print(f"{result.status.value.upper()}{number}: {result.reason_ja} / {result.reason_en}")
     if lookup is None and result.status is VerificationStatus.VALID:

@@ -13,7 +13,7 @@ from servicekit import Service, select
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from kiosk.card import VirtualCardReader
 from kiosk.client import ClientSettings, ServiceClient
-from kiosk.config import KioskSettings, build_devices
+from kiosk.config import KioskSettings, build_devices, outcome_reports_folder
 from kiosk.driver import Driver, VisitScript
 from kiosk.flow import KioskFlow
 from kiosk.outcome_reports import OutcomeReports
@@ -65,7 +65,7 @@ def test_a_printed_report_the_service_never_got_is_delivered_after_a_kiosk_resta
     tx_id = printed.transaction_id
     assert tx_id is not None
     assert _state(service, tx_id) == ("released", ["pending"])  # the service has not heard
-    kept = list((printer_dir / ".kiosk-state" / "outcome-reports").iterdir())
+    kept = list(outcome_reports_folder(tmp_path / "kiosk-state", service.kiosk_id).iterdir())
     assert [p.name for p in kept] == [f"printed-{tx_id}.json"]
     assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
     assert stat.S_IMODE(kept[0].parent.stat().st_mode) == 0o700
@@ -106,7 +106,7 @@ def test_a_refund_is_reported_as_a_cancel_that_outlives_the_lost_service(service
     (paid,) = service.query(select(KioskTransaction.paid_yen).where(KioskTransaction.id == tx_id))
     assert paid[0] == refunded.fee  # the service holds a payment the kiosk gave back
 
-    reports = OutcomeReports(tmp_path / "tray" / ".kiosk-state" / "outcome-reports")
+    reports = OutcomeReports(outcome_reports_folder(tmp_path / "kiosk-state", service.kiosk_id))
     assert [(r.kind, r.transaction_id) for r in reports.pending()] == [("cancel", tx_id)]
     with ServiceClient(ClientSettings(service.url, service.kiosk_id, service.kiosk_secret)) as client:
         assert reports.deliver(client) == 0

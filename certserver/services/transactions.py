@@ -53,7 +53,7 @@ from certserver.db.models.transactions import (
 )
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
-from certserver.pki.validation import CardCertificateError, ValidatedCard
+from certserver.pki.validation import CardCertificateError, ValidatedCard, check_still_valid
 from certserver.services import audit
 from certserver.services.authentication import (
     ChallengeError,
@@ -432,10 +432,12 @@ class TransactionService:
     def pay(self, session: Session, kiosk: Kiosk, transaction_id: str, amount_yen: int,
             now: datetime) -> KioskTransaction:
         """Record that the kiosk took the fee. Raises TransactionError "amount_mismatch",
-        "documents_not_ready" or state errors."""
+        "documents_not_ready" or state errors, CertificateRevokedError (the card was revoked
+        since it authenticated: the transaction is ended whole)."""
         tx = self.load(session, kiosk, transaction_id, now)
         if tx.state != TransactionState.ORDERED:
             raise _wrong_state(tx, "pay for")
+        self._refuse_revoked_card(session, tx, "payment", now)
         if amount_yen != tx.fee_total_yen:
             audit.record(session, at=now, action="payment", outcome="amount_mismatch", kiosk_id=kiosk.id,
                          transaction_id=tx.id, card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
@@ -450,8 +452,10 @@ class TransactionService:
         return tx
 
     def documents(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> list[IssuedDocument]:
-        """The transaction's documents (after payment); the transaction becomes released."""
+        """The transaction's documents (after payment); the transaction becomes released.
+        Raises state errors, CertificateRevokedError (see `pay`)."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "list the documents of")
+        self._refuse_revoked_card(session, tx, "release", now)
         docs = self._documents(session, tx)
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
@@ -462,8 +466,10 @@ class TransactionService:
     def document(self, session: Session, kiosk: Kiosk, transaction_id: str, document_id: str,
                  now: datetime) -> IssuedDocument:
         """One document with its PDF, only for this kiosk, this transaction, this card, after
-        payment. Raises TransactionError "document_not_found" or state errors."""
+        payment. Raises TransactionError "document_not_found" or state errors,
+        CertificateRevokedError (see `pay`)."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "fetch a document of")
+        self._refuse_revoked_card(session, tx, "fetch_document", now)
         doc = session.get(IssuedDocument, document_id)
         if (doc is None or doc.transaction_id != tx.id or doc.kiosk_id != kiosk.id
                 or doc.card_serial != tx.card_serial or doc.status != DocumentStatus.PENDING or doc.pdf is None):
@@ -507,6 +513,22 @@ class TransactionService:
         return expired
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _refuse_revoked_card(self, session: Session, tx: KioskTransaction, action: str, now: datetime) -> None:
+        """End the transaction whole (documents withdrawn) and raise CertificateRevokedError
+        when its card was revoked after it authenticated: a card reported stolen during a
+        visit must get no document. A fee already paid is then owed back; the audit entry
+        says how much, and `paid_yen` stays as its record."""
+        try:
+            check_still_valid(session, tx.card_serial or "")
+        except CardCertificateError as exc:
+            refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
+            logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
+            audit.record(session, at=now, action=action, outcome=exc.code, kiosk_id=tx.kiosk_id,
+                         transaction_id=tx.id, card_serial=tx.card_serial, detail=refund)
+            self._abort(session, tx, TransactionState.FAILED, f"{action}:{exc.code}", now)
+            raise
+
 
     def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
                           action: str) -> KioskTransaction:

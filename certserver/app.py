@@ -293,8 +293,8 @@ def service_clock(settings: Settings, factory: sessionmaker[Session]) -> Service
 def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Renderer | None = None) -> FastAPI:
     """The service's ASGI app, after checking the configuration fits the deployment.
 
-    `clock` (default: `service_clock`) lets tests move time and `serve`'s workers share one; `renderer` replaces the document service
-    (only the benchmark does, and says so). With `settings.render_processes` the render
+    `clock` (default: `service_clock`) lets tests move time and `serve`'s workers share one;
+    `renderer` replaces the document service (only the benchmark does, and says so). With `settings.render_processes` the render
     processes start here and end with the app's lifespan (`app.state.render_processes`;
     whoever builds an app and never serves it closes them). Raises DeploymentCheckError.
     """

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from cryptography import x509
 
+from certserver.clock import as_utc
+
 
 class RevocationReason(StrEnum):
     LOST = "lost"  # 紛失
@@ -60,5 +62,4 @@ def revocation_date(revoked_at: dt.datetime, answer_time: dt.datetime) -> dt.dat
     one, or the answer's own time when the record is dated later (a command whose clock ran
     ahead of the service's). Every revocation on record is in force now, and an answer never
     dates one after itself."""
-    recorded = revoked_at.replace(tzinfo=dt.UTC) if revoked_at.tzinfo is None else revoked_at.astimezone(dt.UTC)
-    return min(recorded, answer_time)
+    return min(as_utc(revoked_at), answer_time)

@@ -166,7 +166,7 @@ def _refuse_revoked(record: CardCertificate) -> None:
         raise CertificateRevokedError(f"serial {record.serial} revoked")
 
 
-def check_still_valid(session: Session, serial: str) -> None:
+def check_not_revoked(session: Session, serial: str) -> None:
     """Refuse a card that authenticated earlier and has been revoked since (payment and
     release check again). Raises CertificateRevokedError, CertificateNotRegisteredError."""
     record = session.scalar(_CARD_AS_IT_IS_NOW, {"serial": serial})

@@ -53,7 +53,7 @@ from certserver.db.models.transactions import (
 )
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
-from certserver.pki.validation import CardCertificateError, ValidatedCard, check_still_valid
+from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
 from certserver.services import audit
 from certserver.services.authentication import (
     ChallengeError,
@@ -520,7 +520,7 @@ class TransactionService:
         visit must get no document. A fee already paid is then owed back; the audit entry
         says how much, and `paid_yen` stays as its record."""
         try:
-            check_still_valid(session, tx.card_serial or "")
+            check_not_revoked(session, tx.card_serial or "")
         except CardCertificateError as exc:
             refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
             logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
@@ -528,7 +528,6 @@ class TransactionService:
                          transaction_id=tx.id, card_serial=tx.card_serial, detail=refund)
             self._abort(session, tx, TransactionState.FAILED, f"{action}:{exc.code}", now)
             raise
-
 
     def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
                           action: str) -> KioskTransaction:

@@ -386,7 +386,11 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` (several workers): settings from CERTSERVER_*; a
     pretended clock as `serve` recorded it in the data folder, so that every worker reads
-    the same one. Raises DeploymentCheckError, ClockFileError."""
+    the same one (without that record, from the settings). Raises DeploymentCheckError,
+    ClockFileError."""
     settings = Settings()
-    clock = load_clock(settings.data_dir) if settings.pretend_time is not None else None
+    clock = None
+    if settings.pretend_time is not None:
+        recorded = load_clock(settings.data_dir)
+        clock = recorded if recorded.pretending else None
     return create_app(settings, clock=clock)

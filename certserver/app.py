@@ -35,8 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certserver.api import pki_routes, routes
-from certserver.api.deps import Clock, ServiceContext, utc_now
+from certserver.api.deps import ServiceContext
 from certserver.api.errors import error_body, install_error_handlers
+from certserver.clock import Clock, ServiceClock, host_now, load_clock
 from certserver.config import Settings
 from certserver.db.session import (
     alembic_config,
@@ -46,6 +47,7 @@ from certserver.db.session import (
 )
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
+from certserver.services import audit
 from certserver.services.transactions import Renderer, TransactionService, certificate_status
 
 if TYPE_CHECKING:
@@ -274,20 +276,25 @@ def _sweep_interval(settings: Settings) -> float:
     return float(min(30, max(1, settings.challenge_ttl_seconds // 2)))
 
 
-def _service_clock(settings: Settings) -> Clock:
+def service_clock(settings: Settings, factory: sessionmaker[Session]) -> ServiceClock:
+    """The service's clock: the host's time, or with `settings.pretend_time` that moment
+    running on, continued from the audit log's newest entry when that is later (a restart
+    never takes the service back in time)."""
+    with factory() as session:
+        last = audit.last_recorded_at(session)
     if settings.pretend_time is None:
-        return utc_now
-    offset = settings.pretend_time - utc_now()
-    logger.warning("DEMO CLOCK: the service pretends it is %s (real time %+.0f s)",
-                   settings.pretend_time.isoformat(), offset.total_seconds())
-    return lambda: utc_now() + offset
+        if last is not None and last > host_now():
+            logger.warning("the audit log's newest entry (%s) is later than the host's time: entries "
+                           "carry its time until the clock passes it", last.isoformat())
+        return ServiceClock()
+    return ServiceClock.pretending_from(settings.pretend_time, last_recorded=last)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Renderer | None = None) -> FastAPI:
     """The service's ASGI app, after checking the configuration fits the deployment.
 
-    `clock` (default: UTC now) lets tests move time; `renderer` replaces the document service
-    (only the benchmark does, and says so). With `settings.render_processes` the render
+    `clock` (default: `service_clock`) lets tests move time and `serve`'s workers share one;
+    `renderer` replaces the document service (only the benchmark does, and says so). With `settings.render_processes` the render
     processes start here and end with the app's lifespan (`app.state.render_processes`;
     whoever builds an app and never serves it closes them). Raises DeploymentCheckError.
     """
@@ -315,8 +322,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
         renderer=renderer,
         render_pool=render_pool,
     )
+    if clock is None:
+        clock = service_clock(settings, factory)
     context = ServiceContext(settings=settings, session_factory=factory, transactions=transactions,
-                             clock=clock or _service_clock(settings), db_turns=sum(pool_limits(settings)))
+                             clock=clock, db_turns=sum(pool_limits(settings)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -339,7 +348,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     app.state.service = context
     app.state.engine = engine
     app.state.render_processes = render_processes
-    app.state.pki = pki_routes.PkiContext(session_factory=factory, ca=ca)
+    app.state.pki = pki_routes.PkiContext(session_factory=factory, ca=ca, clock=clock)
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(pki_routes.router)
@@ -375,5 +384,13 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory` (several workers): settings from CERTSERVER_*."""
-    return create_app(Settings())
+    """Factory for `uvicorn --factory` (several workers): settings from CERTSERVER_*; a
+    pretended clock as `serve` recorded it in the data folder, so that every worker reads
+    the same one (without that record, from the settings). Raises DeploymentCheckError,
+    ClockFileError."""
+    settings = Settings()
+    clock = None
+    if settings.pretend_time is not None:
+        recorded = load_clock(settings.data_dir)
+        clock = recorded if recorded.pretending else None
+    return create_app(settings, clock=clock)

@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     # defaults to processes (documents.render_processes.default_render_processes); a bare
     # Settings() renders in-process, so tests and embedded apps start no processes unasked.
     render_processes: int = 0
-    # Demos and training only: the service's clock starts at this moment (with its zone)
-    # and runs on from there, so a demo outside service hours still issues. Every
-    # transaction, document date and audit entry then carries the pretended time.
+    # Demos and training only: the service's clock starts at this moment (with its zone),
+    # or at the audit log's newest entry when that is later, and runs on from there, so a
+    # demo outside service hours still issues. Every transaction, document date, revocation,
+    # CRL, OCSP answer and audit entry then carries the pretended time (certserver.clock).
     pretend_time: AwareDatetime | None = None
 
     @property

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from certserver.api.errors import REFUSALS, ApiError, invalid_request, refusal_response
+from certserver.clock import Clock
 from certserver.config import Settings
 from certserver.db.models.transactions import IdempotencyRecord, Kiosk
 from certserver.services.kiosks import (
@@ -36,13 +37,8 @@ from certserver.services.transactions import TransactionService
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 IN_PROGRESS = 0  # status_code of an idempotency record whose request has not finished
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -6,7 +6,7 @@
     GET  /pki/ocsp/{base64 request}              RFC 6960 Appendix A.1 GET form
 
 What the app must do (certserver.app.create_app): include `router` and provide the context,
-either by setting `app.state.pki = PkiContext(session_factory=..., ca=CaBundle.load(...))`
+either by setting `app.state.pki = PkiContext(session_factory=..., ca=CaBundle.load(...), clock=...)`
 or by overriding the dependency:
 `app.dependency_overrides[get_pki_context] = lambda: PkiContext(...)`.
 Without either, the endpoints answer 503.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import unquote
@@ -28,6 +27,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from certserver.clock import Clock
 from certserver.pki import crl, ocsp
 from certserver.pki.ca import CaBundle
 from certserver.pki.profiles import Purpose
@@ -40,10 +40,12 @@ OCSP_RESPONSE_MEDIA_TYPE = "application/ocsp-response"
 
 @dataclass(frozen=True)
 class PkiContext:
-    """What the PKI endpoints need: database sessions and the loaded CAs."""
+    """What the PKI endpoints need: database sessions, the loaded CAs and the service clock
+    (CRLs and OCSP answers are dated by it, like every revocation they report)."""
 
     session_factory: sessionmaker[Session]
     ca: CaBundle
+    clock: Clock
 
 
 def get_pki_context(request: Request) -> PkiContext:
@@ -84,7 +86,7 @@ def get_crl(purpose: str, context: PkiContextDep) -> Response:
     """The current CRL of the user-authentication ("auth") or signing ("sign") CA."""
     card_purpose = _card_purpose(purpose)
     with _read_only(context) as session:
-        body = crl.crl_der(session, context.ca, card_purpose, dt.datetime.now(dt.UTC))
+        body = crl.crl_der(session, context.ca, card_purpose, context.clock())
     return Response(content=body, media_type=CRL_MEDIA_TYPE,
                     headers={"Cache-Control": "no-cache",
                              "Content-Disposition": f'attachment; filename="{purpose}.crl"'})
@@ -92,7 +94,7 @@ def get_crl(purpose: str, context: PkiContextDep) -> Response:
 
 def _ocsp_answer(context: PkiContext, request_der: bytes) -> Response:
     with _read_only(context) as session:
-        body = ocsp.respond(session, context.ca, request_der, dt.datetime.now(dt.UTC))
+        body = ocsp.respond(session, context.ca, request_der, context.clock())
     return Response(content=body, media_type=OCSP_RESPONSE_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 

@@ -8,6 +8,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 # Modules that define `register(subparsers, common)`; each adds its sub-commands whose
@@ -84,5 +85,18 @@ def settings_from(args: argparse.Namespace):  # -> Settings (import kept lazy fo
     return Settings()
 
 
+def service_now(args: argparse.Namespace) -> datetime:
+    """The service's clock now, as `certserver serve` recorded it in the data folder (the
+    host's time when it pretends nothing), so that what a command writes (a revocation, an
+    audit entry) carries the time the service lives in. Raises CliError."""
+    from certserver.clock import ClockFileError, load_clock
+
+    try:
+        return load_clock(settings_from(args).data_dir)()
+    except ClockFileError as exc:
+        raise CliError(str(exc)) from exc
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

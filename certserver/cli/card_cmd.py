@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, service_now, settings_from
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -136,7 +136,7 @@ def issue_command(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     with _session(args) as session:
         issued = _run(lambda: issue_card(session, ca, args.resident, pin=args.pin, password=args.password,
-                                         out=out, overwrite=args.force))
+                                         out=out, overwrite=args.force, now=service_now(args)))
     print(f"issued a TEST ONLY card to {issued.resident_id}: {issued.path}")
     print(f"  auth serial {issued.auth_serial}")
     sign = issued.sign_serial or "none (holder under 15)"
@@ -148,7 +148,7 @@ def revoke_command(args: argparse.Namespace) -> int:
     from certserver.services.cards import card_by_serial, revoke_card
 
     with _session(args) as session:
-        _run(lambda: revoke_card(session, args.serial, args.reason))
+        _run(lambda: revoke_card(session, args.serial, args.reason, now=service_now(args)))
         summary = _run(lambda: card_by_serial(session, args.serial))
     print(f"revoked the card of {summary.resident_id} (serial {summary.serial}, reason {args.reason})")
     return 0
@@ -177,7 +177,7 @@ def enroll_command(args: argparse.Namespace) -> int:
     trust = _read(args.trust_ca, "the CA certificate")
     ca = _load_ca(args)
     with _session(args) as session:
-        summary = _run(lambda: enroll_real_card(session, ca, args.resident, cert, trust))
+        summary = _run(lambda: enroll_real_card(session, ca, args.resident, cert, trust, now=service_now(args)))
     print(f"enrolled a real card for {summary.resident_id}: serial {summary.serial}, "
           f"valid until {_jst(summary.not_after)}")
     print("  its issuer is now trusted for enrolled cards only; revoke with `certserver card revoke`")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, service_now, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -39,7 +38,7 @@ def add_kiosk(args: argparse.Namespace) -> int:
 
     try:
         with transaction(_factory(args)) as session:
-            credential = register_kiosk(session, args.kiosk_id, args.store, datetime.now(UTC))
+            credential = register_kiosk(session, args.kiosk_id, args.store, service_now(args))
     except KioskError as exc:
         raise CliError(str(exc)) from exc
     except SQLAlchemyError as exc:

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, service_now, settings_from
 
 
 def _factory(args: argparse.Namespace):  # -> sessionmaker
@@ -45,6 +44,7 @@ def _switch(args: argparse.Namespace, stopped: bool, reason: str | None) -> int:
     if stopped and not (reason or "").strip():
         raise CliError("--reason must not be empty")
     factory = _factory(args)
+    now = service_now(args)
     try:
         with transaction(factory) as session:
             municipality = session.get(Municipality, args.code)
@@ -52,7 +52,7 @@ def _switch(args: argparse.Namespace, stopped: bool, reason: str | None) -> int:
                 raise CliError(f"no municipality with code {args.code!r} (see `certserver municipality list`)")
             municipality.stopped = stopped
             municipality.stop_reason = reason.strip()[:200] if (stopped and reason) else None
-            audit.record(session, at=datetime.now(UTC), action="municipality_stop" if stopped else "municipality_resume",
+            audit.record(session, at=now, action="municipality_stop" if stopped else "municipality_resume",
                          outcome="ok", detail={"municipality_code": args.code, "reason": reason or ""})
     except SQLAlchemyError as exc:
         raise CliError(f"cannot change the municipality: {exc.__class__.__name__} (did you run `certserver init`?)") from exc

@@ -34,6 +34,8 @@ from certserver.cli import LOG_FORMAT, CliError, settings_from
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from certserver.config import Settings
+
 logger = logging.getLogger(__name__)
 
 RENDER_PROCESSES_VARIABLE = "CERTSERVER_RENDER_PROCESSES"  # Settings.render_processes from the environment
@@ -55,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                              "Each of the --workers has its own: W workers start W x N of them")
     parser.add_argument("--pretend-time", default=None, metavar="ISO",
                         help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
-                             "2026-11-26T10:00+09:00, so a demo outside service hours still issues")
+                             "2026-11-26T10:00+09:00, so a demo outside service hours still issues; from "
+                             "the audit log's newest entry instead when that is later. The commands run "
+                             "on the same --data-dir (card revoke ...) use this clock too")
     parser.set_defaults(handler=run)
 
 
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)  # the start-up checks, once, here
     except DeploymentCheckError as exc:
         raise CliError(f"refusing to start: {exc}") from exc
+    _share_clock(app, settings)
     if settings.workers == 1:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
                     log_config=log_config())
@@ -167,6 +172,20 @@ def _watch_the_supervisor(supervisor: BaseProcess) -> None:
     logger.error("worker %d did not shut down in %.0f s without its supervisor: ending it",
                  os.getpid(), ORPHAN_SHUTDOWN_SECONDS)
     os._exit(1)
+
+
+def _share_clock(app: FastAPI, settings: Settings) -> None:
+    """Record the service's clock in the data folder, for its workers and the commands run
+    beside it (a revocation from the shell then carries the service's time). Raises CliError."""
+    from certserver.clock import ClockFileError, save_clock
+
+    try:
+        save_clock(settings.data_dir, app.state.service.clock)
+    except ClockFileError as exc:
+        app.state.engine.dispose()
+        if app.state.render_processes is not None:
+            app.state.render_processes.close()
+        raise CliError(f"refusing to start: {exc}") from exc
 
 
 def _pretend_time(text: str) -> datetime:

@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 from certserver.db.models.pki import CardCertificate, CertificateStatus
 from certserver.pki.ca import CaBundle
 from certserver.pki.profiles import Purpose
-from certserver.pki.revocation import x509_reason
+from certserver.pki.revocation import revocation_date, x509_reason
 
 CRL_LIFETIME = dt.timedelta(days=1)  # nextUpdate; a fresh CRL is built on every request anyway
 
 
-def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime | None = None) -> x509.CertificateRevocationList:
+def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime) -> x509.CertificateRevocationList:
     """The CRL of the `purpose` CA ("auth" / "sign") listing every certificate it issued and
-    revoked. Raises ValueError for an unknown purpose."""
+    revoked, as of `now` (the service clock's reading). Raises ValueError for an unknown
+    purpose."""
     issuer = ca.for_purpose(purpose)
-    this_update = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    this_update = now.astimezone(dt.UTC).replace(microsecond=0)
     revoked = session.scalars(
         select(CardCertificate)
         .where(CardCertificate.purpose == str(Purpose(purpose)),
@@ -45,7 +46,7 @@ def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.da
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(int(record.serial, 16))
-            .revocation_date(record.revoked_at)
+            .revocation_date(revocation_date(record.revoked_at, this_update))
         )
         reason = x509_reason(record.revocation_reason)
         if reason is not x509.ReasonFlags.unspecified:  # RFC 5280 §5.3.1: omit "unspecified"
@@ -54,6 +55,6 @@ def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.da
     return builder.sign(issuer.key, hashes.SHA256())
 
 
-def crl_der(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime | None = None) -> bytes:
+def crl_der(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime) -> bytes:
     """`build_crl` as DER bytes."""
     return build_crl(session, ca, purpose, now).public_bytes(serialization.Encoding.DER)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from certserver.db.models.pki import CardCertificate
 from certserver.pki.ca import CaBundle, LoadedCa
 from certserver.pki.profiles import Purpose, serial_to_hex
-from certserver.pki.revocation import x509_reason
+from certserver.pki.revocation import revocation_date, x509_reason
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,11 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
 
 
-def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime | None = None) -> bytes:
-    """A DER OCSPResponse for a DER OCSPRequest. Never raises for bad input: a malformed
-    request gets `malformedRequest`, a certificate of another CA `unauthorized`."""
+def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime) -> bytes:
+    """A DER OCSPResponse for a DER OCSPRequest, as of `now` (the service clock's reading).
+    Never raises for bad input: a malformed request gets `malformedRequest`, a certificate of
+    another CA `unauthorized`. A revoked certificate is `revoked` whatever its revocation's
+    date (see revocation.revocation_date)."""
     if len(request_der) > MAX_REQUEST_BYTES:
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     try:
@@ -70,15 +72,15 @@ def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime
     if issuing is None:
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     purpose, issuer = issuing
-    this_update = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    this_update = now.astimezone(dt.UTC).replace(microsecond=0)
     record = session.scalar(
         select(CardCertificate).where(CardCertificate.serial == serial_to_hex(request.serial_number),
                                       CardCertificate.purpose == purpose.value,
                                       CardCertificate.enrolled_real_card.is_(False))
     )
     status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
-    if record is not None and record.is_revoked and record.revoked_at is not None and record.revoked_at <= this_update:
-        status, revoked_at = ocsp.OCSPCertStatus.REVOKED, record.revoked_at
+    if record is not None and record.is_revoked and record.revoked_at is not None:
+        status, revoked_at = ocsp.OCSPCertStatus.REVOKED, revocation_date(record.revoked_at, this_update)
         flag = x509_reason(record.revocation_reason)
         reason = None if flag is x509.ReasonFlags.unspecified else flag
     elif record is not None:

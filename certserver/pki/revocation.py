@@ -3,9 +3,12 @@ CRLs and OCSP answers carry (RFC 5280 §5.3.1)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 
 from cryptography import x509
+
+from certserver.clock import as_utc
 
 
 class RevocationReason(StrEnum):
@@ -52,3 +55,11 @@ def x509_reason(reason: str | None) -> x509.ReasonFlags:
         return _X509_REASONS[RevocationReason(reason)]
     except ValueError:
         return x509.ReasonFlags.unspecified
+
+
+def revocation_date(revoked_at: dt.datetime, answer_time: dt.datetime) -> dt.datetime:
+    """The revocation date a CRL or OCSP answer made at `answer_time` states: the recorded
+    one, or the answer's own time when the record is dated later (a command whose clock ran
+    ahead of the service's). Every revocation on record is in force now, and an answer never
+    dates one after itself."""
+    return min(as_utc(revoked_at), answer_time)

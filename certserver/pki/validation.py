@@ -118,6 +118,8 @@ def _trusted_anchor(session: Session, ca: CaBundle, cert: x509.Certificate) -> T
 
 # Built once: every authentication runs it (see certserver.services.transactions).
 _CARD_BY_SERIAL = select(CardCertificate).where(CardCertificate.serial == bindparam("serial"))
+# As the row is now, even when the session already holds it from the authentication.
+_CARD_AS_IT_IS_NOW = _CARD_BY_SERIAL.execution_options(populate_existing=True)
 
 
 def _aware(at: dt.datetime) -> dt.datetime:
@@ -131,7 +133,8 @@ def validate_card_certificate(session: Session, ca: CaBundle, cert_der: bytes, a
     auth CA, or by an operator-trusted external CA for an enrolled real card
     (CertificateUnknownCaError); its validity period covers `at` (CertificateNotYetValidError,
     CertificateExpiredError); the exact certificate is registered to a resident
-    (CertificateNotRegisteredError); it is not revoked (CertificateRevokedError).
+    (CertificateNotRegisteredError); it is not revoked, at whatever date the revocation was
+    recorded (CertificateRevokedError).
     """
     cert = parse_certificate(cert_der)
     own = _issued_by(cert, ca.auth_ca.cert)
@@ -151,9 +154,25 @@ def validate_card_certificate(session: Session, ca: CaBundle, cert_der: bytes, a
         or record.enrolled_real_card == own  # own certificates are issued, others enrolled
     ):
         raise CertificateNotRegisteredError(f"serial {serial} is not a registered card")
-    if record.is_revoked and record.revoked_at is not None and record.revoked_at <= moment:
-        raise CertificateRevokedError(f"serial {serial} revoked")
+    _refuse_revoked(record)
     return ValidatedCard(serial=serial, resident_id=record.resident_id, not_after=cert.not_valid_after_utc)
+
+
+def _refuse_revoked(record: CardCertificate) -> None:
+    # A revocation counts from the moment it is made, whatever its date says: the date may be
+    # later than the moment being checked (a service pretending an earlier time, a command
+    # run on a host whose clock is ahead), and a stolen card must not pass meanwhile.
+    if record.is_revoked:
+        raise CertificateRevokedError(f"serial {record.serial} revoked")
+
+
+def check_not_revoked(session: Session, serial: str) -> None:
+    """Refuse a card that authenticated earlier and has been revoked since (payment and
+    release check again). Raises CertificateRevokedError, CertificateNotRegisteredError."""
+    record = session.scalar(_CARD_AS_IT_IS_NOW, {"serial": serial})
+    if record is None:
+        raise CertificateNotRegisteredError(f"serial {serial} is not a registered card")
+    _refuse_revoked(record)
 
 
 def verify_challenge_signature(cert_der: bytes, challenge: bytes, signature: bytes) -> None:

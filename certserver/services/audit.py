@@ -8,7 +8,10 @@ newest entries is detected too.
 
 Appends serialize on the `audit_head` row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite
 the service runs every transaction as BEGIN IMMEDIATE, see certserver.app), and the
-sequence number is the primary key, so two writers can never fork the chain.
+sequence number is the primary key, so two writers can never fork the chain. The sequence is
+therefore the order of commits, and an entry is never dated before the one it follows: not
+when two requests read the clock in one order and commit in the other, not across a restart
+with an earlier --pretend-time, not when a command's clock lags the service's.
 
 Never written here: a PIN (the server never sees one), document content, a resident's
 name, address or id. `detail` keys are checked against a deny list as a last guard.
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from certserver.clock import as_utc
 from certserver.db.models.transactions import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -41,7 +45,12 @@ _FORBIDDEN_DETAIL_KEYS = frozenset(
 # machinery cost more than executing them.
 _ENTRIES = AuditEntry.__table__
 _HEAD = AuditHead.__table__
-_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == AUDIT_HEAD_ID).with_for_update()
+# The head with its newest entry's time, in the one statement that locks the head.
+_READ_HEAD = (select(_HEAD.c.last_seq, _HEAD.c.last_hash, _ENTRIES.c.at.label("last_at"))
+              .select_from(_HEAD.outerjoin(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
+              .where(_HEAD.c.id == AUDIT_HEAD_ID).with_for_update(of=_HEAD))
+_LAST_AT = (select(_ENTRIES.c.at).select_from(_HEAD.join(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
+            .where(_HEAD.c.id == AUDIT_HEAD_ID))
 _APPEND = insert(_ENTRIES)
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == AUDIT_HEAD_ID)
               .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
@@ -112,6 +121,9 @@ def record(
     """Append one entry in the caller's transaction (it commits or rolls back with it);
     returns its sequence number.
 
+    `at` is the caller's reading of the service clock; the entry carries it, or the previous
+    entry's time when that is later, so that the log's times never go backwards.
+
     Raises AuditLogError when the head row is missing (database not migrated) or `detail`
     names a forbidden key.
     """
@@ -125,6 +137,8 @@ def record(
     if head is None:
         raise AuditLogError("audit_head row is missing: the database is not migrated")
     seq = head.last_seq + 1
+    if head.last_at is not None and as_utc(head.last_at) > as_utc(at):
+        at = as_utc(head.last_at)
     fields = {"seq": seq, "at": at, "action": action, "outcome": outcome, "kiosk_id": kiosk_id,
               "transaction_id": transaction_id, "card_serial": card_serial, "detail": detail_json,
               "prev_hash": head.last_hash}
@@ -132,6 +146,12 @@ def record(
     connection.execute(_APPEND, {**fields, "entry_hash": digest})
     connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     return seq
+
+
+def last_recorded_at(session: Session) -> datetime | None:
+    """The time of the newest entry (aware, UTC), or None for an empty log."""
+    at = session.connection().execute(_LAST_AT).scalar_one_or_none()
+    return None if at is None else as_utc(at)
 
 
 def verify_chain(session: Session) -> ChainReport:

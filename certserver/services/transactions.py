@@ -60,7 +60,7 @@ from certserver.db.models.transactions import (
 )
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
-from certserver.pki.validation import CardCertificateError, ValidatedCard
+from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
 from certserver.services import audit
 from certserver.services.authentication import (
     ChallengeError,
@@ -454,10 +454,12 @@ class TransactionService:
     def pay(self, session: Session, kiosk: Kiosk, transaction_id: str, amount_yen: int,
             now: datetime) -> KioskTransaction:
         """Record that the kiosk took the fee. Raises TransactionError "amount_mismatch",
-        "documents_not_ready" or state errors."""
+        "documents_not_ready" or state errors, CertificateRevokedError (the card was revoked
+        since it authenticated: the transaction is ended whole)."""
         tx = self.load(session, kiosk, transaction_id, now)
         if tx.state != TransactionState.ORDERED:
             raise _wrong_state(tx, "pay for")
+        self._refuse_revoked_card(session, tx, "payment", now)
         if amount_yen != tx.fee_total_yen:
             audit.record(session, at=now, action="payment", outcome="amount_mismatch", kiosk_id=kiosk.id,
                          transaction_id=tx.id, card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
@@ -472,8 +474,10 @@ class TransactionService:
         return tx
 
     def documents(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> list[IssuedDocument]:
-        """The transaction's documents (after payment); the transaction becomes released."""
+        """The transaction's documents (after payment); the transaction becomes released.
+        Raises state errors, CertificateRevokedError (see `pay`)."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "list the documents of")
+        self._refuse_revoked_card(session, tx, "release", now)
         docs = self._documents(session, tx)
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
@@ -484,8 +488,10 @@ class TransactionService:
     def document(self, session: Session, kiosk: Kiosk, transaction_id: str, document_id: str,
                  now: datetime) -> IssuedDocument:
         """One document with its PDF, only for this kiosk, this transaction, this card, after
-        payment. Raises TransactionError "document_not_found" or state errors."""
+        payment. Raises TransactionError "document_not_found" or state errors,
+        CertificateRevokedError (see `pay`)."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "fetch a document of")
+        self._refuse_revoked_card(session, tx, "fetch_document", now)
         doc = session.get(IssuedDocument, document_id)
         if (doc is None or doc.transaction_id != tx.id or doc.kiosk_id != kiosk.id
                 or doc.card_serial != tx.card_serial or doc.status != DocumentStatus.PENDING or doc.pdf is None):
@@ -536,7 +542,7 @@ class TransactionService:
             reason = "print_failed_refunded"
         if tx.state == TransactionState.RELEASED_UNCONFIRMED:
             session.execute(_WITHDRAW_ISSUED, {"of_transaction": tx.id, "end_time": now})
-        self._abort(session, tx, TransactionState.CANCELLED, reason, now, settled_by_kiosk=True)
+        self._abort(session, tx, TransactionState.CANCELLED, reason, now, nothing_printed=True)
         return tx
 
     def expire_due(self, factory: sessionmaker[Session], now: datetime, limit: int = 500) -> int:
@@ -574,6 +580,22 @@ class TransactionService:
             raise _wrong_state(tx, action)
         return tx
 
+    def _refuse_revoked_card(self, session: Session, tx: KioskTransaction, action: str, now: datetime) -> None:
+        """End the transaction whole (documents withdrawn) and raise CertificateRevokedError
+        when its card was revoked after it authenticated: a card reported stolen during a
+        visit must get no document, not even one already downloaded (the kiosk prints only
+        once it has them all). A fee already paid is owed back: the audit entry says how much
+        and `refunded_yen` records it (the kiosk returns the cash on any refusal)."""
+        try:
+            check_not_revoked(session, tx.card_serial or "")
+        except CardCertificateError as exc:
+            refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
+            logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
+            audit.record(session, at=now, action=action, outcome=exc.code, kiosk_id=tx.kiosk_id,
+                         transaction_id=tx.id, card_serial=tx.card_serial, detail=refund)
+            self._abort(session, tx, TransactionState.FAILED, f"{action}:{exc.code}", now, nothing_printed=True)
+            raise
+
     def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
                           action: str) -> KioskTransaction:
         tx = self.load(session, kiosk, transaction_id, now)
@@ -595,7 +617,7 @@ class TransactionService:
         tx.order_summary = None  # it names people; the record keeps numbers and hashes only
 
     def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
-               now: datetime, *, settled_by_kiosk: bool = False) -> None:
+               now: datetime, *, nothing_printed: bool = False) -> None:
         """End the transaction whole: withdraw and erase every document not yet issued.
 
         A released transaction whose kiosk fetched documents and has not said what it did
@@ -604,7 +626,7 @@ class TransactionService:
         hand, so they become issued, and the operator settles it (or the kiosk's late report
         does). A paid transaction ending otherwise owes its fee back: the refund is recorded.
         """
-        unconfirmed = (tx.state == TransactionState.RELEASED and not settled_by_kiosk
+        unconfirmed = (tx.state == TransactionState.RELEASED and not nothing_printed
                        and any(d.fetched_at is not None for d in self._documents(session, tx)))
         if unconfirmed:
             session.execute(_ISSUE_FETCHED, {"of_transaction": tx.id, "end_time": now})

@@ -19,6 +19,7 @@ from api_support import KioskClient, Pki, make_settings, populated_with_kiosks
 from certserver import app as app_module
 from certserver.app import DeploymentCheckError, create_app
 from certserver.cli import main
+from certserver.clock import ServiceClock
 from certserver.config import Settings
 from certserver.db.session import make_engine, upgrade_to_head
 
@@ -162,7 +163,7 @@ def test_a_pretended_time_starts_the_service_clock_there_and_lets_it_run() -> No
     # Demos and training outside service hours: the clock starts at the pretended moment.
     jst = dt.timezone(dt.timedelta(hours=9))
     pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=jst)
-    clock = app_module._service_clock(Settings(pretend_time=pretend))
+    clock = ServiceClock.pretending_from(pretend)
     first = clock()
     assert abs((first - pretend).total_seconds()) < 5
     time.sleep(0.05)

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from pki_support import Db, add_resident, ca_bundle, card_json, db, sqlite_only  # noqa: F401 - fixtures
 
 from certserver.api.pki_routes import PkiContext, router
+from certserver.clock import host_now
 from certserver.db.session import transaction
 from certserver.pki.ca import CaBundle
 from certserver.services import cards
@@ -33,7 +34,7 @@ from certserver.services import cards
 def app(db: Db, ca_bundle: CaBundle) -> FastAPI:  # noqa: F811
     app = FastAPI()
     app.include_router(router)
-    app.state.pki = PkiContext(session_factory=db.factory, ca=ca_bundle)
+    app.state.pki = PkiContext(session_factory=db.factory, ca=ca_bundle, clock=host_now)
     return app
 
 

@@ -13,7 +13,7 @@ import io
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -82,7 +82,7 @@ class Started:
 class ClientSettings:
     base_url: str
     kiosk_id: str
-    kiosk_secret: str
+    kiosk_secret: str = field(repr=False)
     timeout: float = 10.0  # seconds per request (connect, read, write)
 
 

@@ -3,6 +3,7 @@
 --pin-stdin, the kiosk secret from KIOSK_SECRET, KIOSK_CREDENTIAL or --kiosk-secret-file,
 the operator code from KIOSK_OPERATOR_CODE. The old flags are refused in one line.
 
+Files holding secrets (a credentials file of `kiosk load`) that are not text give one line too.
 Each test runs the real `kiosk` entry point as a process.
 """
 
@@ -96,3 +97,25 @@ def test_a_missing_kiosk_secret_file_is_one_line(tmp_path: Path) -> None:
     done = kiosk("simulate", "--server", "http://127.0.0.1:9", "--card", str(tmp_path / "c.json"),
                  "--kiosk-id", "K1", "--kiosk-secret-file", str(tmp_path / "none"), env={"KIOSK_PIN": "1234"})
     assert "cannot read the kiosk secret file" in one_line(done)
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"K1:\xff\xfesecret\n", "is not UTF-8 text"), (b"just-an-id\n", "a line is not id:secret"),
+])
+def test_a_bad_credentials_file_for_load_is_one_line_that_never_quotes_it(
+        tmp_path: Path, content: bytes, fragment: str) -> None:
+    credentials = tmp_path / "kiosks.txt"
+    credentials.write_bytes(content)
+    done = kiosk("load", "--server", "http://127.0.0.1:9", "--credentials", str(credentials), "--kiosks", "1",
+                 "--transactions", "1", "--cards", str(tmp_path))
+    line = one_line(done)
+    assert fragment in line and "just-an-id" not in line and "\ufffd" not in line
+
+
+def test_a_demo_card_index_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    credentials = tmp_path / "kiosks.txt"
+    credentials.write_text("K1:s\n")
+    (tmp_path / "index.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    done = kiosk("load", "--server", "http://127.0.0.1:9", "--credentials", str(credentials), "--kiosks", "1",
+                 "--transactions", "1", "--cards", str(tmp_path))
+    assert "no readable demo card index" in one_line(done)

@@ -69,7 +69,7 @@ KIOSK = "import sys; from kiosk.cli import main; sys.exit(main())"
 
 @pytest.mark.parametrize("argv", [
     (MYNACARD, "verify", "--card", "{card}", "--pin-stdin"),
-    (MYNACARD, "reset-pin", "{card}", "--new-pin", "2468"),
+    (MYNACARD, "reset-pin", "{card}", "--pin-stdin"),
     (KIOSK, "simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "K1", "--card", "{card}", "--pin-stdin"),
 ])
 def test_every_command_that_opens_a_damaged_card_file_says_so_in_one_line(

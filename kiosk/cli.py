@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the kiosk does (never PINs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)")
+    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)",
+                              epilog="The operator panel (F12) opens with the code in KIOSK_OPERATOR_CODE "
+                                     "(default 0000); 3 wrong entries in a row lock it for 5 minutes.")
     _common(run)
     run.add_argument("--reader", help="pcsc, pcsc:NAME or virtual:CARDFILE (default pcsc)")
     run.add_argument("--demo-cards", type=Path, help="demo card folder (index.json): the operator's card tray")

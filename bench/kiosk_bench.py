@@ -312,13 +312,15 @@ def simulate_wall_time(service: Service, port: int, reader_name: str, out: Path)
 
     bridge = VpcdBridge(VirtualCard(str(service.card_path)), port=port)
     bridge.insert()
+    # The secrets go by the environment, never on the command line.
     command = [sys.executable, "-m", "kiosk.cli", "simulate", "--server", service.url,
-               "--kiosk-id", service.kiosk_id, f"--kiosk-secret={service.kiosk_secret}",
-               "--reader", f"pcsc:{reader_name}", "--pin", service.pin, "--certificate", "juminhyo",
+               "--kiosk-id", service.kiosk_id, "--reader", f"pcsc:{reader_name}", "--certificate", "juminhyo",
                "--out", str(out)]
+    env = {**os.environ, "KIOSK_SECRET": service.kiosk_secret, "KIOSK_PIN": service.pin}
     try:
         t0 = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=env)
         assert process.stderr is not None and process.stdout is not None
         errors: list[str] = []
 
@@ -387,9 +389,8 @@ def startup_under_pty(service: Service, port: int, reader_name: str, out: Path, 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     command = [sys.executable, "-m", "kiosk.cli", "run", "--server", service.url, "--kiosk-id", service.kiosk_id,
-               f"--kiosk-secret={service.kiosk_secret}", "--reader", f"pcsc:{reader_name}",
-               "--vpcd-port", str(port), "--printer-dir", str(out)]
-    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+               "--reader", f"pcsc:{reader_name}", "--vpcd-port", str(port), "--printer-dir", str(out)]
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", "KIOSK_SECRET": service.kiosk_secret}
     t0 = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdin=slave, stdout=slave, stderr=slave, env=env,
                                start_new_session=True)

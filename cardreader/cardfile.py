@@ -30,6 +30,9 @@ DEFAULT_TOKEN_LABEL = "JPKIAPICCTOKEN2"  # jpki.md §2.1: physical My Number car
 # verifier exists so that the PIN itself is never on disk. The count is kept modest because
 # the card checks it on every VERIFY and a user authentication should take milliseconds.
 PBKDF2_ITERATIONS = 2_000
+# A bound on what a card file may ask for: the card runs the verifier on every VERIFY, so a
+# file naming billions of iterations would hang the reader (and the kiosk) on one PIN.
+MAX_PBKDF2_ITERATIONS = 200_000
 
 
 class CardFileError(Exception):
@@ -49,14 +52,27 @@ def check_verifier(verifier: str, candidate: bytes) -> bool:
     """True if `candidate` (the bytes a VERIFY carried) matches; constant-time compare."""
     try:
         scheme, iterations, salt_b64, hash_b64 = verifier.split("$")
-        if scheme != "pbkdf2-sha256":
+        rounds = int(iterations)
+        if scheme != "pbkdf2-sha256" or not 1 <= rounds <= MAX_PBKDF2_ITERATIONS:
             return False
         salt = base64.b64decode(salt_b64)
         expected = base64.b64decode(hash_b64)
-        digest = hashlib.pbkdf2_hmac("sha256", candidate, salt, int(iterations))
+        digest = hashlib.pbkdf2_hmac("sha256", candidate, salt, rounds)
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest, expected)
+
+
+def check_verifier_format(verifier: str) -> None:
+    """Raises ValueError unless `verifier` is `pbkdf2-sha256$ITER$SALT$HASH` with ITER in
+    1..MAX_PBKDF2_ITERATIONS and SALT and HASH in base64."""
+    scheme, iterations, salt_b64, hash_b64 = verifier.split("$")  # ValueError unless 4 parts
+    if scheme != "pbkdf2-sha256":
+        raise ValueError("unknown PIN verifier scheme")
+    if not iterations.isascii() or not iterations.isdigit() or not 1 <= int(iterations) <= MAX_PBKDF2_ITERATIONS:
+        raise ValueError(f"PIN verifier iterations not in 1..{MAX_PBKDF2_ITERATIONS}")
+    base64.b64decode(salt_b64, validate=True)
+    base64.b64decode(hash_b64, validate=True)
 
 
 @dataclass
@@ -76,7 +92,12 @@ class PinRecord:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> PinRecord:
-        return cls(str(raw["verifier"]), int(raw["max_tries"]), int(raw["tries_left"]))
+        """Raises KeyError, TypeError or ValueError (a verifier out of format or bounds)."""
+        verifier = raw["verifier"]
+        if not isinstance(verifier, str):
+            raise TypeError("a PIN verifier is not a string")
+        check_verifier_format(verifier)
+        return cls(verifier, int(raw["max_tries"]), int(raw["tries_left"]))
 
     @classmethod
     def new(cls, secret: str, max_tries: int) -> PinRecord:
@@ -167,7 +188,7 @@ class CardFile:
                 token_label=str(jpki.get("token_label", DEFAULT_TOKEN_LABEL)),
                 label=str(raw.get("label", "")),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
             raise CardFileError(f"card file is damaged: {exc.__class__.__name__}") from exc
 
     # -- disk ---------------------------------------------------------------------------
@@ -175,13 +196,19 @@ class CardFile:
     def load(cls, path: str | os.PathLike[str]) -> CardFile:
         """Read a card file. Raises CardFileError (missing, unreadable, damaged)."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise CardFileError(f"cannot read card file {path}: {exc.strerror}") from exc
         try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CardFileError(f"card file {path} is not UTF-8 text") from None
+        try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CardFileError(f"card file {path} is not JSON") from exc
+        except json.JSONDecodeError:
+            raise CardFileError(f"card file {path} is not JSON") from None
+        except RecursionError:  # json recurses once per nesting level: "[[[[..." exhausts the stack
+            raise CardFileError(f"card file {path} is nested too deeply to be a card file") from None
         if not isinstance(raw, dict):
             raise CardFileError(f"card file {path} is not a JSON object")
         return cls.from_json(raw)

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certserver.api import pki_routes, routes
 from certserver.api.deps import ServiceContext
@@ -244,19 +244,32 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
             return
         received = 0
+        too_large = started = False
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    too_large = True
                     raise _BodyTooLargeError
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # A chunked body has no Content-Length to refuse up front; the framework turns
+            # the failed read into its own 400/422, which is dropped for the documented 413.
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLargeError:
+            pass
+        if too_large and not started:
             await self._refuse(scope, receive, send)
 
     @staticmethod

@@ -3,11 +3,17 @@ object out) and `load` (many simulated kiosks at once).
 
 Bad input and unreachable services give one line on stderr and a non-zero exit, never a
 traceback. The PIN given to `simulate` goes to the card and nowhere else.
+
+No secret is taken from the command line, where every user of the machine can read it
+(`ps`, /proc, shell history): the kiosk secret comes from KIOSK_SECRET, KIOSK_CREDENTIAL or
+--kiosk-secret-file, the operator code from KIOSK_OPERATOR_CODE, the PIN from KIOSK_PIN,
+--pin-file, --pin-stdin or a prompt. The old flags are refused with a pointer to these.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -24,11 +30,49 @@ class CliError(Exception):
     """One line for the user; exit code 2."""
 
 
+# Flags that once took a secret on the command line: still parsed (so that a value is never
+# mistaken for another flag's, e.g. `--pin 1234` for `--pin-file 1234`) and refused.
+_REFUSED_SECRET_FLAGS = {
+    "kiosk_secret_on_command_line": "--kiosk-secret is refused: a secret on the command line is visible to every "
+                                    "user of this machine; use KIOSK_SECRET, KIOSK_CREDENTIAL or --kiosk-secret-file",
+    "operator_code_on_command_line": "--operator-code is refused: a code on the command line is visible to every "
+                                     "user of this machine; use KIOSK_OPERATOR_CODE",
+    "pin_on_command_line": "--pin is refused: a PIN on the command line is visible to every user of this machine; "
+                           "use KIOSK_PIN, --pin-file FILE or --pin-stdin",
+}
+
+
+def _refuse_secret_flags(args: argparse.Namespace) -> None:
+    """Raises CliError when a secret was given by one of the refused flags."""
+    for dest, message in _REFUSED_SECRET_FLAGS.items():
+        if getattr(args, dest, None) is not None:
+            raise CliError(message)
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """The first line of `path` (without its line break). Raises CliError when the file
+    cannot be read, is not UTF-8 text or its first line is empty; the message never
+    quotes the file's content."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise CliError(f"the {what} file {path} is not UTF-8 text") from None
+    if not lines or not lines[0]:
+        raise CliError(f"the {what} file {path} has no {what} on its first line")
+    return lines[0]
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
     parser.add_argument("--kiosk-id", help="this kiosk's id (env KIOSK_ID)")
-    parser.add_argument("--kiosk-secret", help="this kiosk's secret (env KIOSK_SECRET); write --kiosk-secret=S, "
-                        "since a secret may begin with '-'")
+    parser.add_argument("--kiosk-secret-file", type=Path, metavar="FILE",
+                        help="read this kiosk's secret from the first line of FILE (or set KIOSK_SECRET, or "
+                             "KIOSK_CREDENTIAL=id:secret)")
+    parser.add_argument("--kiosk-secret", dest="kiosk_secret_on_command_line", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, help="seconds per request to the service (default 10)")
 
 
@@ -37,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the kiosk does (never PINs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)")
+    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)",
+                              epilog="The operator panel (F12) opens with the code in KIOSK_OPERATOR_CODE "
+                                     "(default 0000); 3 wrong entries in a row lock it for 5 minutes.")
     _common(run)
     run.add_argument("--reader", help="pcsc, pcsc:NAME or virtual:CARDFILE (default pcsc)")
     run.add_argument("--demo-cards", type=Path, help="demo card folder (index.json): the operator's card tray")
     run.add_argument("--printer-dir", type=Path, help="where printed documents go (default ./printed)")
-    run.add_argument("--operator-code", help="code of the operator panel (F12)")
+    run.add_argument("--operator-code", dest="operator_code_on_command_line", help=argparse.SUPPRESS)
     run.add_argument("--vpcd-port", type=int, help="vpcd port of the card tray (default 35963)")
     run.set_defaults(handler=cmd_run)
 
@@ -51,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     where = sim.add_mutually_exclusive_group(required=True)
     where.add_argument("--card", type=Path, help="a virtual card file, in an in-process reader")
     where.add_argument("--reader", help="pcsc or pcsc:NAME (a card placed in that reader)")
-    sim.add_argument("--pin", required=True, help="the card's 4-digit PIN (checked by the card only)")
+    pin = sim.add_mutually_exclusive_group()
+    pin.add_argument("--pin-file", type=Path, metavar="FILE",
+                     help="read the card's 4-digit PIN from the first line of FILE (else KIOSK_PIN, else a prompt)")
+    pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from the first line of standard input")
+    sim.add_argument("--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     sim.add_argument("--certificate", default="juminhyo", help="juminhyo, kisaijiko, inkan, shotoku_kazei, "
                      "koseki_zenbu, koseki_kojin, koseki_fuhyo")
     sim.add_argument("--municipality", default="jushochi", choices=("jushochi", "honsekichi"))
@@ -79,13 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> KioskSettings:
     """Environment first, then the command line on top."""
+    _refuse_secret_flags(args)
     overrides: dict[str, object] = {}
-    for arg, field in (("server", "server_url"), ("kiosk_id", "kiosk_id"), ("kiosk_secret", "kiosk_secret"),
-                       ("reader", "reader"), ("demo_cards", "demo_cards"), ("printer_dir", "printer_dir"),
-                       ("operator_code", "operator_code"), ("vpcd_port", "vpcd_port"), ("timeout", "http_timeout")):
+    for arg, field in (("server", "server_url"), ("kiosk_id", "kiosk_id"), ("reader", "reader"),
+                       ("demo_cards", "demo_cards"), ("printer_dir", "printer_dir"), ("vpcd_port", "vpcd_port"),
+                       ("timeout", "http_timeout")):
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field] = value
+    if getattr(args, "kiosk_secret_file", None) is not None:
+        overrides["kiosk_secret"] = read_secret_file(args.kiosk_secret_file, "kiosk secret")
     # KIOSK_ID / KIOSK_SECRET are the documented names (not KIOSK_KIOSK_ID).
     for env, field in (("KIOSK_ID", "kiosk_id"), ("KIOSK_SECRET", "kiosk_secret")):
         if field not in overrides and os.environ.get(env):
@@ -94,6 +147,31 @@ def settings_from(args: argparse.Namespace) -> KioskSettings:
         return KioskSettings(**overrides)  # type: ignore[arg-type]
     except ValueError as exc:
         raise CliError(f"bad setting: {str(exc).splitlines()[0]}") from None
+
+
+def read_pin(args: argparse.Namespace) -> str:
+    """The card's PIN from --pin-stdin, --pin-file, KIOSK_PIN or a prompt without echo
+    (in that order). Raises CliError when there is none or it is not 4 digits; the message
+    never quotes what was given."""
+    if args.pin_stdin:
+        try:
+            pin = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise CliError("standard input is not UTF-8 text") from None
+    elif args.pin_file is not None:
+        pin = read_secret_file(args.pin_file, "PIN")
+    elif os.environ.get("KIOSK_PIN"):
+        pin = os.environ["KIOSK_PIN"]
+    elif sys.stdin.isatty():
+        try:
+            pin = getpass.getpass("暗証番号 (PIN, 4 digits): ")
+        except EOFError:
+            raise CliError("no PIN was entered") from None
+    else:
+        raise CliError("no PIN: set KIOSK_PIN, or give --pin-file FILE or --pin-stdin")
+    if not (len(pin) == 4 and pin.isascii() and pin.isdigit()):
+        raise CliError("the PIN must be 4 digits")
+    return pin
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,8 +201,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     settings.printer_dir = args.out
-    if not (len(args.pin) == 4 and args.pin.isascii() and args.pin.isdigit()):
-        raise CliError("--pin must be 4 digits")
+    pin = read_pin(args)
     if args.pay is not None and (args.pay < 0 or args.pay % 10):
         raise CliError("--pay must be a non-negative multiple of 10 yen")
     try:
@@ -133,7 +210,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (ValueError, CardError, CardFileError, OSError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     options = tuple(o for o in args.options.split(",") if o)
-    script = VisitScript(pin=args.pin, certificate=args.certificate, municipality_role=args.municipality,
+    script = VisitScript(pin=pin, certificate=args.certificate, municipality_role=args.municipality,
                          persons=args.persons, options=options, copies=args.copies, pay_yen=args.pay)
     try:
         result = Driver(KioskFlow(timeouts=settings.timeouts()), devices.runner).visit(script)

@@ -13,7 +13,7 @@ import io
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 API = "/api/v1"
 # 422 codes that are the kiosk's own fault, not the rules speaking.
 _NOT_RULES = frozenset({"invalid_request", "idempotency_key_reused", "amount_mismatch"})
+# The API's own pattern of a transaction or document id (docs/api.md; the service's routes
+# refuse anything else). An id goes into URLs and the printer's file names, so one that
+# does not match is a bad answer, whoever sent it: "../x" must never become a path.
+SERVICE_ID = re.compile(r"[A-Za-z0-9_-]{10,64}")
 
 
 class ServiceError(Exception):
@@ -78,7 +82,7 @@ class Started:
 class ClientSettings:
     base_url: str
     kiosk_id: str
-    kiosk_secret: str
+    kiosk_secret: str = field(repr=False)
     timeout: float = 10.0  # seconds per request (connect, read, write)
 
 
@@ -150,13 +154,14 @@ class ServiceClient:
     def start_transaction(self) -> Started:
         body = self._json("POST", f"{API}/transactions")
         try:
-            return Started(str(body["transaction_id"]), _b64(body["challenge"]))
+            transaction_id, challenge = body["transaction_id"], _b64(body["challenge"])
         except (KeyError, ValueError, TypeError):
             raise _bad_response("malformed start answer", 201) from None
+        return Started(checked_id(transaction_id, "transaction"), challenge)
 
     def authenticate(self, transaction_id: str, certificate: bytes, signature: bytes) -> Menu:
         body = self._json(
-            "POST", f"{API}/transactions/{transaction_id}/authenticate",
+            "POST", f"{_tx(transaction_id)}/authenticate",
             json={"certificate": _enc(certificate), "signature": _enc(signature)},
         )
         return parse_menu(body.get("menu"))
@@ -164,7 +169,7 @@ class ServiceClient:
     def order(self, transaction_id: str, order: Order) -> OrderAccepted:
         """Raises ServiceError with `refused` True when the rules refuse the order."""
         body = self._json(
-            "POST", f"{API}/transactions/{transaction_id}/order",
+            "POST", f"{_tx(transaction_id)}/order",
             json={
                 "municipality_code": order.municipality_code,
                 "role": order.role.value,
@@ -183,30 +188,32 @@ class ServiceClient:
             raise _bad_response("malformed order answer", 200) from None
 
     def pay(self, transaction_id: str, fee_yen: int) -> None:
-        self._json("POST", f"{API}/transactions/{transaction_id}/payment", json={"amount_yen": fee_yen})
+        self._json("POST", f"{_tx(transaction_id)}/payment", json={"amount_yen": fee_yen})
 
     def list_documents(self, transaction_id: str) -> tuple[DocumentRef, ...]:
         """The paid transaction's documents as the service lists them."""
-        body = self._json("GET", f"{API}/transactions/{transaction_id}/documents")
+        body = self._json("GET", f"{_tx(transaction_id)}/documents")
         try:
             if body["transaction_id"] != transaction_id:
                 raise _bad_response("a document list of another transaction", 200)
-            return tuple(DocumentRef(str(d["document_id"]), str(d["sha256"])) for d in body["documents"])
+            return tuple(DocumentRef(checked_id(d["document_id"], "document"), str(d["sha256"]))
+                         for d in body["documents"])
         except (KeyError, TypeError):
             raise _bad_response("malformed document list", 200) from None
 
     def fetch_document(self, transaction_id: str, ref: DocumentRef) -> Document:
         """One PDF by its id; the Document says which transaction the service bound it to."""
-        response = self._request("GET", f"{API}/transactions/{transaction_id}/documents/{ref.document_id}")
+        url = f"{_tx(transaction_id)}/documents/{checked_id(ref.document_id, 'document')}"
+        response = self._request("GET", url)
         owner = response.headers.get("X-Transaction-Id", "")
         return Document(DocumentRef(ref.document_id, ref.sha256, count_pages(response.content)), owner,
                         response.content)
 
     def printed(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
-        self._json("POST", f"{API}/transactions/{transaction_id}/printed", headers=_key(idempotency_key))
+        self._json("POST", f"{_tx(transaction_id)}/printed", headers=_key(idempotency_key))
 
     def cancel(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
-        self._json("POST", f"{API}/transactions/{transaction_id}/cancel", headers=_key(idempotency_key))
+        self._json("POST", f"{_tx(transaction_id)}/cancel", headers=_key(idempotency_key))
 
 
 def count_pages(pdf: bytes) -> int:
@@ -221,6 +228,19 @@ def count_pages(pdf: bytes) -> int:
 
 def _key(idempotency_key: str | None) -> dict[str, str]:
     return {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+
+
+def checked_id(value: object, what: str) -> str:
+    """`value` if it is an id of the API's pattern. Raises ServiceError("bad_response")
+    otherwise; the message names what it was, never the value (it may be anything)."""
+    if isinstance(value, str) and SERVICE_ID.fullmatch(value):
+        return value
+    raise _bad_response(f"a malformed {what} id", 200)
+
+
+def _tx(transaction_id: str) -> str:
+    """The URL of a transaction. Raises ServiceError("bad_response") for a malformed id."""
+    return f"{API}/transactions/{checked_id(transaction_id, 'transaction')}"
 
 
 def _bad_response(detail: str, status: int) -> ServiceError:

@@ -88,9 +88,11 @@ def read_credentials(path: Path) -> list[tuple[str, str]]:
     """(id, secret) pairs from lines `id:secret` or `KIOSK_CREDENTIAL=id:secret`.
     Raises LoadError."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().decode("utf-8").splitlines()
     except OSError as exc:
         raise LoadError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LoadError(f"{path} is not UTF-8 text") from None
     pairs = []
     for line in lines:
         line = line.strip().removeprefix("KIOSK_CREDENTIAL=")

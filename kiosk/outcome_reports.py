@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass
@@ -26,13 +25,17 @@ from pathlib import Path
 from typing import Literal
 
 from cardreader.cardfile import write_atomic
-from kiosk.client import ServiceClient, ServiceError, ServiceTimeoutError, ServiceUnreachableError
+from kiosk.client import (
+    SERVICE_ID,
+    ServiceClient,
+    ServiceError,
+    ServiceTimeoutError,
+    ServiceUnreachableError,
+)
 
 logger = logging.getLogger(__name__)
 
 ReportKind = Literal["printed", "cancel"]
-# The API's own id pattern (docs/api.md): a transaction id goes into a file name here.
-_ID = re.compile(r"^[A-Za-z0-9_-]{10,64}$")
 # Answers that are no answer yet: the same report is sent again later.
 _RETRY_CODES = frozenset({"request_in_progress", "unreachable", "timeout"})
 
@@ -56,7 +59,8 @@ class OutcomeReport:
 
 def new_report(kind: ReportKind, transaction_id: str, documents: tuple[str, ...] = ()) -> OutcomeReport:
     """A report with a fresh Idempotency-Key. Raises OutcomeReportError for a malformed id."""
-    if not _ID.match(transaction_id) or not all(_ID.match(d) for d in documents):
+    # The API's own id pattern: a transaction id goes into a file name here.
+    if not all(SERVICE_ID.fullmatch(i) for i in (transaction_id, *documents)):
         raise OutcomeReportError("an id that does not fit the API's pattern")
     return OutcomeReport(kind, transaction_id, documents, uuid.uuid4().hex, datetime.now(UTC).isoformat())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,9 @@ from kiosk.models import Document, DocumentRef
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHEETS = 500
+# What a transaction id may be to name a printed file: one plain path component. The client
+# already holds ids to the API's pattern; the file name is made here, so it is checked here.
+_FILE_NAME_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class PrinterError(Exception):
@@ -88,8 +92,11 @@ class Printer:
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Path]:
         """Check, then print every page; return the written files. Raises
-        DocumentMismatchError (nothing printed), OutOfPaperError (before the first page if
+        DocumentMismatchError (nothing printed; also for a transaction id that is not a
+        plain file name), OutOfPaperError (before the first page if
         the tray cannot hold the job, else when it runs out), OSError."""
+        if not _FILE_NAME_ID.fullmatch(transaction_id):
+            raise DocumentMismatchError("a transaction id that is no plain file name")
         check_documents(transaction_id, expected, documents)
         total = sum(d.ref.pages for d in documents)
         if self.sheets < total:

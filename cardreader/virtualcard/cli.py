@@ -5,9 +5,11 @@ it until Ctrl-C or SIGTERM. SIGUSR1 toggles the card: removes it (PC/SC clients 
 reader) or inserts it again, as a resident taking the card off the reader and back.
 Exit codes: 0 stopped, 2 bad card file or arguments, 6 reader unavailable or lost.
 
-`mynacard reset-pin CARDFILE [--which auth|sign|kenhojo] [--new-pin PIN]` is the municipal
-office's unlock (暗証番号の再設定): a new PIN (prompted without echo unless given) and a full
-retry counter. It is an administrator's tool: the PIN is never printed or logged.
+`mynacard reset-pin CARDFILE [--which auth|sign|kenhojo] [--pin-stdin]` is the municipal
+office's unlock (暗証番号の再設定): a new PIN (prompted twice without echo, or the first line of
+standard input) and a full retry counter. It is an administrator's tool: the PIN is never
+printed or logged, nor taken from the command line, where every user of the machine can
+read it (`--new-pin` is refused).
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reset.add_argument("cardfile", help="the card file (JSON) of the virtual card")
     reset.add_argument("--which", choices=sorted(PIN_RULES), default="auth",
                        help="auth = 利用者証明用暗証番号, sign = 署名用パスワード, kenhojo = 券面事項入力補助用暗証番号")
-    reset.add_argument("--new-pin", help="the new PIN (prompted without echo if omitted)")
+    reset.add_argument("--pin-stdin", action="store_true",
+                       help="read the new PIN from the first line of standard input (else it is prompted twice "
+                            "without echo)")
+    # Refused, but still parsed: a PIN on the command line is visible to every user (ps).
+    reset.add_argument("--new-pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     reset.set_defaults(handler=run_reset_pin)
 
 
@@ -121,14 +127,32 @@ def _toggle(bridge: VpcdBridge, insert: bool, reader: str) -> None:
         print(f"card removed from {reader} (SIGUSR1 inserts it again)", flush=True)
 
 
+def _read_line(_prompt: str) -> str:
+    """One line of standard input without its line break. Raises EOFError at its end."""
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\r\n")
+
+
 def _new_pin(args: argparse.Namespace) -> str:
+    """The new PIN from standard input or a prompt. Raises CliError (given on the command
+    line, not entered, entries differ, wrong form); the message never repeats it."""
     rule, description = PIN_RULES[args.which]
-    if args.new_pin is not None:
-        secret = args.new_pin
-    else:
-        secret = getpass.getpass(f"new {args.which} PIN: ")
-        if getpass.getpass(f"new {args.which} PIN again: ") != secret:
+    if args.pin_on_command_line is not None:
+        raise CliError("--new-pin is refused: a PIN on the command line is visible to every user of this machine; "
+                       "use --pin-stdin or the prompt; nothing was changed")
+    # Without a terminal (a pipe) the two entries are read as lines, with no prompt and no
+    # echo warning on stderr, so a script sees only the one-line result.
+    ask = getpass.getpass if sys.stdin.isatty() else _read_line
+    try:
+        secret = _read_line("") if args.pin_stdin else ask(f"new {args.which} PIN: ")
+        if not args.pin_stdin and ask(f"new {args.which} PIN again: ") != secret:
             raise CliError("the two entries differ; nothing was changed")
+    except EOFError:
+        raise CliError("no new PIN was entered; nothing was changed") from None
+    except UnicodeDecodeError:
+        raise CliError("the new PIN is not UTF-8 text; nothing was changed") from None
     if args.which == "sign":
         secret = secret.upper()  # clients upper-case the password before sending (jpki.md §4.1)
     if not secret.isascii() or rule.check(secret.encode("ascii")) != SW.OK:

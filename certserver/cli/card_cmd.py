@@ -1,11 +1,19 @@
 """`certserver card issue|revoke|list|enroll` and `certserver ca init|show`: the test JPKI CA
-and the virtual cards it issues, from an operator's shell."""
+and the virtual cards it issues, from an operator's shell.
+
+`card issue` takes the new card's PIN and signing password from CERTSERVER_CARD_PIN and
+CERTSERVER_CARD_PASSWORD, from standard input (--pin-stdin) or from a prompt, never from
+the command line, where every user of the machine can read them (`ps`, shell history).
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import hashlib
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +28,8 @@ if TYPE_CHECKING:
     from certserver.pki.ca import CaBundle
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
+PIN_ENV = "CERTSERVER_CARD_PIN"  # 利用者証明用暗証番号 of the card `card issue` makes
+PASSWORD_ENV = "CERTSERVER_CARD_PASSWORD"  # 署名用パスワード of that card
 T = TypeVar("T")
 
 
@@ -29,8 +39,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     issue = actions.add_parser("issue", parents=[common], help="issue a virtual card file to a resident")
     issue.add_argument("--resident", required=True, help="resident id, e.g. toride-0001")
-    issue.add_argument("--pin", required=True, help="4-digit user-authentication PIN (test cards only)")
-    issue.add_argument("--password", required=True, help="signing password, 6-16 of A-Z 0-9")
+    issue.add_argument("--pin-stdin", action="store_true",
+                       help="read the 4-digit PIN (first line) and the signing password, 6-16 of A-Z 0-9 "
+                            f"(second line) from standard input; else {PIN_ENV} and {PASSWORD_ENV}, else a prompt")
+    # Refused, but still parsed: so that `--pin 1234` is never read as another flag's value.
+    issue.add_argument("--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
+    issue.add_argument("--password", dest="password_on_command_line", help=argparse.SUPPRESS)
     issue.add_argument("--out", type=Path, default=None,
                        help="card file to write (default <data-dir>/cards/<resident>.card.json)")
     issue.add_argument("--force", action="store_true", help="replace an existing card file")
@@ -126,16 +140,48 @@ def _jst(moment: dt.datetime | None) -> str:
 
 # -- card -----------------------------------------------------------------------------------
 
+def _prompt(label: str) -> str:
+    """Ask twice without echo. Raises CliError when the entries differ or input ends."""
+    try:
+        first = getpass.getpass(f"{label}: ")
+        if getpass.getpass(f"{label} (again): ") != first:
+            raise CliError(f"the two entries of the {label} differ; no card was issued")
+    except EOFError:
+        raise CliError(f"no {label} was entered") from None
+    return first
+
+
+def card_secrets(args: argparse.Namespace) -> tuple[str, str]:
+    """(PIN, signing password) of the card to issue, from --pin-stdin, the environment or a
+    prompt. Raises CliError when they are given on the command line or nowhere; the
+    message never repeats a secret."""
+    for dest, flag in (("pin_on_command_line", "--pin"), ("password_on_command_line", "--password")):
+        if getattr(args, dest) is not None:
+            raise CliError(f"{flag} is refused: a secret on the command line is visible to every user of this "
+                           f"machine; use {PIN_ENV} and {PASSWORD_ENV}, or --pin-stdin")
+    if args.pin_stdin:
+        try:
+            return sys.stdin.readline().rstrip("\r\n"), sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise CliError("standard input is not UTF-8 text; no card was issued") from None
+    if os.environ.get(PIN_ENV) and os.environ.get(PASSWORD_ENV):
+        return os.environ[PIN_ENV], os.environ[PASSWORD_ENV]
+    if sys.stdin.isatty():
+        return _prompt("PIN (4 digits)"), _prompt("signing password (6-16 of A-Z 0-9)")
+    raise CliError(f"no PIN and signing password: set {PIN_ENV} and {PASSWORD_ENV}, or give --pin-stdin")
+
+
 def issue_command(args: argparse.Namespace) -> int:
     from certserver.services.cards import check_pin_format, issue_card
 
-    _run(lambda: check_pin_format(args.pin, args.password))  # before touching CA or database
+    pin, password = card_secrets(args)
+    _run(lambda: check_pin_format(pin, password))  # before touching CA or database
     ca = _load_ca(args)
     out: Path = args.out or settings_from(args).cards_dir / f"{args.resident}.card.json"
     if args.out is None:
         out.parent.mkdir(parents=True, exist_ok=True)
     with _session(args) as session:
-        issued = _run(lambda: issue_card(session, ca, args.resident, pin=args.pin, password=args.password,
+        issued = _run(lambda: issue_card(session, ca, args.resident, pin=pin, password=password,
                                          out=out, overwrite=args.force, now=service_now(args)))
     print(f"issued a TEST ONLY card to {issued.resident_id}: {issued.path}")
     print(f"  auth serial {issued.auth_serial}")

@@ -7,7 +7,6 @@ reader through the bridge, so the kiosk reads it through pcscd exactly like a re
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from kiosk.config import KioskDevices
+from kiosk.config import CodeCheck, KioskDevices, OperatorCode
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
 from kiosk.i18n import text
 
@@ -75,7 +74,7 @@ class OperatorLoginScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "close", "Close", show=False)]
 
-    def __init__(self, language: str, code: str) -> None:
+    def __init__(self, language: str, code: OperatorCode) -> None:
         super().__init__()
         self.language = language
         self._code = code
@@ -93,11 +92,15 @@ class OperatorLoginScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#operator-open")
     def _check(self) -> None:
         entered = self.query_one(Input).value
-        if hmac.compare_digest(entered.encode(), self._code.encode()):
+        outcome = self._code.check(entered)
+        if outcome is CodeCheck.ACCEPTED:
             self.dismiss(True)
-        else:
-            self.query_one(Input).value = ""
-            self.query_one("#operator-error", Static).update(text(self.language, "operator.wrong_code"))
+            return
+        self.query_one(Input).value = ""
+        if outcome is CodeCheck.LOCKED:
+            logger.warning("operator code locked after repeated wrong entries")
+        key = "operator.locked" if outcome is CodeCheck.LOCKED else "operator.wrong_code"
+        self.query_one("#operator-error", Static).update(text(self.language, key))
 
     @on(Button.Pressed, "#operator-cancel")
     def _cancel(self) -> None:

@@ -113,7 +113,7 @@ def test_insert_with_a_bad_card_file_prints_one_line(tmp_path: Path, content: st
 
 def test_reset_pin_unlocks_a_locked_auth_pin_with_a_new_pin(card_path: Path) -> None:
     lock_auth_pin(card_path)
-    done = mynacard("reset-pin", str(card_path), "--new-pin", "2468")
+    done = mynacard("reset-pin", str(card_path), "--pin-stdin", input="2468" + "\n")
     assert done.returncode == 0, done.stderr
     assert "2468" not in done.stdout + done.stderr
     assert CardFile.load(card_path).pins["auth"].tries_left == 3
@@ -142,15 +142,34 @@ def test_reset_pin_refuses_differing_entries(card_path: Path) -> None:
 @pytest.mark.parametrize("which, pin", [("auth", "123"), ("kenhojo", "abcd"), ("sign", "AB1")])
 def test_reset_pin_refuses_a_pin_of_the_wrong_form(card_path: Path, which: str, pin: str) -> None:
     before = card_path.read_bytes()
-    done = mynacard("reset-pin", str(card_path), "--which", which, "--new-pin", pin)
+    done = mynacard("reset-pin", str(card_path), "--which", which, "--pin-stdin", input=pin + "\n")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "nothing was changed" in done.stderr
     assert card_path.read_bytes() == before
 
 
 def test_reset_pin_of_a_missing_card_file_is_one_line(tmp_path: Path) -> None:
-    done = mynacard("reset-pin", str(tmp_path / "none.json"), "--new-pin", "1234")
+    done = mynacard("reset-pin", str(tmp_path / "none.json"), "--pin-stdin", input="1234" + "\n")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_reset_pin_refuses_a_new_pin_on_the_command_line_without_repeating_it(card_path: Path) -> None:
+    """An argument is visible to every user of the machine (ps): refused, nothing changed."""
+    before = card_path.read_bytes()
+    done = mynacard("reset-pin", str(card_path), "--new-pin", "2468")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "--new-pin is refused" in lines[0] and "2468" not in lines[0]
+    assert card_path.read_bytes() == before
+
+
+def test_reset_pin_with_no_input_at_all_is_one_line(card_path: Path) -> None:
+    """No terminal and an empty standard input: the prompt meets its end, one line, no change."""
+    before = card_path.read_bytes()
+    done = mynacard("reset-pin", str(card_path), stdin=subprocess.DEVNULL, start_new_session=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "mynacard: no new PIN was entered; nothing was changed"
+    assert card_path.read_bytes() == before
 
 
 def test_reset_pin_reaches_a_card_that_is_in_use(card_path: Path) -> None:
@@ -158,7 +177,7 @@ def test_reset_pin_reaches_a_card_that_is_in_use(card_path: Path) -> None:
     card.ok(select_df(JPKI), select_ef("0018"))
     for _ in range(3):
         card.send(verify("0000"))
-    assert mynacard("reset-pin", str(card_path), "--new-pin", "8642").returncode == 0
+    assert mynacard("reset-pin", str(card_path), "--pin-stdin", input="8642" + "\n").returncode == 0
     time.sleep(0.01)
     assert card.sw("00200080") == "63C3"
     assert card.sw(verify("8642")) == "9000"

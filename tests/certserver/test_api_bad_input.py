@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import api_support
 import httpx
@@ -114,3 +115,22 @@ def test_no_json_body_whatever_makes_the_server_fail(authed: tuple[httpx.Client,
                            headers={"Content-Type": "application/json"})
         assert answer.status_code < 500, (step, body, answer.text)
         assert "error" in answer.json() or answer.status_code == 200
+
+
+def test_an_oversized_chunked_body_without_content_length_gets_413(service: Service) -> None:
+    """A body sent chunked (no Content-Length) is counted as it arrives: past 64 KiB the
+    answer is the documented 413, as for a declared length."""
+    def chunks() -> Iterator[bytes]:
+        yield b'{"certificate":"'
+        for _ in range(20):
+            yield b"A" * 10_000
+        yield b'"}'
+
+    with service.kiosk() as kiosk:
+        tx_id = kiosk.start().json()["transaction_id"]
+        answer = kiosk.http.post(f"/api/v1/transactions/{tx_id}/authenticate", content=chunks(),
+                                 headers={"Content-Type": "application/json"})
+        assert answer.request.headers.get("transfer-encoding") == "chunked"
+        assert "content-length" not in answer.request.headers
+        assert answer.status_code == 413
+        assert error_code(answer) == "payload_too_large"

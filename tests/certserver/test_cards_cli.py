@@ -3,6 +3,7 @@ one clear line (exit 2, no traceback) for every mistake."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
@@ -32,6 +33,14 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
+def _issue(capsys: pytest.CaptureFixture[str], *argv: str, pin: str, password: str) -> tuple[int, str, str]:
+    """`certserver card issue`, the card's secrets in the environment (never in argv)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CERTSERVER_CARD_PIN", pin)
+        env.setenv("CERTSERVER_CARD_PASSWORD", password)
+        return _run(capsys, "card", "issue", *argv)
+
+
 def _one_line_error(err: str, fragment: str) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -42,8 +51,7 @@ def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:  
     with transaction(db.factory) as session:
         add_resident(session)
     capsys.readouterr()
-    code, out, _ = _run(capsys, "card", "issue", "--data-dir", str(data_dir), "--resident", "toride-0001",
-                        "--pin", "1234", "--password", "ABC123")
+    code, out, _ = _issue(capsys, "--data-dir", str(data_dir), "--resident", "toride-0001", pin="1234", password="ABC123")
     assert code == 0
     card = data_dir / "cards" / "toride-0001.card.json"
     assert card.exists() and stat.S_IMODE(card.stat().st_mode) == 0o600
@@ -70,8 +78,7 @@ def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:  
 
 @sqlite_only
 def test_issue_to_an_unknown_resident_is_one_clear_line(capsys, data_dir: Path) -> None:
-    code, _, err = _run(capsys, "card", "issue", "--data-dir", str(data_dir), "--resident", "nobody",
-                        "--pin", "1234", "--password", "ABC123")
+    code, _, err = _issue(capsys, "--data-dir", str(data_dir), "--resident", "nobody", pin="1234", password="ABC123")
     assert code == 2
     _one_line_error(err, "no resident with id 'nobody'")
     assert not (data_dir / "cards" / "nobody.card.json").exists()
@@ -82,15 +89,13 @@ def test_issue_to_an_unknown_resident_is_one_clear_line(capsys, data_dir: Path) 
 def test_bad_pin_format_is_refused_before_anything_happens(capsys, tmp_path: Path, pin: str, password: str,
                                                            fragment: str) -> None:
     # No CA and no database exist: the format check comes first.
-    code, _, err = _run(capsys, "card", "issue", "--data-dir", str(tmp_path), "--resident", "x",
-                        "--pin", pin, "--password", password)
+    code, _, err = _issue(capsys, "--data-dir", str(tmp_path), "--resident", "x", pin=pin, password=password)
     assert code == 2
     _one_line_error(err, fragment)
 
 
 def test_missing_ca_says_to_run_init(capsys, tmp_path: Path) -> None:
-    code, _, err = _run(capsys, "card", "issue", "--data-dir", str(tmp_path / "var"), "--resident", "x",
-                        "--pin", "1234", "--password", "ABC123")
+    code, _, err = _issue(capsys, "--data-dir", str(tmp_path / "var"), "--resident", "x", pin="1234", password="ABC123")
     assert code == 2
     _one_line_error(err, "run `certserver init` first")
 
@@ -165,11 +170,64 @@ def test_the_installed_command_issues_a_card_in_a_fresh_data_folder(tmp_path: Pa
     folder = tmp_path / "var"
     command = [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())"]
 
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*command, *argv, "--data-dir", str(folder)], capture_output=True, text=True,
-                              env=env, timeout=120, check=False)
+    def run(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *argv, "--data-dir", str(folder)], input=stdin, capture_output=True,
+                              text=True, env=env, timeout=120, check=False)
 
     assert run("init").returncode == 0
-    failed = run("card", "issue", "--resident", "nobody", "--pin", "1234", "--password", "ABC123")
+    failed = run("card", "issue", "--resident", "nobody", "--pin-stdin", stdin="1234\nABC123\n")
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert failed.stderr.strip().splitlines()[-1] == "certserver: no resident with id 'nobody'"
+
+
+# -- the card's secrets never on the command line --------------------------------------------
+
+def test_issue_reads_the_pin_and_password_from_standard_input(
+        capsys, data_dir: Path, db: Db, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    with transaction(db.factory) as session:
+        add_resident(session)
+    monkeypatch.delenv("CERTSERVER_CARD_PIN", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("1234\nABC123\n"))
+    code, out, _ = _run(capsys, "card", "issue", "--data-dir", str(data_dir), "--resident", "toride-0001",
+                        "--pin-stdin")
+    assert code == 0 and "issued a TEST ONLY card" in out
+    card = (data_dir / "cards" / "toride-0001.card.json").read_text()
+    assert '"1234"' not in card and "ABC123" not in card  # verifiers only
+
+
+def test_issue_without_secrets_and_without_a_terminal_says_where_they_come_from(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CERTSERVER_CARD_PIN", "CERTSERVER_CARD_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no prompt, no hang
+    code, _, err = _run(capsys, "card", "issue", "--data-dir", str(tmp_path), "--resident", "x")
+    assert code == 2
+    _one_line_error(err, "set CERTSERVER_CARD_PIN and CERTSERVER_CARD_PASSWORD, or give --pin-stdin")
+
+
+@pytest.mark.parametrize("secret_flags", [("--pin", "4826", "--password", "QWERTY48"), ("--pin", "4826"),
+                                          ("--password", "QWERTY48")])
+def test_a_pin_or_password_on_the_command_line_is_refused_in_a_line_that_does_not_repeat_it(
+        tmp_path: Path, secret_flags: tuple[str, ...]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSERVER_")}
+    env |= {"CERTSERVER_CARD_PIN": "1234", "CERTSERVER_CARD_PASSWORD": "ABC123"}
+    done = subprocess.run([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())",
+                           "card", "issue", "--data-dir", str(tmp_path), "--resident", "x", *secret_flags],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    assert "is refused" in lines[0] and "4826" not in lines[0] and "QWERTY48" not in lines[0]
+    assert not (tmp_path / "cards").exists()
+
+
+@pytest.mark.parametrize("io_encoding", ["utf-8:strict", "utf-8:surrogateescape"])
+def test_non_utf8_standard_input_is_one_line(tmp_path: Path, io_encoding: str) -> None:
+    """Undecodable bytes on standard input, whichever way Python decodes it: one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSERVER_")}
+    done = subprocess.run([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())",
+                           "card", "issue", "--data-dir", str(tmp_path), "--resident", "x", "--pin-stdin"],
+                          input=b"\xff\xfe12\n\x80\x81\n", capture_output=True,
+                          env=env | {"PYTHONIOENCODING": io_encoding}, timeout=120, check=False)
+    stderr = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (tmp_path / "cards").exists()

@@ -13,9 +13,13 @@ from certserver.services.kiosks import register_kiosk
 from kiosk.cli import main
 
 
-def simulate(service: Service, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
-                 f"--kiosk-secret={service.kiosk_secret}", *args])
+def simulate(service: Service, capsys: pytest.CaptureFixture[str], pin: str,
+             *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """`kiosk simulate` in this process, its secrets in the environment (never in argv)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KIOSK_SECRET", service.kiosk_secret)
+        env.setenv("KIOSK_PIN", pin)
+        code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id, *args])
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, out
     return code, json.loads(out[0])
@@ -24,7 +28,7 @@ def simulate(service: Service, capsys: pytest.CaptureFixture[str], *args: str) -
 def test_simulate_prints_one_json_object_for_an_issued_certificate(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = service.card("toride-0001")
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+    code, result = simulate(service, capsys, card.pin, "--card", str(card.path),
                             "--certificate", "juminhyo", "--persons", "self", "--options", "setainushi",
                             "--copies", "2", "--pay", "1000", "--out", str(tmp_path / "out"))
     assert code == 0
@@ -38,7 +42,7 @@ def test_simulate_reports_a_wrong_pin_with_the_tries_left(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = service.card("toride-0003")
     wrong = "0000" if card.pin != "0000" else "1111"
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", wrong, "--out", str(tmp_path))
+    code, result = simulate(service, capsys, wrong, "--card", str(card.path), "--out", str(tmp_path))
     assert code == 1
     assert result["status"] == "error" and result["error_code"] == "wrong_pin" and result["tries_left"] == 2
     assert result["documents"] == []
@@ -47,30 +51,33 @@ def test_simulate_reports_a_wrong_pin_with_the_tries_left(
 def test_simulate_reports_why_a_certificate_is_not_on_offer(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = service.card("toride-0050")  # seal registration cancelled
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+    code, result = simulate(service, capsys, card.pin, "--card", str(card.path),
                             "--certificate", "inkan", "--out", str(tmp_path / "out"))
     assert code == 1 and result["error_code"] == "seal_cancelled"
     assert not (tmp_path / "out").exists()
 
 
 def test_simulate_with_bad_input_prints_one_line_and_exits_2(
-        service: Service, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        service: Service, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     card = service.card("toride-0001")
-    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id, "--kiosk-secret", "x",
-                 "--card", str(card.path), "--pin", "12ab"])
+    monkeypatch.setenv("KIOSK_SECRET", "x")
+    monkeypatch.setenv("KIOSK_PIN", "12ab")
+    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id, "--card", str(card.path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err == ["kiosk: --pin must be 4 digits"]
-    code = main(["simulate", "--server", service.url, "--card", str(tmp_path / "missing.json"), "--pin", "1234",
-                 "--kiosk-id", "a", "--kiosk-secret", "b"])
+    assert code == 2 and err == ["kiosk: the PIN must be 4 digits"]
+    monkeypatch.setenv("KIOSK_PIN", "1234")
+    code = main(["simulate", "--server", service.url, "--card", str(tmp_path / "missing.json"), "--kiosk-id", "a"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "missing.json" in err[0]
 
 
 def test_simulate_against_an_unreachable_service_reports_it(
-        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     card = service.card("toride-0001")
-    code = main(["simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "k", "--kiosk-secret", "s",
-                 "--card", str(card.path), "--pin", card.pin, "--out", str(tmp_path)])
+    monkeypatch.setenv("KIOSK_SECRET", "s")
+    monkeypatch.setenv("KIOSK_PIN", card.pin)
+    code = main(["simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "k", "--card", str(card.path),
+                 "--out", str(tmp_path)])
     result = json.loads(capsys.readouterr().out)
     assert code == 1 and result["error_code"] == "service_unreachable"
 
@@ -103,7 +110,8 @@ def test_credentials_can_come_from_the_environment_as_certserver_prints_them(
     monkeypatch.setenv("KIOSK_CREDENTIAL", f"{service.kiosk_id}:{service.kiosk_secret}")
     monkeypatch.setenv("KIOSK_SERVER_URL", service.url)
     card = service.card("toride-0001")
-    code = main(["simulate", "--card", str(card.path), "--pin", card.pin, "--certificate", "inkan",
+    monkeypatch.setenv("KIOSK_PIN", card.pin)
+    code = main(["simulate", "--card", str(card.path), "--certificate", "inkan",
                  "--out", str(tmp_path / "out")])
     assert code == 0 and json.loads(capsys.readouterr().out)["status"] == "issued"
 
@@ -132,7 +140,7 @@ def test_simulate_with_chosen_persons_prints_exactly_them(
     from pypdf import PdfReader
 
     card, spouse = service.card("toride-0001"), service.card("toride-0002")  # one household
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+    code, result = simulate(service, capsys, card.pin, "--card", str(card.path),
                             "--persons", f"{card.resident_id},{spouse.resident_id}", "--out", str(tmp_path / "out"))
     assert code == 0, result
     text = "".join("".join((p.extract_text() or "").split()) for p in PdfReader(result["documents"][0]).pages)
@@ -144,6 +152,6 @@ def test_simulate_with_chosen_persons_prints_exactly_them(
 def test_simulate_refuses_a_person_not_on_the_menu(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = service.card("toride-0001")
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+    code, result = simulate(service, capsys, card.pin, "--card", str(card.path),
                             "--persons", "toride-0010", "--out", str(tmp_path / "out"))
     assert code == 1 and result["error_code"] == "bad_persons"

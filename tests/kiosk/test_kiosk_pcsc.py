@@ -45,9 +45,12 @@ def test_simulate_through_a_pcsc_reader_issues_the_certificate(
     taker = threading.Thread(target=take_card_once_authenticated, daemon=True)
     taker.start()
     try:
-        code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
-                     f"--kiosk-secret={service.kiosk_secret}", "--reader", f"pcsc:{vpcd_slot.reader}",
-                     "--pin", card.pin, "--certificate", "inkan", "--out", str(tmp_path / "out")])
+        with pytest.MonkeyPatch.context() as env:  # the secrets never on a command line
+            env.setenv("KIOSK_SECRET", service.kiosk_secret)
+            env.setenv("KIOSK_PIN", card.pin)
+            code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
+                         "--reader", f"pcsc:{vpcd_slot.reader}", "--certificate", "inkan",
+                         "--out", str(tmp_path / "out")])
     finally:
         taker.join(timeout=5)
         bridge.remove()

@@ -7,7 +7,8 @@ an app otherwise (Takamatsu 2024: a single-server build ran on several servers, 
 - an in-memory SQLite database (private to one connection, gone on restart);
 - several workers on SQLite unless the file is in WAL mode on a local file system (SQLite's
   locking does not work over NFS/SMB, and a rollback journal would block readers);
-- a database that is not migrated to the newest revision;
+- a database that is not migrated to the newest revision, or a SQLite file that fails
+  `PRAGMA quick_check` (a damaged file is refused, never served from);
 - a missing or damaged CA, or missing fonts.
 Everything the service knows lives in the database, so any number of workers on one
 database (PostgreSQL, or a local SQLite file in WAL mode) behave as one service.
@@ -43,6 +44,8 @@ from certserver.db.session import (
     make_engine,
     make_session_factory,
     queue_writers_on_a_file_lock,
+    quick_check,
+    truncate_wal,
 )
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
@@ -111,24 +114,35 @@ def _filesystem_type(path: Path) -> str | None:
 
 
 def check_database(engine: Engine, settings: Settings) -> None:
-    """The database is reachable, migrated to head, and fits the worker count.
+    """The database is reachable, sound (SQLite's quick_check), migrated to head, and fits
+    the worker count. On SQLite it also truncates a WAL a crash left behind.
 
     Raises DeploymentCheckError.
     """
     url = engine.url.render_as_string(hide_password=False)
+    damage = None
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                damage = quick_check(connection)
             current = set(MigrationContext.configure(connection).get_current_heads())
             journal = None
             if engine.dialect.name == "sqlite":
                 journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     except SQLAlchemyError as exc:
-        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}") from exc
+        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}"
+                                   f"{' (the file is damaged: restore it from a backup)' if _is_corrupt(exc) else ''}"
+                                   ) from exc
+    if damage is not None:
+        raise DeploymentCheckError(f"the SQLite database is damaged (quick_check: {damage}); "
+                                   "restore it from a backup")
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     if current != heads:
         raise DeploymentCheckError(
             f"the database is at revision {sorted(current) or 'none'}, the code needs {sorted(heads)}: "
             "run `certserver init` (it migrates) first")
+    if engine.dialect.name == "sqlite":
+        _truncate_wal_left_by_a_crash(engine)
     if engine.dialect.name == "sqlite" and settings.workers > 1:
         if str(journal).lower() != "wal":
             raise DeploymentCheckError(f"{settings.workers} workers need SQLite in WAL mode (it is {journal})")
@@ -138,6 +152,21 @@ def check_database(engine: Engine, settings: Settings) -> None:
             raise DeploymentCheckError(
                 f"the SQLite file is on a network file system ({fstype}); several workers or servers "
                 "must share a PostgreSQL database instead")
+
+
+def _is_corrupt(exc: SQLAlchemyError) -> bool:
+    """SQLite's "file is not a database" / "database disk image is malformed"."""
+    return "not a database" in str(exc) or "malformed" in str(exc)
+
+
+def _truncate_wal_left_by_a_crash(engine: Engine) -> None:
+    """A service killed between an erasure and its checkpoint leaves the erased pages in
+    the WAL; the next start copies them out and cuts the WAL before serving."""
+    raw = engine.raw_connection()
+    try:
+        truncate_wal(raw.driver_connection)
+    finally:
+        raw.close()
 
 
 def _serialize_sqlite_transactions(engine: Engine) -> None:

@@ -3,11 +3,16 @@
 One engine per process, one session and transaction per request (owned by the API's
 dependency) or per CLI command. SQLite gets WAL, a busy timeout and foreign keys, so several
 worker processes on one file behave; PostgreSQL needs nothing special.
+
+SQLite also gets `secure_delete` and a checkpoint after every commit that erased personal
+data (`checkpoint_after_commit`): the rows a transaction ends with (erased PDFs, scrubbed
+answers) must not survive as freed pages in the database file or as old frames in the WAL.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +21,12 @@ from typing import Any, BinaryIO
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_CHECKPOINT_DUE = "checkpoint_after_commit"  # connection record info: this connection erased data
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
@@ -36,10 +43,49 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Freed pages are zeroed, so an erased PDF does not stay readable in the free
+            # pages of the file (or in the WAL frames that carry them there).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
+
+        # Registered here, before any other checkin listener: the checkpoint must run while
+        # the service's writer lock (queue_writers_on_a_file_lock) is still held.
+        @event.listens_for(engine, "checkin")
+        def _checkpoint_if_erased(dbapi_connection, record):  # type: ignore[no-untyped-def]
+            if dbapi_connection is not None and record.info.pop(_CHECKPOINT_DUE, False):
+                truncate_wal(dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def truncate_wal(dbapi_connection: Any) -> bool:
+    """Copy the SQLite WAL into the database file and cut the WAL to zero bytes, so the old
+    page images it holds (erased PDFs among them) are gone. Returns False when a reader in
+    another process kept it from finishing (the next checkpoint catches up)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        cursor.close()
+    if busy:
+        logger.warning("the WAL checkpoint after an erasure was blocked by a reader; the next one retries")
+    return not busy
+
+
+def checkpoint_after_commit(session: Session) -> None:
+    """Ask for a WAL checkpoint (TRUNCATE) once this session's transaction has ended: it
+    erased personal data whose old page images must not stay in the WAL. Nothing on
+    PostgreSQL (its WAL and vacuum are the operator's, see README)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.connection().connection.info[_CHECKPOINT_DUE] = True
+
+
+def quick_check(connection: Connection) -> str | None:
+    """None when SQLite's `PRAGMA quick_check` finds the database sound, else its first finding."""
+    findings = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    return None if findings == ["ok"] else (findings[0] if findings else "no answer")
 
 
 def queue_writers_on_a_file_lock(engine: Engine, lock_path: Path) -> None:

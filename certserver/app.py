@@ -49,6 +49,7 @@ from certserver.db.session import (
 )
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
+from certserver.services.retention import purge_idempotency_records
 from certserver.services.transactions import Renderer, TransactionService, certificate_status
 
 if TYPE_CHECKING:
@@ -391,7 +392,8 @@ def _include_verify_router(app: FastAPI, settings: Settings, factory: sessionmak
 
 
 async def _sweep_forever(context: ServiceContext, interval: float) -> None:
-    """End overdue transactions even when their kiosk never comes back."""
+    """End overdue transactions even when their kiosk never comes back, and delete
+    idempotency records past their retention."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -399,6 +401,10 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
                 context.transactions.expire_due, context.session_factory, context.clock())
             if count:
                 logger.info("expired %d overdue transaction(s)", count)
+            purged = await anyio.to_thread.run_sync(
+                purge_idempotency_records, context.session_factory, context.clock())
+            if purged:
+                logger.info("deleted %d idempotency record(s) past their retention", purged)
         except Exception:  # the sweep must survive a busy database; the next round retries
             logger.exception("expiry sweep failed")
 

@@ -1,14 +1,17 @@
-"""What the service leaves in its data folder: no PDF of an ended transaction survives in
-the SQLite files (database, WAL, shared memory), even after a crash."""
+"""What the service leaves at rest: no PDF of an ended transaction survives in the SQLite
+files (database, WAL, shared memory), even after a crash; stored idempotent answers name
+nobody once their transaction ended, and none outlives its retention or a crash."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +20,29 @@ from pathlib import Path
 import api_support
 import httpx
 import pytest
-from api_support import KioskClient, MovableClock, Pki, populated_with_kiosks
+from api_support import (
+    BY_ID,
+    PEOPLE,
+    KioskClient,
+    LiveServer,
+    MovableClock,
+    Pki,
+    Service,
+    error_code,
+    populated_with_kiosks,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from certserver.api.deps import ABANDONED_AFTER, IN_PROGRESS
+from certserver.app import create_app
+from certserver.config import Settings
+from certserver.db.models.transactions import IdempotencyRecord
 from certserver.db.session import make_engine, make_session_factory, transaction, upgrade_to_head
 from certserver.services.kiosks import KioskCredential, register_kiosk
+from certserver.services.retention import IDEMPOTENCY_RETENTION, purge_idempotency_records
 
-pki = api_support.pki  # fixture
+pki, service = api_support.pki, api_support.service  # fixtures
 
 WINDOW = 48  # bytes of a PDF looked for in the files; long enough to be that PDF's own
 
@@ -41,10 +61,15 @@ class ServeProcess:
     url: str
     folder: Path
     credential: KioskCredential
+    clock: MovableClock  # where the service's pretended clock started
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.folder / 'certserver.db'}"
 
     def add_kiosk(self, kiosk_id: str) -> KioskCredential:
         """Register another kiosk (beside the running service, as the CLI would)."""
-        engine = make_engine(f"sqlite:///{self.folder / 'certserver.db'}")
+        engine = make_engine(self.database_url)
         try:
             with transaction(make_session_factory(engine)) as session:
                 return register_kiosk(session, kiosk_id, "store", dt.datetime.now(dt.UTC))
@@ -67,12 +92,13 @@ def served(pki: Pki, tmp_path: Path) -> Iterator[ServeProcess]:
     port = _free_port()
     env = {**os.environ, "CERTSERVER_DATABASE_URL": url}
     # Inside the service hours whatever the hour of the test run.
-    pretend = MovableClock()().isoformat()
+    clock = MovableClock()
+    pretend = clock().isoformat()
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve",
          "--data-dir", str(pki.data_dir), "--port", str(port), "--render-processes", "0", "--pretend-time", pretend],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    served = ServeProcess(process, f"http://127.0.0.1:{port}", folder, credential)
+    served = ServeProcess(process, f"http://127.0.0.1:{port}", folder, credential, clock)
     try:
         _wait_until_up(served)
         yield served
@@ -155,3 +181,101 @@ def test_no_pdf_of_an_ended_transaction_survives_in_the_data_folder_after_a_cras
     files = {p.name for p in served.folder.iterdir()}
     assert "certserver.db" in files
     assert carve(served.folder, pdfs) == {}
+
+
+# -- idempotency records ------------------------------------------------------------------
+
+def _records(factory: sessionmaker[Session]) -> list[IdempotencyRecord]:
+    with factory() as session:
+        return list(session.scalars(select(IdempotencyRecord)))
+
+
+def test_a_replay_after_the_transaction_ended_gets_transaction_ended_and_names_nobody(service: Service) -> None:
+    """The stored menu and order answer name residents; once the transaction is printed
+    their replays say only that it ended, and no stored answer holds a name."""
+    card = service.pki.cards["toride-000"]
+    names = [p.name for p in PEOPLE if p.household_id == BY_ID["toride-000"].household_id]
+    with service.kiosk("K1") as kiosk:
+        started = kiosk.start(headers={"Idempotency-Key": "start-1"}).json()
+        tx_id = started["transaction_id"]
+        authenticate = {"Idempotency-Key": "auth-1"}
+        answer = kiosk.authenticate(tx_id, card, started["challenge"], headers=authenticate)
+        assert answer.status_code == 200 and names[0] in answer.text
+        ordered = kiosk.order(tx_id, whole_household=True, headers={"Idempotency-Key": "order-1"})
+        assert ordered.status_code == 200 and names[1] in ordered.text
+        assert kiosk.pay(tx_id, ordered.json()["fee_total_yen"], headers={"Idempotency-Key": "pay-1"}).status_code == 200
+        assert any(n in r.body for r in _records(service.factory) for n in names)  # stored while it runs
+        assert kiosk.printed(tx_id).json()["state"] == "printed"
+
+        auth_replay = kiosk.authenticate(tx_id, card, started["challenge"], headers=authenticate)
+        order_replay = kiosk.order(tx_id, whole_household=True, headers={"Idempotency-Key": "order-1"})
+        start_replay = kiosk.start(headers={"Idempotency-Key": "start-1"})
+    for replay in (auth_replay, order_replay, start_replay):
+        assert replay.status_code == 409 and error_code(replay) == "transaction_ended", replay.text
+        assert not any(n in replay.text for n in names)
+    records = _records(service.factory)
+    assert {r.key for r in records} == {"start-1", "auth-1", "order-1", "pay-1"}
+    assert not any(n in r.body or n.replace("\u3000", "") in r.body for r in records for n in names)
+    assert {r.transaction_id for r in records} == {tx_id}
+
+
+def test_idempotency_records_are_deleted_after_their_retention(service: Service) -> None:
+    with service.kiosk("K1") as kiosk:
+        for n in range(3):
+            assert kiosk.start(headers={"Idempotency-Key": f"start-{n}"}).status_code == 201
+    assert len(_records(service.factory)) == 3
+    assert purge_idempotency_records(service.factory, service.clock()) == 0
+    service.clock.advance(IDEMPOTENCY_RETENTION.total_seconds() + 1)
+    assert purge_idempotency_records(service.factory, service.clock()) == 3
+    assert _records(service.factory) == []
+
+
+def _order_in_the_background(served: ServeProcess, tx_id: str) -> threading.Thread:
+    def order() -> None:
+        with KioskClient(served.url, served.credential) as kiosk, contextlib.suppress(httpx.HTTPError):
+            kiosk.order(tx_id, whole_household=True, copies=5, headers={"Idempotency-Key": "order-1"})
+
+    thread = threading.Thread(target=order, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_for_placeholder(served: ServeProcess, key: str) -> None:
+    engine = make_engine(served.database_url)
+    try:
+        factory = make_session_factory(engine)
+        deadline = time.monotonic() + 30
+        while not any(r.key == key and r.status_code == IN_PROGRESS for r in _records(factory)):
+            assert time.monotonic() < deadline, "the order never started"
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_key_left_in_progress_by_a_crash_does_not_block_its_retries(served: ServeProcess, pki: Pki) -> None:
+    """The service is killed (SIGKILL) while an order renders: its Idempotency-Key stays
+    "in progress" in the database. After a restart a retry is refused as in progress only
+    while the first try could still be running; later it runs, and once the transaction
+    expired it gets transaction_ended."""
+    with KioskClient(served.url, served.credential) as kiosk:
+        tx_id, _ = kiosk.authenticated(pki.cards["toride-000"])
+    thread = _order_in_the_background(served, tx_id)
+    _wait_for_placeholder(served, "order-1")
+    served.kill()
+    thread.join(timeout=30)
+
+    clock = served.clock
+    clock.advance(5)
+    app = create_app(Settings(data_dir=pki.data_dir, database_url=served.database_url), clock=clock)
+    with LiveServer(app) as restarted, KioskClient(restarted.url, served.credential) as kiosk:
+        def retry() -> httpx.Response:
+            return kiosk.order(tx_id, whole_household=True, copies=5, headers={"Idempotency-Key": "order-1"})
+
+        assert error_code(retry()) == "request_in_progress"  # the first try might still be rendering
+        clock.advance(ABANDONED_AFTER.total_seconds())
+        again = retry()
+        assert again.status_code != 200 and error_code(again) == "invalid_state"  # it ran: the order was placed
+        clock.advance(Settings().transaction_ttl_seconds)
+        app.state.service.transactions.expire_due(app.state.service.session_factory, clock())
+        assert error_code(retry()) == "transaction_ended"

@@ -4,6 +4,7 @@
 an app otherwise (Takamatsu 2024: a single-server build ran on several servers, service.md
 §7). It refuses:
 - settings that contradict each other (TTLs, pool sizes, an unknown time zone);
+- a data folder (or SQLite database folder) other users may enter or read;
 - an in-memory SQLite database (private to one connection, gone on restart);
 - several workers on SQLite unless the file is in WAL mode on a local file system (SQLite's
   locking does not work over NFS/SMB, and a rollback journal would block readers);
@@ -39,6 +40,7 @@ from certserver.api import pki_routes, routes
 from certserver.api.deps import Clock, ServiceContext, utc_now
 from certserver.api.errors import error_body, install_error_handlers
 from certserver.config import Settings
+from certserver.data_folder import OpenDataFolderError, check_private
 from certserver.db.session import (
     alembic_config,
     make_engine,
@@ -86,6 +88,22 @@ def check_settings(settings: Settings) -> None:
         problems.append(f"unknown time zone {settings.timezone!r}")
     if problems:
         raise DeploymentCheckError("; ".join(problems))
+
+
+def check_data_folders(settings: Settings) -> None:
+    """The data folder, and a SQLite database's folder, are closed to other users (unless
+    `allow_open_data_dir`, for tests). Raises DeploymentCheckError."""
+    if settings.allow_open_data_dir:
+        return
+    folders = [settings.data_dir]
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not _is_memory_sqlite(url):
+        folders.append(Path(url.removeprefix("sqlite:///")).parent)
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        try:
+            check_private(folder)
+        except OpenDataFolderError as exc:
+            raise DeploymentCheckError(str(exc)) from exc
 
 
 def _is_memory_sqlite(url: str) -> bool:
@@ -322,6 +340,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     whoever builds an app and never serves it closes them). Raises DeploymentCheckError.
     """
     check_settings(settings)
+    check_data_folders(settings)
     engine = build_engine(settings)
     render_processes = None  # the render processes this app started, and so ends
     try:

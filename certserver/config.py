@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # and runs on from there, so a demo outside service hours still issues. Every
     # transaction, document date and audit entry then carries the pretended time.
     pretend_time: AwareDatetime | None = None
+    # TESTS ONLY: start even when other users may enter or read the data folder, which
+    # holds residents' data and keys (certserver.data_folder).
+    allow_open_data_dir: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,6 +15,7 @@ import socket
 from datetime import datetime
 
 from certserver.cli import CliError, settings_from
+from certserver.data_folder import ALLOW_OPEN_FLAG
 
 RENDER_PROCESSES_VARIABLE = "CERTSERVER_RENDER_PROCESSES"  # Settings.render_processes from the environment
 
@@ -32,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--pretend-time", default=None, metavar="ISO",
                         help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
                              "2026-11-26T10:00+09:00, so a demo outside service hours still issues")
+    parser.add_argument(ALLOW_OPEN_FLAG, action="store_true",
+                        help="TESTS ONLY: start even when other users may enter or read the data folder "
+                             "(it holds residents' data and keys; the service refuses that by default)")
     parser.set_defaults(handler=run)
 
 
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update=overrides)
     if args.pretend_time is not None:
         settings = settings.model_copy(update={"pretend_time": _pretend_time(args.pretend_time)})
+    if args.allow_open_data_dir:
+        settings = settings.model_copy(update={"allow_open_data_dir": True})
     if not 0 < settings.port < 65536:
         raise CliError(f"port must be 1-65535, not {settings.port}")
     try:
@@ -70,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         "CERTSERVER_WORKERS": str(settings.workers),
         RENDER_PROCESSES_VARIABLE: str(settings.render_processes),
     })
+    if settings.allow_open_data_dir:
+        os.environ["CERTSERVER_ALLOW_OPEN_DATA_DIR"] = "1"
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
     config = uvicorn.Config("certserver.app:app_from_environment", factory=True, host=settings.host,

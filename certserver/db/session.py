@@ -24,6 +24,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from certserver.data_folder import PRIVATE_FILE_MODE, make_private_folder
+
 logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _CHECKPOINT_DUE = "checkpoint_after_commit"  # connection record info: this connection erased data
@@ -33,7 +35,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for `url`; for SQLite the parent folder is created."""
     if url.startswith("sqlite"):
         if ":memory:" not in url and url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(Path(url.removeprefix("sqlite:///")).parent)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -106,7 +108,8 @@ def queue_writers_on_a_file_lock(engine: Engine, lock_path: Path) -> None:
         pid = os.getpid()
         if pid not in holder:
             holder.clear()
-            holder[pid] = lock_path.open("ab")
+            fd = os.open(lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+            holder[pid] = os.fdopen(fd, "ab")
         return holder[pid]
 
     @event.listens_for(engine, "checkout")

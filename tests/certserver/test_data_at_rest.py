@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -35,12 +38,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from certserver.api.deps import ABANDONED_AFTER, IN_PROGRESS
-from certserver.app import create_app
+from certserver.app import DeploymentCheckError, create_app
+from certserver.cli import main
+from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
 from certserver.db.models.transactions import IdempotencyRecord
 from certserver.db.session import make_engine, make_session_factory, transaction, upgrade_to_head
 from certserver.services.kiosks import KioskCredential, register_kiosk
 from certserver.services.retention import IDEMPOTENCY_RETENTION, purge_idempotency_records
+from kiosk.models import Document, DocumentRef
+from kiosk.printer import Printer
 
 pki, service = api_support.pki, api_support.service  # fixtures
 
@@ -181,6 +188,69 @@ def test_no_pdf_of_an_ended_transaction_survives_in_the_data_folder_after_a_cras
     files = {p.name for p in served.folder.iterdir()}
     assert "certserver.db" in files
     assert carve(served.folder, pdfs) == {}
+
+
+# -- the data folder's modes --------------------------------------------------------------
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _open_modes(folder: Path) -> dict[str, str]:
+    """Every folder not 0700 and every file not 0600 under `folder` (itself included)."""
+    found = {}
+    for path in [folder, *folder.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != (0o700 if path.is_dir() else 0o600):
+            found[str(path.relative_to(folder))] = f"{mode:04o}"
+    return found
+
+
+def test_the_data_folder_is_0700_and_its_files_0600_whatever_the_umask(tmp_path: Path) -> None:
+    """Under umask 000: init, then the service on the folder (database, WAL, shared memory,
+    the writer lock), one transaction, and the kiosk printing into its output folder."""
+    folder = tmp_path / "var"
+    with _umask(0o000):
+        initialise(Settings(data_dir=folder), demo=False, progress=lambda _line: None)
+        settings = Settings(data_dir=folder)
+        app = create_app(settings)
+        with transaction(app.state.service.session_factory) as session:
+            credential = register_kiosk(session, "K1", "store", dt.datetime.now(dt.UTC))
+        with LiveServer(app) as server, KioskClient(server.url, credential) as kiosk:
+            assert kiosk.start().status_code == 201
+            assert {"certserver.db-wal", "certserver.db-shm"} <= {p.name for p in folder.iterdir()}
+            assert _open_modes(folder) == {}
+        pdf = b"%PDF-1.7 a printed certificate"
+        ref = DocumentRef("doc-1", hashlib.sha256(pdf).hexdigest())
+        Printer(folder / "printed").print_documents("tx-1", [ref], [Document(ref, "tx-1", pdf)])
+    assert _open_modes(folder) == {}
+
+
+def test_the_service_refuses_a_data_folder_open_to_other_users(pki: Pki, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'private' / 'certserver.db'}"
+    upgrade_to_head(url)
+    shared = tmp_path / "shared"
+    shutil.copytree(pki.data_dir, shared)
+    shared.chmod(0o755)
+    with pytest.raises(DeploymentCheckError, match="open to other users"):
+        create_app(Settings(data_dir=shared, database_url=url))
+    monkeypatch.setenv("CERTSERVER_DATABASE_URL", url)
+    assert main(["serve", "--data-dir", str(shared), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "chmod 700" in err and "--allow-open-data-dir" in err, err
+    # Tests may still run there when they say so.
+    create_app(Settings(data_dir=shared, database_url=url, allow_open_data_dir=True)).state.engine.dispose()
+    # The database's own folder counts too.
+    (tmp_path / "private").chmod(0o750)
+    with pytest.raises(DeploymentCheckError, match="open to other users"):
+        create_app(Settings(data_dir=pki.data_dir, database_url=url))
 
 
 # -- idempotency records ------------------------------------------------------------------

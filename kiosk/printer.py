@@ -69,7 +69,8 @@ def make_private_folder(folder: Path) -> None:
 
 
 class Printer:
-    """Writes each printed document as `<transaction>-<n>.pdf` into `out_dir`."""
+    """Writes each printed document as `<transaction>-<n>.pdf` (mode 0600) into `out_dir`
+    (made 0700)."""
 
     def __init__(self, out_dir: str | os.PathLike[str], *, sheets: int = DEFAULT_SHEETS,
                  seconds_per_page: float = 0.0) -> None:

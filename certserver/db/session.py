@@ -28,6 +28,8 @@ from certserver.data_folder import PRIVATE_FILE_MODE, make_private_folder
 
 logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_BUSY_TIMEOUT_MS = 1_000
 _CHECKPOINT_DUE = "checkpoint_after_commit"  # connection record info: this connection erased data
 
 
@@ -44,7 +46,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # Freed pages are zeroed, so an erased PDF does not stay readable in the free
             # pages of the file (or in the WAL frames that carry them there).
             cursor.execute("PRAGMA secure_delete=ON")
@@ -67,8 +69,13 @@ def truncate_wal(dbapi_connection: Any) -> bool:
     another process kept it from finishing (the next checkpoint catches up)."""
     cursor = dbapi_connection.cursor()
     try:
+        # A TRUNCATE checkpoint waits in the busy handler for readers in other processes (a
+        # CLI command): wait briefly, not the 30 s a writer would, since the service's
+        # writer lock is held meanwhile.
+        cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
         busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
     if busy:
         logger.warning("the WAL checkpoint after an erasure was blocked by a reader; the next one retries")

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -349,3 +350,27 @@ def test_a_key_left_in_progress_by_a_crash_does_not_block_its_retries(served: Se
         clock.advance(Settings().transaction_ttl_seconds)
         app.state.service.transactions.expire_due(app.state.service.session_factory, clock())
         assert error_code(retry()) == "transaction_ended"
+
+
+def test_a_reader_in_another_process_delays_an_erasure_briefly_and_the_next_one_truncates(
+        service: Service) -> None:
+    """A TRUNCATE checkpoint waits for readers of the WAL (a CLI command beside the service).
+    It waits about a second, not the 30 s a writer would, and the next erasure catches up."""
+    if not service.settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("the WAL checkpoint is SQLite's")
+    database = Path(service.factory.kw["bind"].url.database)
+    wal = database.with_name(database.name + "-wal")
+    reader = sqlite3.connect(database)
+    with service.kiosk("K1") as kiosk:
+        first, _ = kiosk.paid(service.pki.cards["toride-000"])
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM transactions").fetchone()  # holds a WAL snapshot
+        began = time.monotonic()
+        assert kiosk.cancel(first).status_code == 200
+        assert time.monotonic() - began < 5
+        assert wal.stat().st_size > 0  # the reader kept the checkpoint from cutting it
+        reader.rollback()
+        reader.close()
+        second, _ = kiosk.paid(service.pki.cards["toride-001"])
+        assert kiosk.cancel(second).status_code == 200
+    assert wal.stat().st_size == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,8 +57,12 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         # the service's writer lock (queue_writers_on_a_file_lock) is still held.
         @event.listens_for(engine, "checkin")
         def _checkpoint_if_erased(dbapi_connection, record):  # type: ignore[no-untyped-def]
-            if dbapi_connection is not None and record.info.pop(_CHECKPOINT_DUE, False):
+            if dbapi_connection is None or not record.info.pop(_CHECKPOINT_DUE, False):
+                return
+            try:
                 truncate_wal(dbapi_connection)
+            except sqlite3.Error as exc:  # the erasure is committed; the next checkpoint catches up
+                logger.warning("the WAL checkpoint after an erasure failed: %s", exc.__class__.__name__)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

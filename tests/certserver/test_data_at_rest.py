@@ -374,3 +374,37 @@ def test_a_reader_in_another_process_delays_an_erasure_briefly_and_the_next_one_
         second, _ = kiosk.paid(service.pki.cards["toride-001"])
         assert kiosk.cancel(second).status_code == 200
     assert wal.stat().st_size == 0
+
+
+_WRITE_ERASE_AND_DIE = """
+import os, signal, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA journal_mode=WAL")
+connection.execute("PRAGMA secure_delete=ON")
+connection.execute("PRAGMA wal_autocheckpoint=0")
+secret = bytes.fromhex(sys.argv[2])
+connection.execute("INSERT INTO idempotency_records VALUES ('K1', 'k', 'f', 200, ?, '2026-01-01', NULL)", (secret,))
+connection.execute("UPDATE idempotency_records SET body = 'null'")
+os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint: the WAL keeps both versions
+"""
+
+
+def test_a_wal_left_by_a_crash_between_an_erasure_and_its_checkpoint_is_cut_at_start(pki: Pki,
+                                                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir(mode=0o700)
+    database = folder / "certserver.db"
+    url = f"sqlite:///{database}"
+    upgrade_to_head(url)
+    populated_with_kiosks(url, pki, ["K1"])
+    secret = os.urandom(64)
+    died = subprocess.run([sys.executable, "-c", _WRITE_ERASE_AND_DIE, str(database), secret.hex()],
+                          capture_output=True, timeout=60, check=False)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert secret in (folder / "certserver.db-wal").read_bytes()
+    app = create_app(Settings(data_dir=pki.data_dir, database_url=url))
+    try:
+        assert (folder / "certserver.db-wal").stat().st_size == 0
+        assert not any(secret in p.read_bytes() for p in folder.iterdir())
+    finally:
+        app.state.engine.dispose()

@@ -4,10 +4,12 @@
 an app otherwise (Takamatsu 2024: a single-server build ran on several servers, service.md
 §7). It refuses:
 - settings that contradict each other (TTLs, pool sizes, an unknown time zone);
+- a data folder (or SQLite database folder) other users may enter or read;
 - an in-memory SQLite database (private to one connection, gone on restart);
 - several workers on SQLite unless the file is in WAL mode on a local file system (SQLite's
   locking does not work over NFS/SMB, and a rollback journal would block readers);
-- a database that is not migrated to the newest revision;
+- a database that is not migrated to the newest revision, or a SQLite file that fails
+  `PRAGMA quick_check` (a damaged file is refused, never served from);
 - a missing or damaged CA, or missing fonts.
 Everything the service knows lives in the database, so any number of workers on one
 database (PostgreSQL, or a local SQLite file in WAL mode) behave as one service.
@@ -39,15 +41,19 @@ from certserver.api.deps import ServiceContext
 from certserver.api.errors import error_body, install_error_handlers
 from certserver.clock import Clock, ServiceClock, host_now, load_clock
 from certserver.config import Settings
+from certserver.data_folder import OpenDataFolderError, check_private
 from certserver.db.session import (
     alembic_config,
     make_engine,
     make_session_factory,
     queue_writers_on_a_file_lock,
+    quick_check,
+    truncate_wal,
 )
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
 from certserver.services import audit
+from certserver.services.retention import purge_idempotency_records
 from certserver.services.transactions import Renderer, TransactionService, certificate_status
 
 if TYPE_CHECKING:
@@ -86,6 +92,22 @@ def check_settings(settings: Settings) -> None:
         raise DeploymentCheckError("; ".join(problems))
 
 
+def check_data_folders(settings: Settings) -> None:
+    """The data folder, and a SQLite database's folder, are closed to other users (unless
+    `allow_open_data_dir`, for tests). Raises DeploymentCheckError."""
+    if settings.allow_open_data_dir:
+        return
+    folders = [settings.data_dir]
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not _is_memory_sqlite(url):
+        folders.append(Path(url.removeprefix("sqlite:///")).parent)
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        try:
+            check_private(folder)
+        except OpenDataFolderError as exc:
+            raise DeploymentCheckError(str(exc)) from exc
+
+
 def _is_memory_sqlite(url: str) -> bool:
     parsed = make_url(url)
     return parsed.get_backend_name() == "sqlite" and (
@@ -113,24 +135,35 @@ def _filesystem_type(path: Path) -> str | None:
 
 
 def check_database(engine: Engine, settings: Settings) -> None:
-    """The database is reachable, migrated to head, and fits the worker count.
+    """The database is reachable, sound (SQLite's quick_check), migrated to head, and fits
+    the worker count. On SQLite it also truncates a WAL a crash left behind.
 
     Raises DeploymentCheckError.
     """
     url = engine.url.render_as_string(hide_password=False)
+    damage = None
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                damage = quick_check(connection)
             current = set(MigrationContext.configure(connection).get_current_heads())
             journal = None
             if engine.dialect.name == "sqlite":
                 journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     except SQLAlchemyError as exc:
-        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}") from exc
+        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}"
+                                   f"{' (the file is damaged: restore it from a backup)' if _is_corrupt(exc) else ''}"
+                                   ) from exc
+    if damage is not None:
+        raise DeploymentCheckError(f"the SQLite database is damaged (quick_check: {damage}); "
+                                   "restore it from a backup")
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     if current != heads:
         raise DeploymentCheckError(
             f"the database is at revision {sorted(current) or 'none'}, the code needs {sorted(heads)}: "
             "run `certserver init` (it migrates) first")
+    if engine.dialect.name == "sqlite":
+        _truncate_wal_left_by_a_crash(engine)
     if engine.dialect.name == "sqlite" and settings.workers > 1:
         if str(journal).lower() != "wal":
             raise DeploymentCheckError(f"{settings.workers} workers need SQLite in WAL mode (it is {journal})")
@@ -140,6 +173,21 @@ def check_database(engine: Engine, settings: Settings) -> None:
             raise DeploymentCheckError(
                 f"the SQLite file is on a network file system ({fstype}); several workers or servers "
                 "must share a PostgreSQL database instead")
+
+
+def _is_corrupt(exc: SQLAlchemyError) -> bool:
+    """SQLite's "file is not a database" / "database disk image is malformed"."""
+    return "not a database" in str(exc) or "malformed" in str(exc)
+
+
+def _truncate_wal_left_by_a_crash(engine: Engine) -> None:
+    """A service killed between an erasure and its checkpoint leaves the erased pages in
+    the WAL; the next start copies them out and cuts the WAL before serving."""
+    raw = engine.raw_connection()
+    try:
+        truncate_wal(raw.driver_connection)
+    finally:
+        raw.close()
 
 
 def _serialize_sqlite_transactions(engine: Engine) -> None:
@@ -312,6 +360,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     whoever builds an app and never serves it closes them). Raises DeploymentCheckError.
     """
     check_settings(settings)
+    check_data_folders(settings)
     engine = build_engine(settings)
     render_processes = None  # the render processes this app started, and so ends
     try:
@@ -384,7 +433,8 @@ def _include_verify_router(app: FastAPI, settings: Settings, factory: sessionmak
 
 
 async def _sweep_forever(context: ServiceContext, interval: float) -> None:
-    """End overdue transactions even when their kiosk never comes back."""
+    """End overdue transactions even when their kiosk never comes back, and delete
+    idempotency records past their retention."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -392,6 +442,10 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
                 context.transactions.expire_due, context.session_factory, context.clock())
             if count:
                 logger.info("expired %d overdue transaction(s)", count)
+            purged = await anyio.to_thread.run_sync(
+                purge_idempotency_records, context.session_factory, context.clock())
+            if purged:
+                logger.info("deleted %d idempotency record(s) past their retention", purged)
         except Exception:  # the sweep must survive a busy database; the next round retries
             logger.exception("expiry sweep failed")
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # demo outside service hours still issues. Every transaction, document date, revocation,
     # CRL, OCSP answer and audit entry then carries the pretended time (certserver.clock).
     pretend_time: AwareDatetime | None = None
+    # TESTS ONLY: start even when other users may enter or read the data folder, which
+    # holds residents' data and keys (certserver.data_folder).
+    allow_open_data_dir: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -242,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Printed certificates name residents: whatever this process writes is its own (0600 / 0700).
+    previous_umask = os.umask(0o077)
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:
@@ -249,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(previous_umask)
 
 
 if __name__ == "__main__":

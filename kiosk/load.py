@@ -28,7 +28,7 @@ from kiosk.driver import Driver, VisitResult, VisitScript
 from kiosk.flow import KioskFlow
 from kiosk.outcome_reports import OutcomeReports
 from kiosk.payment import CashAcceptor
-from kiosk.printer import Printer
+from kiosk.printer import Printer, make_private_folder
 from kiosk.runner import EffectRunner
 
 
@@ -133,7 +133,7 @@ def wrong_person(pdf_path: Path, requester: DemoCardEntry, everyone: list[DemoCa
 @contextmanager
 def _output(out: Path | None) -> Iterator[Path]:
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        make_private_folder(out)
         yield out
         return
     folder = Path(tempfile.mkdtemp(prefix="kiosk-load-"))

@@ -63,8 +63,18 @@ def check_documents(transaction_id: str, expected: Sequence[DocumentRef], docume
         seen.add(ref.document_id)
 
 
+def make_private_folder(folder: Path) -> None:
+    """Create the output folder (and missing parents) mode 0700 whatever the umask: printed
+    certificates name residents. An existing folder is left as it is. Raises OSError."""
+    if folder.is_dir():
+        return
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+
 class Printer:
-    """Writes each printed document as `<transaction>-<n>.pdf` into `out_dir`."""
+    """Writes each printed document as `<transaction>-<n>.pdf` (mode 0600) into `out_dir`
+    (made 0700)."""
 
     def __init__(self, out_dir: str | os.PathLike[str], *, sheets: int = DEFAULT_SHEETS,
                  seconds_per_page: float = 0.0) -> None:
@@ -101,7 +111,7 @@ class Printer:
         total = sum(d.ref.pages for d in documents)
         if self.sheets < total:
             raise OutOfPaperError(f"{total} pages needed, {self.sheets} sheets loaded")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.out_dir)
         written: list[Path] = []
         done = 0
         for number, document in enumerate(documents, start=1):

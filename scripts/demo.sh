@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The demo's data folder, its service log and the printed certificates name (synthetic)
+# residents: everything this script creates from here on is the user's own (0700 / 0600).
+umask 077
 
 DATA=${KONBINI_DEMO_DIR:-var/demo}
 PY=.venv/bin/python

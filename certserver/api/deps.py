@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -28,17 +28,21 @@ from certserver.api.errors import REFUSALS, ApiError, invalid_request, refusal_r
 from certserver.clock import Clock
 from certserver.config import Settings
 from certserver.db.models.transactions import IdempotencyRecord, Kiosk
+from certserver.services.authentication import as_utc
 from certserver.services.kiosks import (
     KioskAuthenticationError,
     authenticate_kiosk,
     parse_authorization,
 )
-from certserver.services.transactions import TransactionService
+from certserver.services.transactions import RENDER_TIMEOUT_SECONDS, TransactionService
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 IN_PROGRESS = 0  # status_code of an idempotency record whose request has not finished
+# A request still "in progress" after this long was abandoned (its process died): twice the
+# longest an order may render, which is the longest any request runs.
+ABANDONED_AFTER = timedelta(seconds=2 * RENDER_TIMEOUT_SECONDS)
 
 
 @dataclass
@@ -138,7 +142,9 @@ def idempotent(c: Call, request: Request, body: Any, produce: Callable[[], tuple
 
     A placeholder record is written first, so a retry that arrives while the first try is
     still running (an order while its PDFs render) is told "request_in_progress" instead of
-    being run twice. Raises ApiError "idempotency_key_reused" when the key comes back with a
+    being run twice; a placeholder older than ABANDONED_AFTER was left by a crash, and the
+    retry runs. When the transaction ends its stored answers become "transaction_ended"
+    (services.retention). Raises ApiError "idempotency_key_reused" when the key comes back with a
     different request.
     """
     replay = begin_idempotent(c, request, body)
@@ -166,13 +172,22 @@ def begin_idempotent(c: Call, request: Request, body: Any) -> JSONResponse | Non
         if record.fingerprint != print_:
             raise ApiError("idempotency_key_reused", "同じ再送キーで別の要求が送られました。",
                            "This Idempotency-Key was used for a different request.")
-        if record.status_code == IN_PROGRESS:
+        if record.status_code != IN_PROGRESS:
+            return JSONResponse(json.loads(record.body), status_code=record.status_code,
+                                headers={"Idempotent-Replayed": "true"})
+        if c.now - as_utc(record.created_at) < ABANDONED_AFTER:
             raise ApiError("request_in_progress", "処理中です。しばらくお待ちください。",
                            "The first request with this Idempotency-Key is still running.")
-        return JSONResponse(json.loads(record.body), status_code=record.status_code,
-                            headers={"Idempotent-Replayed": "true"})
+        # No request runs this long: the one that wrote the placeholder died with its
+        # process (an order killed while rendering). This retry runs in its place.
+        logger.warning("kiosk %s: an abandoned request left its Idempotency-Key in progress; running the retry",
+                       c.kiosk.id)
+        record.created_at = c.now
+        c.session.flush()
+        return None
     c.session.add(IdempotencyRecord(kiosk_id=c.kiosk.id, key=key, fingerprint=print_, status_code=IN_PROGRESS,
-                                    body="null", created_at=c.now))
+                                    body="null", created_at=c.now,
+                                    transaction_id=request.path_params.get("transaction_id")))
     c.session.flush()
     return None
 
@@ -196,3 +211,6 @@ def _finish(session: Session, kiosk_id: str, key: str, status: int, payload: Any
         return
     record.status_code = status
     record.body = json.dumps(payload, ensure_ascii=False, default=str)
+    if record.transaction_id is None and isinstance(payload, dict):
+        # A start names its transaction only in its answer.
+        record.transaction_id = payload.get("transaction_id")

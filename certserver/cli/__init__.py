@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Whatever this process creates (database, WAL, keys, logs) is its own: 0600 / 0700.
+    previous_umask = os.umask(0o077)
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:
@@ -74,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(previous_umask)
 
 
 def settings_from(args: argparse.Namespace):  # -> Settings (import kept lazy for start-up time)

@@ -19,6 +19,23 @@ def _factory(args: argparse.Namespace):  # -> sessionmaker
         raise CliError(str(exc)) from exc
 
 
+def _initialised(factory) -> bool:  # type: ignore[no-untyped-def]
+    """True when the database carries a migration revision (`certserver init` ran)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with factory() as session:
+            return bool(MigrationContext.configure(session.connection()).get_current_heads())
+    except SQLAlchemyError:
+        return False
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else ""
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("audit", help="check the audit log")
     commands = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -37,7 +54,12 @@ def verify_log(args: argparse.Namespace) -> int:
         with transaction(factory) as session:
             report = verify_chain(session)
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot read the audit log: {exc.__class__.__name__} (did you run `certserver init`?)") from exc
+        if not _initialised(factory):
+            raise CliError(f"cannot read the audit log: {exc.__class__.__name__} "
+                           "(did you run `certserver init`?)") from exc
+        # The schema is there but the log cannot be read: damaged, not missing.
+        raise CliError(f"audit log BROKEN: the audit table cannot be read ({exc.__class__.__name__}: "
+                       f"{_first_line(exc)})", exit_code=1) from exc
     if report.ok:
         print(f"audit log intact: {report.entries_checked} entries")
         return 0

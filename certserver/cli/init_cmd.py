@@ -17,6 +17,7 @@ from pathlib import Path
 
 from certserver.cli import CliError, settings_from
 from certserver.config import Settings
+from certserver.data_folder import create_private_file, make_private_folder
 
 Progress = Callable[[str], None]
 
@@ -138,7 +139,10 @@ def initialise(settings: Settings, *, demo: bool, force: bool = False, progress:
     created.extend([settings.ca_dir, settings.cards_dir])
     result = InitResult(database_url=_display_url(settings.resolved_database_url))
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_folder(settings.data_dir)
+        if db is not None:
+            make_private_folder(db.parent)
+            create_private_file(db)  # SQLite gives its WAL and shared-memory files the same mode
         _create_database(settings, progress)
         progress(f"creating the test CAs in {settings.ca_dir}")
         ca = CaBundle.create(settings.ca_dir, now=moment)

@@ -30,6 +30,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from certserver.cli import LOG_FORMAT, CliError, settings_from
+from certserver.data_folder import ALLOW_OPEN_FLAG
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                              "2026-11-26T10:00+09:00, so a demo outside service hours still issues; from "
                              "the audit log's newest entry instead when that is later. The commands run "
                              "on the same --data-dir (card revoke ...) use this clock too")
+    parser.add_argument(ALLOW_OPEN_FLAG, action="store_true",
+                        help="TESTS ONLY: start even when other users may enter or read the data folder "
+                             "(it holds residents' data and keys; the service refuses that by default)")
     parser.set_defaults(handler=run)
 
 
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update=overrides)
     if args.pretend_time is not None:
         settings = settings.model_copy(update={"pretend_time": _pretend_time(args.pretend_time)})
+    if args.allow_open_data_dir:
+        settings = settings.model_copy(update={"allow_open_data_dir": True})
     if not 0 < settings.port < 65536:
         raise CliError(f"port must be 1-65535, not {settings.port}")
     try:
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         "CERTSERVER_WORKERS": str(settings.workers),
         RENDER_PROCESSES_VARIABLE: str(settings.render_processes),
     })
+    if settings.allow_open_data_dir:
+        os.environ["CERTSERVER_ALLOW_OPEN_DATA_DIR"] = "1"
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
     config = uvicorn.Config("certserver.cli.serve_cmd:worker_app", factory=True, host=settings.host,

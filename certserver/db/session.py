@@ -3,12 +3,18 @@
 One engine per process, one session and transaction per request (owned by the API's
 dependency) or per CLI command. SQLite gets WAL, a busy timeout and foreign keys, so several
 worker processes on one file behave; PostgreSQL needs nothing special.
+
+SQLite also gets `secure_delete` and a checkpoint after every commit that erased personal
+data (`checkpoint_after_commit`): the rows a transaction ends with (erased PDFs, scrubbed
+answers) must not survive as freed pages in the database file or as old frames in the WAL.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,17 +22,23 @@ from typing import Any, BinaryIO
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from certserver.data_folder import PRIVATE_FILE_MODE, make_private_folder
+
+logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_BUSY_TIMEOUT_MS = 1_000
+_CHECKPOINT_DUE = "checkpoint_after_commit"  # connection record info: this connection erased data
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for `url`; for SQLite the parent folder is created."""
     if url.startswith("sqlite"):
         if ":memory:" not in url and url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(Path(url.removeprefix("sqlite:///")).parent)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -35,11 +47,59 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Freed pages are zeroed, so an erased PDF does not stay readable in the free
+            # pages of the file (or in the WAL frames that carry them there).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
+
+        # Registered here, before any other checkin listener: the checkpoint must run while
+        # the service's writer lock (queue_writers_on_a_file_lock) is still held.
+        @event.listens_for(engine, "checkin")
+        def _checkpoint_if_erased(dbapi_connection, record):  # type: ignore[no-untyped-def]
+            if dbapi_connection is None or not record.info.pop(_CHECKPOINT_DUE, False):
+                return
+            try:
+                truncate_wal(dbapi_connection)
+            except sqlite3.Error as exc:  # the erasure is committed; the next checkpoint catches up
+                logger.warning("the WAL checkpoint after an erasure failed: %s", exc.__class__.__name__)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def truncate_wal(dbapi_connection: Any) -> bool:
+    """Copy the SQLite WAL into the database file and cut the WAL to zero bytes, so the old
+    page images it holds (erased PDFs among them) are gone. Returns False when a reader in
+    another process kept it from finishing (the next checkpoint catches up)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        # A TRUNCATE checkpoint waits in the busy handler for readers in other processes (a
+        # CLI command): wait briefly, not the 30 s a writer would, since the service's
+        # writer lock is held meanwhile.
+        cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.close()
+    if busy:
+        logger.warning("the WAL checkpoint after an erasure was blocked by a reader; the next one retries")
+    return not busy
+
+
+def checkpoint_after_commit(session: Session) -> None:
+    """Ask for a WAL checkpoint (TRUNCATE) once this session's transaction has ended: it
+    erased personal data whose old page images must not stay in the WAL. Nothing on
+    PostgreSQL (its WAL and vacuum are the operator's, see README)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.connection().connection.info[_CHECKPOINT_DUE] = True
+
+
+def quick_check(connection: Connection) -> str | None:
+    """None when SQLite's `PRAGMA quick_check` finds the database sound, else its first finding."""
+    findings = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    return None if findings == ["ok"] else (findings[0] if findings else "no answer")
 
 
 def queue_writers_on_a_file_lock(engine: Engine, lock_path: Path) -> None:
@@ -60,7 +120,8 @@ def queue_writers_on_a_file_lock(engine: Engine, lock_path: Path) -> None:
         pid = os.getpid()
         if pid not in holder:
             holder.clear()
-            holder[pid] = lock_path.open("ab")
+            fd = os.open(lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+            holder[pid] = os.fdopen(fd, "ab")
         return holder[pid]
 
     @event.listens_for(engine, "checkout")

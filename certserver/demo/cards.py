@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from certserver.data_folder import make_private_folder
 from certserver.db.models.registry import Resident
 from certserver.demo.world import DemoCard
 from certserver.pki.ca import CaBundle
@@ -47,7 +48,7 @@ def issue_demo_cards(
     then apply any later change of status (a card issued before its holder moved out).
 
     Raises certserver.services.cards.CardServiceError (e.g. a card file already exists)."""
-    cards_dir.mkdir(parents=True, exist_ok=True)
+    make_private_folder(cards_dir)
     entries = []
     for card in cards:
         path = cards_dir / f"{card.resident_id}.json"

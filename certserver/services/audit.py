@@ -167,12 +167,21 @@ def verify_chain(session: Session) -> ChainReport:
                            .execution_options(populate_existing=True)).scalar_one_or_none()
     if head is None:
         return ChainReport(False, 0, None, "audit_head row is missing")
+    rows = session.execute(select(AuditEntry).where(AuditEntry.seq <= head.last_seq).order_by(AuditEntry.seq)
+                           .execution_options(yield_per=1000))
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    rows = session.execute(select(AuditEntry).where(AuditEntry.seq <= head.last_seq).order_by(AuditEntry.seq)
-                           .execution_options(yield_per=1000))
-    for entry in rows.scalars():
+    entries = iter(rows.scalars())
+    while True:
+        try:
+            entry = next(entries, None)
+        except (ValueError, TypeError) as exc:
+            # A value its column type cannot read (SQLite keeps any text in any column).
+            return ChainReport(False, checked, expected_seq,
+                               f"this entry or one of the next cannot be read ({exc.__class__.__name__}): the table is damaged")
+        if entry is None:
+            break
         if entry.seq != expected_seq:
             return ChainReport(False, checked, expected_seq, f"entry {expected_seq} is missing")
         if entry.prev_hash != expected_prev:

@@ -61,7 +61,7 @@ from certserver.db.models.transactions import (
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
 from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
-from certserver.services import audit
+from certserver.services import audit, retention
 from certserver.services.authentication import (
     ChallengeError,
     as_utc,
@@ -615,6 +615,7 @@ class TransactionService:
         tx.open_for_kiosk = None
         tx.resident_id = None
         tx.order_summary = None  # it names people; the record keeps numbers and hashes only
+        retention.transaction_ended(tx)  # the idempotent answers, the WAL's copies of the PDFs
 
     def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
                now: datetime, *, nothing_printed: bool = False) -> None:

@@ -93,3 +93,26 @@ def test_a_data_dir_without_a_database_is_refused_and_left_untouched(
     assert main([*command, "--data-dir", str(missing)]) != 0
     assert "certserver init" in capsys.readouterr().err
     assert not missing.exists()  # no empty database created by accident
+
+
+@pytest.mark.parametrize("damage", [
+    "DROP TABLE audit_entries",
+    "ALTER TABLE audit_entries DROP COLUMN prev_hash",
+    "UPDATE audit_entries SET at = 'not a time' WHERE seq = 2",  # SQLite keeps any text
+])
+def test_audit_verify_reports_a_damaged_audit_table_as_broken(
+        damage: str, cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A migrated database whose audit table cannot be read is a broken log (exit 1), not
+    a data folder someone forgot to initialise."""
+    if "not a time" in damage and not cli_db.startswith("sqlite"):
+        pytest.skip("PostgreSQL refuses text in a timestamp column")
+    for _ in range(3):
+        main(["municipality", "stop", MUNICIPALITY, "--reason", "x", "--data-dir", str(tmp_path)])
+    capsys.readouterr()
+    engine = make_engine(cli_db)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(damage)
+    engine.dispose()
+    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "BROKEN" in err and "init" not in err, err

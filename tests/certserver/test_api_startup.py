@@ -174,3 +174,34 @@ def test_serve_refuses_a_pretended_time_without_a_zone(pki: Pki, capsys: pytest.
     code = main(["serve", "--data-dir", str(pki.data_dir), "--pretend-time", "2026-11-26T10:00"])
     assert code != 0
     assert "zone" in capsys.readouterr().err
+
+
+def _damage_a_table_page(db: Path, table: str) -> None:
+    """Scribble over the second half of one b-tree page of `table` (its root page), the way
+    a torn write or a bad disk block would, leaving the file header intact."""
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+        root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size + 8)
+        f.write(b"\xa5" * (page_size - 8))
+
+
+def test_a_damaged_sqlite_database_is_refused_at_start(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The start-up checks run `PRAGMA quick_check`: a damaged file is never served from."""
+    db = tmp_path / "service.db"
+    url = f"sqlite:///{db}"
+    upgrade_to_head(url)
+    populated_with_kiosks(url, pki, ["K1"])
+    _damage_a_table_page(db, "residents")
+    with pytest.raises(DeploymentCheckError, match="damaged"):
+        create_app(make_settings(pki, url))
+    monkeypatch.setenv("CERTSERVER_DATABASE_URL", url)
+    assert main(["serve", "--data-dir", str(pki.data_dir), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "damaged" in err, err

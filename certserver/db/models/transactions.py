@@ -118,7 +118,9 @@ class CertificateCounter(Base):
 
 
 class IdempotencyRecord(Base):
-    """The stored answer to a POST carrying an Idempotency-Key, per kiosk."""
+    """The stored answer to a POST carrying an Idempotency-Key, per kiosk. Scrubbed to
+    "transaction_ended" when its transaction ends, deleted after a retention period
+    (certserver.services.retention)."""
 
     __tablename__ = "idempotency_records"
 
@@ -127,7 +129,9 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The transaction the request acted on or started; no foreign key, like the audit log.
+    transaction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True, index=True)
 
 
 class AuditEntry(Base):

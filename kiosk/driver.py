@@ -219,7 +219,10 @@ class Driver:
                                  outcome.fee_yen, outcome.paid_yen, outcome.change_yen, outcome.transaction_id)
             self.send(f.Pressed(f.Action.ACKNOWLEDGE))
             return result
-        code = flow.failure.value if flow.failure is not None else (script_error or "incomplete")
+        if flow.failure is not None:
+            code = flow.refusal_code or flow.failure.value  # a refusal reports its rule
+        else:
+            code = script_error or "incomplete"
         if script_error is not None and flow.failure in (f.Failure.CANCELLED, f.Failure.PAYMENT_CANCELLED):
             code = script_error
         result = VisitResult("error", code, [], outcome.fee_yen if outcome else 0,

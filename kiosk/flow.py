@@ -66,7 +66,10 @@ class Failure(StrEnum):
     SERVICE_SLOW = "service_slow"
     SERVICE_ERROR = "service_error"
     MUNICIPALITY_CLOSED = "municipality_closed"
-    DOCUMENT_REFUSED = "document_refused"
+    # The rules refuse (a refusal, not a fault: never "try again later"); the rule's code is
+    # in KioskFlow.refusal_code and picks the screen's text (i18n `refusal.<code>`).
+    HOLDER_REFUSED = "holder_refused"  # the card holder may not use the service at all
+    DOCUMENT_REFUSED = "document_refused"  # this order is refused
     PAYMENT_CANCELLED = "payment_cancelled"
     PRINTER_OUT_OF_PAPER = "printer_out_of_paper"
     DOCUMENT_MISMATCH = "document_mismatch"
@@ -74,7 +77,8 @@ class Failure(StrEnum):
 
 
 # Error codes of the service's API that have a failure of their own; any other code is a
-# SERVICE_ERROR (with the service's own message shown).
+# refusal by the rules (HTTP 422: HOLDER_REFUSED or DOCUMENT_REFUSED) or a SERVICE_ERROR
+# (with the service's own message shown).
 SERVICE_CODES: dict[str, Failure] = {
     "certificate_expired": Failure.CERTIFICATE_EXPIRED,
     "certificate_not_yet_valid": Failure.CERTIFICATE_REJECTED,
@@ -193,7 +197,9 @@ class CollectCash(Effect):
 
 @dataclass(frozen=True)
 class VisitEnded(Effect):
-    """The visit is over; `outcome` is "issued" or a Failure value. Holds no personal data."""
+    """The visit is over; `outcome` is "issued", the code of the rule that refused it
+    (`under_15`, `seal_cancelled`, `not_available_at_kiosk` ...) or a Failure value.
+    Holds no personal data."""
 
     outcome: str
     transaction_id: str | None
@@ -383,11 +389,13 @@ class EffectCrashed(Result):
 @dataclass(frozen=True)
 class ServiceFailed(Result):
     """The service refused or could not be reached; `code` is the API's error code, or
-    "unreachable" / "timeout" for transport failures."""
+    "unreachable" / "timeout" for transport failures. `refused`: the rules refused (a
+    RuleViolation), which is an answer about this person, not a fault of the service."""
 
     code: str
     message_ja: str = ""
     message_en: str = ""
+    refused: bool = False
 
 
 # -- the machine ----------------------------------------------------------------------------
@@ -446,6 +454,7 @@ class KioskFlow:
         self.language = "ja"
         self.failure: Failure | None = None
         self.failure_message: tuple[str, str] | None = None  # the service's (ja, en)
+        self.refusal_code: str | None = None  # the rule that refused (FAILED after a refusal)
         self.tries_left: int | None = None
         self.pin_error = False  # the last PIN was wrong
         self.transaction_id: str | None = None
@@ -556,7 +565,8 @@ class KioskFlow:
         failure = Failure.PAYMENT_CANCELLED if self.step is Step.PAYMENT else Failure.CANCELLED
         return self._fail(failure)
 
-    def _fail(self, failure: Failure, message: tuple[str, str] | None = None) -> list[Effect]:
+    def _fail(self, failure: Failure, message: tuple[str, str] | None = None,
+              refusal_code: str | None = None) -> list[Effect]:
         """End the visit early: return the money, cancel the transaction, drop the data."""
         effects: list[Effect] = []
         if self.paid_yen:
@@ -564,7 +574,7 @@ class KioskFlow:
             effects.append(ReturnCash(0, self.paid_yen))
         if self.transaction_id is not None:
             effects.append(CancelTransaction(0, self.transaction_id, failure.value))
-        outcome = VisitEnded(0, failure.value, self.transaction_id, self.fee_yen, self.paid_yen, 0)
+        outcome = VisitEnded(0, refusal_code or failure.value, self.transaction_id, self.fee_yen, self.paid_yen, 0)
         language, card_present, refunded = self.language, self.card_present, self.refunded_yen
         tries_left = self.tries_left
         self._reset()
@@ -572,6 +582,7 @@ class KioskFlow:
         self.tries_left = tries_left if failure is Failure.PIN_LOCKED else None
         self.failure = failure
         self.failure_message = message
+        self.refusal_code = refusal_code
         self._enter(Step.FAILED)
         effects.append(outcome)
         return effects
@@ -782,8 +793,7 @@ class KioskFlow:
                 return self._goto_municipality()
             return []
         if isinstance(event, OrderRefused):
-            failure = SERVICE_CODES.get(event.code, Failure.DOCUMENT_REFUSED)
-            return self._fail(failure, (event.message_ja, event.message_en))
+            return self._refused(event.code, (event.message_ja, event.message_en), Failure.DOCUMENT_REFUSED)
         if isinstance(event, OrderPrepared):
             if event.accepted.copies != self.selection.copies:
                 return self._fail(Failure.DOCUMENT_MISMATCH)
@@ -812,9 +822,14 @@ class KioskFlow:
         return []
 
     def _service_failed(self, event: ServiceFailed) -> list[Effect]:
-        failure = SERVICE_CODES.get(event.code, Failure.SERVICE_ERROR)
         message = (event.message_ja, event.message_en) if event.message_en else None
-        return self._fail(failure, message)
+        if event.refused:
+            return self._refused(event.code, message, Failure.HOLDER_REFUSED)
+        return self._fail(SERVICE_CODES.get(event.code, Failure.SERVICE_ERROR), message)
+
+    def _refused(self, code: str, message: tuple[str, str] | None, otherwise: Failure) -> list[Effect]:
+        """The rules said no: end the visit as a refusal that reports the rule's code."""
+        return self._fail(SERVICE_CODES.get(code, otherwise), message, refusal_code=code)
 
     def _printed(self) -> list[Effect]:
         assert self.transaction_id is not None and self.order_accepted is not None

@@ -18,10 +18,12 @@ from appkit import (
 )
 from servicekit import Service
 from sqlalchemy import select
+from textual.widgets import Static
 
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from kiosk import flow as f
 from kiosk.app import KioskApp
+from kiosk.i18n import text
 
 SIZE = (100, 30)
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -248,7 +250,7 @@ async def test_when_every_municipality_is_stopped_the_visit_ends(service: Servic
         assert kiosk.app.flow.failure is f.Failure.MUNICIPALITY_CLOSED
 
 
-async def test_a_document_the_rules_refuse_at_ordering_shows_the_services_reason(
+async def test_a_document_the_rules_refuse_at_ordering_shows_the_rules_own_message(
         service: Service, tmp_path: Path) -> None:
     from certserver.db.models.registry import Resident
 
@@ -265,9 +267,42 @@ async def test_a_document_the_rules_refuse_at_ordering_shows_the_services_reason
         await click(pilot, "#confirm")
         await until(pilot, f.Step.FAILED)
         assert kiosk.app.flow.failure is f.Failure.DOCUMENT_REFUSED
-        assert kiosk.app.screen.query_one("#service-message")
+        shown = screen_text(kiosk.app)
+        assert shown.count(text(kiosk.app.flow.language, "refusal.change_pending")) == 1
+        assert "時間をおいて" not in shown
         await pilot.pause(0.3)
     assert tx_state(service, transaction_id) == "cancelled"
+
+
+def screen_text(app: KioskApp) -> str:
+    """Everything the current screen writes, widget by widget."""
+    return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
+
+
+@pytest.mark.parametrize(("resident_id", "code"), [
+    ("toride-0004", "under_15"),
+    ("toride-0030", "resident_moved_out"),
+    ("toride-0070", "gaiji_in_record"),
+    ("toride-0040", "not_available_at_kiosk"),  # a DV support measure
+])
+@pytest.mark.parametrize("language", ["ja", "en"])
+async def test_a_card_holder_the_rules_refuse_sees_the_rules_message_never_a_fault_or_a_support_measure(
+        service: Service, tmp_path: Path, resident_id: str, code: str, language: str) -> None:
+    kiosk = make_kiosk(service, resident_id, tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE) as pilot:
+        await start_to_card(pilot, language)
+        await until(pilot, f.Step.PIN)
+        await pilot.press(*service.card(resident_id).pin, "enter")
+        await until(pilot, f.Step.FAILED)
+        shown = screen_text(app)
+        assert app.flow.failure is f.Failure.HOLDER_REFUSED and app.flow.refusal_code == code
+        assert text(language, f"refusal.{code}") in shown
+        for fault in ("later", "時間をおいて", "エラー", "error"):
+            assert fault not in shown.lower()
+        for support_measure in ("支援", "support measure", "DV", "dv_support"):
+            assert support_measure not in shown
+        assert [outcome.outcome for outcome in kiosk.app.devices.runner.outcomes] == [code]
 
 
 async def test_cancelling_the_payment_returns_the_money(service: Service, tmp_path: Path) -> None:

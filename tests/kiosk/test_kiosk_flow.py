@@ -174,6 +174,43 @@ def test_the_service_refusing_the_card_has_its_own_failure(code: str, failure: f
     assert not flow.holds_personal_data
 
 
+RULE_REFUSALS = ("under_15", "resident_moved_out", "resident_deceased", "change_pending", "same_day_move_in",
+                 "gaiji_in_record", "not_available_at_kiosk")
+
+
+@pytest.mark.parametrize("code", RULE_REFUSALS)
+def test_the_rules_refusing_the_card_holder_is_a_refusal_reported_by_its_code_not_a_service_error(code: str) -> None:
+    flow = new_flow()
+    to_pin(flow)
+    effects = flow.handle(f.PinEntered("1234"))
+    effects = flow.handle(f.ChallengeSigned(ticket(effects, f.SignChallenge), b"SIG"))
+    effects = flow.handle(f.ServiceFailed(ticket(effects, f.Authenticate), code, "不可", "refused", refused=True))
+    assert flow.step is f.Step.FAILED
+    assert flow.failure is f.Failure.HOLDER_REFUSED and flow.refusal_code == code
+    (ended,) = [e for e in effects if isinstance(e, f.VisitEnded)]
+    assert ended.outcome == code
+    assert not flow.holds_personal_data
+
+
+@pytest.mark.parametrize("code", ["seal_cancelled", "honseki_registration_pending", "change_pending"])
+def test_the_rules_refusing_an_order_report_the_rules_code(code: str) -> None:
+    flow = new_flow()
+    to_confirm(flow)
+    effects = flow.handle(f.Pressed(f.Action.CONFIRM))
+    effects = flow.handle(f.OrderRefused(ticket(effects, f.PlaceOrder), code, "不可", "refused"))
+    assert flow.failure is f.Failure.DOCUMENT_REFUSED and flow.refusal_code == code
+    assert [e.outcome for e in effects if isinstance(e, f.VisitEnded)] == [code]
+
+
+def test_a_refusal_is_forgotten_with_the_visit() -> None:
+    flow = new_flow()
+    to_confirm(flow)
+    effects = flow.handle(f.Pressed(f.Action.CONFIRM))
+    flow.handle(f.OrderRefused(ticket(effects, f.PlaceOrder), "seal_cancelled", "不可", "refused"))
+    flow.handle(f.Pressed(f.Action.ACKNOWLEDGE))
+    assert flow.refusal_code is None and flow.failure is None
+
+
 def test_an_unreachable_service_at_the_start_of_a_transaction_fails_without_a_cancel() -> None:
     flow = new_flow()
     flow.handle(f.Pressed(f.Action.GYOSEI))

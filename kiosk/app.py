@@ -144,7 +144,7 @@ class KioskApp(App[None]):
     def _view_key(self) -> tuple[object, ...]:
         flow = self.flow
         return (flow.step, flow.language, flow.failure, flow.tries_left if flow.step is f.Step.PIN else None,
-                flow.pin_error)
+                flow.pin_error, flow.card_left_behind)
 
     def _sync(self) -> None:
         if self._operator_open:

@@ -113,6 +113,8 @@ class Driver:
             self.send(f.Pressed(f.Action.CERTIFICATES))
             self.send(f.LanguageChosen(script.language))
             self.send(f.Pressed(f.Action.ACCEPT))
+            if flow.step is f.Step.PLACE_CARD and flow.card_left_behind:
+                self.send(f.Pressed(f.Action.USE_CARD))  # the scripted person's own card
             if flow.step is f.Step.PLACE_CARD:
                 return self._end("no_card")
             if flow.step is f.Step.PIN:

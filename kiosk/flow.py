@@ -13,6 +13,9 @@ Security choices that live here:
   act on the next person's visit.
 - Every way out (done, cancelled, failed, timed out) goes through `_reset`, which drops the
   card's certificate, the menu, the documents and the transaction id.
+- A card still on the reader when a visit ends is `card_left_behind`: the screens ask for it
+  to be taken until it is, and the next visit does not read it unless it is placed again
+  (taken off and put back) or its holder confirms it is theirs (`Action.USE_CARD`).
 """
 
 from __future__ import annotations
@@ -233,6 +236,7 @@ class Action(StrEnum):
     CONFIRM = "confirm"
     ACKNOWLEDGE = "acknowledge"
     WHOLE_HOUSEHOLD = "whole_household"
+    USE_CARD = "use_card"  # "this card on the reader is mine": read a card left behind
 
 
 @dataclass(frozen=True)
@@ -445,11 +449,17 @@ class KioskFlow:
         self._clock = clock
         self._next_ticket = 1
         self.card_present = False
+        # The card on the reader stayed there from a visit that has ended: it may be the
+        # previous person's, so it is neither read nor forgotten about (see _reset).
+        self.card_left_behind = False
         self.paper_sheets: int | None = None  # unknown until the printer reports
         self._reset()
 
     # -- public state ------------------------------------------------------------------
     def _reset(self) -> None:
+        # Every end of a visit comes here (done, failed, cancelled, timed out): a card
+        # still on the reader now belongs to a visit that is over.
+        self.card_left_behind = self.card_left_behind or self.card_present
         self.step = Step.START
         self.language = "ja"
         self.failure: Failure | None = None
@@ -502,11 +512,13 @@ class KioskFlow:
             return self._on_tick()
         if isinstance(event, CardPlaced):
             self.card_present = True
+            self.card_left_behind = False  # placed now: whoever placed it is at the kiosk
             if self.step is Step.PLACE_CARD:
                 return self._read_card()
             return []
         if isinstance(event, CardRemoved):
             self.card_present = False
+            self.card_left_behind = False
             if self.step in CARD_STEPS:
                 return self._fail(Failure.CARD_REMOVED)
             if self.step is Step.REMOVE_CARD:
@@ -615,10 +627,16 @@ class KioskFlow:
     def _on_terms(self, event: Event) -> list[Effect]:
         if event == Pressed(Action.ACCEPT):
             self._enter(Step.PLACE_CARD)
-            if self.card_present:  # placed before the screen asked
+            if self.card_present and not self.card_left_behind:  # placed before the screen asked
                 return self._read_card()
         elif event in (Pressed(Action.DECLINE), Pressed(Action.BACK)):
             self._reset()
+        return []
+
+    def _on_place_card(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.USE_CARD) and self.card_present:
+            self.card_left_behind = False  # the person says the card on the reader is theirs
+            return self._read_card()
         return []
 
     def _read_card(self) -> list[Effect]:

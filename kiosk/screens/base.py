@@ -15,7 +15,7 @@ from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.i18n import has, text
-from kiosk.widgets.status import CardStatus, Countdown
+from kiosk.widgets.status import CardAlarm, CardStatus, Countdown
 
 
 class StepScreen(Screen[None]):
@@ -51,6 +51,8 @@ class StepScreen(Screen[None]):
                 yield CardStatus(self.language, self.flow.card_present, id="card-status")
                 yield Countdown(self.language, id="countdown")
             yield Static(self.t(f"{self.step.value}.title"), id="title")
+            if self.flow.card_left_behind:
+                yield CardAlarm(self.language, id="card-alarm")
             with VerticalScroll(id="body"):
                 yield from self.compose_body()
             with Horizontal(id="actions"):

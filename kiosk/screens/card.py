@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.screens.base import BusyScreen, StepScreen
@@ -15,7 +15,20 @@ class PlaceCardScreen(StepScreen):
     step = f.Step.PLACE_CARD
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.t("place_card.body"), classes="message")
+        if self.flow.card_left_behind:
+            # The card on the reader was there before this visit began: not read unless
+            # it is put back, or its holder says it is theirs.
+            yield Static(self.t("place_card.left_behind"), id="left-behind", classes="warning")
+        else:
+            yield Static(self.t("place_card.body"), classes="message")
+
+    def compose_actions(self) -> ComposeResult:
+        if self.flow.card_left_behind:
+            yield Button(self.t("place_card.use_card"), id="use-card", variant="primary")
+
+    @on(Button.Pressed, "#use-card")
+    def _use_card(self) -> None:
+        self.act(f.Pressed(f.Action.USE_CARD))
 
 
 class ReadingCardScreen(BusyScreen):

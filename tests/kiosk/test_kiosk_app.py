@@ -451,3 +451,45 @@ async def test_a_whole_household_juminhyo_with_the_head_of_household_names_every
     squashed = "".join(text.split()).replace("\u3000", "")
     for name in names:
         assert "".join(name.split()).replace("\u3000", "") in squashed, name
+
+
+async def test_a_card_left_on_the_reader_raises_the_alarm_and_is_not_read_for_the_next_visit(
+        service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE, message_hook=kiosk.messages.append) as pilot:
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PIN)
+        await click(pilot, "#cancel")
+        await until(pilot, f.Step.FAILED)
+        assert text("ja", "card_alarm.take_card") in screen_text(app)
+        await click(pilot, "#acknowledge")
+        await until(pilot, f.Step.START)
+        assert app.screen.query("#card-alarm")  # still asking on the start screen
+        kiosk.messages.clear()
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PLACE_CARD)
+        await pilot.pause(0.5)
+        assert app.flow.step is f.Step.PLACE_CARD and f.Step.READING_CARD not in steps_entered(kiosk.messages)
+        assert app.screen.query("#use-card") and app.screen.query("#card-alarm")
+        kiosk.reader.take()
+        await until_true(pilot, lambda: not app.screen.query("#card-alarm") and not app.screen.query("#use-card"))
+        kiosk.reader.place()
+        await until(pilot, f.Step.PIN)
+
+
+async def test_the_holder_of_a_card_left_on_the_reader_can_confirm_it_is_theirs(
+        service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE) as pilot:
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PIN)
+        await click(pilot, "#cancel")
+        await until(pilot, f.Step.FAILED)
+        await click(pilot, "#acknowledge")
+        await until(pilot, f.Step.START)
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PLACE_CARD)
+        await click(pilot, "#use-card")
+        await until(pilot, f.Step.PIN)

@@ -9,8 +9,10 @@ replaced; otherwise the screen updates in place.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -21,6 +23,7 @@ from textual.worker import get_current_worker
 from cardreader.status import CardError
 from kiosk import flow as f
 from kiosk.config import KioskDevices
+from kiosk.logs import logging_beside_the_screen
 from kiosk.payment import CashError
 from kiosk.screens import screen_for
 from kiosk.screens.base import StepScreen
@@ -104,6 +107,14 @@ class KioskApp(App[None]):
             self.tray.remove()
         except OSError:
             logger.warning("the demo card could not be taken out of the tray")
+
+    def _fatal_error(self) -> None:
+        # Textual's own crash report prints every frame's local variables: the kiosk
+        # secret in the client's settings, the PIN in the keypad's hands. The log gets
+        # the traceback (frames, no locals); the terminal gets one line.
+        error = sys.exc_info()[1] or self._exception
+        logger.critical("the kiosk stopped after an unexpected error", exc_info=error)
+        self.panic(f"kiosk: stopped after an unexpected error ({type(error).__name__}); see the log")
 
     # -- the flow ------------------------------------------------------------------------
     def feed(self, event: f.Event) -> None:
@@ -207,3 +218,14 @@ class KioskApp(App[None]):
     def _operator_closed(self, _result: None) -> None:
         self._operator_open = False
         self._sync()
+
+
+def run_kiosk(devices: KioskDevices, **run_args: Any) -> int:
+    """Run the kiosk's screen until it is closed; the exit status (1 after a crash). While
+    it runs, logs go to the settings' log file or Textual's log, never over the screen.
+    `run_args` go to `App.run` (tests run it headless). Raises OSError for a log file that
+    cannot be opened."""
+    app = KioskApp(devices)
+    with logging_beside_the_screen(app, devices.settings.log_file):
+        app.run(**run_args)
+    return app.return_code or 0

@@ -656,7 +656,8 @@ class KioskFlow:
     def _goto_municipality(self) -> list[Effect]:
         assert self.menu is not None
         if not any(m.open for m in self.menu.municipalities):
-            return self._fail(Failure.MUNICIPALITY_CLOSED)
+            reasons = {m.closed_reason for m in self.menu.municipalities}
+            return self._fail(Failure.MUNICIPALITY_CLOSED, refusal_code=reasons.pop() if len(reasons) == 1 else None)
         self._enter(Step.MUNICIPALITY)
         return []
 
@@ -665,8 +666,8 @@ class KioskFlow:
             return []
         for municipality in self.menu.municipalities:
             if municipality.code == event.code and municipality.role == event.role:
-                if not municipality.open:
-                    return self._fail(Failure.MUNICIPALITY_CLOSED)
+                if not municipality.open:  # the screen disables it; a script may still ask
+                    return self._fail(Failure.MUNICIPALITY_CLOSED, refusal_code=municipality.closed_reason)
                 self.selection = Selection(municipality=municipality)
                 self._enter(Step.CERTIFICATE)
         return []

@@ -493,3 +493,15 @@ async def test_the_holder_of_a_card_left_on_the_reader_can_confirm_it_is_theirs(
         await until(pilot, f.Step.PLACE_CARD)
         await click(pilot, "#use-card")
         await until(pilot, f.Step.PIN)
+
+
+async def test_a_municipality_the_rules_close_to_the_person_says_why_beside_it(service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0002", tmp_path)  # 本籍地 利用登録 not effective yet
+    async with kiosk.app.run_test(size=SIZE) as pilot:
+        await to_municipality(pilot, kiosk, service.card("toride-0002").pin)
+        menu = kiosk.app.flow.menu
+        assert menu is not None
+        (index,) = [i for i, m in enumerate(menu.municipalities) if m.closed_reason == "honseki_registration_pending"]
+        assert kiosk.app.screen.query_one(f"#municipality-{index}").disabled
+        why = kiosk.app.screen.query_one(f"#municipality-{index}-why", Static)
+        assert str(why.render()) == text("ja", "refusal.honseki_registration_pending")

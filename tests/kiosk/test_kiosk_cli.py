@@ -72,6 +72,15 @@ def test_simulate_reports_the_rule_that_refuses_the_card_holder_not_a_service_er
     assert "dv_support" not in captured.out + captured.err
 
 
+def test_simulate_reports_a_pending_honseki_registration_by_its_rule(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0002")  # 本籍地 利用登録 not effective yet
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--municipality", "honsekichi", "--certificate", "koseki_zenbu",
+                            "--out", str(tmp_path / "out"))
+    assert code == 1 and result["error_code"] == "honseki_registration_pending"
+
+
 def test_simulate_with_bad_input_prints_one_line_and_exits_2(
         service: Service, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     card = service.card("toride-0001")

@@ -1,6 +1,6 @@
-"""The terminal the kiosk's screen is drawn on: no log line is written over it, and a crash
+"""The terminal the kiosk's screen is drawn on: no log line is written over it, a crash
 leaves one line there, never Textual's report with every frame's local variables (the
-kiosk secret, the PIN).
+kiosk secret, the PIN), and a card left on the reader rings its bell until it is taken.
 
 The kiosk runs headless through `run_kiosk`, as `kiosk run` runs it, with a real virtual
 card in an in-process reader; the service is a closed port on 127.0.0.1, so the visit
@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cardfactory import PIN, make_card
 from flowkit import to_pin
+from test_kiosk_screens import kiosk_at
 from textual.pilot import Pilot
 
 from kiosk import flow as f
@@ -27,6 +29,7 @@ from kiosk.card import VirtualCardReader
 from kiosk.config import KioskDevices, KioskSettings, build_devices
 from kiosk.screens.card import PinScreen
 from kiosk.widgets.keypad import Keypad
+from kiosk.widgets.status import CardAlarm
 
 SECRET = "s3cret-kiosk-credential"
 
@@ -141,3 +144,21 @@ def test_a_crash_leaves_one_line_on_the_terminal_and_no_local_variables(
     logged = log_file.read_text(encoding="utf-8")
     assert "a fault injected into the PIN step" in logged and "Traceback" in logged
     assert SECRET not in logged and f"'{PIN}'" not in logged
+
+
+@pytest.mark.anyio
+async def test_a_card_left_behind_rings_the_bell_again_and_again_until_it_is_taken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = kiosk_at("start_card_left_behind", "ja", tmp_path)
+    rings: list[float] = []
+    monkeypatch.setattr(type(app), "bell", lambda self: rings.append(time.monotonic()))
+    monkeypatch.setattr(CardAlarm, "BELL_SECONDS", 0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.7)
+        assert app.screen.query("#card-alarm") and len(rings) >= 3
+        app.feed(f.CardRemoved())
+        await pilot.pause(0.1)
+        assert not app.screen.query("#card-alarm")
+        rung = len(rings)
+        await pilot.pause(0.5)
+        assert len(rings) == rung  # taken: silence

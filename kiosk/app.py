@@ -9,8 +9,10 @@ replaced; otherwise the screen updates in place.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -21,6 +23,7 @@ from textual.worker import get_current_worker
 from cardreader.status import CardError
 from kiosk import flow as f
 from kiosk.config import KioskDevices
+from kiosk.logs import logging_beside_the_screen
 from kiosk.payment import CashError
 from kiosk.screens import screen_for
 from kiosk.screens.base import StepScreen
@@ -113,6 +116,14 @@ class KioskApp(App[None]):
         except OSError:
             logger.warning("the demo card could not be taken out of the tray")
 
+    def _fatal_error(self) -> None:
+        # Textual's own crash report prints every frame's local variables: the kiosk
+        # secret in the client's settings, the PIN in the keypad's hands. The log gets
+        # the traceback (frames, no locals); the terminal gets one line.
+        error = sys.exc_info()[1] or self._exception
+        logger.critical("the kiosk stopped after an unexpected error", exc_info=error)
+        self.panic(f"kiosk: stopped after an unexpected error ({type(error).__name__}); see the log")
+
     # -- the flow ------------------------------------------------------------------------
     def feed(self, event: f.Event) -> None:
         """Give the flow one event, start the effects it asks for, show the result."""
@@ -152,7 +163,7 @@ class KioskApp(App[None]):
     def _view_key(self) -> tuple[object, ...]:
         flow = self.flow
         return (flow.step, flow.language, flow.failure, flow.tries_left if flow.step is f.Step.PIN else None,
-                flow.pin_error)
+                flow.pin_error, flow.card_left_behind)
 
     def _sync(self) -> None:
         if self._operator_open:
@@ -215,3 +226,14 @@ class KioskApp(App[None]):
     def _operator_closed(self, _result: None) -> None:
         self._operator_open = False
         self._sync()
+
+
+def run_kiosk(devices: KioskDevices, **run_args: Any) -> int:
+    """Run the kiosk's screen until it is closed; the exit status (1 after a crash). While
+    it runs, logs go to the settings' log file or Textual's log, never over the screen.
+    `run_args` go to `App.run` (tests run it headless). Raises OSError for a log file that
+    cannot be opened."""
+    app = KioskApp(devices)
+    with logging_beside_the_screen(app, devices.settings.log_file):
+        app.run(**run_args)
+    return app.return_code or 0

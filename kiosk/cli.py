@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--printer-dir", type=Path, help="where printed documents go (default ./printed)")
     run.add_argument("--operator-code", dest="operator_code_on_command_line", help=argparse.SUPPRESS)
     run.add_argument("--vpcd-port", type=int, help="vpcd port of the card tray (default 35963)")
+    run.add_argument("--log-file", type=Path, help="where the kiosk logs while its screen runs (env KIOSK_LOG_FILE; "
+                     "default: Textual's devtools console only, never the screen)")
     run.set_defaults(handler=cmd_run)
 
     sim = commands.add_parser("simulate", help="one headless visit; prints one JSON object")
@@ -176,19 +178,22 @@ def read_pin(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cardreader.status import CardError
-    from kiosk.app import KioskApp
+    from kiosk.app import run_kiosk
     from kiosk.config import build_devices
 
     settings = settings_from(args)
+    if args.log_file is not None:
+        settings.log_file = args.log_file
     try:
         devices = build_devices(settings)
     except (ValueError, CardError, OSError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     try:
-        KioskApp(devices).run()
+        return run_kiosk(devices)
+    except OSError as exc:  # the log file
+        raise CliError(f"cannot open the log file: {exc.strerror or exc}") from None
     finally:
         devices.close()
-    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -87,6 +87,7 @@ class KioskSettings(BaseSettings):
     vpcd_port: int = 35963  # where the tray's virtual card connects ("Virtual PCD 00 00")
     http_timeout: float = 10.0
     idle_timeout: float = 60.0
+    log_file: Path | None = None  # `kiosk run` logs here (0600); without one, to Textual's log only
 
     def credentials(self) -> tuple[str, str]:
         """(kiosk id, secret). Raises ValueError when none is configured."""

@@ -113,6 +113,8 @@ class Driver:
             self.send(f.Pressed(f.Action.CERTIFICATES))
             self.send(f.LanguageChosen(script.language))
             self.send(f.Pressed(f.Action.ACCEPT))
+            if flow.step is f.Step.PLACE_CARD and flow.card_left_behind:
+                self.send(f.Pressed(f.Action.USE_CARD))  # the scripted person's own card
             if flow.step is f.Step.PLACE_CARD:
                 return self._end("no_card")
             if flow.step is f.Step.PIN:
@@ -219,7 +221,10 @@ class Driver:
                                  outcome.fee_yen, outcome.paid_yen, outcome.change_yen, outcome.transaction_id)
             self.send(f.Pressed(f.Action.ACKNOWLEDGE))
             return result
-        code = flow.failure.value if flow.failure is not None else (script_error or "incomplete")
+        if flow.failure is not None:
+            code = flow.refusal_code or flow.failure.value  # a refusal reports its rule
+        else:
+            code = script_error or "incomplete"
         if script_error is not None and flow.failure in (f.Failure.CANCELLED, f.Failure.PAYMENT_CANCELLED):
             code = script_error
         result = VisitResult("error", code, [], outcome.fee_yen if outcome else 0,

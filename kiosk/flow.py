@@ -13,6 +13,9 @@ Security choices that live here:
   act on the next person's visit.
 - Every way out (done, cancelled, failed, timed out) goes through `_reset`, which drops the
   card's certificate, the menu, the documents and the transaction id.
+- A card still on the reader when a visit ends is `card_left_behind`: the screens ask for it
+  to be taken until it is, and the next visit does not read it unless it is placed again
+  (taken off and put back) or its holder confirms it is theirs (`Action.USE_CARD`).
 """
 
 from __future__ import annotations
@@ -66,7 +69,10 @@ class Failure(StrEnum):
     SERVICE_SLOW = "service_slow"
     SERVICE_ERROR = "service_error"
     MUNICIPALITY_CLOSED = "municipality_closed"
-    DOCUMENT_REFUSED = "document_refused"
+    # The rules refuse (a refusal, not a fault: never "try again later"); the rule's code is
+    # in KioskFlow.refusal_code and picks the screen's text (i18n `refusal.<code>`).
+    HOLDER_REFUSED = "holder_refused"  # the card holder may not use the service at all
+    DOCUMENT_REFUSED = "document_refused"  # this order is refused
     PAYMENT_CANCELLED = "payment_cancelled"
     PRINTER_OUT_OF_PAPER = "printer_out_of_paper"
     DOCUMENT_MISMATCH = "document_mismatch"
@@ -74,7 +80,8 @@ class Failure(StrEnum):
 
 
 # Error codes of the service's API that have a failure of their own; any other code is a
-# SERVICE_ERROR (with the service's own message shown).
+# refusal by the rules (HTTP 422: HOLDER_REFUSED or DOCUMENT_REFUSED) or a SERVICE_ERROR
+# (with the service's own message shown).
 SERVICE_CODES: dict[str, Failure] = {
     "certificate_expired": Failure.CERTIFICATE_EXPIRED,
     "certificate_not_yet_valid": Failure.CERTIFICATE_REJECTED,
@@ -193,7 +200,9 @@ class CollectCash(Effect):
 
 @dataclass(frozen=True)
 class VisitEnded(Effect):
-    """The visit is over; `outcome` is "issued" or a Failure value. Holds no personal data."""
+    """The visit is over; `outcome` is "issued", the code of the rule that refused it
+    (`under_15`, `seal_cancelled`, `not_available_at_kiosk` ...) or a Failure value.
+    Holds no personal data."""
 
     outcome: str
     transaction_id: str | None
@@ -227,6 +236,7 @@ class Action(StrEnum):
     CONFIRM = "confirm"
     ACKNOWLEDGE = "acknowledge"
     WHOLE_HOUSEHOLD = "whole_household"
+    USE_CARD = "use_card"  # "this card on the reader is mine": read a card left behind
 
 
 @dataclass(frozen=True)
@@ -383,11 +393,13 @@ class EffectCrashed(Result):
 @dataclass(frozen=True)
 class ServiceFailed(Result):
     """The service refused or could not be reached; `code` is the API's error code, or
-    "unreachable" / "timeout" for transport failures."""
+    "unreachable" / "timeout" for transport failures. `refused`: the rules refused (a
+    RuleViolation), which is an answer about this person, not a fault of the service."""
 
     code: str
     message_ja: str = ""
     message_en: str = ""
+    refused: bool = False
 
 
 # -- the machine ----------------------------------------------------------------------------
@@ -437,15 +449,22 @@ class KioskFlow:
         self._clock = clock
         self._next_ticket = 1
         self.card_present = False
+        # The card on the reader stayed there from a visit that has ended: it may be the
+        # previous person's, so it is neither read nor forgotten about (see _reset).
+        self.card_left_behind = False
         self.paper_sheets: int | None = None  # unknown until the printer reports
         self._reset()
 
     # -- public state ------------------------------------------------------------------
     def _reset(self) -> None:
+        # Every end of a visit comes here (done, failed, cancelled, timed out): a card
+        # still on the reader now belongs to a visit that is over.
+        self.card_left_behind = self.card_left_behind or self.card_present
         self.step = Step.START
         self.language = "ja"
         self.failure: Failure | None = None
         self.failure_message: tuple[str, str] | None = None  # the service's (ja, en)
+        self.refusal_code: str | None = None  # the rule that refused (FAILED after a refusal)
         self.tries_left: int | None = None
         self.pin_error = False  # the last PIN was wrong
         self.transaction_id: str | None = None
@@ -493,11 +512,13 @@ class KioskFlow:
             return self._on_tick()
         if isinstance(event, CardPlaced):
             self.card_present = True
+            self.card_left_behind = False  # placed now: whoever placed it is at the kiosk
             if self.step is Step.PLACE_CARD:
                 return self._read_card()
             return []
         if isinstance(event, CardRemoved):
             self.card_present = False
+            self.card_left_behind = False
             if self.step in CARD_STEPS:
                 return self._fail(Failure.CARD_REMOVED)
             if self.step is Step.REMOVE_CARD:
@@ -556,7 +577,8 @@ class KioskFlow:
         failure = Failure.PAYMENT_CANCELLED if self.step is Step.PAYMENT else Failure.CANCELLED
         return self._fail(failure)
 
-    def _fail(self, failure: Failure, message: tuple[str, str] | None = None) -> list[Effect]:
+    def _fail(self, failure: Failure, message: tuple[str, str] | None = None,
+              refusal_code: str | None = None) -> list[Effect]:
         """End the visit early: return the money, cancel the transaction, drop the data."""
         effects: list[Effect] = []
         if self.paid_yen:
@@ -564,7 +586,7 @@ class KioskFlow:
             effects.append(ReturnCash(0, self.paid_yen))
         if self.transaction_id is not None:
             effects.append(CancelTransaction(0, self.transaction_id, failure.value))
-        outcome = VisitEnded(0, failure.value, self.transaction_id, self.fee_yen, self.paid_yen, 0)
+        outcome = VisitEnded(0, refusal_code or failure.value, self.transaction_id, self.fee_yen, self.paid_yen, 0)
         language, card_present, refunded = self.language, self.card_present, self.refunded_yen
         tries_left = self.tries_left
         self._reset()
@@ -572,6 +594,7 @@ class KioskFlow:
         self.tries_left = tries_left if failure is Failure.PIN_LOCKED else None
         self.failure = failure
         self.failure_message = message
+        self.refusal_code = refusal_code
         self._enter(Step.FAILED)
         effects.append(outcome)
         return effects
@@ -604,10 +627,16 @@ class KioskFlow:
     def _on_terms(self, event: Event) -> list[Effect]:
         if event == Pressed(Action.ACCEPT):
             self._enter(Step.PLACE_CARD)
-            if self.card_present:  # placed before the screen asked
+            if self.card_present and not self.card_left_behind:  # placed before the screen asked
                 return self._read_card()
         elif event in (Pressed(Action.DECLINE), Pressed(Action.BACK)):
             self._reset()
+        return []
+
+    def _on_place_card(self, event: Event) -> list[Effect]:
+        if event == Pressed(Action.USE_CARD) and self.card_present:
+            self.card_left_behind = False  # the person says the card on the reader is theirs
+            return self._read_card()
         return []
 
     def _read_card(self) -> list[Effect]:
@@ -627,7 +656,8 @@ class KioskFlow:
     def _goto_municipality(self) -> list[Effect]:
         assert self.menu is not None
         if not any(m.open for m in self.menu.municipalities):
-            return self._fail(Failure.MUNICIPALITY_CLOSED)
+            reasons = {m.closed_reason for m in self.menu.municipalities}
+            return self._fail(Failure.MUNICIPALITY_CLOSED, refusal_code=reasons.pop() if len(reasons) == 1 else None)
         self._enter(Step.MUNICIPALITY)
         return []
 
@@ -636,8 +666,8 @@ class KioskFlow:
             return []
         for municipality in self.menu.municipalities:
             if municipality.code == event.code and municipality.role == event.role:
-                if not municipality.open:
-                    return self._fail(Failure.MUNICIPALITY_CLOSED)
+                if not municipality.open:  # the screen disables it; a script may still ask
+                    return self._fail(Failure.MUNICIPALITY_CLOSED, refusal_code=municipality.closed_reason)
                 self.selection = Selection(municipality=municipality)
                 self._enter(Step.CERTIFICATE)
         return []
@@ -782,8 +812,7 @@ class KioskFlow:
                 return self._goto_municipality()
             return []
         if isinstance(event, OrderRefused):
-            failure = SERVICE_CODES.get(event.code, Failure.DOCUMENT_REFUSED)
-            return self._fail(failure, (event.message_ja, event.message_en))
+            return self._refused(event.code, (event.message_ja, event.message_en), Failure.DOCUMENT_REFUSED)
         if isinstance(event, OrderPrepared):
             if event.accepted.copies != self.selection.copies:
                 return self._fail(Failure.DOCUMENT_MISMATCH)
@@ -812,9 +841,14 @@ class KioskFlow:
         return []
 
     def _service_failed(self, event: ServiceFailed) -> list[Effect]:
-        failure = SERVICE_CODES.get(event.code, Failure.SERVICE_ERROR)
         message = (event.message_ja, event.message_en) if event.message_en else None
-        return self._fail(failure, message)
+        if event.refused:
+            return self._refused(event.code, message, Failure.HOLDER_REFUSED)
+        return self._fail(SERVICE_CODES.get(event.code, Failure.SERVICE_ERROR), message)
+
+    def _refused(self, code: str, message: tuple[str, str] | None, otherwise: Failure) -> list[Effect]:
+        """The rules said no: end the visit as a refusal that reports the rule's code."""
+        return self._fail(SERVICE_CODES.get(code, otherwise), message, refusal_code=code)
 
     def _printed(self) -> list[Effect]:
         assert self.transaction_id is not None and self.order_accepted is not None

@@ -68,7 +68,7 @@ class EffectRunner:
         except ServiceError as exc:
             logger.warning("service call for %s failed: %s", type(effect).__name__, exc.code)
             if effect.ticket:
-                emit(f.ServiceFailed(effect.ticket, exc.code, exc.message_ja, exc.message_en))
+                emit(f.ServiceFailed(effect.ticket, exc.code, exc.message_ja, exc.message_en, refused=exc.refused))
         except (CardRemovedError, NoCardError):
             emit(f.CardFailed(effect.ticket, removed=True))
         except CardError as exc:

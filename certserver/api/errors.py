@@ -19,6 +19,7 @@ from certserver.pki.validation import CardCertificateError
 from certserver.services.authentication import ChallengeError
 from certserver.services.kiosks import KioskAuthenticationError
 from certserver.services.ordering import RuleViolation
+from certserver.services.rules.violations import kiosk_facing
 from certserver.services.transactions import TransactionError
 
 logger = logging.getLogger(__name__)
@@ -83,9 +84,11 @@ def error_body(code: str, message_ja: str, message_en: str, **extra: Any) -> dic
 
 
 def refusal_response(exc: Exception) -> tuple[int, dict[str, Any]]:
-    """(status, body) of a refusal, also what idempotency records store."""
-    body = error_body(exc.code, exc.message_ja, exc.message_en)  # type: ignore[attr-defined]
-    return status_for(exc), body
+    """(status, body) of a refusal, also what idempotency records store. A confidential
+    code (a DV support measure) leaves as the neutral `not_available_at_kiosk`; only the
+    audit log, written by the service before the refusal is raised, keeps the real one."""
+    code, message_ja, message_en = kiosk_facing(exc.code, exc.message_ja, exc.message_en)  # type: ignore[attr-defined]
+    return status_for(exc), error_body(code, message_ja, message_en)
 
 
 def unauthorized() -> ApiError:

@@ -15,7 +15,7 @@ from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.i18n import has, text
-from kiosk.widgets.status import CardStatus, Countdown
+from kiosk.widgets.status import CardAlarm, CardStatus, Countdown
 
 
 class StepScreen(Screen[None]):
@@ -51,6 +51,8 @@ class StepScreen(Screen[None]):
                 yield CardStatus(self.language, self.flow.card_present, id="card-status")
                 yield Countdown(self.language, id="countdown")
             yield Static(self.t(f"{self.step.value}.title"), id="title")
+            if self.flow.card_left_behind:
+                yield CardAlarm(self.language, id="card-alarm")
             with VerticalScroll(id="body"):
                 yield from self.compose_body()
             with Horizontal(id="actions"):
@@ -67,6 +69,12 @@ class StepScreen(Screen[None]):
     def update_view(self) -> None:
         """Show flow changes that keep the step (money inserted, pages printed ...). Only
         called once `ready`; a screen that shows changing values also calls it on mount."""
+
+    def why_not(self, refusal_code: str | None, widget_id: str) -> ComposeResult:
+        """The kiosk's words for the rule that makes a choice unavailable (利用登録 pending,
+        seal cancelled ...), when it has words for that rule."""
+        if refusal_code is not None and has(self.language, f"refusal.{refusal_code}"):
+            yield Static(self.t(f"refusal.{refusal_code}"), id=widget_id, classes="hint")
 
     def act(self, event: f.Event) -> None:
         self.post_message(self.Acted(event))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.screens.base import BusyScreen, StepScreen
@@ -15,7 +16,20 @@ class PlaceCardScreen(StepScreen):
     step = f.Step.PLACE_CARD
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.t("place_card.body"), classes="message")
+        if self.flow.card_left_behind:
+            # The card on the reader was there before this visit began: not read unless
+            # it is put back, or its holder says it is theirs.
+            yield Static(self.t("place_card.left_behind"), id="left-behind", classes="warning")
+        else:
+            yield Static(self.t("place_card.body"), classes="message")
+
+    def compose_actions(self) -> ComposeResult:
+        if self.flow.card_left_behind:
+            yield Button(self.t("place_card.use_card"), id="use-card", variant="primary")
+
+    @on(Button.Pressed, "#use-card")
+    def _use_card(self) -> None:
+        self.act(f.Pressed(f.Action.USE_CARD))
 
 
 class ReadingCardScreen(BusyScreen):
@@ -26,14 +40,20 @@ class PinScreen(StepScreen):
     step = f.Step.PIN
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.t("pin.body"), classes="message")
-        if self.flow.pin_error:
-            yield Static(self.t("pin.wrong"), id="pin-wrong", classes="error")
-        if self.flow.tries_left is not None:
-            yield Static(self.t("pin.tries_left", tries=self.flow.tries_left), id="tries-left")
-            if self.flow.tries_left == 1:
-                yield Static(self.t("pin.last_try"), id="last-try", classes="warning")
-        yield Keypad(self.language, id="keypad")
+        # The keypad and, beside it, what the person must see before typing: a wrong PIN,
+        # the tries left, the last-try warning. Side by side they fit 80x24 without
+        # scrolling, where a column would scroll them away to show the focused keypad.
+        with Horizontal(id="pin-layout"):
+            yield Keypad(self.language, id="keypad")
+            with Vertical(id="pin-info"):
+                if self.flow.pin_error:
+                    yield Static(self.t("pin.wrong"), id="pin-wrong", classes="error")
+                if self.flow.tries_left is not None:
+                    yield Static(self.t("pin.tries_left", tries=self.flow.tries_left), id="tries-left",
+                                 classes="big")
+                    if self.flow.tries_left == 1:
+                        yield Static(self.t("pin.last_try"), id="last-try", classes="warning")
+                yield Static(self.t("pin.body"), classes="message")
 
     def on_mount(self) -> None:
         self.query_one(Keypad).focus()

@@ -28,6 +28,8 @@ class MunicipalityScreen(StepScreen):
                 label = self.t("municipality.closed", name=label)
             yield Button(label, id=f"municipality-{index}", classes="choice", variant="primary",
                          disabled=not municipality.open)
+            if not municipality.open:
+                yield from self.why_not(municipality.closed_reason, f"municipality-{index}-why")
 
     @on(Button.Pressed, ".choice")
     def _chosen(self, event: Button.Pressed) -> None:
@@ -51,6 +53,8 @@ class CertificateScreen(StepScreen):
                      else self.t("certificate.unavailable", title=title))
             yield Button(label, id=f"kind-{offer.kind}", classes="choice", variant="primary",
                          disabled=not offer.available)
+            if not offer.available:
+                yield from self.why_not(offer.unavailable_reason, f"kind-{offer.kind}-why")
 
     def compose_actions(self) -> ComposeResult:
         yield Button(self.t("common.back"), id="back")

@@ -22,6 +22,21 @@ class Countdown(Static):
         self.set_class(seconds is not None and seconds <= 10, "urgent")
 
 
+class CardAlarm(Static):
+    """A card is still on the reader after its visit ended: a line in the alarm colours and
+    the terminal bell, repeated until the card is taken (the screen is then redrawn without
+    this widget, which stops its timer)."""
+
+    BELL_SECONDS = 2.0
+
+    def __init__(self, language: str, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(text(language, "card_alarm.take_card"), id=id)
+
+    def on_mount(self) -> None:
+        self.app.bell()
+        self.set_interval(self.BELL_SECONDS, self.app.bell)
+
+
 class CardStatus(Static):
     """Whether a card is on the reader."""
 

@@ -12,6 +12,7 @@ import pytest
 from api_support import BY_ID, Service
 from sqlalchemy import delete, select, update
 
+from certserver.db.models.registry import Resident
 from certserver.db.models.transactions import AuditEntry
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services import audit
@@ -56,6 +57,28 @@ def test_refusals_are_logged_with_their_code(service: Service) -> None:
     outcomes = [(e.action, e.outcome) for e in _entries(service, started["transaction_id"])]
     assert ("authenticate", "signature_invalid") in outcomes
     assert ("end", "failed") in outcomes
+
+
+def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_the_audit_keeps_it(
+        service: Service) -> None:
+    """The person at the kiosk may not be the protected one: the answer must not differ
+    from any other 'not here' refusal, in code or in words."""
+    card = service.pki.cards["toride-000"]
+    with transaction(service.factory) as session:
+        session.execute(update(Resident).where(Resident.id == card.resident_id).values(status="dv_support"))
+    with service.kiosk("K1") as kiosk:
+        started = kiosk.start().json()
+        answer = kiosk.authenticate(started["transaction_id"], card, started["challenge"])
+    assert answer.status_code == 422
+    assert answer.json() == {"error": {
+        "code": "not_available_at_kiosk",
+        "message_ja": "この証明書はコンビニでは交付できません。市区町村の窓口にお問い合わせください。",
+        "message_en": "This certificate cannot be issued at a convenience store. Please ask at the municipal office.",
+    }}
+    for revealing in ("dv", "支援", "support"):
+        assert revealing not in answer.text.lower()
+    outcomes = [(e.action, e.outcome) for e in _entries(service, started["transaction_id"])]
+    assert ("authenticate", "dv_support_measure") in outcomes
 
 
 def test_the_log_holds_no_names_pins_or_document_content(service: Service) -> None:

@@ -18,10 +18,12 @@ from appkit import (
 )
 from servicekit import Service
 from sqlalchemy import select
+from textual.widgets import Static
 
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from kiosk import flow as f
 from kiosk.app import KioskApp
+from kiosk.i18n import text
 
 SIZE = (100, 30)
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -248,7 +250,7 @@ async def test_when_every_municipality_is_stopped_the_visit_ends(service: Servic
         assert kiosk.app.flow.failure is f.Failure.MUNICIPALITY_CLOSED
 
 
-async def test_a_document_the_rules_refuse_at_ordering_shows_the_services_reason(
+async def test_a_document_the_rules_refuse_at_ordering_shows_the_rules_own_message(
         service: Service, tmp_path: Path) -> None:
     from certserver.db.models.registry import Resident
 
@@ -265,9 +267,42 @@ async def test_a_document_the_rules_refuse_at_ordering_shows_the_services_reason
         await click(pilot, "#confirm")
         await until(pilot, f.Step.FAILED)
         assert kiosk.app.flow.failure is f.Failure.DOCUMENT_REFUSED
-        assert kiosk.app.screen.query_one("#service-message")
+        shown = screen_text(kiosk.app)
+        assert shown.count(text(kiosk.app.flow.language, "refusal.change_pending")) == 1
+        assert "時間をおいて" not in shown
         await pilot.pause(0.3)
     assert tx_state(service, transaction_id) == "cancelled"
+
+
+def screen_text(app: KioskApp) -> str:
+    """Everything the current screen writes, widget by widget."""
+    return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
+
+
+@pytest.mark.parametrize(("resident_id", "code"), [
+    ("toride-0004", "under_15"),
+    ("toride-0030", "resident_moved_out"),
+    ("toride-0070", "gaiji_in_record"),
+    ("toride-0040", "not_available_at_kiosk"),  # a DV support measure
+])
+@pytest.mark.parametrize("language", ["ja", "en"])
+async def test_a_card_holder_the_rules_refuse_sees_the_rules_message_never_a_fault_or_a_support_measure(
+        service: Service, tmp_path: Path, resident_id: str, code: str, language: str) -> None:
+    kiosk = make_kiosk(service, resident_id, tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE) as pilot:
+        await start_to_card(pilot, language)
+        await until(pilot, f.Step.PIN)
+        await pilot.press(*service.card(resident_id).pin, "enter")
+        await until(pilot, f.Step.FAILED)
+        shown = screen_text(app)
+        assert app.flow.failure is f.Failure.HOLDER_REFUSED and app.flow.refusal_code == code
+        assert text(language, f"refusal.{code}") in shown
+        for fault in ("later", "時間をおいて", "エラー", "error"):
+            assert fault not in shown.lower()
+        for support_measure in ("支援", "support measure", "DV", "dv_support"):
+            assert support_measure not in shown
+        assert [outcome.outcome for outcome in kiosk.app.devices.runner.outcomes] == [code]
 
 
 async def test_cancelling_the_payment_returns_the_money(service: Service, tmp_path: Path) -> None:
@@ -416,3 +451,57 @@ async def test_a_whole_household_juminhyo_with_the_head_of_household_names_every
     squashed = "".join(text.split()).replace("\u3000", "")
     for name in names:
         assert "".join(name.split()).replace("\u3000", "") in squashed, name
+
+
+async def test_a_card_left_on_the_reader_raises_the_alarm_and_is_not_read_for_the_next_visit(
+        service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE, message_hook=kiosk.messages.append) as pilot:
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PIN)
+        await click(pilot, "#cancel")
+        await until(pilot, f.Step.FAILED)
+        assert text("ja", "card_alarm.take_card") in screen_text(app)
+        await click(pilot, "#acknowledge")
+        await until(pilot, f.Step.START)
+        assert app.screen.query("#card-alarm")  # still asking on the start screen
+        kiosk.messages.clear()
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PLACE_CARD)
+        await pilot.pause(0.5)
+        assert app.flow.step is f.Step.PLACE_CARD and f.Step.READING_CARD not in steps_entered(kiosk.messages)
+        assert app.screen.query("#use-card") and app.screen.query("#card-alarm")
+        kiosk.reader.take()
+        await until_true(pilot, lambda: not app.screen.query("#card-alarm") and not app.screen.query("#use-card"))
+        kiosk.reader.place()
+        await until(pilot, f.Step.PIN)
+
+
+async def test_the_holder_of_a_card_left_on_the_reader_can_confirm_it_is_theirs(
+        service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
+    app = kiosk.app
+    async with app.run_test(size=SIZE) as pilot:
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PIN)
+        await click(pilot, "#cancel")
+        await until(pilot, f.Step.FAILED)
+        await click(pilot, "#acknowledge")
+        await until(pilot, f.Step.START)
+        await start_to_card(pilot)
+        await until(pilot, f.Step.PLACE_CARD)
+        await click(pilot, "#use-card")
+        await until(pilot, f.Step.PIN)
+
+
+async def test_a_municipality_the_rules_close_to_the_person_says_why_beside_it(service: Service, tmp_path: Path) -> None:
+    kiosk = make_kiosk(service, "toride-0002", tmp_path)  # 本籍地 利用登録 not effective yet
+    async with kiosk.app.run_test(size=SIZE) as pilot:
+        await to_municipality(pilot, kiosk, service.card("toride-0002").pin)
+        menu = kiosk.app.flow.menu
+        assert menu is not None
+        (index,) = [i for i, m in enumerate(menu.municipalities) if m.closed_reason == "honseki_registration_pending"]
+        assert kiosk.app.screen.query_one(f"#municipality-{index}").disabled
+        why = kiosk.app.screen.query_one(f"#municipality-{index}-why", Static)
+        assert str(why.render()) == text("ja", "refusal.honseki_registration_pending")

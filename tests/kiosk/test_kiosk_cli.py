@@ -57,6 +57,34 @@ def test_simulate_reports_why_a_certificate_is_not_on_offer(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("card_id", "error_code"), [
+    ("toride-0004", "under_15"),
+    ("toride-0030", "resident_moved_out"),
+    ("toride-0060", "change_pending"),
+    ("toride-0070", "gaiji_in_record"),
+    ("toride-0040", "not_available_at_kiosk"),  # a DV support measure: never named to the kiosk
+])
+def test_simulate_reports_the_rule_that_refuses_the_card_holder_not_a_service_error(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], card_id: str, error_code: str) -> None:
+    card = service.card(card_id)
+    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
+                 f"--kiosk-secret={service.kiosk_secret}", "--card", str(card.path), "--pin", card.pin,
+                 "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 1 and result["status"] == "error" and result["error_code"] == error_code
+    assert "dv_support" not in captured.out + captured.err
+
+
+def test_simulate_reports_a_pending_honseki_registration_by_its_rule(
+        service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = service.card("toride-0002")  # 本籍地 利用登録 not effective yet
+    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+                            "--municipality", "honsekichi", "--certificate", "koseki_zenbu",
+                            "--out", str(tmp_path / "out"))
+    assert code == 1 and result["error_code"] == "honseki_registration_pending"
+
+
 def test_simulate_with_bad_input_prints_one_line_and_exits_2(
         service: Service, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     card = service.card("toride-0001")

@@ -174,6 +174,43 @@ def test_the_service_refusing_the_card_has_its_own_failure(code: str, failure: f
     assert not flow.holds_personal_data
 
 
+RULE_REFUSALS = ("under_15", "resident_moved_out", "resident_deceased", "change_pending", "same_day_move_in",
+                 "gaiji_in_record", "not_available_at_kiosk")
+
+
+@pytest.mark.parametrize("code", RULE_REFUSALS)
+def test_the_rules_refusing_the_card_holder_is_a_refusal_reported_by_its_code_not_a_service_error(code: str) -> None:
+    flow = new_flow()
+    to_pin(flow)
+    effects = flow.handle(f.PinEntered("1234"))
+    effects = flow.handle(f.ChallengeSigned(ticket(effects, f.SignChallenge), b"SIG"))
+    effects = flow.handle(f.ServiceFailed(ticket(effects, f.Authenticate), code, "不可", "refused", refused=True))
+    assert flow.step is f.Step.FAILED
+    assert flow.failure is f.Failure.HOLDER_REFUSED and flow.refusal_code == code
+    (ended,) = [e for e in effects if isinstance(e, f.VisitEnded)]
+    assert ended.outcome == code
+    assert not flow.holds_personal_data
+
+
+@pytest.mark.parametrize("code", ["seal_cancelled", "honseki_registration_pending", "change_pending"])
+def test_the_rules_refusing_an_order_report_the_rules_code(code: str) -> None:
+    flow = new_flow()
+    to_confirm(flow)
+    effects = flow.handle(f.Pressed(f.Action.CONFIRM))
+    effects = flow.handle(f.OrderRefused(ticket(effects, f.PlaceOrder), code, "不可", "refused"))
+    assert flow.failure is f.Failure.DOCUMENT_REFUSED and flow.refusal_code == code
+    assert [e.outcome for e in effects if isinstance(e, f.VisitEnded)] == [code]
+
+
+def test_a_refusal_is_forgotten_with_the_visit() -> None:
+    flow = new_flow()
+    to_confirm(flow)
+    effects = flow.handle(f.Pressed(f.Action.CONFIRM))
+    flow.handle(f.OrderRefused(ticket(effects, f.PlaceOrder), "seal_cancelled", "不可", "refused"))
+    flow.handle(f.Pressed(f.Action.ACKNOWLEDGE))
+    assert flow.refusal_code is None and flow.failure is None
+
+
 def test_an_unreachable_service_at_the_start_of_a_transaction_fails_without_a_cancel() -> None:
     flow = new_flow()
     flow.handle(f.Pressed(f.Action.GYOSEI))
@@ -466,3 +503,83 @@ def test_a_fault_in_the_kiosk_itself_ends_the_visit_and_returns_the_money() -> N
     effects = flow.handle(f.EffectCrashed(ticket(effects, f.RecordPayment)))
     assert flow.failure is f.Failure.KIOSK_FAULT
     assert f.ReturnCash(0, 500) in effects and f.CancelTransaction(0, "tx-1", "kiosk_fault") in effects
+
+
+def _end_visit_with_the_card_on_the_reader(ending: str, flow: f.KioskFlow, clock: Clock) -> None:
+    if ending == "issued":
+        to_payment(flow)
+        flow.handle(f.CardPlaced())  # put back on the reader while paying
+        effects = flow.handle(f.CashInserted(1000))
+        effects = paid_to_printing(flow, effects)
+        flow.handle(f.Printed(ticket(effects, f.PrintDocuments)))
+        assert flow.step is f.Step.TAKE_ITEMS
+        return
+    to_pin(flow)
+    if ending == "refused":
+        effects = flow.handle(f.PinEntered("1234"))
+        effects = flow.handle(f.ChallengeSigned(ticket(effects, f.SignChallenge), b"SIG"))
+        flow.handle(f.ServiceFailed(ticket(effects, f.Authenticate), "under_15", refused=True))
+    elif ending == "pin_locked":
+        effects = flow.handle(f.PinEntered("1234"))
+        flow.handle(f.PinLocked(ticket(effects, f.SignChallenge)))
+    elif ending == "timed_out":
+        clock.now += flow.timeouts.pin
+        flow.handle(f.Tick())
+    else:
+        flow.handle(f.Pressed(f.Action.CANCEL))
+    assert flow.step is f.Step.FAILED and flow.failure is not None
+
+
+def _next_visit_to_place_card(flow: f.KioskFlow) -> list[f.Effect]:
+    flow.handle(f.Pressed(f.Action.ACKNOWLEDGE))
+    assert flow.step is f.Step.START
+    for event in (f.Pressed(f.Action.GYOSEI), f.Pressed(f.Action.CERTIFICATES), f.LanguageChosen("ja")):
+        flow.handle(event)
+    return flow.handle(f.Pressed(f.Action.ACCEPT))
+
+
+ENDINGS = ["issued", "refused", "pin_locked", "timed_out", "cancelled"]
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_card_left_on_the_reader_is_never_read_for_the_next_visit(ending: str) -> None:
+    clock = Clock()
+    flow = new_flow(clock)
+    _end_visit_with_the_card_on_the_reader(ending, flow, clock)
+    assert flow.card_left_behind  # the end screen asks for it to be taken
+    effects = _next_visit_to_place_card(flow)
+    assert flow.card_left_behind  # still asking on the start screen and through the next visit's steps
+    assert flow.step is f.Step.PLACE_CARD and effects == []
+    assert flow.handle(f.Tick()) == [] and flow.step is f.Step.PLACE_CARD
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_card_left_behind_is_read_once_placed_again(ending: str) -> None:
+    clock = Clock()
+    flow = new_flow(clock)
+    _end_visit_with_the_card_on_the_reader(ending, flow, clock)
+    flow.handle(f.CardRemoved())
+    assert not flow.card_left_behind
+    _next_visit_to_place_card(flow)
+    effects = flow.handle(f.CardPlaced())
+    assert flow.step is f.Step.READING_CARD and any(isinstance(e, f.ReadCard) for e in effects)
+
+
+def test_a_card_left_behind_is_read_when_the_person_confirms_it_is_theirs() -> None:
+    clock = Clock()
+    flow = new_flow(clock)
+    _end_visit_with_the_card_on_the_reader("cancelled", flow, clock)
+    _next_visit_to_place_card(flow)
+    effects = flow.handle(f.Pressed(f.Action.USE_CARD))
+    assert flow.step is f.Step.READING_CARD and any(isinstance(e, f.ReadCard) for e in effects)
+    assert not flow.card_left_behind
+
+
+def test_a_card_placed_at_the_start_screen_is_read_for_that_visit() -> None:
+    """Placed after the last visit ended: the person who placed it is the one at the kiosk."""
+    flow = new_flow()
+    flow.handle(f.CardPlaced())
+    for event in (f.Pressed(f.Action.GYOSEI), f.Pressed(f.Action.CERTIFICATES), f.LanguageChosen("ja")):
+        flow.handle(event)
+    effects = flow.handle(f.Pressed(f.Action.ACCEPT))
+    assert any(isinstance(e, f.ReadCard) for e in effects)

@@ -42,7 +42,9 @@ def _walk(name: str, flow: f.KioskFlow) -> None:
 
 def _from_pin(name: str, flow: f.KioskFlow) -> None:
     to_pin(flow)
-    if name == "pin_last_try":
+    if name == "pin_last_try":  # two wrong PINs: the wrong-PIN line, 1 try left and the warning
+        effects = flow.handle(f.PinEntered("0000"))
+        flow.handle(f.PinRejected(ticket(effects, f.SignChallenge), 2))
         effects = flow.handle(f.PinEntered("0000"))
         flow.handle(f.PinRejected(ticket(effects, f.SignChallenge), 1))
     elif name == "authenticating":
@@ -50,6 +52,27 @@ def _from_pin(name: str, flow: f.KioskFlow) -> None:
     elif name == "pin_locked":
         effects = flow.handle(f.PinEntered("0000"))
         flow.handle(f.PinLocked(ticket(effects, f.SignChallenge)))
+
+
+def _refused(name: str, flow: f.KioskFlow) -> None:
+    """A refusal by the rules at authentication, the card still on the reader."""
+    to_pin(flow)
+    effects = flow.handle(f.PinEntered("0000"))
+    effects = flow.handle(f.ChallengeSigned(ticket(effects, f.SignChallenge), b"SIG"))
+    code = "not_available_at_kiosk" if name == "refused_dv" else "under_15"
+    flow.handle(f.ServiceFailed(ticket(effects, f.Authenticate), code, "不可", "refused", refused=True))
+
+
+def _card_left_behind(name: str, flow: f.KioskFlow) -> None:
+    """The last visit ended with the card on the reader; the next person begins."""
+    to_pin(flow)
+    flow.handle(f.Pressed(f.Action.CANCEL))
+    flow.handle(f.Pressed(f.Action.ACKNOWLEDGE))
+    if name == "start_card_left_behind":
+        return
+    for event in (f.Pressed(f.Action.GYOSEI), f.Pressed(f.Action.CERTIFICATES), f.LanguageChosen("ja"),
+                  f.Pressed(f.Action.ACCEPT)):
+        flow.handle(event)
 
 
 def _choosing(name: str, flow: f.KioskFlow) -> None:
@@ -92,6 +115,8 @@ def _paying(name: str, flow: f.KioskFlow) -> None:
 WALKS: dict[str, Callable[[str, f.KioskFlow], None]] = {
     **{name: _walk for name in ("start", "service_menu", "language", "terms", "place_card", "reading_card")},
     **{name: _from_pin for name in ("pin", "pin_last_try", "authenticating", "pin_locked")},
+    **{name: _refused for name in ("refused_under_15", "refused_dv")},
+    **{name: _card_left_behind for name in ("start_card_left_behind", "place_card_left_behind")},
     **{name: _choosing for name in ("remove_card", "municipality", "certificate", "persons", "copies")},
     **{name: _paying for name in ("confirm", "ordering", "payment", "settling", "printing", "take_items",
                                   "payment_cancelled")},

@@ -1,7 +1,8 @@
 """Refusal codes of the ordering rules and what a kiosk says for each.
 
 The code is the stable part (API error code, tests); the messages are for people, in
-Japanese with English beside, as the kiosk shows them.
+Japanese with English beside, as the kiosk shows them. A few codes are confidential: they are
+audited, but the kiosk only ever receives `NOT_AVAILABLE_AT_KIOSK` in their place.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "honseki_registration_pending": (
         "本籍地の利用登録の手続き中です。登録完了後にご利用ください。",
-        "Your 本籍地 usage registration is not effective yet; please try again later.",
+        "Your 本籍地 usage registration is still being processed; it can be used once it is complete.",
     ),
     "koseki_not_found": (
         "この市区町村に戸籍がありません。",
@@ -126,6 +127,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No fee is set for this certificate today, so it cannot be issued.",
     ),
 }
+
+
+# What the kiosk receives instead of a confidential code. The person at the screen may be
+# the one a DV/stalking support measure (支援措置) protects from, holding the protected
+# person's card: the answer must not tell a support measure from any other refusal.
+NOT_AVAILABLE_AT_KIOSK = (
+    "not_available_at_kiosk",
+    "この証明書はコンビニでは交付できません。市区町村の窓口にお問い合わせください。",
+    "This certificate cannot be issued at a convenience store. Please ask at the municipal office.",
+)
+CONFIDENTIAL_CODES = frozenset({"dv_support_measure"})
+
+
+def kiosk_facing(code: str, message_ja: str, message_en: str) -> tuple[str, str, str]:
+    """The (code, message_ja, message_en) a kiosk may receive for a refusal: the neutral
+    answer in place of a confidential code, anything else unchanged."""
+    if code in CONFIDENTIAL_CODES:
+        return NOT_AVAILABLE_AT_KIOSK
+    return code, message_ja, message_en
 
 
 def violation(code: str) -> RuleViolation:

@@ -67,9 +67,11 @@ def test_simulate_reports_why_a_certificate_is_not_on_offer(
 def test_simulate_reports_the_rule_that_refuses_the_card_holder_not_a_service_error(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], card_id: str, error_code: str) -> None:
     card = service.card(card_id)
-    code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
-                 f"--kiosk-secret={service.kiosk_secret}", "--card", str(card.path), "--pin", card.pin,
-                 "--out", str(tmp_path / "out")])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KIOSK_SECRET", service.kiosk_secret)
+        env.setenv("KIOSK_PIN", card.pin)
+        code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
+                     "--card", str(card.path), "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert code == 1 and result["status"] == "error" and result["error_code"] == error_code
@@ -79,7 +81,7 @@ def test_simulate_reports_the_rule_that_refuses_the_card_holder_not_a_service_er
 def test_simulate_reports_a_pending_honseki_registration_by_its_rule(
         service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = service.card("toride-0002")  # 本籍地 利用登録 not effective yet
-    code, result = simulate(service, capsys, "--card", str(card.path), "--pin", card.pin,
+    code, result = simulate(service, capsys, card.pin, "--card", str(card.path),
                             "--municipality", "honsekichi", "--certificate", "koseki_zenbu",
                             "--out", str(tmp_path / "out"))
     assert code == 1 and result["error_code"] == "honseki_registration_pending"

@@ -58,7 +58,7 @@ class DemoCard:
     resident_id: str
     pin: str  # demo PIN of a synthetic person (test-harness data, printed in the index)
     password: str  # demo signing password
-    expect: str  # "issued" or the RuleViolation code the kiosk shows, with a short note
+    expect: str  # "issued" or the refusal code the kiosk receives (never a confidential one), with a note
     status_after_issue: str | None = None  # e.g. moved_out: the card predates the move
 
 
@@ -283,7 +283,9 @@ def demo_cards(today: date) -> tuple[DemoCard, ...]:
         DemoCard("toride-0010", "5678", "SUZUKI01", "issued (戸籍 from 取手市 itself)"),
         DemoCard("toride-0020", "6789", "NGUYEN01", "issued (foreign resident items)"),
         DemoCard("toride-0030", "7890", "TAKAHASHI1", "resident_moved_out", ResidentStatus.MOVED_OUT.value),
-        DemoCard("toride-0040", "8901", "TANAKA01", "dv_support_measure"),
+        # A support measure (支援措置) in force: the kiosk, and the operator's card tray that
+        # shows these notes, only ever see the neutral code.
+        DemoCard("toride-0040", "8901", "TANAKA01", "not_available_at_kiosk"),
         DemoCard("toride-0050", "9012", "ITO00001", "issued; 印鑑登録証明書: seal_cancelled"),
         DemoCard("toride-0060", "0123", "WATANABE1", "change_pending"),
         DemoCard("toride-0070", "1357", "YOSHIDA1", "gaiji_in_record"),

@@ -317,3 +317,62 @@ def test_missing_fonts_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(FontNotFoundError) as missing:
         font_path(MINCHO)
     assert "fonts-ipaexfont-mincho" in missing.value.message_en
+
+
+def seal_columns_printed(pdf: bytes, min_size: float = 14.0) -> list[str]:
+    """The large characters in the certification area (the mayor's seal), grouped into
+    columns by position and read as a seal is: columns right to left, each top to bottom."""
+    glyphs: list[tuple[float, float, str]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip() and size * tm[0] >= min_size and tm[5] < 100 * mm:
+            glyphs.append((tm[4], tm[5], text.strip()))
+
+    PdfReader(io.BytesIO(pdf)).pages[-1].extract_text(visitor_text=visit)
+    columns: list[list[tuple[float, float, str]]] = []
+    for glyph in sorted(glyphs, reverse=True):  # right-most first
+        if columns and columns[-1][0][0] - glyph[0] < 3 * mm:  # proportional kana: near x
+            columns[-1].append(glyph)
+        else:
+            columns.append([glyph])
+    return ["".join(g[2] for g in sorted(column, key=lambda g: -g[1])) for column in columns]
+
+
+@pytest.mark.parametrize(
+    ("mayor_title", "columns"),
+    [
+        ("つくば市長", ["つくば", "市長", "之印"]),
+        ("取手市長", ["取手市", "長之印"]),
+        ("市長", ["市長", "之印"]),
+        ("龍ケ崎市長", ["龍ケ崎", "市長", "之印"]),
+    ],
+)
+def test_the_mayors_seal_reads_in_columns_without_a_lone_character(
+    service: DocumentService, mayor_title: str, columns: list[str]
+) -> None:
+    """Seals read column by column from the right; a seal of 4 or 7 characters is laid out
+    2+2 or 3+2+2 (つくば・市長・之印), never leaving 印 alone atop the left column."""
+    content = samples.inkan()
+    content = replace(content, issuer=replace(content.issuer, mayor_title=mayor_title))
+    assert seal_columns_printed(service.render(content).pdf) == columns
+
+
+def test_the_registered_seal_impression_is_printed_in_black(service: DocumentService) -> None:
+    """The 印影 is a reproduction of the registered impression, printed in black; only the
+    mayor's seal is red."""
+    from pypdf.generic import ContentStream
+
+    reader = PdfReader(io.BytesIO(service.render(samples.inkan()).pdf))
+    page = reader.pages[0]
+    stroke = (0.0, 0.0, 0.0)
+    ring_colours: set[tuple[float, ...]] = set()
+    square_colours: set[tuple[float, ...]] = set()
+    for operands, operator in ContentStream(page.get_contents(), reader).operations:
+        if operator == b"RG":
+            stroke = tuple(float(v) for v in operands)
+        elif operator == b"c":  # curves: only the seal ring is drawn with them on the page
+            ring_colours.add(stroke)
+        elif operator == b"re" and stroke != (0.0, 0.0, 0.0):
+            square_colours.add(stroke)
+    assert ring_colours == {(0.0, 0.0, 0.0)}
+    assert len(square_colours) == 1 and next(iter(square_colours))[0] > 0.5  # the red 職印

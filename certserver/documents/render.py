@@ -78,7 +78,8 @@ def _blocks(lines: Sequence[Line]) -> list[list[Line]]:
 
 def paginate(lines: Sequence[Line]) -> list[list[Line]]:
     """Split lines into pages, a block (person, section) moving whole to the next page when
-    it fits there; the last page leaves room for the certification block."""
+    it fits there; the last page leaves room for the certification block and holds the
+    last block with it."""
     full = (FRAME_TOP - FRAME_BOTTOM) / mm - 4
     last = (FRAME_TOP - FOOTER_TOP) / mm - 4
     pages: list[list[Line]] = [[]]
@@ -94,9 +95,41 @@ def paginate(lines: Sequence[Line]) -> list[list[Line]]:
                 used = 0.0
             pages[-1].append(line)
             used += line.height
-    if used > last:
-        pages.append([])  # the certification block gets a page of its own
+    return _end_with_last_block(pages, last)
+
+
+def _height(lines: Sequence[Line]) -> float:
+    return sum(line.height for line in lines)
+
+
+def _end_with_last_block(pages: list[list[Line]], last: float) -> list[list[Line]]:
+    """Make the last page, which also carries the certification, fit `last` and hold the
+    last block (person) with it: a real certificate never has a page holding only the
+    certifying sentence, or only 「以下余白」 and the 省略事項 note, after its last person."""
+    tail: list[Line] = []
+    if len(pages) > 1 and not any(line.rule for line in pages[-1]):
+        tail = pages.pop()  # lines after the last block: carried along with that block
+    source = pages[-1]
+    if not tail and _height(source) <= last:
+        return pages
+    start = _carry_start(source, _height(tail), last)
+    pages[-1] = source[:start]
+    pages.append(source[start:] + tail)
     return pages
+
+
+def _carry_start(page: Sequence[Line], tail_height: float, last: float) -> int:
+    """Where to cut `page` so that what follows (plus the tail) fits the last page: the
+    start of its last complete block if that fits, else as many whole lines as fit."""
+    ends = [index for index, line in enumerate(page) if line.rule]
+    if len(ends) >= 2:
+        start = ends[-2] + 1
+        if _height(page[start:]) + tail_height <= last:
+            return start
+    start = 1  # never leave the page before empty
+    while start < len(page) and _height(page[start:]) + tail_height > last:
+        start += 1
+    return start
 
 
 def show_text(

@@ -307,6 +307,7 @@ def test_pagination_keeps_every_line_in_order_within_the_frame(
     for page in pages[:-1]:
         assert sum(line.height for line in page) <= full
     assert sum(line.height for line in pages[-1]) <= last
+    assert pages[-1] or not lines  # the certification never stands on a page of its own
 
 
 def test_missing_fonts_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -376,3 +377,19 @@ def test_the_registered_seal_impression_is_printed_in_black(service: DocumentSer
             square_colours.add(stroke)
     assert ring_colours == {(0.0, 0.0, 0.0)}
     assert len(square_colours) == 1 and next(iter(square_colours))[0] > 0.5  # the red 職印
+
+
+@pytest.mark.parametrize("size", range(1, 13))
+def test_the_certification_stays_with_the_last_person(service: DocumentService, size: int) -> None:
+    """However the household falls over pages, the last page holds the last person's block
+    with the certification: never a page with only 以下余白, 省略事項 or the certifying sentence."""
+    persons = tuple(
+        replace(samples.HOUSEHOLD[1], name=f"見本　{given}", name_kana=None)
+        for given in "一二三四五六七八九十百千"[:size]
+    )
+    document = service.render(samples.juminhyo(persons=persons, foreign_items=False))
+    texts = page_texts(document.pdf)
+    for text in texts:
+        assert any(person.name in text for person in persons), text
+    assert persons[-1].name in texts[-1]
+    assert "この写しは、世帯全員の住民票の原本と相違ないことを証明する。" in texts[-1]

@@ -36,6 +36,7 @@ from certserver.demo.builders import KOSEKI_WEEKDAY_HOURS, add_fees, add_municip
 from certserver.demo.my_number import synthetic
 from certserver.documents.content import CertificateKind as K
 from certserver.services.rules.calendar import add_business_days, latest_fiscal_year
+from certserver.services.rules.employment_income import employment_income
 
 TORIDE = "08217"
 TSUKUBA = "08220"
@@ -88,10 +89,10 @@ def _event(kind: str, on: date, detail: str) -> dict[str, Any]:
 
 def _tax(resident_id: str, fiscal_year: int, salary: int, *, address: str, dependents: int = 0,
          declared: bool = True) -> TaxRecord:
-    """A plausible 所得・課税 record from a salary (rounded simplifications of the real rules)."""
+    """A plausible 所得・課税 record from a salary: the real 給与所得, simplified deductions and tax."""
     if not declared:
         return TaxRecord(resident_id=resident_id, fiscal_year=fiscal_year, declared=False, address_on_jan1=address)
-    income = max(0, int(salary * 0.7) - 180_000) if salary > 1_625_000 else max(0, salary - 550_000)
+    income = employment_income(salary, fiscal_year - 1)
     deductions = 430_000 + 380_000 * dependents + int(salary * 0.14)
     taxable = max(0, income - deductions) // 1000 * 1000
     return TaxRecord(

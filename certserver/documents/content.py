@@ -117,6 +117,7 @@ class TaxContent:
     birth_date: date
     total_income: int  # 総所得金額 (yen)
     salary_income: int  # 給与収入
+    employment_income: int  # 給与所得 (給与収入 less the 給与所得控除 of the income year)
     deductions_total: int  # 所得控除合計
     taxable_income: int  # 課税標準額
     municipal_tax: int  # 市町村民税 所得割+均等割

@@ -158,12 +158,13 @@ def tax(number: str = "R8-000103") -> CertificateContent:
         name="見本　太郎",
         address=ADDRESS,
         birth_date=date(1975, 4, 3),
-        total_income=4_560_000,
+        total_income=4_760_000,
         salary_income=6_500_000,
+        employment_income=4_760_000,
         deductions_total=1_480_000,
-        taxable_income=3_080_000,
-        municipal_tax=193_300,
-        prefectural_tax=128_200,
+        taxable_income=3_280_000,
+        municipal_tax=200_300,
+        prefectural_tax=132_700,
         dependents=2,
     )
     return CertificateContent(CertificateKind.SHOTOKU_KAZEI, number, ISSUED_ON, ISSUER, body)

@@ -152,17 +152,18 @@ def test_each_type_carries_its_certifying_sentence(
 def test_type_specific_items_are_printed(service: DocumentService) -> None:
     inkan, _ = render_text(service, samples.inkan())
     assert "第20100601号" in inkan and "印影" in inkan
-    tax, _ = render_text(service, samples.tax())
+    tax, tax_lines = render_text(service, samples.tax())
     for figure in (
         "6,500,000円",
-        "4,560,000円",
-        "193,300円",
-        "128,200円",
-        "321,500円",
+        "4,760,000円",
+        "200,300円",
+        "132,700円",
+        "333,000円",
         "令和8年度",
         "令和7年分",
     ):
         assert figure in tax
+    assert "給与所得" in tax_lines and tax_lines[tax_lines.index("給与所得") + 1] == "4,760,000円"
     koseki, _ = render_text(
         service, samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:])
     )

@@ -264,6 +264,18 @@ def test_tax_certificate_is_for_the_latest_fiscal_year(session: Session) -> None
     assert refusal(session, KENICHI, K.SHOTOKU_KAZEI, fiscal_year=2025) == "tax_year_not_offered"
 
 
+def test_tax_certificate_shows_the_real_employment_income(session: Session) -> None:
+    """5,200,000 yen of 令和7年分 salary is 3,720,000 of 給与所得 by the 給与所得控除 table
+    (not the 3,460,000 of a 30% rule of thumb), and the demo's 総所得金額 is that income."""
+    body = order(session, KENICHI, K.SHOTOKU_KAZEI).content.body
+    assert isinstance(body, TaxContent)
+    assert (body.salary_income, body.employment_income, body.total_income) == (
+        5_200_000,
+        3_720_000,
+        3_720_000,
+    )
+
+
 def test_the_latest_fiscal_year_switches_on_1_june(session: Session) -> None:
     may = order(session, KENICHI, K.SHOTOKU_KAZEI, now=datetime(2026, 5, 31, 22, 59, tzinfo=JST)).content.body
     june = order(session, KENICHI, K.SHOTOKU_KAZEI, now=datetime(2026, 6, 1, 6, 30, tzinfo=JST)).content.body

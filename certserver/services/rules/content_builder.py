@@ -31,6 +31,7 @@ from certserver.documents.content import (
     KosekiPerson,
     TaxContent,
 )
+from certserver.services.rules.employment_income import employment_income
 
 # Option codes of a 住民票の写し (OptionChoice.code / OrderRequest.options).
 OPTION_SETAINUSHI = "setainushi"  # 世帯主・続柄
@@ -169,6 +170,7 @@ def tax_body(person: Resident, record: TaxRecord) -> TaxContent:
         birth_date=person.birth_date,
         total_income=record.total_income,
         salary_income=record.salary_income,
+        employment_income=employment_income(record.salary_income, record.fiscal_year - 1),
         deductions_total=record.deductions_total,
         taxable_income=record.taxable_income,
         municipal_tax=record.municipal_tax,

@@ -83,8 +83,15 @@ class _Numbers:
         return f"{self.rng.randrange(10**11):011d}"
 
 
-def _event(kind: str, on: date, detail: str) -> dict[str, Any]:
-    return {"kind": kind, "on": on.isoformat(), "detail": detail}
+def _event(kind: str, on: date, detail: str, **items: Any) -> dict[str, Any]:
+    """A 身分事項 entry; `items`: spouse_name, filed_on (a date), informant."""
+    extra = {key: value.isoformat() if isinstance(value, date) else value for key, value in items.items()}
+    return {"kind": kind, "on": on.isoformat(), "detail": detail, **extra}
+
+
+def _birth(on: date, place: str, filed_after_days: int, informant: str) -> dict[str, Any]:
+    return _event("出生", on, f"【出生地】{place}", filed_on=on + timedelta(days=filed_after_days),
+                  informant=informant)
 
 
 def _tax(resident_id: str, fiscal_year: int, salary: int, *, address: str, dependents: int = 0,
@@ -166,18 +173,20 @@ def _sato_family(session: Session, numbers: _Numbers, today: date) -> None:
 def _sato_koseki(session: Session) -> None:
     session.add(Koseki(id="tsukuba-k0001", municipality_code=TSUKUBA, honseki=SATO_HONSEKI,
                        hitto_sha="佐藤　健一", compiled_on=date(2008, 10, 10), status=KosekiStatus.CURRENT.value))
-    born_at = "【出生地】茨城県つくば市"
+    born_at = "茨城県つくば市"
+    # A 婚姻 names the spouse as they were called at the marriage: 美咲 was still 中村.
     members = [
         ("tsukuba-k0001-1", "toride-0001", "佐藤　健一", date(1981, 4, 12), "佐藤　正男", "佐藤　和子", "長男", True,
-         [_event("出生", date(1981, 4, 12), born_at),
-          _event("婚姻", date(2008, 10, 10), "【配偶者氏名】佐藤　美咲")]),
+         [_birth(date(1981, 4, 12), born_at, 8, "父"),
+          _event("婚姻", date(2008, 10, 10), "", spouse_name="中村　美咲")]),
         ("tsukuba-k0001-2", "toride-0002", "佐藤　美咲", date(1983, 9, 3), "中村　浩", "中村　恵子", "長女", False,
-         [_event("出生", date(1983, 9, 3), "【出生地】茨城県土浦市"),
-          _event("婚姻", date(2008, 10, 10), "【配偶者氏名】佐藤　健一【従前戸籍】茨城県土浦市大町五番地　中村　浩")]),
+         [_birth(date(1983, 9, 3), "茨城県土浦市", 10, "父"),
+          _event("婚姻", date(2008, 10, 10), "【従前戸籍】茨城県土浦市大町五番地　中村　浩",
+                 spouse_name="佐藤　健一")]),
         ("tsukuba-k0001-3", "toride-0003", "佐藤　翔太", date(2009, 5, 20), "佐藤　健一", "佐藤　美咲", "長男", False,
-         [_event("出生", date(2009, 5, 20), born_at)]),
+         [_birth(date(2009, 5, 20), born_at, 7, "父")]),
         ("tsukuba-k0001-4", "toride-0004", "佐藤　結衣", date(2015, 2, 14), "佐藤　健一", "佐藤　美咲", "長女", False,
-         [_event("出生", date(2015, 2, 14), "【出生地】茨城県取手市")]),
+         [_birth(date(2015, 2, 14), "茨城県取手市", 12, "母")]),
     ]
     for position, (member_id, resident_id, name, born, father, mother, zokugara, head, events) in enumerate(members, 1):
         session.add(KosekiMember(id=member_id, koseki_id="tsukuba-k0001", resident_id=resident_id, position=position,
@@ -203,7 +212,8 @@ def _sato_koseki(session: Session) -> None:
         KosekiMember(id="tsukuba-k0002-3", koseki_id="tsukuba-k0002", resident_id="toride-0001", position=3,
                      name="佐藤　健一", birth_date=date(1981, 4, 12), father="佐藤　正男", mother="佐藤　和子",
                      zokugara="長男", is_hitto_sha=False, removed=True, has_gaiji=False,
-                     events=[_event("婚姻", date(2008, 10, 10), "【新本籍】" + SATO_HONSEKI)]),
+                     events=[_event("婚姻", date(2008, 10, 10), "【新本籍】" + SATO_HONSEKI,
+                                    spouse_name="中村　美咲")]),
     ])
 
 
@@ -237,7 +247,7 @@ def _singles(session: Session, numbers: _Numbers, today: date) -> None:
     session.add(KosekiMember(id="toride-k0001-1", koseki_id="toride-k0001", resident_id="toride-0010", position=1,
                              name="鈴木　一郎", birth_date=date(1975, 11, 30), father="鈴木　和夫", mother="鈴木　節子",
                              zokugara="長男", is_hitto_sha=True, removed=False, has_gaiji=False,
-                             events=[_event("出生", date(1975, 11, 30), "【出生地】茨城県取手市"),
+                             events=[_birth(date(1975, 11, 30), "茨城県取手市", 9, "父"),
                                      _event("分籍", date(2001, 5, 1), "【従前戸籍】茨城県取手市藤代七百番地　鈴木　和夫")]))
     session.flush()
     session.add_all([

@@ -131,7 +131,10 @@ class KosekiEvent:
 
     kind: str  # 出生 / 婚姻 / 入籍 / 転籍 ...
     on: date
-    detail: str  # free text such as 【出生地】茨城県取手市
+    detail: str  # further 【item】 text such as 【出生地】茨城県取手市 or 【従前戸籍】...
+    spouse_name: str | None = None  # 【配偶者氏名】 of a 婚姻: the spouse's name at the marriage
+    filed_on: date | None = None  # 【届出日】
+    informant: str | None = None  # 【届出人】: 父, 母, 同居者 ...
 
 
 @dataclass(frozen=True)

@@ -333,6 +333,13 @@ def _draw_body(canvas: Canvas, lines: Sequence[Line], bottom: float) -> None:
         y -= line.height * mm
 
 
+def _draw_continued(canvas: Canvas, mark: str) -> None:
+    """The foot of a page the document goes on from (戸籍: 「次頁に続く」), just under the
+    frame: the body may fill the frame to its bottom line."""
+    right = FRAME_LEFT + BODY_WIDTH * mm
+    show_text(canvas, MINCHO, 10, right, FRAME_BOTTOM - 5 * mm, mark, "right")
+
+
 def _draw_certification(
     canvas: Canvas, content: CertificateContent, layout: Layout, modules: int
 ) -> None:
@@ -383,6 +390,8 @@ def render_pdf(
         _draw_background(canvas)
         _draw_header(canvas, content, layout, number, len(pages))
         _draw_body(canvas, lines, FOOTER_TOP if last else FRAME_BOTTOM)
+        if layout.continued and not last:
+            _draw_continued(canvas, layout.continued)
         if last:
             _draw_certification(canvas, content, layout, modules)
         canvas.showPage()

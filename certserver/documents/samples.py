@@ -179,8 +179,14 @@ KOSEKI_PERSONS = (
         relationship="長男",
         is_hitto_sha=True,
         events=(
-            KosekiEvent("出生", date(1975, 4, 3), "【出生地】茨城県取手市"),
-            KosekiEvent("婚姻", date(2005, 5, 5), "【配偶者氏名】見本　花子"),
+            KosekiEvent(
+                "出生",
+                date(1975, 4, 3),
+                "【出生地】茨城県取手市",
+                filed_on=date(1975, 4, 10),
+                informant="父",
+            ),
+            KosekiEvent("婚姻", date(2005, 5, 5), "", spouse_name="試験　花子"),
         ),
     ),
     KosekiPerson(
@@ -190,11 +196,18 @@ KOSEKI_PERSONS = (
         mother="試験　和子",
         relationship="二女",
         events=(
-            KosekiEvent("出生", date(1978, 12, 24), "【出生地】千葉県柏市"),
+            KosekiEvent(
+                "出生",
+                date(1978, 12, 24),
+                "【出生地】千葉県柏市",
+                filed_on=date(1979, 1, 5),
+                informant="母",
+            ),
             KosekiEvent(
                 "婚姻",
                 date(2005, 5, 5),
-                "【配偶者氏名】見本　太郎　【従前戸籍】千葉県柏市試験町3番",
+                "【従前戸籍】千葉県柏市試験町3番　試験　正男",
+                spouse_name="見本　太郎",
             ),
         ),
     ),
@@ -204,7 +217,15 @@ KOSEKI_PERSONS = (
         father="見本　太郎",
         mother="見本　花子",
         relationship="長男",
-        events=(KosekiEvent("出生", date(1989, 1, 8), "【出生地】茨城県取手市"),),
+        events=(
+            KosekiEvent(
+                "出生",
+                date(1989, 1, 8),
+                "【出生地】茨城県取手市",
+                filed_on=date(1989, 1, 17),
+                informant="父",
+            ),
+        ),
     ),
 )
 

@@ -300,6 +300,19 @@ def test_koseki_zenbu_from_the_honsekichi_holds_every_member(session: Session) -
     assert prepared.fee_per_copy_yen == 400
 
 
+def test_koseki_events_carry_the_spouse_at_marriage_and_the_birth_filing(session: Session) -> None:
+    """A 婚姻 names the spouse as called at the marriage (美咲 was 中村 then); a 出生 carries
+    its 届出日 and 届出人 from the record."""
+    body = order(session, KENICHI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H).content.body
+    assert isinstance(body, KosekiContent)
+    kenichi, misaki = body.persons[0], body.persons[1]
+    birth, marriage = kenichi.events
+    assert (birth.kind, birth.filed_on, birth.informant) == ("出生", date(1981, 4, 20), "父")
+    assert (marriage.kind, marriage.spouse_name) == ("婚姻", "中村　美咲")
+    assert misaki.events[1].spouse_name == "佐藤　健一"
+    assert "【従前戸籍】" in misaki.events[1].detail and "配偶者" not in misaki.events[1].detail
+
+
 def test_koseki_kojin_holds_only_the_chosen_members(session: Session) -> None:
     shota = session.query(KosekiMember).filter_by(resident_id=SHOTA, koseki_id="tsukuba-k0001").one()
     body = order(session, KENICHI, K.KOSEKI_KOJIN, municipality=TSUKUBA, role=H, person_ids=(shota.id,)).content.body

@@ -273,7 +273,8 @@ class KosekiMember(Base):
     mother: Mapped[str | None] = mapped_column(String(60))
     zokugara: Mapped[str] = mapped_column(String(20))  # 続柄 in the 戸籍: 長男, 妻 ...
     is_hitto_sha: Mapped[bool] = mapped_column(Boolean, default=False)
-    # 身分事項: [{"kind": "出生", "on": "YYYY-MM-DD", "detail": "..."}]
+    # 身分事項: [{"kind": "出生", "on": "YYYY-MM-DD", "detail": "...", optional "spouse_name"
+    # (婚姻: the spouse's name at the marriage), "filed_on" (届出日, YYYY-MM-DD), "informant"}]
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)  # 除籍 (married out, died ...)
     has_gaiji: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -180,8 +180,17 @@ def tax_body(person: Resident, record: TaxRecord) -> TaxContent:
 
 
 def _events(member: KosekiMember) -> tuple[KosekiEvent, ...]:
+    """The 身分事項 as recorded: spouse_name, filed_on and informant are optional keys of an
+    event (older records carry only the free-text detail)."""
     return tuple(
-        KosekiEvent(kind=e["kind"], on=date.fromisoformat(e["on"]), detail=e.get("detail", ""))
+        KosekiEvent(
+            kind=e["kind"],
+            on=date.fromisoformat(e["on"]),
+            detail=e.get("detail", ""),
+            spouse_name=e.get("spouse_name"),
+            filed_on=date.fromisoformat(e["filed_on"]) if e.get("filed_on") else None,
+            informant=e.get("informant"),
+        )
         for e in member.events
     )
 

@@ -259,7 +259,8 @@ def _singles(session: Session, numbers: _Numbers, today: date) -> None:
     _single(session, numbers, "toride-0020", foreign_address, name="NGUYEN VAN AN", name_kana="グエン　ヴァン　アン",
             birth_date=date(1994, 7, 2), sex="男", became_resident_on=date(2022, 4, 1), address_since=date(2022, 4, 1),
             nationality="ベトナム", residence_card_number="AB12345678CD", residence_status="技術・人文知識・国際業務",
-            period_of_stay="5年", period_expires_on=date(2029, 3, 31))
+            period_of_stay="5年", period_expires_on=date(2029, 3, 31), tsusho="阮　文安",
+            foreign_resident_category="中長期在留者")
     session.add(_tax("toride-0020", fy, 3_600_000, address=foreign_address))
 
     _single(session, numbers, "toride-0030", "茨城県取手市藤代１５０番地", name="高橋　直樹", name_kana="たかはし　なおき",

@@ -62,6 +62,7 @@ class ForeignResidentItems:
     residence_status: str | None  # 在留資格
     period_of_stay: str | None  # 在留期間
     period_expires_on: date | None  # 在留期間の満了の日
+    category: str | None = None  # 住民基本台帳法 第30条の45 区分: 中長期在留者, 特別永住者 ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class JuminhyoPerson:
     my_number: str | None = None  # 個人番号 (only where the municipality allows and asked)
     previous_address: str | None = None  # 前住所
     foreign: ForeignResidentItems | None = None
+    tsusho: str | None = None  # 通称 of a foreign resident, printed with the name where registered
+    western_dates: bool = False  # a foreign resident's dates are printed in the Western calendar
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,10 @@ HOUSEHOLD = (
             residence_status="留学",
             period_of_stay="2年",
             period_expires_on=date(2027, 3, 31),
+            category="中長期在留者",
         ),
+        tsusho="スミス　杏奈",
+        western_dates=True,
     ),
 )
 

@@ -413,3 +413,18 @@ def test_koseki_certificates_follow_the_real_layout(service: DocumentService) ->
     assert ["次頁に続く" in text for text in texts] == [True, False]
     kojin = page_texts(service.render(samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:])).pdf)
     assert all("次頁に続く" not in text for text in kojin)
+
+
+def test_a_foreign_residents_block_uses_the_western_calendar_with_tsusho_and_category(
+    service: DocumentService,
+) -> None:
+    """As municipalities print them: a foreign resident's dates in the Western calendar, the
+    通称 under the name, the 第30条の45 区分 with the foreign items; Japanese members keep 和暦."""
+    _, lines = render_text(service, samples.juminhyo())
+    smith = lines[lines.index("スミス　アンナ") : lines.index("以下余白")]
+    assert smith[1:3] == ["通称", "スミス　杏奈"]
+    for western in ("1999年7月30日", "2024年4月1日", "2027年3月31日"):
+        assert western in smith
+    assert not any(line.startswith(("平成", "令和")) for line in smith)
+    assert smith[smith.index("第30条の45規定区分") + 1] == "中長期在留者"
+    assert "昭和50年4月3日" in lines  # 見本　太郎, a Japanese national

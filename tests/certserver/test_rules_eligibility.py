@@ -152,6 +152,40 @@ def test_foreign_resident_items_for_a_foreign_resident(session: Session) -> None
     assert body.persons[0].honseki is None
 
 
+def test_a_foreign_residents_juminhyo_carries_the_tsusho_the_category_and_western_dates(
+    session: Session,
+) -> None:
+    """The 通称 is part of the name (printed even without the foreign items), the 第30条の45
+    区分 comes with the foreign items, and the dates are to be printed in the Western calendar."""
+    body = order(session, NGUYEN, K.JUMINHYO, options=frozenset({"foreign_items"})).content.body
+    assert isinstance(body, JuminhyoContent)
+    person = body.persons[0]
+    assert person.foreign is not None and person.foreign.category == "中長期在留者"
+    assert (person.tsusho, person.western_dates) == ("阮　文安", True)
+    plain = order(session, NGUYEN, K.JUMINHYO).content.body
+    assert isinstance(plain, JuminhyoContent)
+    assert (plain.persons[0].foreign, plain.persons[0].tsusho) == (None, "阮　文安")
+    japanese = order(session, KENICHI, K.JUMINHYO).content.body
+    assert isinstance(japanese, JuminhyoContent)
+    assert (japanese.persons[0].tsusho, japanese.persons[0].western_dates) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "card", "category"),
+    [("特別永住者", "SP1234567890", "特別永住者"), ("定住者", "AB12345678CD", "中長期在留者"), ("定住者", None, None)],
+)
+def test_a_record_without_a_category_has_it_derived_where_the_record_tells(
+    session: Session, status: str, card: str | None, category: str | None
+) -> None:
+    nguyen = session.get(Resident, NGUYEN)
+    assert nguyen is not None
+    nguyen.foreign_resident_category, nguyen.residence_status, nguyen.residence_card_number = None, status, card
+    session.flush()
+    body = order(session, NGUYEN, K.JUMINHYO, options=frozenset({"foreign_items"})).content.body
+    assert isinstance(body, JuminhyoContent) and body.persons[0].foreign is not None
+    assert body.persons[0].foreign.category == category
+
+
 def test_honseki_is_not_an_option_for_a_foreign_resident(session: Session) -> None:
     assert refusal(session, NGUYEN, K.JUMINHYO, options=frozenset({"honseki"})) == "option_not_allowed"
     assert refusal(session, KENICHI, K.JUMINHYO, options=frozenset({"foreign_items"})) == "option_not_allowed"

@@ -63,6 +63,20 @@ def issuer_of(municipality: Municipality) -> Issuer:
     )
 
 
+SPECIAL_PERMANENT_RESIDENT = "特別永住者"
+MID_TO_LONG_TERM_RESIDENT = "中長期在留者"
+
+
+def foreign_resident_category(person: Resident) -> str | None:
+    """The 第30条の45 区分 as recorded; for records without one, 特別永住者 by the 在留資格
+    and 中長期在留者 by a 在留カード (the other 区分 cannot be told from the record)."""
+    if person.foreign_resident_category is not None:
+        return person.foreign_resident_category
+    if person.residence_status == SPECIAL_PERMANENT_RESIDENT:
+        return SPECIAL_PERMANENT_RESIDENT
+    return MID_TO_LONG_TERM_RESIDENT if person.residence_card_number else None
+
+
 def _foreign_items(person: Resident) -> ForeignResidentItems:
     assert person.nationality is not None
     return ForeignResidentItems(
@@ -71,6 +85,7 @@ def _foreign_items(person: Resident) -> ForeignResidentItems:
         residence_status=person.residence_status,
         period_of_stay=person.period_of_stay,
         period_expires_on=person.period_expires_on,
+        category=foreign_resident_category(person),
     )
 
 
@@ -101,6 +116,8 @@ def juminhyo_body(
             my_number=p.my_number if with_my_number else None,
             previous_address=p.previous_address,
             foreign=_foreign_items(p) if with_foreign and p.is_foreign else None,
+            tsusho=p.tsusho if p.is_foreign else None,  # part of the name: never omitted
+            western_dates=p.is_foreign,
         )
         for p in persons
     )

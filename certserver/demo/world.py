@@ -36,6 +36,7 @@ from certserver.demo.builders import KOSEKI_WEEKDAY_HOURS, add_fees, add_municip
 from certserver.demo.my_number import synthetic
 from certserver.documents.content import CertificateKind as K
 from certserver.services.rules.calendar import add_business_days, latest_fiscal_year
+from certserver.services.rules.employment_income import employment_income
 
 TORIDE = "08217"
 TSUKUBA = "08220"
@@ -82,16 +83,23 @@ class _Numbers:
         return f"{self.rng.randrange(10**11):011d}"
 
 
-def _event(kind: str, on: date, detail: str) -> dict[str, Any]:
-    return {"kind": kind, "on": on.isoformat(), "detail": detail}
+def _event(kind: str, on: date, detail: str, **items: Any) -> dict[str, Any]:
+    """A 身分事項 entry; `items`: spouse_name, filed_on (a date), informant."""
+    extra = {key: value.isoformat() if isinstance(value, date) else value for key, value in items.items()}
+    return {"kind": kind, "on": on.isoformat(), "detail": detail, **extra}
+
+
+def _birth(on: date, place: str, filed_after_days: int, informant: str) -> dict[str, Any]:
+    return _event("出生", on, f"【出生地】{place}", filed_on=on + timedelta(days=filed_after_days),
+                  informant=informant)
 
 
 def _tax(resident_id: str, fiscal_year: int, salary: int, *, address: str, dependents: int = 0,
          declared: bool = True) -> TaxRecord:
-    """A plausible 所得・課税 record from a salary (rounded simplifications of the real rules)."""
+    """A plausible 所得・課税 record from a salary: the real 給与所得, simplified deductions and tax."""
     if not declared:
         return TaxRecord(resident_id=resident_id, fiscal_year=fiscal_year, declared=False, address_on_jan1=address)
-    income = max(0, int(salary * 0.7) - 180_000) if salary > 1_625_000 else max(0, salary - 550_000)
+    income = employment_income(salary, fiscal_year - 1)
     deductions = 430_000 + 380_000 * dependents + int(salary * 0.14)
     taxable = max(0, income - deductions) // 1000 * 1000
     return TaxRecord(
@@ -165,18 +173,20 @@ def _sato_family(session: Session, numbers: _Numbers, today: date) -> None:
 def _sato_koseki(session: Session) -> None:
     session.add(Koseki(id="tsukuba-k0001", municipality_code=TSUKUBA, honseki=SATO_HONSEKI,
                        hitto_sha="佐藤　健一", compiled_on=date(2008, 10, 10), status=KosekiStatus.CURRENT.value))
-    born_at = "【出生地】茨城県つくば市"
+    born_at = "茨城県つくば市"
+    # A 婚姻 names the spouse as they were called at the marriage: 美咲 was still 中村.
     members = [
         ("tsukuba-k0001-1", "toride-0001", "佐藤　健一", date(1981, 4, 12), "佐藤　正男", "佐藤　和子", "長男", True,
-         [_event("出生", date(1981, 4, 12), born_at),
-          _event("婚姻", date(2008, 10, 10), "【配偶者氏名】佐藤　美咲")]),
+         [_birth(date(1981, 4, 12), born_at, 8, "父"),
+          _event("婚姻", date(2008, 10, 10), "", spouse_name="中村　美咲")]),
         ("tsukuba-k0001-2", "toride-0002", "佐藤　美咲", date(1983, 9, 3), "中村　浩", "中村　恵子", "長女", False,
-         [_event("出生", date(1983, 9, 3), "【出生地】茨城県土浦市"),
-          _event("婚姻", date(2008, 10, 10), "【配偶者氏名】佐藤　健一【従前戸籍】茨城県土浦市大町五番地　中村　浩")]),
+         [_birth(date(1983, 9, 3), "茨城県土浦市", 10, "父"),
+          _event("婚姻", date(2008, 10, 10), "【従前戸籍】茨城県土浦市大町五番地　中村　浩",
+                 spouse_name="佐藤　健一")]),
         ("tsukuba-k0001-3", "toride-0003", "佐藤　翔太", date(2009, 5, 20), "佐藤　健一", "佐藤　美咲", "長男", False,
-         [_event("出生", date(2009, 5, 20), born_at)]),
+         [_birth(date(2009, 5, 20), born_at, 7, "父")]),
         ("tsukuba-k0001-4", "toride-0004", "佐藤　結衣", date(2015, 2, 14), "佐藤　健一", "佐藤　美咲", "長女", False,
-         [_event("出生", date(2015, 2, 14), "【出生地】茨城県取手市")]),
+         [_birth(date(2015, 2, 14), "茨城県取手市", 12, "母")]),
     ]
     for position, (member_id, resident_id, name, born, father, mother, zokugara, head, events) in enumerate(members, 1):
         session.add(KosekiMember(id=member_id, koseki_id="tsukuba-k0001", resident_id=resident_id, position=position,
@@ -202,7 +212,8 @@ def _sato_koseki(session: Session) -> None:
         KosekiMember(id="tsukuba-k0002-3", koseki_id="tsukuba-k0002", resident_id="toride-0001", position=3,
                      name="佐藤　健一", birth_date=date(1981, 4, 12), father="佐藤　正男", mother="佐藤　和子",
                      zokugara="長男", is_hitto_sha=False, removed=True, has_gaiji=False,
-                     events=[_event("婚姻", date(2008, 10, 10), "【新本籍】" + SATO_HONSEKI)]),
+                     events=[_event("婚姻", date(2008, 10, 10), "【新本籍】" + SATO_HONSEKI,
+                                    spouse_name="中村　美咲")]),
     ])
 
 
@@ -236,7 +247,7 @@ def _singles(session: Session, numbers: _Numbers, today: date) -> None:
     session.add(KosekiMember(id="toride-k0001-1", koseki_id="toride-k0001", resident_id="toride-0010", position=1,
                              name="鈴木　一郎", birth_date=date(1975, 11, 30), father="鈴木　和夫", mother="鈴木　節子",
                              zokugara="長男", is_hitto_sha=True, removed=False, has_gaiji=False,
-                             events=[_event("出生", date(1975, 11, 30), "【出生地】茨城県取手市"),
+                             events=[_birth(date(1975, 11, 30), "茨城県取手市", 9, "父"),
                                      _event("分籍", date(2001, 5, 1), "【従前戸籍】茨城県取手市藤代七百番地　鈴木　和夫")]))
     session.flush()
     session.add_all([
@@ -248,7 +259,8 @@ def _singles(session: Session, numbers: _Numbers, today: date) -> None:
     _single(session, numbers, "toride-0020", foreign_address, name="NGUYEN VAN AN", name_kana="グエン　ヴァン　アン",
             birth_date=date(1994, 7, 2), sex="男", became_resident_on=date(2022, 4, 1), address_since=date(2022, 4, 1),
             nationality="ベトナム", residence_card_number="AB12345678CD", residence_status="技術・人文知識・国際業務",
-            period_of_stay="5年", period_expires_on=date(2029, 3, 31))
+            period_of_stay="5年", period_expires_on=date(2029, 3, 31), tsusho="阮　文安",
+            foreign_resident_category="中長期在留者")
     session.add(_tax("toride-0020", fy, 3_600_000, address=foreign_address))
 
     _single(session, numbers, "toride-0030", "茨城県取手市藤代１５０番地", name="高橋　直樹", name_kana="たかはし　なおき",

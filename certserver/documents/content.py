@@ -62,6 +62,7 @@ class ForeignResidentItems:
     residence_status: str | None  # 在留資格
     period_of_stay: str | None  # 在留期間
     period_expires_on: date | None  # 在留期間の満了の日
+    category: str | None = None  # 住民基本台帳法 第30条の45 区分: 中長期在留者, 特別永住者 ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class JuminhyoPerson:
     my_number: str | None = None  # 個人番号 (only where the municipality allows and asked)
     previous_address: str | None = None  # 前住所
     foreign: ForeignResidentItems | None = None
+    tsusho: str | None = None  # 通称 of a foreign resident, printed with the name where registered
+    western_dates: bool = False  # a foreign resident's dates are printed in the Western calendar
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class TaxContent:
     birth_date: date
     total_income: int  # 総所得金額 (yen)
     salary_income: int  # 給与収入
+    employment_income: int  # 給与所得 (給与収入 less the 給与所得控除 of the income year)
     deductions_total: int  # 所得控除合計
     taxable_income: int  # 課税標準額
     municipal_tax: int  # 市町村民税 所得割+均等割
@@ -130,7 +134,10 @@ class KosekiEvent:
 
     kind: str  # 出生 / 婚姻 / 入籍 / 転籍 ...
     on: date
-    detail: str  # free text such as 【出生地】茨城県取手市
+    detail: str  # further 【item】 text such as 【出生地】茨城県取手市 or 【従前戸籍】...
+    spouse_name: str | None = None  # 【配偶者氏名】 of a 婚姻: the spouse's name at the marriage
+    filed_on: date | None = None  # 【届出日】
+    informant: str | None = None  # 【届出人】: 父, 母, 同居者 ...
 
 
 @dataclass(frozen=True)

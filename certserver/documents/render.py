@@ -36,7 +36,8 @@ FRAME_TOP = 262 * mm
 FRAME_BOTTOM = 22 * mm
 FOOTER_TOP = 98 * mm  # the last page's body ends here; below: certification, seal, QR
 QR_SIZE = 28 * mm
-SEAL_RED = (0.82, 0.1, 0.12)
+SEAL_RED = (0.82, 0.1, 0.12)  # the mayor's seal, stamped on the certificate
+IMPRESSION_BLACK = (0.0, 0.0, 0.0)  # the registered seal is a reproduction, printed in black
 QR_FORM = "KonbiniQR"  # name of the Form XObject holding the QR modules (verification reads it)
 BACKGROUND_FORM = "KonbiniBackground"
 END_MARK = "以下余白"
@@ -77,7 +78,8 @@ def _blocks(lines: Sequence[Line]) -> list[list[Line]]:
 
 def paginate(lines: Sequence[Line]) -> list[list[Line]]:
     """Split lines into pages, a block (person, section) moving whole to the next page when
-    it fits there; the last page leaves room for the certification block."""
+    it fits there; the last page leaves room for the certification block and holds the
+    last block with it."""
     full = (FRAME_TOP - FRAME_BOTTOM) / mm - 4
     last = (FRAME_TOP - FOOTER_TOP) / mm - 4
     pages: list[list[Line]] = [[]]
@@ -93,9 +95,41 @@ def paginate(lines: Sequence[Line]) -> list[list[Line]]:
                 used = 0.0
             pages[-1].append(line)
             used += line.height
-    if used > last:
-        pages.append([])  # the certification block gets a page of its own
+    return _end_with_last_block(pages, last)
+
+
+def _height(lines: Sequence[Line]) -> float:
+    return sum(line.height for line in lines)
+
+
+def _end_with_last_block(pages: list[list[Line]], last: float) -> list[list[Line]]:
+    """Make the last page, which also carries the certification, fit `last` and hold the
+    last block (person) with it: a real certificate never has a page holding only the
+    certifying sentence, or only 「以下余白」 and the 省略事項 note, after its last person."""
+    tail: list[Line] = []
+    if len(pages) > 1 and not any(line.rule for line in pages[-1]):
+        tail = pages.pop()  # lines after the last block: carried along with that block
+    source = pages[-1]
+    if not tail and _height(source) <= last:
+        return pages
+    start = _carry_start(source, _height(tail), last)
+    pages[-1] = source[:start]
+    pages.append(source[start:] + tail)
     return pages
+
+
+def _carry_start(page: Sequence[Line], tail_height: float, last: float) -> int:
+    """Where to cut `page` so that what follows (plus the tail) fits the last page: the
+    start of its last complete block if that fits, else as many whole lines as fit."""
+    ends = [index for index, line in enumerate(page) if line.rule]
+    if len(ends) >= 2:
+        start = ends[-2] + 1
+        if _height(page[start:]) + tail_height <= last:
+            return start
+    start = 1  # never leave the page before empty
+    while start < len(page) and _height(page[start:]) + tail_height > last:
+        start += 1
+    return start
 
 
 def show_text(
@@ -139,49 +173,73 @@ def _draw_cell(canvas: Canvas, cell: Cell, left: float, baseline: float) -> None
     show_text(canvas, cell.font, size, left + cell.x * mm, baseline, cell.text, cell.align)
 
 
-def _seal_grid(chars: str) -> tuple[int, int]:
-    rows = max(1, math.ceil(math.sqrt(len(chars))))
-    return rows, max(1, math.ceil(len(chars) / rows))
+def seal_columns(chars: str) -> list[str]:
+    """The columns of a seal's characters, right column first, each read top to bottom.
+
+    Seals are engraved in near-square grids read column by column from the right, and the
+    characters are spread so that no column is left with a lone character: つくば市長之印
+    is つくば・市長・之印 (the later columns stretched to the full height), 市長之印 is 市長・之印,
+    取手市長之印 is 取手市・長之印. Up to three characters stand in one column.
+    """
+    if len(chars) <= 3:
+        return [chars] if chars else []
+    rows = math.ceil(math.sqrt(len(chars)))
+    count = math.ceil(len(chars) / rows)
+    short, extra = divmod(len(chars), count)
+    columns: list[str] = []
+    start = 0
+    for index in range(count):
+        size = short + (1 if index < extra else 0)  # the right columns take the remainder
+        columns.append(chars[start : start + size])
+        start += size
+    return columns
+
+
+def _draw_seal_characters(
+    canvas: Canvas, font: str, chars: str, right: float, top: float, inner: float, stretch: float
+) -> None:
+    """Draw `chars` in the square whose top-right corner is (right, top), side `inner`.
+
+    Every character has the size of a full column's; a column with fewer characters spreads
+    them over the whole height, as engravers do. `stretch` widens the glyph relative to the
+    column width (round seals use the inner square more loosely)."""
+    columns = seal_columns(chars)
+    rows = max(len(column) for column in columns)
+    cell_w = inner / len(columns)
+    font_size = min(cell_w * stretch, inner / rows) * 0.92
+    for column_index, column in enumerate(columns):
+        cell_h = inner / len(column)
+        x = right - (column_index + 0.5) * cell_w
+        for row, char in enumerate(column):
+            y = top - (row + 1) * cell_h + (cell_h - font_size * 0.88) / 2
+            show_text(canvas, font, font_size, x, y, char, "center")
 
 
 def draw_square_seal(canvas: Canvas, text: str, x: float, y: float, size: float) -> None:
     """The mayor's official seal (職印): red square, characters in columns read right to left."""
-    rows, columns = _seal_grid(text)
     canvas.saveState()
     canvas.setStrokeColorRGB(*SEAL_RED)
     canvas.setFillColorRGB(*SEAL_RED)
     canvas.setLineWidth(size * 0.05)
     canvas.rect(x, y, size, size, stroke=1, fill=0)
-    inner = size * 0.86
-    cell_w, cell_h = inner / columns, inner / rows
-    font_size = min(cell_w, cell_h) * 0.92
-    for index, char in enumerate(text):
-        column, row = divmod(index, rows)
-        cx = x + size - (size - inner) / 2 - (column + 0.5) * cell_w
-        cy = y + size - (size - inner) / 2 - (row + 1) * cell_h + (cell_h - font_size * 0.88) / 2
-        show_text(canvas, LABEL, font_size, cx, cy, char, "center")
+    margin = size * 0.07
+    _draw_seal_characters(
+        canvas, LABEL, text, x + size - margin, y + size - margin, size - 2 * margin, 1.0
+    )
     canvas.restoreState()
 
 
 def draw_round_seal(canvas: Canvas, text: str, cx: float, cy: float, diameter: float) -> None:
-    """A registered personal seal (印影) generated from its characters: red ring, vertical text."""
+    """A registered personal seal (印影) generated from its characters: a ring with vertical
+    text, in black, as the certificate reproduces the registered impression (印影の写し)."""
     chars = text.replace("\u3000", "").replace(" ", "") or "印"
-    rows, columns = _seal_grid(chars)
-    if len(chars) <= 3:
-        rows, columns = len(chars), 1
     canvas.saveState()
-    canvas.setStrokeColorRGB(*SEAL_RED)
-    canvas.setFillColorRGB(*SEAL_RED)
+    canvas.setStrokeColorRGB(*IMPRESSION_BLACK)
+    canvas.setFillColorRGB(*IMPRESSION_BLACK)
     canvas.setLineWidth(diameter * 0.05)
     canvas.circle(cx, cy, diameter / 2, stroke=1, fill=0)
     inner = diameter * 0.62
-    cell_w, cell_h = inner / columns, inner / rows
-    font_size = min(cell_w * 1.1, cell_h) * 0.95
-    for index, char in enumerate(chars):
-        column, row = divmod(index, rows)
-        x = cx + inner / 2 - (column + 0.5) * cell_w
-        y = cy + inner / 2 - (row + 1) * cell_h + (cell_h - font_size * 0.88) / 2
-        show_text(canvas, MINCHO, font_size, x, y, char, "center")
+    _draw_seal_characters(canvas, MINCHO, chars, cx + inner / 2, cy + inner / 2, inner, 1.1)
     canvas.restoreState()
 
 
@@ -275,6 +333,13 @@ def _draw_body(canvas: Canvas, lines: Sequence[Line], bottom: float) -> None:
         y -= line.height * mm
 
 
+def _draw_continued(canvas: Canvas, mark: str) -> None:
+    """The foot of a page the document goes on from (戸籍: 「次頁に続く」), just under the
+    frame: the body may fill the frame to its bottom line."""
+    right = FRAME_LEFT + BODY_WIDTH * mm
+    show_text(canvas, MINCHO, 10, right, FRAME_BOTTOM - 5 * mm, mark, "right")
+
+
 def _draw_certification(
     canvas: Canvas, content: CertificateContent, layout: Layout, modules: int
 ) -> None:
@@ -325,6 +390,8 @@ def render_pdf(
         _draw_background(canvas)
         _draw_header(canvas, content, layout, number, len(pages))
         _draw_body(canvas, lines, FOOTER_TOP if last else FRAME_BOTTOM)
+        if layout.continued and not last:
+            _draw_continued(canvas, layout.continued)
         if last:
             _draw_certification(canvas, content, layout, modules)
         canvas.showPage()

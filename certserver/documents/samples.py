@@ -93,7 +93,10 @@ HOUSEHOLD = (
             residence_status="留学",
             period_of_stay="2年",
             period_expires_on=date(2027, 3, 31),
+            category="中長期在留者",
         ),
+        tsusho="スミス　杏奈",
+        western_dates=True,
     ),
 )
 
@@ -158,12 +161,13 @@ def tax(number: str = "R8-000103") -> CertificateContent:
         name="見本　太郎",
         address=ADDRESS,
         birth_date=date(1975, 4, 3),
-        total_income=4_560_000,
+        total_income=4_760_000,
         salary_income=6_500_000,
+        employment_income=4_760_000,
         deductions_total=1_480_000,
-        taxable_income=3_080_000,
-        municipal_tax=193_300,
-        prefectural_tax=128_200,
+        taxable_income=3_280_000,
+        municipal_tax=200_300,
+        prefectural_tax=132_700,
         dependents=2,
     )
     return CertificateContent(CertificateKind.SHOTOKU_KAZEI, number, ISSUED_ON, ISSUER, body)
@@ -178,8 +182,14 @@ KOSEKI_PERSONS = (
         relationship="長男",
         is_hitto_sha=True,
         events=(
-            KosekiEvent("出生", date(1975, 4, 3), "【出生地】茨城県取手市"),
-            KosekiEvent("婚姻", date(2005, 5, 5), "【配偶者氏名】見本　花子"),
+            KosekiEvent(
+                "出生",
+                date(1975, 4, 3),
+                "【出生地】茨城県取手市",
+                filed_on=date(1975, 4, 10),
+                informant="父",
+            ),
+            KosekiEvent("婚姻", date(2005, 5, 5), "", spouse_name="試験　花子"),
         ),
     ),
     KosekiPerson(
@@ -189,11 +199,18 @@ KOSEKI_PERSONS = (
         mother="試験　和子",
         relationship="二女",
         events=(
-            KosekiEvent("出生", date(1978, 12, 24), "【出生地】千葉県柏市"),
+            KosekiEvent(
+                "出生",
+                date(1978, 12, 24),
+                "【出生地】千葉県柏市",
+                filed_on=date(1979, 1, 5),
+                informant="母",
+            ),
             KosekiEvent(
                 "婚姻",
                 date(2005, 5, 5),
-                "【配偶者氏名】見本　太郎　【従前戸籍】千葉県柏市試験町3番",
+                "【従前戸籍】千葉県柏市試験町3番　試験　正男",
+                spouse_name="見本　太郎",
             ),
         ),
     ),
@@ -203,7 +220,15 @@ KOSEKI_PERSONS = (
         father="見本　太郎",
         mother="見本　花子",
         relationship="長男",
-        events=(KosekiEvent("出生", date(1989, 1, 8), "【出生地】茨城県取手市"),),
+        events=(
+            KosekiEvent(
+                "出生",
+                date(1989, 1, 8),
+                "【出生地】茨城県取手市",
+                filed_on=date(1989, 1, 17),
+                informant="父",
+            ),
+        ),
     ),
 )
 

@@ -118,8 +118,9 @@ def test_every_certificate_type_has_its_frame(service: DocumentService, stem: st
     document = service.render(content)
     text = "\n".join(page_texts(document.pdf))
     lines = text_lines(document.pdf)
-    for name in content.subject_names():
-        assert name in lines, name
+    koseki = content.kind in (CertificateKind.KOSEKI_ZENBU, CertificateKind.KOSEKI_KOJIN)
+    for name in content.subject_names():  # a 戸籍 writes its persons by 名 alone
+        assert (name.split("\u3000")[-1] if koseki else name) in lines, name
     assert content.kind.title_ja in lines
     assert content.certificate_number in text
     assert "令和8年11月26日" in lines  # issue date in 和暦
@@ -152,17 +153,18 @@ def test_each_type_carries_its_certifying_sentence(
 def test_type_specific_items_are_printed(service: DocumentService) -> None:
     inkan, _ = render_text(service, samples.inkan())
     assert "第20100601号" in inkan and "印影" in inkan
-    tax, _ = render_text(service, samples.tax())
+    tax, tax_lines = render_text(service, samples.tax())
     for figure in (
         "6,500,000円",
-        "4,560,000円",
-        "193,300円",
-        "128,200円",
-        "321,500円",
+        "4,760,000円",
+        "200,300円",
+        "132,700円",
+        "333,000円",
         "令和8年度",
         "令和7年分",
     ):
         assert figure in tax
+    assert "給与所得" in tax_lines and tax_lines[tax_lines.index("給与所得") + 1] == "4,760,000円"
     koseki, _ = render_text(
         service, samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:])
     )
@@ -173,8 +175,8 @@ def test_type_specific_items_are_printed(service: DocumentService) -> None:
 def test_a_kojin_certificate_names_only_the_chosen_persons(service: DocumentService) -> None:
     content = samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[1:2])
     _, lines = render_text(service, content)
-    assert "見本　花子" in lines
-    assert "見本　一郎" not in lines
+    assert "花子" in lines
+    assert "一郎" not in lines and "見本　一郎" not in lines
     assert "戸籍に記録されている者" in lines
 
 
@@ -307,6 +309,7 @@ def test_pagination_keeps_every_line_in_order_within_the_frame(
     for page in pages[:-1]:
         assert sum(line.height for line in page) <= full
     assert sum(line.height for line in pages[-1]) <= last
+    assert pages[-1] or not lines  # the certification never stands on a page of its own
 
 
 def test_missing_fonts_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,3 +320,111 @@ def test_missing_fonts_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(FontNotFoundError) as missing:
         font_path(MINCHO)
     assert "fonts-ipaexfont-mincho" in missing.value.message_en
+
+
+def seal_columns_printed(pdf: bytes, min_size: float = 14.0) -> list[str]:
+    """The large characters in the certification area (the mayor's seal), grouped into
+    columns by position and read as a seal is: columns right to left, each top to bottom."""
+    glyphs: list[tuple[float, float, str]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip() and size * tm[0] >= min_size and tm[5] < 100 * mm:
+            glyphs.append((tm[4], tm[5], text.strip()))
+
+    PdfReader(io.BytesIO(pdf)).pages[-1].extract_text(visitor_text=visit)
+    columns: list[list[tuple[float, float, str]]] = []
+    for glyph in sorted(glyphs, reverse=True):  # right-most first
+        if columns and columns[-1][0][0] - glyph[0] < 3 * mm:  # proportional kana: near x
+            columns[-1].append(glyph)
+        else:
+            columns.append([glyph])
+    return ["".join(g[2] for g in sorted(column, key=lambda g: -g[1])) for column in columns]
+
+
+@pytest.mark.parametrize(
+    ("mayor_title", "columns"),
+    [
+        ("つくば市長", ["つくば", "市長", "之印"]),
+        ("取手市長", ["取手市", "長之印"]),
+        ("市長", ["市長", "之印"]),
+        ("龍ケ崎市長", ["龍ケ崎", "市長", "之印"]),
+    ],
+)
+def test_the_mayors_seal_reads_in_columns_without_a_lone_character(
+    service: DocumentService, mayor_title: str, columns: list[str]
+) -> None:
+    """Seals read column by column from the right; a seal of 4 or 7 characters is laid out
+    2+2 or 3+2+2 (つくば・市長・之印), never leaving 印 alone atop the left column."""
+    content = samples.inkan()
+    content = replace(content, issuer=replace(content.issuer, mayor_title=mayor_title))
+    assert seal_columns_printed(service.render(content).pdf) == columns
+
+
+def test_the_registered_seal_impression_is_printed_in_black(service: DocumentService) -> None:
+    """The 印影 is a reproduction of the registered impression, printed in black; only the
+    mayor's seal is red."""
+    from pypdf.generic import ContentStream
+
+    reader = PdfReader(io.BytesIO(service.render(samples.inkan()).pdf))
+    page = reader.pages[0]
+    stroke = (0.0, 0.0, 0.0)
+    ring_colours: set[tuple[float, ...]] = set()
+    square_colours: set[tuple[float, ...]] = set()
+    for operands, operator in ContentStream(page.get_contents(), reader).operations:
+        if operator == b"RG":
+            stroke = tuple(float(v) for v in operands)
+        elif operator == b"c":  # curves: only the seal ring is drawn with them on the page
+            ring_colours.add(stroke)
+        elif operator == b"re" and stroke != (0.0, 0.0, 0.0):
+            square_colours.add(stroke)
+    assert ring_colours == {(0.0, 0.0, 0.0)}
+    assert len(square_colours) == 1 and next(iter(square_colours))[0] > 0.5  # the red 職印
+
+
+@pytest.mark.parametrize("size", range(1, 13))
+def test_the_certification_stays_with_the_last_person(service: DocumentService, size: int) -> None:
+    """However the household falls over pages, the last page holds the last person's block
+    with the certification: never a page with only 以下余白, 省略事項 or the certifying sentence."""
+    persons = tuple(
+        replace(samples.HOUSEHOLD[1], name=f"見本　{given}", name_kana=None)
+        for given in "一二三四五六七八九十百千"[:size]
+    )
+    document = service.render(samples.juminhyo(persons=persons, foreign_items=False))
+    texts = page_texts(document.pdf)
+    for text in texts:
+        assert any(person.name in text for person in persons), text
+    assert persons[-1].name in texts[-1]
+    assert "この写しは、世帯全員の住民票の原本と相違ないことを証明する。" in texts[-1]
+
+
+def test_koseki_certificates_follow_the_real_layout(service: DocumentService) -> None:
+    """【名】 (not 【氏名】) on the person line, the spouse's name at the marriage, 【届出日】 and
+    【届出人】 on births, and 「次頁に続く」 at the foot of every page but the last."""
+    document = service.render(samples.koseki(zenbu=True))
+    texts = page_texts(document.pdf)
+    lines = text_lines(document.pdf)
+    assert document.pages == 2
+    assert "【氏名】" not in lines and lines.count("【名】") == 3
+    assert [lines[i + 1] for i, line in enumerate(lines) if line == "【名】"] == ["太郎", "花子", "一郎"]
+    assert "【配偶者氏名】試験　花子" in lines  # 太郎's spouse as she was called at the marriage
+    assert "【配偶者氏名】見本　太郎" in lines
+    assert lines.count("【届出人】父") == 2 and lines.count("【届出人】母") == 1
+    assert "【届出日】昭和50年4月10日" in lines
+    assert ["次頁に続く" in text for text in texts] == [True, False]
+    kojin = page_texts(service.render(samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:])).pdf)
+    assert all("次頁に続く" not in text for text in kojin)
+
+
+def test_a_foreign_residents_block_uses_the_western_calendar_with_tsusho_and_category(
+    service: DocumentService,
+) -> None:
+    """As municipalities print them: a foreign resident's dates in the Western calendar, the
+    通称 under the name, the 第30条の45 区分 with the foreign items; Japanese members keep 和暦."""
+    _, lines = render_text(service, samples.juminhyo())
+    smith = lines[lines.index("スミス　アンナ") : lines.index("以下余白")]
+    assert smith[1:3] == ["通称", "スミス　杏奈"]
+    for western in ("1999年7月30日", "2024年4月1日", "2027年3月31日"):
+        assert western in smith
+    assert not any(line.startswith(("平成", "令和")) for line in smith)
+    assert smith[smith.index("第30条の45規定区分") + 1] == "中長期在留者"
+    assert "昭和50年4月3日" in lines  # 見本　太郎, a Japanese national

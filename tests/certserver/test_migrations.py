@@ -66,9 +66,25 @@ def _registry_diff(url: str) -> list[object]:
         engine.dispose()
 
 
-def test_registry_migration_matches_the_models(empty_db_url: str) -> None:
-    command.upgrade(alembic_config(empty_db_url), "0001_registry")
+def test_registry_migrations_match_the_models(empty_db_url: str) -> None:
+    """0001 creates the registry; later revisions (0007: foreign residents' 通称 and 区分) add
+    to it: at head the registry tables are exactly what the models describe."""
+    command.upgrade(alembic_config(empty_db_url), "head")
     assert _registry_diff(empty_db_url) == []
+
+
+def test_foreign_resident_items_migration_adds_and_removes_its_columns(empty_db_url: str) -> None:
+    config = alembic_config(empty_db_url)
+    command.upgrade(config, "0007_foreign_resident_items")
+    engine = make_engine(empty_db_url)
+    try:
+        columns = {column["name"] for column in inspect(engine).get_columns("residents")}
+        assert {"tsusho", "foreign_resident_category"} <= columns
+        command.downgrade(config, "0006_idempotency_transaction")
+        columns = {column["name"] for column in inspect(engine).get_columns("residents")}
+        assert not {"tsusho", "foreign_resident_category"} & columns
+    finally:
+        engine.dispose()
 
 
 def test_registry_migration_names_constraints_by_the_convention(empty_db_url: str) -> None:

@@ -152,6 +152,40 @@ def test_foreign_resident_items_for_a_foreign_resident(session: Session) -> None
     assert body.persons[0].honseki is None
 
 
+def test_a_foreign_residents_juminhyo_carries_the_tsusho_the_category_and_western_dates(
+    session: Session,
+) -> None:
+    """The 通称 is part of the name (printed even without the foreign items), the 第30条の45
+    区分 comes with the foreign items, and the dates are to be printed in the Western calendar."""
+    body = order(session, NGUYEN, K.JUMINHYO, options=frozenset({"foreign_items"})).content.body
+    assert isinstance(body, JuminhyoContent)
+    person = body.persons[0]
+    assert person.foreign is not None and person.foreign.category == "中長期在留者"
+    assert (person.tsusho, person.western_dates) == ("阮　文安", True)
+    plain = order(session, NGUYEN, K.JUMINHYO).content.body
+    assert isinstance(plain, JuminhyoContent)
+    assert (plain.persons[0].foreign, plain.persons[0].tsusho) == (None, "阮　文安")
+    japanese = order(session, KENICHI, K.JUMINHYO).content.body
+    assert isinstance(japanese, JuminhyoContent)
+    assert (japanese.persons[0].tsusho, japanese.persons[0].western_dates) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "card", "category"),
+    [("特別永住者", "SP1234567890", "特別永住者"), ("定住者", "AB12345678CD", "中長期在留者"), ("定住者", None, None)],
+)
+def test_a_record_without_a_category_has_it_derived_where_the_record_tells(
+    session: Session, status: str, card: str | None, category: str | None
+) -> None:
+    nguyen = session.get(Resident, NGUYEN)
+    assert nguyen is not None
+    nguyen.foreign_resident_category, nguyen.residence_status, nguyen.residence_card_number = None, status, card
+    session.flush()
+    body = order(session, NGUYEN, K.JUMINHYO, options=frozenset({"foreign_items"})).content.body
+    assert isinstance(body, JuminhyoContent) and body.persons[0].foreign is not None
+    assert body.persons[0].foreign.category == category
+
+
 def test_honseki_is_not_an_option_for_a_foreign_resident(session: Session) -> None:
     assert refusal(session, NGUYEN, K.JUMINHYO, options=frozenset({"honseki"})) == "option_not_allowed"
     assert refusal(session, KENICHI, K.JUMINHYO, options=frozenset({"foreign_items"})) == "option_not_allowed"
@@ -264,6 +298,18 @@ def test_tax_certificate_is_for_the_latest_fiscal_year(session: Session) -> None
     assert refusal(session, KENICHI, K.SHOTOKU_KAZEI, fiscal_year=2025) == "tax_year_not_offered"
 
 
+def test_tax_certificate_shows_the_real_employment_income(session: Session) -> None:
+    """5,200,000 yen of 令和7年分 salary is 3,720,000 of 給与所得 by the 給与所得控除 table
+    (not the 3,460,000 of a 30% rule of thumb), and the demo's 総所得金額 is that income."""
+    body = order(session, KENICHI, K.SHOTOKU_KAZEI).content.body
+    assert isinstance(body, TaxContent)
+    assert (body.salary_income, body.employment_income, body.total_income) == (
+        5_200_000,
+        3_720_000,
+        3_720_000,
+    )
+
+
 def test_the_latest_fiscal_year_switches_on_1_june(session: Session) -> None:
     may = order(session, KENICHI, K.SHOTOKU_KAZEI, now=datetime(2026, 5, 31, 22, 59, tzinfo=JST)).content.body
     june = order(session, KENICHI, K.SHOTOKU_KAZEI, now=datetime(2026, 6, 1, 6, 30, tzinfo=JST)).content.body
@@ -286,6 +332,19 @@ def test_koseki_zenbu_from_the_honsekichi_holds_every_member(session: Session) -
     assert body.hitto_sha == "佐藤　健一" and body.persons[0].is_hitto_sha
     assert [p.name for p in body.persons] == ["佐藤　健一", "佐藤　美咲", "佐藤　翔太", "佐藤　結衣"]
     assert prepared.fee_per_copy_yen == 400
+
+
+def test_koseki_events_carry_the_spouse_at_marriage_and_the_birth_filing(session: Session) -> None:
+    """A 婚姻 names the spouse as called at the marriage (美咲 was 中村 then); a 出生 carries
+    its 届出日 and 届出人 from the record."""
+    body = order(session, KENICHI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H).content.body
+    assert isinstance(body, KosekiContent)
+    kenichi, misaki = body.persons[0], body.persons[1]
+    birth, marriage = kenichi.events
+    assert (birth.kind, birth.filed_on, birth.informant) == ("出生", date(1981, 4, 20), "父")
+    assert (marriage.kind, marriage.spouse_name) == ("婚姻", "中村　美咲")
+    assert misaki.events[1].spouse_name == "佐藤　健一"
+    assert "【従前戸籍】" in misaki.events[1].detail and "配偶者" not in misaki.events[1].detail
 
 
 def test_koseki_kojin_holds_only_the_chosen_members(session: Session) -> None:

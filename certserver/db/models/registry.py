@@ -181,6 +181,9 @@ class Resident(Base):
     residence_status: Mapped[str | None] = mapped_column(String(60))  # 在留資格
     period_of_stay: Mapped[str | None] = mapped_column(String(40))  # 在留期間
     period_expires_on: Mapped[date | None] = mapped_column(Date)  # 在留期間の満了の日
+    tsusho: Mapped[str | None] = mapped_column(String(60))  # 通称, where one is registered
+    # 住民基本台帳法 第30条の45 区分 (中長期在留者, 特別永住者 ...); None: derived (content_builder)
+    foreign_resident_category: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=ResidentStatus.ACTIVE.value)
     # A character outside the registered set (外字) somewhere in the record: not issuable.
     has_gaiji: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -273,7 +276,8 @@ class KosekiMember(Base):
     mother: Mapped[str | None] = mapped_column(String(60))
     zokugara: Mapped[str] = mapped_column(String(20))  # 続柄 in the 戸籍: 長男, 妻 ...
     is_hitto_sha: Mapped[bool] = mapped_column(Boolean, default=False)
-    # 身分事項: [{"kind": "出生", "on": "YYYY-MM-DD", "detail": "..."}]
+    # 身分事項: [{"kind": "出生", "on": "YYYY-MM-DD", "detail": "...", optional "spouse_name"
+    # (婚姻: the spouse's name at the marriage), "filed_on" (届出日, YYYY-MM-DD), "informant"}]
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)  # 除籍 (married out, died ...)
     has_gaiji: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -43,6 +43,7 @@ class Layout:
     certification: str  # the sentence the mayor certifies with
     subtitle: str | None = None
     notes: tuple[str, ...] = field(default=())  # small print under the body, last page
+    continued: str | None = None  # printed at the foot of every page but the last (次頁に続く)
 
 
 def label_value(

@@ -3,10 +3,14 @@
 Only what the content carries is printed: 続柄 with 世帯主・続柄, 本籍・筆頭者 when asked,
 個人番号 only when present, foreign residents' items for foreign residents. 住民票コード has
 no field in the content, so it cannot appear. Omitted items are named (省略事項), as the
-real certificates do, so a reader knows the absence is deliberate.
+real certificates do, so a reader knows the absence is deliberate. A foreign resident's
+dates are in the Western calendar and the 通称 stands under the name, as municipalities
+print them.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from certserver.documents.content import CertificateContent, JuminhyoContent, JuminhyoPerson
 from certserver.documents.layouts.base import (
@@ -24,19 +28,27 @@ CERTIFY_WHOLE = "この写しは、世帯全員の住民票の原本と相違な
 CERTIFY_PART = "この写しは、住民票の原本と相違ないことを証明する。"
 
 
+def seireki(day: date | None) -> str:
+    """A date in the Western calendar, as a foreign resident's 住民票 prints it."""
+    return f"{day.year}年{day.month}月{day.day}日" if day is not None else ""
+
+
 def person_lines(person: JuminhyoPerson, index: int) -> list[Line]:
     """The block of one person (shared with 住民票記載事項証明書)."""
+    day = seireki if person.western_dates else wareki
     lines: list[Line] = []
     if person.name_kana:
         lines.append(label_value("ふりがな", person.name_kana, size=8.5))
     lines.append(label_value(f"氏名（{index}）", person.name, size=12))
-    lines.append(label_values(("生年月日", wareki(person.birth_date)), ("性別", person.sex)))
+    if person.tsusho is not None:
+        lines.append(label_value("通称", person.tsusho, size=12))
+    lines.append(label_values(("生年月日", day(person.birth_date)), ("性別", person.sex)))
     if person.relationship is not None:
         lines.append(label_value("続柄", person.relationship))
     lines.append(
         label_values(
-            ("住民となった年月日", wareki(person.became_resident_on)),
-            ("住所を定めた年月日", wareki(person.address_since)),
+            ("住民となった年月日", day(person.became_resident_on)),
+            ("住所を定めた年月日", day(person.address_since)),
         )
     )
     if person.previous_address is not None:
@@ -50,6 +62,8 @@ def person_lines(person: JuminhyoPerson, index: int) -> list[Line]:
     foreign = person.foreign
     if foreign is not None:
         lines.append(label_value("国籍・地域", foreign.nationality))
+        if foreign.category is not None:
+            lines.append(label_value("第30条の45規定区分", foreign.category))
         if foreign.residence_card_number is not None:
             lines.append(label_value("在留カード等番号", foreign.residence_card_number))
         if foreign.residence_status is not None:
@@ -58,7 +72,7 @@ def person_lines(person: JuminhyoPerson, index: int) -> list[Line]:
             lines.append(
                 label_values(
                     ("在留期間", foreign.period_of_stay or ""),
-                    ("満了の日", wareki(foreign.period_expires_on)),
+                    ("満了の日", day(foreign.period_expires_on)),
                 )
             )
     lines.append(rule())

@@ -31,6 +31,7 @@ from certserver.documents.content import (
     KosekiPerson,
     TaxContent,
 )
+from certserver.services.rules.employment_income import employment_income
 
 # Option codes of a 住民票の写し (OptionChoice.code / OrderRequest.options).
 OPTION_SETAINUSHI = "setainushi"  # 世帯主・続柄
@@ -62,6 +63,20 @@ def issuer_of(municipality: Municipality) -> Issuer:
     )
 
 
+SPECIAL_PERMANENT_RESIDENT = "特別永住者"
+MID_TO_LONG_TERM_RESIDENT = "中長期在留者"
+
+
+def foreign_resident_category(person: Resident) -> str | None:
+    """The 第30条の45 区分 as recorded; for records without one, 特別永住者 by the 在留資格
+    and 中長期在留者 by a 在留カード (the other 区分 cannot be told from the record)."""
+    if person.foreign_resident_category is not None:
+        return person.foreign_resident_category
+    if person.residence_status == SPECIAL_PERMANENT_RESIDENT:
+        return SPECIAL_PERMANENT_RESIDENT
+    return MID_TO_LONG_TERM_RESIDENT if person.residence_card_number else None
+
+
 def _foreign_items(person: Resident) -> ForeignResidentItems:
     assert person.nationality is not None
     return ForeignResidentItems(
@@ -70,6 +85,7 @@ def _foreign_items(person: Resident) -> ForeignResidentItems:
         residence_status=person.residence_status,
         period_of_stay=person.period_of_stay,
         period_expires_on=person.period_expires_on,
+        category=foreign_resident_category(person),
     )
 
 
@@ -100,6 +116,8 @@ def juminhyo_body(
             my_number=p.my_number if with_my_number else None,
             previous_address=p.previous_address,
             foreign=_foreign_items(p) if with_foreign and p.is_foreign else None,
+            tsusho=p.tsusho if p.is_foreign else None,  # part of the name: never omitted
+            western_dates=p.is_foreign,
         )
         for p in persons
     )
@@ -169,6 +187,7 @@ def tax_body(person: Resident, record: TaxRecord) -> TaxContent:
         birth_date=person.birth_date,
         total_income=record.total_income,
         salary_income=record.salary_income,
+        employment_income=employment_income(record.salary_income, record.fiscal_year - 1),
         deductions_total=record.deductions_total,
         taxable_income=record.taxable_income,
         municipal_tax=record.municipal_tax,
@@ -178,8 +197,17 @@ def tax_body(person: Resident, record: TaxRecord) -> TaxContent:
 
 
 def _events(member: KosekiMember) -> tuple[KosekiEvent, ...]:
+    """The 身分事項 as recorded: spouse_name, filed_on and informant are optional keys of an
+    event (older records carry only the free-text detail)."""
     return tuple(
-        KosekiEvent(kind=e["kind"], on=date.fromisoformat(e["on"]), detail=e.get("detail", ""))
+        KosekiEvent(
+            kind=e["kind"],
+            on=date.fromisoformat(e["on"]),
+            detail=e.get("detail", ""),
+            spouse_name=e.get("spouse_name"),
+            filed_on=date.fromisoformat(e["filed_on"]) if e.get("filed_on") else None,
+            informant=e.get("informant"),
+        )
         for e in member.events
     )
 

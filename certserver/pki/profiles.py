@@ -2,8 +2,8 @@
 
 The layout follows the real J-LIS certificates (extension order, key sizes, `…145959Z`
 expiries, the signing certificate's six otherName attributes) while every name says
-TEST ONLY and the policy OIDs are private (`2.25.<uuid>`), as jpki.md §11.4 recommends, so
-no certificate made here can pass for a real one.
+TEST ONLY and the policy OIDs sit under the documentation-only enterprise arc of RFC 5612,
+so no certificate made here can pass for a real one.
 """
 
 from __future__ import annotations
@@ -34,11 +34,16 @@ SIGN_CERT_MIN_AGE = 15  # jpki.md §11.3: no signing certificate under 15
 _TEST_ORG = "JPKI-EMULATOR TEST ONLY"
 _TEST_OU = "Synthetic test CA - not valid for any real use"
 
-# Private policy OIDs (a `2.25` UUID arc, jpki.md §11.4) standing in for J-LIS's
-# jpki-cp-auth-class30 (…8.5.1.3.30) and the signing policy (…8.5.1.1.20).
-AUTH_POLICY_OID = ObjectIdentifier("2.25.149035391436264735853946633366262233569")
-SIGN_POLICY_OID = ObjectIdentifier("2.25.311372466937049306911612946104218651946")
-DOCUMENT_POLICY_OID = ObjectIdentifier("2.25.26718591738993457474598542738404364618")
+# Private policy OIDs standing in for J-LIS's jpki-cp-auth-class30 (…8.5.1.3.30) and the
+# signing policy (…8.5.1.1.20). jpki.md §11.4 suggested a `2.25.<uuid>` arc, but a 128-bit arc
+# is refused by strict parsers (Go's crypto/x509: "invalid certificate policies"; old pyca
+# releases); every arc here fits in 31 bits. 1.3.6.1.4.1.32473 is IANA's enterprise number
+# reserved for documentation and examples (RFC 5612), so no real policy can ever live there;
+# below it the J-LIS layout is mirrored (8.5.1.3.30 auth, 8.5.1.1.20 sign).
+TEST_POLICY_ARC = "1.3.6.1.4.1.32473.392"
+AUTH_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.8.5.1.3.30")
+SIGN_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.8.5.1.1.20")
+DOCUMENT_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.9.1")  # municipal PDF signatures
 
 # 署名用電子証明書 subjectAltName attribute types (jpki.md §11.3), kept as the real ones:
 # they identify data formats that clients parse.

@@ -145,13 +145,13 @@ def test_card_certificates_are_rsa_2048_sha256_in_long_der_form(credentials) -> 
         assert issued.certificate.version is x509.Version.v3
 
 
-def test_policies_are_private_uuid_arcs_not_the_jlis_ones(credentials) -> None:
+def test_policies_are_private_documentation_arcs_not_the_jlis_ones(credentials) -> None:
     for issued, expected in ((credentials.auth, profiles.AUTH_POLICY_OID),
                              (credentials.sign, profiles.SIGN_POLICY_OID)):
         policies = issued.certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
         oids = [p.policy_identifier.dotted_string for p in policies]
         assert oids == [expected.dotted_string]
-        assert oids[0].startswith("2.25.") and "1.2.392.200149.8.5.1" not in oids[0]
+        assert oids[0].startswith("1.3.6.1.4.1.32473.") and "1.2.392.200149.8.5.1" not in oids[0]
 
 
 def test_issuer_alt_name_is_the_japanese_ca_directory_name(credentials, ca_bundle: CaBundle) -> None:  # noqa: F811

@@ -217,3 +217,15 @@ def test_real_http_server_answers_ocsp_and_crl(live_server: str, db: Db, issued,
         assert answer.revocation_reason is x509.ReasonFlags.affiliation_changed
         crl = x509.load_der_x509_crl(http.get("/pki/crl/auth.crl").content)
         assert crl.get_revoked_certificate_by_serial_number(auth.serial_number) is not None
+
+
+def test_ocsp_after_an_attribute_change_says_auth_good_and_sign_revoked(
+        client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+    """A move within the municipality ends the signing certificate only (jpki.md §11)."""
+    auth, sign = issued
+    _revoke(db, format(sign.serial_number, "x"), "attributes_changed")
+    auth_answer = _post_ocsp(client, _ocsp_request(auth, ca_bundle.auth_ca.cert))
+    sign_answer = _post_ocsp(client, _ocsp_request(sign, ca_bundle.sign_ca.cert))
+    assert auth_answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert sign_answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert sign_answer.revocation_reason is x509.ReasonFlags.affiliation_changed

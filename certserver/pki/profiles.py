@@ -174,11 +174,17 @@ def end_of_day_jst(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=JST).astimezone(dt.UTC)
 
 
-def card_validity(birth_date: dt.date, issued_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """(not_before, not_after) of a card's certificates issued at `issued_at` (aware)."""
+def card_validity(birth_date: dt.date, issued_at: dt.datetime,
+                  stay_ends_on: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """(not_before, not_after) of a card's certificates issued at `issued_at` (aware): until
+    the 5th birthday after issue, and for a foreign resident no later than the last day of
+    the period of stay (在留期間の満了の日, `stay_ends_on`), jpki.md §11.2."""
     not_before = issued_at.astimezone(dt.UTC).replace(microsecond=0)
     issue_day = issued_at.astimezone(JST).date()
-    return not_before, end_of_day_jst(nth_birthday_after(birth_date, issue_day))
+    last_day = nth_birthday_after(birth_date, issue_day)
+    if stay_ends_on is not None:
+        last_day = min(last_day, stay_ends_on)
+    return not_before, end_of_day_jst(last_day)
 
 
 def age_on(birth_date: dt.date, day: dt.date) -> int:

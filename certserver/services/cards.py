@@ -193,7 +193,8 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
     municipality = session.get(Municipality, resident.municipality_code)
     credentials = issue_card_credentials(ca, holder=holder, municipality_code=resident.municipality_code,
                                          issued_at=issued_at,
-                                         locality=None if municipality is None else municipality.name_en)
+                                         locality=None if municipality is None else municipality.name_en,
+                                         stay_ends_on=resident.period_expires_on if resident.is_foreign else None)
     card_id = secrets.token_hex(16)
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]

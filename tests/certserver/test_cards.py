@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pki_support import (  # noqa: F401 - fixtures
     Db,
@@ -317,3 +318,23 @@ def test_attribute_change_of_a_resident_revokes_only_signing_certificates(
     with transaction(db.factory) as session:
         assert cards.revoke_cards_of_resident(session, "toride-0001", "attributes_changed", now=NOW) == 1
     assert _statuses(db) == {"auth": ("active", None), "sign": ("revoked", "attributes_changed")}
+
+
+def test_a_foreign_residents_card_certificates_end_no_later_than_the_period_of_stay(
+        db: Db, ca_bundle: CaBundle, tmp_path: Path) -> None:  # noqa: F811
+    """toride-0020's stay ends 2029-03-31; the fifth birthday would be 2031-07-02."""
+    with transaction(db.factory) as session:
+        resident = add_resident(session, "toride-0020", name="NGUYEN VAN AN", birth_date=dt.date(1994, 7, 2),
+                                my_number="234567890123")
+        resident.nationality = "ベトナム"
+        resident.period_of_stay = "5年"
+        resident.period_expires_on = dt.date(2029, 3, 31)
+    with transaction(db.factory) as session:
+        cards.issue_card(session, ca_bundle, "toride-0020", pin="1234", password="ABC123",
+                         out=tmp_path / "card.json", now=NOW)
+    with db.factory() as session:
+        rows = session.scalars(select(CardCertificate)).all()
+    end_of_stay = dt.datetime(2029, 3, 31, 14, 59, 59, tzinfo=dt.UTC)  # 23:59:59 JST
+    assert {r.purpose: r.not_after for r in rows} == {"auth": end_of_stay, "sign": end_of_stay}
+    for row in rows:
+        assert x509.load_der_x509_certificate(row.certificate_der).not_valid_after_utc == end_of_stay

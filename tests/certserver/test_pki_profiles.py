@@ -221,3 +221,13 @@ def test_private_keys_are_pkcs8_pem(credentials) -> None:
     assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")
     key = serialization.load_pem_private_key(pem, password=None)
     assert key.public_key() == credentials.auth.certificate.public_key()
+
+
+def test_a_foreign_residents_certificates_end_with_the_period_of_stay() -> None:
+    """jpki.md §11.2: never beyond 在留期間の満了の日 (23:59:59 JST of that day)."""
+    issued = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    _, not_after = profiles.card_validity(dt.date(1994, 7, 2), issued, stay_ends_on=dt.date(2029, 3, 31))
+    assert not_after == dt.datetime(2029, 3, 31, 14, 59, 59, tzinfo=dt.UTC)
+    # A stay that outlasts the fifth birthday does not lengthen the certificates.
+    _, not_after = profiles.card_validity(dt.date(1994, 7, 2), issued, stay_ends_on=dt.date(2040, 1, 1))
+    assert not_after == dt.datetime(2031, 7, 2, 14, 59, 59, tzinfo=dt.UTC)

@@ -233,17 +233,56 @@ def full_width_address(address: str) -> str:
     return address.translate(_FULL_WIDTH)
 
 
+# The signing certificate carries 氏名 and 住所 in JIS X 0208 (levels 1 and 2) and JIS X 0212
+# (補助漢字) only; any other character is replaced by a 代替文字 and flagged `1` in the
+# substitution string (jpki.md §11.3). Python's euc_jp codec covers exactly 0208 + 0212 (and
+# ASCII), but maps a few 0208 symbols to other code points than the Microsoft tables that
+# produce our full-width text: those are translated first.
+_JIS_MAPPING_VARIANTS = str.maketrans({
+    "\uff0d": "\u2212",  # FULLWIDTH HYPHEN-MINUS -> MINUS SIGN (JIS 1-1-61)
+    "\uff5e": "\u301c",  # FULLWIDTH TILDE -> WAVE DASH (1-1-33)
+    "\u2225": "\u2016",  # PARALLEL TO -> DOUBLE VERTICAL LINE (1-1-34)
+    "\uffe0": "\u00a2", "\uffe1": "\u00a3", "\uffe2": "\u00ac",  # ￠ ￡ ￢
+    "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (1-1-29)
+})
+# 代替文字 for characters outside the sets: the usual registered form of a common variant.
+# The registry picks one by hand for anything else; this emulator falls back to 〓 (1-2-14).
+_SUBSTITUTES = {"\U00020bb7": "吉", "髙": "高", "\ufa11": "崎", "德": "徳", "\ufa10": "塚", "\ufa12": "晴"}
+_FALLBACK_SUBSTITUTE = "〓"
+
+
+def in_jis_x0208_or_x0212(char: str) -> bool:
+    """Whether a character is in JIS X 0208, JIS X 0212 or ASCII (what the certificate keeps)."""
+    try:
+        char.translate(_JIS_MAPPING_VARIANTS).encode("euc_jp")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def jis_substituted(text: str) -> tuple[str, str]:
+    """(text as the signing certificate carries it, its 代替文字位置 flags): each character
+    outside JIS X 0208/0212 replaced by a substitute and flagged `1`, every other one `0`."""
+    chars: list[str] = []
+    flags: list[str] = []
+    for char in text:
+        kept = in_jis_x0208_or_x0212(char)
+        chars.append(char if kept else _SUBSTITUTES.get(char, _FALLBACK_SUBSTITUTE))
+        flags.append("0" if kept else "1")
+    return "".join(chars), "".join(flags)
+
+
 def signing_alt_names(holder: CardHolder) -> list[x509.GeneralName]:
     """The six otherName entries in the order real cards use: .1, .4, .3, .5, .2, .6."""
-    address = full_width_address(holder.address)
+    name, name_flags = jis_substituted(holder.name)
+    address, address_flags = jis_substituted(full_width_address(holder.address))
     values = (
-        (OID_NAME, holder.name),
+        (OID_NAME, name),
         (OID_BIRTH_DATE, era_birth_date(holder.birth_date)),
         (OID_SEX, holder.sex),
         (OID_ADDRESS, address),
-        # No character here was substituted (every name is plain Unicode): all zeros.
-        (OID_NAME_SUBSTITUTION, "0" * len(holder.name)),
-        (OID_ADDRESS_SUBSTITUTION, "0" * len(address)),
+        (OID_NAME_SUBSTITUTION, name_flags),
+        (OID_ADDRESS_SUBSTITUTION, address_flags),
     )
     return [x509.OtherName(oid, der_utf8_string(value)) for oid, value in values]
 

@@ -231,3 +231,23 @@ def test_a_foreign_residents_certificates_end_with_the_period_of_stay() -> None:
     # A stay that outlasts the fifth birthday does not lengthen the certificates.
     _, not_after = profiles.card_validity(dt.date(1994, 7, 2), issued, stay_ends_on=dt.date(2040, 1, 1))
     assert not_after == dt.datetime(2031, 7, 2, 14, 59, 59, tzinfo=dt.UTC)
+
+
+def test_characters_outside_jis_x0208_and_x0212_are_substituted_and_flagged(ca_bundle: CaBundle) -> None:  # noqa: F811
+    """jpki.md §11.3: toride-0070's 𠮷 (JIS X 0213 only) is carried as 吉 with flags 10000;
+    JIS X 0212 (丂), ASCII and the full-width digits and hyphen stay as they are."""
+    holder = CardHolder(name="\U00020bb7田　大輔", birth_date=dt.date(1985, 10, 10), sex="1",
+                        address="茨城県取手市稲1200-丂髙")
+    sign = issue_card_credentials(ca_bundle, holder=holder, municipality_code="08217", issued_at=ISSUED_AT).sign
+    assert sign is not None
+    values = dict(_other_names(sign.certificate))
+    assert values["1.2.392.200149.8.5.5.1"] == "吉田　大輔"
+    assert values["1.2.392.200149.8.5.5.2"] == "10000"
+    assert values["1.2.392.200149.8.5.5.5"] == "茨城県取手市稲１２００－丂高"
+    assert values["1.2.392.200149.8.5.5.6"] == "00000000000001"
+
+
+def test_a_plain_name_keeps_every_character_with_zero_flags(credentials) -> None:
+    values = dict(_other_names(credentials.sign.certificate))
+    assert values["1.2.392.200149.8.5.5.2"] == "00000"
+    assert values["1.2.392.200149.8.5.5.6"] == "0" * len(values["1.2.392.200149.8.5.5.5"])

@@ -187,6 +187,22 @@ def card_validity(birth_date: dt.date, issued_at: dt.datetime,
     return not_before, end_of_day_jst(last_day)
 
 
+CARD_VALIDITY_ADULT_BIRTHDAYS = 10  # the card itself: 10th birthday after issue from age 18
+CARD_VALIDITY_MINOR_BIRTHDAYS = 5  # ... 5th birthday for a holder under 18
+CARD_ADULT_AGE = 18
+
+
+def card_expiry(birth_date: dt.date, issued_at: dt.datetime, stay_ends_on: dt.date | None = None) -> dt.date:
+    """The card's own expiry (有効期限, printed on the card face and kept in the card's common
+    AP): the 10th birthday after issue (5th under 18), for a foreign resident no later than the
+    end of the period of stay. The certificates (card_validity) end earlier."""
+    issue_day = issued_at.astimezone(JST).date()
+    adult = age_on(birth_date, issue_day) >= CARD_ADULT_AGE
+    last_day = nth_birthday_after(birth_date, issue_day,
+                                  CARD_VALIDITY_ADULT_BIRTHDAYS if adult else CARD_VALIDITY_MINOR_BIRTHDAYS)
+    return last_day if stay_ends_on is None else min(last_day, stay_ends_on)
+
+
 def age_on(birth_date: dt.date, day: dt.date) -> int:
     """Completed years of age on `day`."""
     before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)

@@ -156,8 +156,9 @@ def _eligible_resident(session: Session, resident_id: str) -> Resident:
 
 
 def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
-                  credentials: CardCredentials) -> CardFileContent:
+                  credentials: CardCredentials, issued_at: dt.datetime) -> CardFileContent:
     sign = credentials.sign
+    expires_on = profiles.card_expiry(holder.birth_date, issued_at, _stay_ends_on(resident))
     return CardFileContent(
         auth_certificate=credentials.auth.der, auth_ca_certificate=ca.auth_ca.der,
         auth_private_key_pem=credentials.auth.private_key_pem(),
@@ -167,7 +168,13 @@ def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
         my_number=resident.my_number or "", name=holder.name, address=holder.address,
         birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex,
         label=f"TEST ONLY virtual card of resident {resident.id}",
+        municipality_code=resident.municipality_code, card_expires_on=expires_on.strftime("%Y%m%d"),
     )
+
+
+def _stay_ends_on(resident: Resident) -> dt.date | None:
+    """A foreign resident's last day of the period of stay (None for a Japanese national)."""
+    return resident.period_expires_on if resident.is_foreign else None
 
 
 def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, password: str, out: Path,
@@ -194,7 +201,7 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
     credentials = issue_card_credentials(ca, holder=holder, municipality_code=resident.municipality_code,
                                          issued_at=issued_at,
                                          locality=None if municipality is None else municipality.name_en,
-                                         stay_ends_on=resident.period_expires_on if resident.is_foreign else None)
+                                         stay_ends_on=_stay_ends_on(resident))
     card_id = secrets.token_hex(16)
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
@@ -203,7 +210,7 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
                             card_file=card_file))
     session.flush()
     sign = credentials.sign
-    content = _card_content(ca, resident, holder, credentials)
+    content = _card_content(ca, resident, holder, credentials, issued_at)
     try:
         write_card_file(out, content, pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin,
                         overwrite=overwrite)

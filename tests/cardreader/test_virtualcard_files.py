@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,12 @@ def test_basic_four_encoding_round_trips_with_a_true_offset_table(name: str, add
     table = items[0][1]
     assert [int.from_bytes(table[i:i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
     assert [item.decode() for _, item in items[1:]] == [name, address, birth, sex]
+
+
+def test_a_card_file_without_card_face_takes_code_and_expiry_from_its_certificate(card: Card, card_path: Path) -> None:
+    """Older card files have no `card_face`: nothing hash-derived, the certificate says it."""
+    record = card.ok(select_df(KYOTSU), "00B2010C00")[2:].decode("ascii")
+    auth = x509.load_der_x509_certificate(CardFile.load(card_path).auth_certificate)
+    jst = auth.not_valid_after_utc.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert record[15:20] == "00000"  # the factory's CN carries no municipality code
+    assert record[20:] == jst.strftime("%Y%m%d")

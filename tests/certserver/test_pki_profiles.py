@@ -251,3 +251,10 @@ def test_a_plain_name_keeps_every_character_with_zero_flags(credentials) -> None
     values = dict(_other_names(credentials.sign.certificate))
     assert values["1.2.392.200149.8.5.5.2"] == "00000"
     assert values["1.2.392.200149.8.5.5.6"] == "0" * len(values["1.2.392.200149.8.5.5.5"])
+
+
+def test_the_card_itself_expires_on_the_tenth_birthday_fifth_under_18_or_with_the_stay() -> None:
+    issued = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    assert profiles.card_expiry(dt.date(1980, 2, 17), issued) == dt.date(2036, 2, 17)
+    assert profiles.card_expiry(dt.date(2012, 5, 5), issued) == dt.date(2031, 5, 5)  # 14 years old
+    assert profiles.card_expiry(dt.date(1994, 7, 2), issued, dt.date(2029, 3, 31)) == dt.date(2029, 3, 31)

@@ -11,7 +11,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from cardreader.cardfile import CardFile
-from cardreader.virtualcard.filesystem import BinaryEf, Df, RecordEf, df, tlv, with_offset_table
+from cardreader.virtualcard.filesystem import BinaryEf, Df, RecordEf, df, tlv
+from cardreader.virtualcard.kenkaku_face import card_face
 from cardreader.virtualcard.pins import PinEf, PinSource
 
 KENKAKU_AID = bytes.fromhex("D3921000310001010402")  # 券面事項確認AP
@@ -64,10 +65,7 @@ def card_expiry(card: CardFile) -> str:
 def _kenkaku(card: CardFile) -> Df:
     """券面事項確認AP: 0002 card face (opened by 照合番号A 0013 or B 0012), 0003 basic info."""
     data = card.kenhojo
-    face = with_offset_table(b"\xff\x20", b"\xdf\x21", [
-        tlv(b"\xdf\x22", data.birth_date.encode("ascii")),  # 生年月日
-        tlv(b"\xdf\x23", data.sex.encode("ascii")),  # 性別
-    ])
+    face = card_face(card, card_expiry(card))
     basic = tlv(b"\xff\x30", tlv(b"\xdf\x31", bytes((0x01, 0x03, 0x0E, 0x01)))
                 + tlv(b"\xdf\x32", hashlib.sha256(b"kenkaku" + card.auth_certificate).digest()[:16])
                 + tlv(b"\xdf\x33", _BASIC_INFO_VERSION)

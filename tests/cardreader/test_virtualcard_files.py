@@ -348,3 +348,58 @@ def test_a_card_file_without_card_face_takes_code_and_expiry_from_its_certificat
     jst = auth.not_valid_after_utc.astimezone(dt.timezone(dt.timedelta(hours=9)))
     assert record[15:20] == "00000"  # the factory's CN carries no municipality code
     assert record[20:] == jst.strftime("%Y%m%d")
+
+
+def _face_items(face: bytes) -> tuple[list[int], dict[bytes, bytes]]:
+    """(offset table, {tag: value}) of 券面事項確認AP EF 0002."""
+    at = 2
+    _, at = _length_at(face, at)
+    items: dict[bytes, bytes] = {}
+    offsets: list[int] = []
+    while at < len(face) and face[at] == 0xDF:
+        tag = face[at:at + 2]
+        length, start = _length_at(face, at + 2)
+        if tag != b"\xdf\x21":
+            offsets.append(at)
+        items[tag] = face[start:start + length]
+        at = start + length
+    return offsets, items
+
+
+def _length_at(data: bytes, at: int) -> tuple[int, int]:
+    first = data[at]
+    if first < 0x80:
+        return first, at + 1
+    count = first & 0x7F
+    return int.from_bytes(data[at + 1:at + 1 + count], "big"), at + 1 + count
+
+
+def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> None:
+    """jpki.md §7.1: DF21 offsets, DF22..DF2A; images drawn from the holder's data (PNG, white
+    background), a JPEG 2000 photo, a signature that the DF24 key verifies, the expiry."""
+    import io
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from PIL import Image
+
+    card.ok(select_df(KENKAKU), select_ef("0013"), verify("123456789018"), select_ef("0002"))
+    face = card.read_whole(7, restart_from_zero=False)
+    offsets, items = _face_items(face)
+    tags = [bytes((0xDF, n)) for n in range(0x21, 0x2B)]
+    assert list(items) == tags
+    assert [int.from_bytes(items[b"\xdf\x21"][i:i + 2], "big") for i in range(0, 18, 2)] == offsets
+    assert items[b"\xdf\x22"] == b"19800217" and items[b"\xdf\x23"] == b"1"
+    for tag, size in ((b"\xdf\x25", (1024, 192)), (b"\xdf\x26", (1024, 288)), (b"\xdf\x2a", (256, 96))):
+        image = Image.open(io.BytesIO(items[tag]))
+        assert image.format == "PNG" and image.size == size
+        assert image.convert("L").getpixel((size[0] - 1, size[1] - 1)) == 255  # white background
+        assert image.convert("L").getextrema()[0] == 0  # and something drawn in black
+    photo = Image.open(io.BytesIO(items[b"\xdf\x27"]))
+    assert photo.format == "JPEG2000" and photo.size == (288, 360)
+    key = serialization.load_der_public_key(items[b"\xdf\x24"])
+    assert isinstance(key, rsa.RSAPublicKey)
+    signed = face[offsets[0]:offsets[6]]  # DF22..DF27 as stored
+    key.verify(items[b"\xdf\x28"], signed, padding.PKCS1v15(), hashes.SHA256())
+    assert len(items[b"\xdf\x29"]) == 8 and items[b"\xdf\x29"].isdigit()
+    assert len(face) < 32768  # READ BINARY's 15-bit offset reaches all of it

@@ -403,3 +403,48 @@ def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> N
     key.verify(items[b"\xdf\x28"], signed, padding.PKCS1v15(), hashes.SHA256())
     assert len(items[b"\xdf\x29"]) == 8 and items[b"\xdf\x29"].isdigit()
     assert len(face) < 32768  # READ BINARY's 15-bit offset reaches all of it
+
+
+def _tlvs(data: bytes) -> dict[bytes, tuple[bytes, bytes]]:
+    """{tag: (the whole TLV, its value)} of consecutive TLVs with 1- or 2-byte tags."""
+    found: dict[bytes, tuple[bytes, bytes]] = {}
+    at = 0
+    while at < len(data) and not _filler_at(data, at):
+        tag_size = 2 if data[at] & 0x1F == 0x1F else 1
+        length, start = _length_at(data, at + tag_size)
+        found[data[at:at + tag_size]] = (data[at:start + length], data[start:start + length])
+        at = start + length
+    return found
+
+
+def _filler_at(data: bytes, at: int) -> bool:
+    return data[at] == 0xFF and data[at:at + 2] != b"\xff\x30"  # FF30 is a tag, other FF filler
+
+
+def test_kenhojo_cv_certificate_and_integrity_signature_verify_with_its_public_key(card: Card) -> None:
+    """EF 0004: 7F21 { 5F4E { ... 7F49 { 81 modulus, 82 exponent } ... }, 5F37 signature over
+    5F4E }; EF 0003's DF33 is a signature over DF31 and DF32 that the same key verifies."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    cv = card.ok(select_df(KENHOJO), select_ef("0004"), "00B0000000") + card.ok("00B00100FF") + \
+        card.ok("00B001FF00")
+    cv = cv[:568]
+    outer = _tlvs(cv)
+    assert list(outer) == [b"\x7f\x21"]
+    inner = _tlvs(outer[b"\x7f\x21"][1])
+    assert list(inner) == [b"\x5f\x4e", b"\x5f\x37"]
+    body = _tlvs(inner[b"\x5f\x4e"][1])
+    assert {b"\x42", b"\x7f\x49", b"\x5f\x20"} <= set(body)
+    key_parts = _tlvs(body[b"\x7f\x49"][1])
+    key = rsa.RSAPublicNumbers(int.from_bytes(key_parts[b"\x82"][1], "big"),
+                               int.from_bytes(key_parts[b"\x81"][1], "big")).public_key()
+    assert key.key_size == 2048
+    key.verify(inner[b"\x5f\x37"][1], inner[b"\x5f\x4e"][0], padding.PKCS1v15(), hashes.SHA256())
+
+    integrity = card.ok(select_ef("0011"), verify(PIN), select_ef("0003"), "00B0000000")
+    integrity += card.ok("00B0010050")
+    record = _tlvs(_tlvs(integrity)[b"\xff\x30"][1])
+    assert list(record) == [b"\xdf\x31", b"\xdf\x32", b"\xdf\x33"]
+    signed = record[b"\xdf\x31"][0] + record[b"\xdf\x32"][0]
+    key.verify(record[b"\xdf\x33"][1], signed, padding.PKCS1v15(), hashes.SHA256())

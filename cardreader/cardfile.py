@@ -124,6 +124,25 @@ class KenhojoData:
         }
 
 
+@dataclass(frozen=True)
+class CardFaceData:
+    """Optional `card_face` object: what the card's other APs carry about the card itself."""
+
+    municipality_code: str | None = None  # 5 digits, the issuing municipality (取手市 08217)
+    expires_on: str | None = None  # YYYYMMDD, the card's own expiry
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"municipality_code": self.municipality_code, "expires_on": self.expires_on}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CardFaceData:
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return None if value is None else str(value)
+
+        return cls(municipality_code=text("municipality_code"), expires_on=text("expires_on"))
+
+
 @dataclass
 class CardFile:
     """The parsed card file. Certificates are DER bytes; keys are PKCS#8 PEM bytes."""
@@ -139,6 +158,7 @@ class CardFile:
     atr: bytes = field(default_factory=lambda: bytes.fromhex(DEFAULT_ATR))
     token_label: str = DEFAULT_TOKEN_LABEL
     label: str = ""
+    card_face: CardFaceData | None = None  # absent in card files written before it existed
 
     # -- JSON ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -161,6 +181,7 @@ class CardFile:
             },
             "kenhojo": self.kenhojo.to_json(),
             "pins": {name: record.to_json() for name, record in self.pins.items()},
+            **({} if self.card_face is None else {"card_face": self.card_face.to_json()}),
         }
 
     @classmethod
@@ -187,6 +208,7 @@ class CardFile:
                 atr=bytes.fromhex(raw.get("atr", DEFAULT_ATR)),
                 token_label=str(jpki.get("token_label", DEFAULT_TOKEN_LABEL)),
                 label=str(raw.get("label", "")),
+                card_face=None if raw.get("card_face") is None else CardFaceData.from_json(raw["card_face"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
             raise CardFileError(f"card file is damaged: {exc.__class__.__name__}") from exc

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(pcscd libpcsclite-dev swig vsmartcard-vpcd opensc pcsc-tools
   postgresql fonts-ipaexfont-mincho fonts-ipaexfont-gothic poppler-utils zbar-tools
-  gcc python3-dev python3-venv)
+  gcc python3-dev python3-venv golang-go)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -7,5 +7,5 @@ scripts/setup.sh
 trap 'scripts/services.sh stop' EXIT
 eval "$(scripts/services.sh start)"
 # Services this script started are required: their tests must not quietly skip.
-if [ "$(id -u)" = 0 ]; then export KONBINI_REQUIRE_PCSC=1 KONBINI_REQUIRE_POSTGRES=1; fi
+if [ "$(id -u)" = 0 ]; then export KONBINI_REQUIRE_PCSC=1 KONBINI_REQUIRE_POSTGRES=1 KONBINI_REQUIRE_GO=1; fi
 .venv/bin/python -m pytest "$@"

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from cardreader.cardfile import CardFile, KenhojoData
 from cardreader.virtualcard.filesystem import BinaryEf, Df, df, pad, tlv, with_offset_table
+from cardreader.virtualcard.kenkaku_face import face_signer_key
 from cardreader.virtualcard.pins import FOUR_DIGITS, PinEf, PinSource
 
 AID = bytes.fromhex("D3921000310001010408")  # jpki.md §1: 券面事項入力補助AP
@@ -45,23 +50,37 @@ def basic_four_ef(data: KenhojoData) -> bytes:
 
 
 def integrity_ef(my_number: bytes, basic_four: bytes) -> bytes:
-    """EF 0003: SHA-256 of EF 0001 and of EF 0002's value after the offset table.
+    """EF 0003: FF30 { DF31 SHA-256 of EF 0001, DF32 SHA-256 of EF 0002's value after the
+    offset table, DF33 RSA-2048 signature over DF31 and DF32 }.
 
-    The real record carries an RSA signature of J-LIS; this virtual card has no such key,
-    so the signature field is FF filler (it verifies nothing)."""
+    J-LIS signs real cards; here the emulator's TEST ONLY key signs (PKCS#1 v1.5, SHA-256),
+    whose public key EF 0004's CV certificate carries."""
     length_byte = basic_four[2]
     header_size = 3 + (length_byte & 0x7F if length_byte >= 0x80 else 0)
     after_table = basic_four[header_size + 3 + 8:]
-    body = (tlv(b"\xdf\x31", hashlib.sha256(my_number).digest())
-            + tlv(b"\xdf\x32", hashlib.sha256(after_table).digest())
-            + tlv(b"\xdf\x33", b"\xff" * 256))
-    return pad(tlv(b"\xff\x30", body), INTEGRITY_SIZE)
+    hashed = (tlv(b"\xdf\x31", hashlib.sha256(my_number).digest())
+              + tlv(b"\xdf\x32", hashlib.sha256(after_table).digest()))
+    signature = face_signer_key().sign(hashed, padding.PKCS1v15(), hashes.SHA256())
+    return pad(tlv(b"\xff\x30", hashed + tlv(b"\xdf\x33", signature)), INTEGRITY_SIZE)
 
 
+CV_CERT_AUTHORITY = b"KKTESTCA"  # 42 CAR: certification authority reference, TEST ONLY
+CV_CERT_HOLDER = b"KKTESTAP"  # 5F20 CHR: certificate holder reference (this AP's key)
+
+
+@lru_cache(maxsize=1)
 def cv_cert_ef() -> bytes:
-    """EF 0004: a placeholder card-verifiable certificate (7F21 { 5F4E ... })."""
-    body = tlv(b"\x5f\x4e", b"KONBINI-KIOSK VIRTUAL CARD - NO CV CERTIFICATE".ljust(540, b"\xff"))
-    return pad(tlv(b"\x7f\x21", body), CV_CERT_SIZE)
+    """EF 0004: a card-verifiable certificate (ISO 7816-8 layout, jpki.md §6):
+    7F21 { 5F4E { 5F29 profile, 42 CAR, 7F49 { 81 modulus, 82 exponent }, 5F20 CHR },
+    5F37 signature over the 5F4E TLV }, padded with FF to the 568 bytes Go myna reads.
+    It certifies the emulator's TEST ONLY key that signs EF 0003, self-signed by that key."""
+    numbers = face_signer_key().public_key().public_numbers()
+    public_key = tlv(b"\x7f\x49", tlv(b"\x81", numbers.n.to_bytes(256, "big"))
+                     + tlv(b"\x82", numbers.e.to_bytes(3, "big")))
+    content = tlv(b"\x5f\x4e", tlv(b"\x5f\x29", b"\x00") + tlv(b"\x42", CV_CERT_AUTHORITY)
+                  + public_key + tlv(b"\x5f\x20", CV_CERT_HOLDER))
+    signature = face_signer_key().sign(content, padding.PKCS1v15(), hashes.SHA256())
+    return pad(tlv(b"\x7f\x21", content + tlv(b"\x5f\x37", signature)), CV_CERT_SIZE)
 
 
 def basic_info_ef(data: KenhojoData) -> bytes:

@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     issue.set_defaults(handler=issue_command)
 
     revoke = actions.add_parser("revoke", parents=[common],
-                                help="revoke a card (both its certificates) by either serial")
+                                help="revoke a card by either serial: both its certificates, or only the "
+                                     "signing one for attributes_changed")
     revoke.add_argument("--serial", required=True, help="certificate serial in hex")
     revoke.add_argument("--reason", required=True,
                         help="lost, stolen, moved_out, deceased, attributes_changed, renewed, returned, "
@@ -194,9 +195,11 @@ def revoke_command(args: argparse.Namespace) -> int:
     from certserver.services.cards import card_by_serial, revoke_card
 
     with _session(args) as session:
-        _run(lambda: revoke_card(session, args.serial, args.reason, now=service_now(args)))
+        revoked = _run(lambda: revoke_card(session, args.serial, args.reason, now=service_now(args)))
         summary = _run(lambda: card_by_serial(session, args.serial))
-    print(f"revoked the card of {summary.resident_id} (serial {summary.serial}, reason {args.reason})")
+    print(f"revoked {len(revoked)} certificate(s) of the card of {summary.resident_id} (reason {args.reason}):")
+    for serial in revoked:
+        print(f"  serial {serial}")
     return 0
 
 

@@ -55,6 +55,8 @@ class CardFileContent:
     birth_date: str  # YYYYMMDD
     sex: str  # "1" / "2" / "9"
     label: str = ""
+    municipality_code: str | None = None  # 5 digits (全国地方公共団体コード without check digit)
+    card_expires_on: str | None = None  # YYYYMMDD, the card's own expiry
 
 
 def card_json(content: CardFileContent, *, pin: str, password: str, kenhojo_pin: str) -> dict[str, Any]:
@@ -96,7 +98,16 @@ def card_json(content: CardFileContent, *, pin: str, password: str, kenhojo_pin:
             "sex": content.sex,
         },
         "pins": pins,
+        **_card_face(content),
     }
+
+
+def _card_face(content: CardFileContent) -> dict[str, Any]:
+    # Optional object (README.md "The card file"): readers that predate it ignore it.
+    if content.municipality_code is None and content.card_expires_on is None:
+        return {}
+    return {"card_face": {"municipality_code": content.municipality_code,
+                          "expires_on": content.card_expires_on}}
 
 
 def write_card_file(path: Path, content: CardFileContent, *, pin: str, password: str,

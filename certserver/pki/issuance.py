@@ -50,12 +50,14 @@ def _new_key() -> rsa.RSAPrivateKey:
 
 
 def issue_certificate(ca: CaBundle, purpose: Purpose, *, holder: CardHolder, municipality_code: str,
-                      issued_at: dt.datetime, locality: str | None = None) -> IssuedCertificate:
+                      issued_at: dt.datetime, locality: str | None = None,
+                      stay_ends_on: dt.date | None = None) -> IssuedCertificate:
     """One card certificate of `purpose` with a new RSA-2048 key, valid until the holder's
-    5th birthday after `issued_at` (23:59:59 JST). `locality`: the municipality in romaji,
-    written into a signing certificate's subject."""
+    5th birthday after `issued_at` (23:59:59 JST), or a foreign resident's end of the period
+    of stay (`stay_ends_on`) if earlier. `locality`: the municipality in romaji, written into a
+    signing certificate's subject."""
     issuer = ca.for_purpose(purpose)
-    not_before, not_after = profiles.card_validity(holder.birth_date, issued_at)
+    not_before, not_after = profiles.card_validity(holder.birth_date, issued_at, stay_ends_on)
     # A CA never certifies beyond its own expiry.
     not_after = min(not_after, issuer.cert.not_valid_after_utc)
     key = _new_key()
@@ -69,13 +71,16 @@ def issue_certificate(ca: CaBundle, purpose: Purpose, *, holder: CardHolder, mun
 
 
 def issue_card_credentials(ca: CaBundle, *, holder: CardHolder, municipality_code: str,
-                           issued_at: dt.datetime, locality: str | None = None) -> CardCredentials:
-    """Both certificates of a new card; none for signing when the holder is under 15."""
+                           issued_at: dt.datetime, locality: str | None = None,
+                           stay_ends_on: dt.date | None = None) -> CardCredentials:
+    """Both certificates of a new card; none for signing when the holder is under 15.
+    `stay_ends_on`: a foreign resident's last day of the period of stay, which neither
+    certificate outlives."""
     auth = issue_certificate(ca, Purpose.AUTH, holder=holder, municipality_code=municipality_code,
-                             issued_at=issued_at)
+                             issued_at=issued_at, stay_ends_on=stay_ends_on)
     age = profiles.age_on(holder.birth_date, issued_at.astimezone(profiles.JST).date())
     sign = None
     if age >= profiles.SIGN_CERT_MIN_AGE:
         sign = issue_certificate(ca, Purpose.SIGN, holder=holder, municipality_code=municipality_code,
-                                 issued_at=issued_at, locality=locality)
+                                 issued_at=issued_at, locality=locality, stay_ends_on=stay_ends_on)
     return CardCredentials(auth, sign)

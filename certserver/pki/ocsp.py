@@ -8,9 +8,11 @@ import datetime as dt
 import logging
 from functools import lru_cache
 
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -97,4 +99,30 @@ def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime
     except x509.ExtensionNotFound:
         pass
     log.info("OCSP %s serial %s: %s", purpose.value, serial_to_hex(request.serial_number), status.name)
-    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    signed = builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return _produced_at(signed, this_update, issuer)
+
+
+def _produced_at(response_der: bytes, produced_at: dt.datetime, issuer: LoadedCa) -> bytes:
+    """The signed response with its producedAt set to the service clock's `produced_at` and
+    signed again. cryptography's builder always stamps the host's time, which would put an
+    answer of a service pretending another date outside its own thisUpdate..nextUpdate.
+    Raises TypeError for a CA key that is neither RSA nor EC."""
+    response = asn1_ocsp.OCSPResponse.load(response_der)
+    basic = response["response_bytes"]["response"].parsed
+    tbs = basic["tbs_response_data"]
+    tbs["produced_at"] = produced_at
+    tbs_der = tbs.dump(force=True)
+    basic["tbs_response_data"] = asn1_ocsp.ResponseData.load(tbs_der)
+    basic["signature"] = _sign_sha256(issuer, tbs_der)
+    response["response_bytes"]["response"] = basic
+    return response.dump(force=True)
+
+
+def _sign_sha256(issuer: LoadedCa, data: bytes) -> bytes:
+    # The same algorithm the builder declared in signatureAlgorithm (sha256With...).
+    if isinstance(issuer.key, rsa.RSAPrivateKey):
+        return issuer.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(issuer.key, ec.EllipticCurvePrivateKey):
+        return issuer.key.sign(data, ec.ECDSA(hashes.SHA256()))
+    raise TypeError(f"unsupported CA key type {type(issuer.key).__name__}")

@@ -2,8 +2,8 @@
 
 The layout follows the real J-LIS certificates (extension order, key sizes, `…145959Z`
 expiries, the signing certificate's six otherName attributes) while every name says
-TEST ONLY and the policy OIDs are private (`2.25.<uuid>`), as jpki.md §11.4 recommends, so
-no certificate made here can pass for a real one.
+TEST ONLY and the policy OIDs sit under the documentation-only enterprise arc of RFC 5612,
+so no certificate made here can pass for a real one.
 """
 
 from __future__ import annotations
@@ -34,11 +34,16 @@ SIGN_CERT_MIN_AGE = 15  # jpki.md §11.3: no signing certificate under 15
 _TEST_ORG = "JPKI-EMULATOR TEST ONLY"
 _TEST_OU = "Synthetic test CA - not valid for any real use"
 
-# Private policy OIDs (a `2.25` UUID arc, jpki.md §11.4) standing in for J-LIS's
-# jpki-cp-auth-class30 (…8.5.1.3.30) and the signing policy (…8.5.1.1.20).
-AUTH_POLICY_OID = ObjectIdentifier("2.25.149035391436264735853946633366262233569")
-SIGN_POLICY_OID = ObjectIdentifier("2.25.311372466937049306911612946104218651946")
-DOCUMENT_POLICY_OID = ObjectIdentifier("2.25.26718591738993457474598542738404364618")
+# Private policy OIDs standing in for J-LIS's jpki-cp-auth-class30 (…8.5.1.3.30) and the
+# signing policy (…8.5.1.1.20). jpki.md §11.4 suggested a `2.25.<uuid>` arc, but a 128-bit arc
+# is refused by strict parsers (Go's crypto/x509: "invalid certificate policies"; old pyca
+# releases); every arc here fits in 31 bits. 1.3.6.1.4.1.32473 is IANA's enterprise number
+# reserved for documentation and examples (RFC 5612), so no real policy can ever live there;
+# below it the J-LIS layout is mirrored (8.5.1.3.30 auth, 8.5.1.1.20 sign).
+TEST_POLICY_ARC = "1.3.6.1.4.1.32473.392"
+AUTH_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.8.5.1.3.30")
+SIGN_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.8.5.1.1.20")
+DOCUMENT_POLICY_OID = ObjectIdentifier(f"{TEST_POLICY_ARC}.9.1")  # municipal PDF signatures
 
 # 署名用電子証明書 subjectAltName attribute types (jpki.md §11.3), kept as the real ones:
 # they identify data formats that clients parse.
@@ -169,11 +174,33 @@ def end_of_day_jst(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=JST).astimezone(dt.UTC)
 
 
-def card_validity(birth_date: dt.date, issued_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """(not_before, not_after) of a card's certificates issued at `issued_at` (aware)."""
+def card_validity(birth_date: dt.date, issued_at: dt.datetime,
+                  stay_ends_on: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """(not_before, not_after) of a card's certificates issued at `issued_at` (aware): until
+    the 5th birthday after issue, and for a foreign resident no later than the last day of
+    the period of stay (在留期間の満了の日, `stay_ends_on`), jpki.md §11.2."""
     not_before = issued_at.astimezone(dt.UTC).replace(microsecond=0)
     issue_day = issued_at.astimezone(JST).date()
-    return not_before, end_of_day_jst(nth_birthday_after(birth_date, issue_day))
+    last_day = nth_birthday_after(birth_date, issue_day)
+    if stay_ends_on is not None:
+        last_day = min(last_day, stay_ends_on)
+    return not_before, end_of_day_jst(last_day)
+
+
+CARD_VALIDITY_ADULT_BIRTHDAYS = 10  # the card itself: 10th birthday after issue from age 18
+CARD_VALIDITY_MINOR_BIRTHDAYS = 5  # ... 5th birthday for a holder under 18
+CARD_ADULT_AGE = 18
+
+
+def card_expiry(birth_date: dt.date, issued_at: dt.datetime, stay_ends_on: dt.date | None = None) -> dt.date:
+    """The card's own expiry (有効期限, printed on the card face and kept in the card's common
+    AP): the 10th birthday after issue (5th under 18), for a foreign resident no later than the
+    end of the period of stay. The certificates (card_validity) end earlier."""
+    issue_day = issued_at.astimezone(JST).date()
+    adult = age_on(birth_date, issue_day) >= CARD_ADULT_AGE
+    last_day = nth_birthday_after(birth_date, issue_day,
+                                  CARD_VALIDITY_ADULT_BIRTHDAYS if adult else CARD_VALIDITY_MINOR_BIRTHDAYS)
+    return last_day if stay_ends_on is None else min(last_day, stay_ends_on)
 
 
 def age_on(birth_date: dt.date, day: dt.date) -> int:
@@ -222,17 +249,56 @@ def full_width_address(address: str) -> str:
     return address.translate(_FULL_WIDTH)
 
 
+# The signing certificate carries 氏名 and 住所 in JIS X 0208 (levels 1 and 2) and JIS X 0212
+# (補助漢字) only; any other character is replaced by a 代替文字 and flagged `1` in the
+# substitution string (jpki.md §11.3). Python's euc_jp codec covers exactly 0208 + 0212 (and
+# ASCII), but maps a few 0208 symbols to other code points than the Microsoft tables that
+# produce our full-width text: those are translated first.
+_JIS_MAPPING_VARIANTS = str.maketrans({
+    "\uff0d": "\u2212",  # FULLWIDTH HYPHEN-MINUS -> MINUS SIGN (JIS 1-1-61)
+    "\uff5e": "\u301c",  # FULLWIDTH TILDE -> WAVE DASH (1-1-33)
+    "\u2225": "\u2016",  # PARALLEL TO -> DOUBLE VERTICAL LINE (1-1-34)
+    "\uffe0": "\u00a2", "\uffe1": "\u00a3", "\uffe2": "\u00ac",  # ￠ ￡ ￢
+    "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (1-1-29)
+})
+# 代替文字 for characters outside the sets: the usual registered form of a common variant.
+# The registry picks one by hand for anything else; this emulator falls back to 〓 (1-2-14).
+_SUBSTITUTES = {"\U00020bb7": "吉", "髙": "高", "\ufa11": "崎", "德": "徳", "\ufa10": "塚", "\ufa12": "晴"}
+_FALLBACK_SUBSTITUTE = "〓"
+
+
+def in_jis_x0208_or_x0212(char: str) -> bool:
+    """Whether a character is in JIS X 0208, JIS X 0212 or ASCII (what the certificate keeps)."""
+    try:
+        char.translate(_JIS_MAPPING_VARIANTS).encode("euc_jp")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def jis_substituted(text: str) -> tuple[str, str]:
+    """(text as the signing certificate carries it, its 代替文字位置 flags): each character
+    outside JIS X 0208/0212 replaced by a substitute and flagged `1`, every other one `0`."""
+    chars: list[str] = []
+    flags: list[str] = []
+    for char in text:
+        kept = in_jis_x0208_or_x0212(char)
+        chars.append(char if kept else _SUBSTITUTES.get(char, _FALLBACK_SUBSTITUTE))
+        flags.append("0" if kept else "1")
+    return "".join(chars), "".join(flags)
+
+
 def signing_alt_names(holder: CardHolder) -> list[x509.GeneralName]:
     """The six otherName entries in the order real cards use: .1, .4, .3, .5, .2, .6."""
-    address = full_width_address(holder.address)
+    name, name_flags = jis_substituted(holder.name)
+    address, address_flags = jis_substituted(full_width_address(holder.address))
     values = (
-        (OID_NAME, holder.name),
+        (OID_NAME, name),
         (OID_BIRTH_DATE, era_birth_date(holder.birth_date)),
         (OID_SEX, holder.sex),
         (OID_ADDRESS, address),
-        # No character here was substituted (every name is plain Unicode): all zeros.
-        (OID_NAME_SUBSTITUTION, "0" * len(holder.name)),
-        (OID_ADDRESS_SUBSTITUTION, "0" * len(address)),
+        (OID_NAME_SUBSTITUTION, name_flags),
+        (OID_ADDRESS_SUBSTITUTION, address_flags),
     )
     return [x509.OtherName(oid, der_utf8_string(value)) for oid, value in values]
 

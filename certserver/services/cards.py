@@ -38,7 +38,7 @@ from certserver.pki.ca import CaBundle
 from certserver.pki.cardfile import CardFileContent, write_card_file
 from certserver.pki.issuance import CardCredentials, IssuedCertificate, issue_card_credentials
 from certserver.pki.profiles import CardHolder
-from certserver.pki.revocation import parse_reason
+from certserver.pki.revocation import RevocationReason, parse_reason
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,9 @@ def _eligible_resident(session: Session, resident_id: str) -> Resident:
 
 
 def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
-                  credentials: CardCredentials) -> CardFileContent:
+                  credentials: CardCredentials, issued_at: dt.datetime) -> CardFileContent:
     sign = credentials.sign
+    expires_on = profiles.card_expiry(holder.birth_date, issued_at, _stay_ends_on(resident))
     return CardFileContent(
         auth_certificate=credentials.auth.der, auth_ca_certificate=ca.auth_ca.der,
         auth_private_key_pem=credentials.auth.private_key_pem(),
@@ -167,7 +168,13 @@ def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
         my_number=resident.my_number or "", name=holder.name, address=holder.address,
         birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex,
         label=f"TEST ONLY virtual card of resident {resident.id}",
+        municipality_code=resident.municipality_code, card_expires_on=expires_on.strftime("%Y%m%d"),
     )
+
+
+def _stay_ends_on(resident: Resident) -> dt.date | None:
+    """A foreign resident's last day of the period of stay (None for a Japanese national)."""
+    return resident.period_expires_on if resident.is_foreign else None
 
 
 def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, password: str, out: Path,
@@ -193,7 +200,8 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
     municipality = session.get(Municipality, resident.municipality_code)
     credentials = issue_card_credentials(ca, holder=holder, municipality_code=resident.municipality_code,
                                          issued_at=issued_at,
-                                         locality=None if municipality is None else municipality.name_en)
+                                         locality=None if municipality is None else municipality.name_en,
+                                         stay_ends_on=_stay_ends_on(resident))
     card_id = secrets.token_hex(16)
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
@@ -202,7 +210,7 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
                             card_file=card_file))
     session.flush()
     sign = credentials.sign
-    content = _card_content(ca, resident, holder, credentials)
+    content = _card_content(ca, resident, holder, credentials, issued_at)
     try:
         write_card_file(out, content, pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin,
                         overwrite=overwrite)
@@ -221,11 +229,23 @@ def _revoke(record: CardCertificate, reason: str, at: dt.datetime) -> None:
     record.revocation_reason = reason
 
 
-def revoke_card(session: Session, serial: str, reason: str, now: dt.datetime | None = None) -> None:
-    """Revoke every active certificate of the card that holds `serial` (auth or sign).
+def _purposes_revoked_by(reason: RevocationReason) -> tuple[str, ...]:
+    """Which of a card's certificates a reason ends (jpki.md §11.2-11.3): a change of name,
+    address, birth date or sex (基本4情報) ends only the signing certificate, whose subjectAltName
+    carries them; the user-authentication certificate carries no personal data and stays valid,
+    so the card still works at a kiosk after a move within the municipality. Everything else
+    (loss, moving out, death ...) ends both."""
+    if reason is RevocationReason.ATTRIBUTES_CHANGED:
+        return (CertificatePurpose.SIGN.value,)
+    return (CertificatePurpose.AUTH.value, CertificatePurpose.SIGN.value)
+
+
+def revoke_card(session: Session, serial: str, reason: str, now: dt.datetime | None = None) -> list[str]:
+    """Revoke the active certificates that `reason` ends on the card holding `serial` (auth or
+    sign): both, or only the signing one for attributes_changed. Returns the serials revoked.
 
     Raises ValueError (bad serial or reason text), CertificateNotFoundError,
-    AlreadyRevokedError.
+    AlreadyRevokedError (nothing left for that reason to revoke).
     """
     parsed_reason = parse_reason(reason)
     normalised = profiles.normalise_serial(serial)
@@ -233,21 +253,30 @@ def revoke_card(session: Session, serial: str, reason: str, now: dt.datetime | N
     if record is None:
         raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
     at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
+    purposes = _purposes_revoked_by(parsed_reason)
     active = session.scalars(
         select(CardCertificate)
-        .where(CardCertificate.card_id == record.card_id, CardCertificate.status == CertificateStatus.ACTIVE.value)
+        .where(CardCertificate.card_id == record.card_id, CardCertificate.status == CertificateStatus.ACTIVE.value,
+               CardCertificate.purpose.in_(purposes))
+        .order_by(CardCertificate.id)
         .with_for_update()
     ).all()
     if not active:
-        raise AlreadyRevokedError(f"the card with serial {normalised} is already revoked")
+        what = "signing certificate" if purposes == (CertificatePurpose.SIGN.value,) else "card"
+        raise AlreadyRevokedError(f"the {what} with serial {normalised} is already revoked"
+                                  if record.purpose in purposes
+                                  else f"the card with serial {normalised} has no active {what}")
     for cert in active:
         _revoke(cert, parsed_reason.value, at)
     session.flush()
-    log.info("revoked card %s (%d certificates, reason %s)", record.card_id, len(active), parsed_reason.value)
+    revoked = [cert.serial for cert in active]
+    log.info("revoked %s of card %s (reason %s)", ", ".join(revoked), record.card_id, parsed_reason.value)
+    return revoked
 
 
 def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, now: dt.datetime | None = None) -> int:
-    """Revoke every active certificate of a resident (moved out, deceased); returns how many.
+    """Revoke a resident's active certificates that `reason` ends (moved out, deceased: all;
+    attributes_changed: the signing ones); returns how many.
 
     Raises ValueError for an unknown reason.
     """
@@ -255,7 +284,8 @@ def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, no
     at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
     active = session.scalars(
         select(CardCertificate)
-        .where(CardCertificate.resident_id == resident_id, CardCertificate.status == CertificateStatus.ACTIVE.value)
+        .where(CardCertificate.resident_id == resident_id, CardCertificate.status == CertificateStatus.ACTIVE.value,
+               CardCertificate.purpose.in_(_purposes_revoked_by(parsed_reason)))
         .with_for_update()
     ).all()
     for cert in active:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,112 @@ def test_basic_four_encoding_round_trips_with_a_true_offset_table(name: str, add
     table = items[0][1]
     assert [int.from_bytes(table[i:i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
     assert [item.decode() for _, item in items[1:]] == [name, address, birth, sex]
+
+
+def test_a_card_file_without_card_face_takes_code_and_expiry_from_its_certificate(card: Card, card_path: Path) -> None:
+    """Older card files have no `card_face`: nothing hash-derived, the certificate says it."""
+    record = card.ok(select_df(KYOTSU), "00B2010C00")[2:].decode("ascii")
+    auth = x509.load_der_x509_certificate(CardFile.load(card_path).auth_certificate)
+    jst = auth.not_valid_after_utc.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert record[15:20] == "00000"  # the factory's CN carries no municipality code
+    assert record[20:] == jst.strftime("%Y%m%d")
+
+
+def _face_items(face: bytes) -> tuple[list[int], dict[bytes, bytes]]:
+    """(offset table, {tag: value}) of 券面事項確認AP EF 0002."""
+    at = 2
+    _, at = _length_at(face, at)
+    items: dict[bytes, bytes] = {}
+    offsets: list[int] = []
+    while at < len(face) and face[at] == 0xDF:
+        tag = face[at:at + 2]
+        length, start = _length_at(face, at + 2)
+        if tag != b"\xdf\x21":
+            offsets.append(at)
+        items[tag] = face[start:start + length]
+        at = start + length
+    return offsets, items
+
+
+def _length_at(data: bytes, at: int) -> tuple[int, int]:
+    first = data[at]
+    if first < 0x80:
+        return first, at + 1
+    count = first & 0x7F
+    return int.from_bytes(data[at + 1:at + 1 + count], "big"), at + 1 + count
+
+
+def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> None:
+    """jpki.md §7.1: DF21 offsets, DF22..DF2A; images drawn from the holder's data (PNG, white
+    background), a JPEG 2000 photo, a signature that the DF24 key verifies, the expiry."""
+    import io
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from PIL import Image
+
+    card.ok(select_df(KENKAKU), select_ef("0013"), verify("123456789018"), select_ef("0002"))
+    face = card.read_whole(7, restart_from_zero=False)
+    offsets, items = _face_items(face)
+    tags = [bytes((0xDF, n)) for n in range(0x21, 0x2B)]
+    assert list(items) == tags
+    assert [int.from_bytes(items[b"\xdf\x21"][i:i + 2], "big") for i in range(0, 18, 2)] == offsets
+    assert items[b"\xdf\x22"] == b"19800217" and items[b"\xdf\x23"] == b"1"
+    for tag, size in ((b"\xdf\x25", (1024, 192)), (b"\xdf\x26", (1024, 288)), (b"\xdf\x2a", (256, 96))):
+        image = Image.open(io.BytesIO(items[tag]))
+        assert image.format == "PNG" and image.size == size
+        assert image.convert("L").getpixel((size[0] - 1, size[1] - 1)) == 255  # white background
+        assert image.convert("L").getextrema()[0] == 0  # and something drawn in black
+    photo = Image.open(io.BytesIO(items[b"\xdf\x27"]))
+    assert photo.format == "JPEG2000" and photo.size == (288, 360)
+    key = serialization.load_der_public_key(items[b"\xdf\x24"])
+    assert isinstance(key, rsa.RSAPublicKey)
+    signed = face[offsets[0]:offsets[6]]  # DF22..DF27 as stored
+    key.verify(items[b"\xdf\x28"], signed, padding.PKCS1v15(), hashes.SHA256())
+    assert len(items[b"\xdf\x29"]) == 8 and items[b"\xdf\x29"].isdigit()
+    assert len(face) < 32768  # READ BINARY's 15-bit offset reaches all of it
+
+
+def _tlvs(data: bytes) -> dict[bytes, tuple[bytes, bytes]]:
+    """{tag: (the whole TLV, its value)} of consecutive TLVs with 1- or 2-byte tags."""
+    found: dict[bytes, tuple[bytes, bytes]] = {}
+    at = 0
+    while at < len(data) and not _filler_at(data, at):
+        tag_size = 2 if data[at] & 0x1F == 0x1F else 1
+        length, start = _length_at(data, at + tag_size)
+        found[data[at:at + tag_size]] = (data[at:start + length], data[start:start + length])
+        at = start + length
+    return found
+
+
+def _filler_at(data: bytes, at: int) -> bool:
+    return data[at] == 0xFF and data[at:at + 2] != b"\xff\x30"  # FF30 is a tag, other FF filler
+
+
+def test_kenhojo_cv_certificate_and_integrity_signature_verify_with_its_public_key(card: Card) -> None:
+    """EF 0004: 7F21 { 5F4E { ... 7F49 { 81 modulus, 82 exponent } ... }, 5F37 signature over
+    5F4E }; EF 0003's DF33 is a signature over DF31 and DF32 that the same key verifies."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    cv = card.ok(select_df(KENHOJO), select_ef("0004"), "00B0000000") + card.ok("00B00100FF") + \
+        card.ok("00B001FF00")
+    cv = cv[:568]
+    outer = _tlvs(cv)
+    assert list(outer) == [b"\x7f\x21"]
+    inner = _tlvs(outer[b"\x7f\x21"][1])
+    assert list(inner) == [b"\x5f\x4e", b"\x5f\x37"]
+    body = _tlvs(inner[b"\x5f\x4e"][1])
+    assert {b"\x42", b"\x7f\x49", b"\x5f\x20"} <= set(body)
+    key_parts = _tlvs(body[b"\x7f\x49"][1])
+    key = rsa.RSAPublicNumbers(int.from_bytes(key_parts[b"\x82"][1], "big"),
+                               int.from_bytes(key_parts[b"\x81"][1], "big")).public_key()
+    assert key.key_size == 2048
+    key.verify(inner[b"\x5f\x37"][1], inner[b"\x5f\x4e"][0], padding.PKCS1v15(), hashes.SHA256())
+
+    integrity = card.ok(select_ef("0011"), verify(PIN), select_ef("0003"), "00B0000000")
+    integrity += card.ok("00B0010050")
+    record = _tlvs(_tlvs(integrity)[b"\xff\x30"][1])
+    assert list(record) == [b"\xdf\x31", b"\xdf\x32", b"\xdf\x33"]
+    signed = record[b"\xdf\x31"][0] + record[b"\xdf\x32"][0]
+    key.verify(record[b"\xdf\x33"][1], signed, padding.PKCS1v15(), hashes.SHA256())

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pki_support import (  # noqa: F401 - fixtures
     Db,
@@ -275,3 +276,65 @@ def test_cards_issued_at_the_same_time_each_belong_to_their_own_resident(
         assert owner[base64.b64decode(raw["jpki"]["auth_certificate"])] == card.resident_id
         assert owner[base64.b64decode(raw["jpki"]["sign_certificate"])] == card.resident_id
         assert raw["kenhojo"]["name"] == f"取手　{people.index(card.resident_id)}郎"
+
+
+def _statuses(db: Db) -> dict[str, tuple[str, str | None]]:  # noqa: F811
+    with db.factory() as session:
+        return {r.purpose: (r.status, r.revocation_reason) for r in session.scalars(select(CardCertificate))}
+
+
+@pytest.mark.parametrize("given", ["sign", "auth"])
+def test_a_change_of_the_basic_four_items_revokes_only_the_signing_certificate(
+        db: Db, ca_bundle: CaBundle, tmp_path: Path, given: str) -> None:  # noqa: F811
+    """jpki.md §11: after a move within the municipality the card still authenticates."""
+    issued = _issue(db, ca_bundle, tmp_path / "card.json")
+    serial = issued.sign_serial if given == "sign" else issued.auth_serial
+    assert serial is not None
+    with transaction(db.factory) as session:
+        revoked = cards.revoke_card(session, serial, "attributes_changed", now=NOW)
+    assert revoked == [issued.sign_serial]
+    assert _statuses(db) == {"auth": ("active", None), "sign": ("revoked", "attributes_changed")}
+    with pytest.raises(cards.AlreadyRevokedError, match="signing certificate"), transaction(db.factory) as session:
+        cards.revoke_card(session, serial, "attributes_changed", now=NOW)
+    # Losing the card later ends what is left: the user-authentication certificate.
+    with transaction(db.factory) as session:
+        assert cards.revoke_card(session, serial, "lost", now=NOW) == [issued.auth_serial]
+    assert _statuses(db) == {"auth": ("revoked", "lost"), "sign": ("revoked", "attributes_changed")}
+
+
+@pytest.mark.parametrize("reason", ["moved_out", "lost", "deceased"])
+def test_moving_out_loss_or_death_revokes_both_and_names_them(
+        db: Db, ca_bundle: CaBundle, tmp_path: Path, reason: str) -> None:  # noqa: F811
+    issued = _issue(db, ca_bundle, tmp_path / "card.json")
+    with transaction(db.factory) as session:
+        assert cards.revoke_card(session, issued.auth_serial, reason, now=NOW) == [issued.auth_serial,
+                                                                                   issued.sign_serial]
+    assert _statuses(db) == {"auth": ("revoked", reason), "sign": ("revoked", reason)}
+
+
+def test_attribute_change_of_a_resident_revokes_only_signing_certificates(
+        db: Db, ca_bundle: CaBundle, tmp_path: Path) -> None:  # noqa: F811
+    _issue(db, ca_bundle, tmp_path / "card.json")
+    with transaction(db.factory) as session:
+        assert cards.revoke_cards_of_resident(session, "toride-0001", "attributes_changed", now=NOW) == 1
+    assert _statuses(db) == {"auth": ("active", None), "sign": ("revoked", "attributes_changed")}
+
+
+def test_a_foreign_residents_card_certificates_end_no_later_than_the_period_of_stay(
+        db: Db, ca_bundle: CaBundle, tmp_path: Path) -> None:  # noqa: F811
+    """toride-0020's stay ends 2029-03-31; the fifth birthday would be 2031-07-02."""
+    with transaction(db.factory) as session:
+        resident = add_resident(session, "toride-0020", name="NGUYEN VAN AN", birth_date=dt.date(1994, 7, 2),
+                                my_number="234567890123")
+        resident.nationality = "ベトナム"
+        resident.period_of_stay = "5年"
+        resident.period_expires_on = dt.date(2029, 3, 31)
+    with transaction(db.factory) as session:
+        cards.issue_card(session, ca_bundle, "toride-0020", pin="1234", password="ABC123",
+                         out=tmp_path / "card.json", now=NOW)
+    with db.factory() as session:
+        rows = session.scalars(select(CardCertificate)).all()
+    end_of_stay = dt.datetime(2029, 3, 31, 14, 59, 59, tzinfo=dt.UTC)  # 23:59:59 JST
+    assert {r.purpose: r.not_after for r in rows} == {"auth": end_of_stay, "sign": end_of_stay}
+    for row in rows:
+        assert x509.load_der_x509_certificate(row.certificate_der).not_valid_after_utc == end_of_stay

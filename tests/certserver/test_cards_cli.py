@@ -66,7 +66,8 @@ def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:  
 
     code, out, _ = _run(capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", serials[1].lower(),
                         "--reason", "lost")
-    assert code == 0 and "revoked" in out
+    assert code == 0 and "revoked 2 certificate(s)" in out
+    assert f"serial {serials[0]}" in out and f"serial {serials[1]}" in out
     code, out, _ = _run(capsys, "card", "list", "--data-dir", str(data_dir))
     assert [r.split("\t")[3] for r in out.strip().splitlines()[1:]] == ["revoked (lost)"] * 2
 

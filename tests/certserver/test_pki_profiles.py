@@ -145,13 +145,13 @@ def test_card_certificates_are_rsa_2048_sha256_in_long_der_form(credentials) -> 
         assert issued.certificate.version is x509.Version.v3
 
 
-def test_policies_are_private_uuid_arcs_not_the_jlis_ones(credentials) -> None:
+def test_policies_are_private_documentation_arcs_not_the_jlis_ones(credentials) -> None:
     for issued, expected in ((credentials.auth, profiles.AUTH_POLICY_OID),
                              (credentials.sign, profiles.SIGN_POLICY_OID)):
         policies = issued.certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
         oids = [p.policy_identifier.dotted_string for p in policies]
         assert oids == [expected.dotted_string]
-        assert oids[0].startswith("2.25.") and "1.2.392.200149.8.5.1" not in oids[0]
+        assert oids[0].startswith("1.3.6.1.4.1.32473.") and "1.2.392.200149.8.5.1" not in oids[0]
 
 
 def test_issuer_alt_name_is_the_japanese_ca_directory_name(credentials, ca_bundle: CaBundle) -> None:  # noqa: F811
@@ -221,3 +221,40 @@ def test_private_keys_are_pkcs8_pem(credentials) -> None:
     assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")
     key = serialization.load_pem_private_key(pem, password=None)
     assert key.public_key() == credentials.auth.certificate.public_key()
+
+
+def test_a_foreign_residents_certificates_end_with_the_period_of_stay() -> None:
+    """jpki.md §11.2: never beyond 在留期間の満了の日 (23:59:59 JST of that day)."""
+    issued = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    _, not_after = profiles.card_validity(dt.date(1994, 7, 2), issued, stay_ends_on=dt.date(2029, 3, 31))
+    assert not_after == dt.datetime(2029, 3, 31, 14, 59, 59, tzinfo=dt.UTC)
+    # A stay that outlasts the fifth birthday does not lengthen the certificates.
+    _, not_after = profiles.card_validity(dt.date(1994, 7, 2), issued, stay_ends_on=dt.date(2040, 1, 1))
+    assert not_after == dt.datetime(2031, 7, 2, 14, 59, 59, tzinfo=dt.UTC)
+
+
+def test_characters_outside_jis_x0208_and_x0212_are_substituted_and_flagged(ca_bundle: CaBundle) -> None:  # noqa: F811
+    """jpki.md §11.3: toride-0070's 𠮷 (JIS X 0213 only) is carried as 吉 with flags 10000;
+    JIS X 0212 (丂), ASCII and the full-width digits and hyphen stay as they are."""
+    holder = CardHolder(name="\U00020bb7田　大輔", birth_date=dt.date(1985, 10, 10), sex="1",
+                        address="茨城県取手市稲1200-丂髙")
+    sign = issue_card_credentials(ca_bundle, holder=holder, municipality_code="08217", issued_at=ISSUED_AT).sign
+    assert sign is not None
+    values = dict(_other_names(sign.certificate))
+    assert values["1.2.392.200149.8.5.5.1"] == "吉田　大輔"
+    assert values["1.2.392.200149.8.5.5.2"] == "10000"
+    assert values["1.2.392.200149.8.5.5.5"] == "茨城県取手市稲１２００－丂高"
+    assert values["1.2.392.200149.8.5.5.6"] == "00000000000001"
+
+
+def test_a_plain_name_keeps_every_character_with_zero_flags(credentials) -> None:
+    values = dict(_other_names(credentials.sign.certificate))
+    assert values["1.2.392.200149.8.5.5.2"] == "00000"
+    assert values["1.2.392.200149.8.5.5.6"] == "0" * len(values["1.2.392.200149.8.5.5.5"])
+
+
+def test_the_card_itself_expires_on_the_tenth_birthday_fifth_under_18_or_with_the_stay() -> None:
+    issued = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    assert profiles.card_expiry(dt.date(1980, 2, 17), issued) == dt.date(2036, 2, 17)
+    assert profiles.card_expiry(dt.date(2012, 5, 5), issued) == dt.date(2031, 5, 5)  # 14 years old
+    assert profiles.card_expiry(dt.date(1994, 7, 2), issued, dt.date(2029, 3, 31)) == dt.date(2029, 3, 31)

@@ -217,3 +217,40 @@ def test_real_http_server_answers_ocsp_and_crl(live_server: str, db: Db, issued,
         assert answer.revocation_reason is x509.ReasonFlags.affiliation_changed
         crl = x509.load_der_x509_crl(http.get("/pki/crl/auth.crl").content)
         assert crl.get_revoked_certificate_by_serial_number(auth.serial_number) is not None
+
+
+def test_ocsp_after_an_attribute_change_says_auth_good_and_sign_revoked(
+        client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+    """A move within the municipality ends the signing certificate only (jpki.md §11)."""
+    auth, sign = issued
+    _revoke(db, format(sign.serial_number, "x"), "attributes_changed")
+    auth_answer = _post_ocsp(client, _ocsp_request(auth, ca_bundle.auth_ca.cert))
+    sign_answer = _post_ocsp(client, _ocsp_request(sign, ca_bundle.sign_ca.cert))
+    assert auth_answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert sign_answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert sign_answer.revocation_reason is x509.ReasonFlags.affiliation_changed
+
+
+def test_crl_and_ocsp_times_come_from_the_service_clock(db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+    """A service pretending a date ten days back dates its CRL and OCSP answers (thisUpdate,
+    nextUpdate, revocation time) by that clock, not the host's; nextUpdate follows thisUpdate."""
+    from certserver.pki.crl import CRL_LIFETIME
+    from certserver.pki.ocsp import RESPONSE_LIFETIME
+
+    pretended = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).replace(microsecond=0)
+    app = FastAPI()
+    app.include_router(router)
+    app.state.pki = PkiContext(session_factory=db.factory, ca=ca_bundle, clock=lambda: pretended)
+    client = AsgiClient(app)
+    auth, _ = issued
+    # Revoked by a command whose clock ran ahead of the service's: the answers date it no later
+    # than themselves.
+    _revoke(db, format(auth.serial_number, "x"), "lost")
+    crl = x509.load_der_x509_crl(client.get("/pki/crl/auth.crl").content)
+    assert crl.last_update_utc == pretended and crl.next_update_utc == pretended + CRL_LIFETIME
+    entry = crl.get_revoked_certificate_by_serial_number(auth.serial_number)
+    assert entry is not None and entry.revocation_date_utc <= pretended
+    answer = _post_ocsp(client, _ocsp_request(auth, ca_bundle.auth_ca.cert))
+    assert answer.this_update_utc == pretended and answer.produced_at_utc == pretended
+    assert answer.next_update_utc == pretended + RESPONSE_LIFETIME
+    assert answer.revocation_time_utc is not None and answer.revocation_time_utc <= pretended

@@ -203,3 +203,51 @@ def test_any_card_certserver_writes_reads_back_the_same_in_cardreader(
     assert check_verifier(card.pins["auth"].verifier, pin.encode())
     assert check_verifier(card.pins["sign"].verifier, password.encode())
     assert not check_verifier(card.pins["auth"].verifier, b"0000" if pin != "0000" else b"1111")
+
+
+def _tlv_items(data: bytes) -> dict[bytes, bytes]:
+    """The two-byte-tag TLVs inside the first constructed two-byte-tag TLV of `data`."""
+    def header(at: int) -> tuple[int, int]:  # (length, header size after the 2-byte tag)
+        first = data[at + 2]
+        if first < 0x80:
+            return first, 3
+        count = first & 0x7F
+        return int.from_bytes(data[at + 3:at + 3 + count], "big"), 3 + count
+
+    outer_length, outer_header = header(0)
+    items: dict[bytes, bytes] = {}
+    at, end = outer_header, outer_header + outer_length
+    while at < end:
+        length, size = header(at)
+        items[data[at:at + 2]] = data[at + size:at + size + length]
+        at += size + length
+    return items
+
+
+def test_the_card_carries_its_real_municipality_code_and_expiry(card_path: Path) -> None:
+    """共通カードAP record 1 = serial(15) + 08217 (取手市) + the card's expiry, the 10th
+    birthday after issue for an adult; 券面事項確認AP EF 0003 has DF33 and the code in DF34."""
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+    next_birthday = dt.date(today.year, 2, 17) if dt.date(today.year, 2, 17) > today else dt.date(today.year + 1, 2, 17)
+    expected_expiry = next_birthday.replace(year=next_birthday.year + 9).strftime("%Y%m%d")
+    card = VirtualCard(card_path)
+
+    def ok(apdu: str) -> bytes:
+        answer = card.process(bytes.fromhex(apdu))
+        assert answer[-2:] == b"\x90\x00", apdu
+        return answer[:-2]
+
+    ok("00A4040C0AD3921000310001010100")  # 共通カードAP
+    record = ok("00B2010C00")[2:].decode("ascii")
+    assert record[15:20] == "08217" and record[20:] == expected_expiry
+    ok("00A4040C0AD3921000310001010402")  # 券面事項確認AP
+    ok("00A4020C020003")
+    data = b""
+    for _ in range(8):  # READ BINARY 256 bytes at a time until the file ends (a short read)
+        chunk = ok(f"00B0{len(data):04X}00")
+        data += chunk
+        if len(chunk) < 256:
+            break
+    basic = _tlv_items(data)
+    assert list(basic)[:4] == [b"\xdf\x31", b"\xdf\x32", b"\xdf\x33", b"\xdf\x34"]
+    assert basic[b"\xdf\x34"] == b"08217"

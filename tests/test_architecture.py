@@ -2,11 +2,14 @@
 
 - The packages depend one way and have no import cycles: the contracts in pyproject.toml
   (`[tool.importlinter]`), run by import-linter's `lint-imports`.
+- `bench/` and `tests/` never import each other: what both need lives in a package both may
+  import (the product packages, or `konbini_testkit`).
 - A command line never quietly loses a sub-command: a missing command module is an error.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -25,6 +28,35 @@ def test_the_packages_keep_their_import_contracts() -> None:
     result = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _imported_top_names(path: Path) -> set[str]:
+    """The first component of every module `path` imports (absolute imports only)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+def _module_names(paths: list[Path]) -> set[str]:
+    return {p.stem for p in paths} | {p.parent.name for p in paths if p.name == "__init__.py"}
+
+
+def test_bench_and_tests_never_import_each_other() -> None:
+    """Neither folder is on the other's import path, and neither imports a module of the
+    other by its bare name (both put their own folder on sys.path)."""
+    bench_files = sorted((ROOT / "bench").glob("*.py"))
+    test_files = sorted((ROOT / "tests").rglob("*.py"))
+    bench_modules = _module_names(bench_files) | {"bench"}
+    test_modules = _module_names(test_files) - {"__init__"} | {"tests", "conftest"}
+    crossings = [f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & test_modules)}"
+                 for p in bench_files if _imported_top_names(p) & test_modules]
+    crossings += [f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & bench_modules)}"
+                  for p in test_files if _imported_top_names(p) & bench_modules]
+    assert not crossings, "\n".join(crossings)
 
 
 @pytest.mark.parametrize(("cli", "command_module"), [

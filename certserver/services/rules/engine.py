@@ -48,7 +48,6 @@ JUSHOCHI_KINDS = (
     CertificateKind.SHOTOKU_KAZEI,
 )
 KOSEKI_KINDS = (CertificateKind.KOSEKI_ZENBU, CertificateKind.KOSEKI_KOJIN, CertificateKind.KOSEKI_FUHYO)
-HOLDER_ONLY_KINDS = (CertificateKind.INKAN, CertificateKind.SHOTOKU_KAZEI)
 
 
 @dataclass(frozen=True)

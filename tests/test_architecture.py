@@ -4,6 +4,7 @@
   (`[tool.importlinter]`), run by import-linter's `lint-imports`.
 - `bench/` and `tests/` never import each other: what both need lives in a package both may
   import (the product packages, or `konbini_testkit`).
+- No test module imports a conftest (they share one module name).
 - A command line never quietly loses a sub-command: a missing command module is an error.
 """
 
@@ -57,6 +58,15 @@ def test_bench_and_tests_never_import_each_other() -> None:
     crossings += [f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & bench_modules)}"
                   for p in test_files if _imported_top_names(p) & bench_modules]
     assert not crossings, "\n".join(crossings)
+
+
+def test_no_test_module_imports_a_conftest() -> None:
+    """Every test folder has its own conftest.py, all imported as `conftest`: `from conftest
+    import X` gets whichever pytest loaded first, so a run over several folders broke at
+    collection. What tests share they import from `konbini_testkit`."""
+    importers = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.py"))
+                 if "conftest" in _imported_top_names(p)]
+    assert not importers
 
 
 @pytest.mark.parametrize(("cli", "command_module"), [

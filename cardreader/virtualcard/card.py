@@ -104,10 +104,6 @@ class VirtualCard:
     def atr(self) -> bytes:
         return self._store.card.atr
 
-    @property
-    def powered(self) -> bool:
-        return self._powered
-
     def power_on(self) -> bytes:
         """Power up (cold reset): security state cleared, ISD current. Returns the ATR."""
         with self._lock:

@@ -27,11 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the repo, for `cardreader`
-sys.path.insert(0, str(HERE.parent / "tests"))  # cardfactory (throw-away test CA and cards)
+sys.path.insert(0, str(HERE.parent))  # the repo, for `cardreader` and `konbini_testkit`
 sys.path.insert(0, str(HERE))  # echo_card
 
-from cardfactory import PIN, make_card  # noqa: E402
 from echo_card import EchoCard  # noqa: E402
 
 from cardreader.apdu import CommandApdu  # noqa: E402
@@ -39,6 +37,7 @@ from cardreader.inprocess import VirtualCardTransport  # noqa: E402
 from cardreader.jpki import EF_AUTH_CERT, JPKI_AID, JpkiClient  # noqa: E402
 from cardreader.transport import Transport  # noqa: E402
 from cardreader.virtualcard import VirtualCard, VpcdBridge  # noqa: E402
+from konbini_testkit.cards import PIN, make_card  # noqa: E402
 
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 READ_256 = CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256)

@@ -24,11 +24,12 @@ from pypdf import PdfReader
 from certserver.documents import samples
 from certserver.documents.content import CertificateContent
 from certserver.documents.layouts import layout_for
-from certserver.documents.pades import PadesSigner, PyhankoPadesSigner
+from certserver.documents.pades import PadesSigner
 from certserver.documents.qr import sign_payload
 from certserver.documents.render import render_pdf
 from certserver.documents.service import DocumentService, keywords_for
 from certserver.documents.verification import TrustStore, verify_pdf, verify_qr
+from konbini_testkit.pyhanko_signer import PyhankoPadesSigner
 
 
 def rate(label: str, seconds: float, work: Callable[[int], object]) -> float:

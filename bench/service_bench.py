@@ -8,7 +8,7 @@ measure the transaction service, the database and HTTP; bench/documents_bench.py
 rendering. The output says so. The server runs in its own process (so the load generator
 does not share its interpreter); its clock is shifted into kiosk hours (a weekday 10:00 JST)
 when the bench runs outside them, and the output says so too. The load generator is
-bench/lean_http.py (one keep-alive connection per kiosk), not httpx, whose own cost per
+konbini_testkit/lean_http.py (one keep-alive connection per kiosk), not httpx, whose own cost per
 request used to be larger than the floor server's; its CPU per transaction is printed.
 
     python bench/service_bench.py [--kiosks 50] [--seconds 10] [--workers 1]
@@ -35,7 +35,8 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from lean_http import LeanConnection, LeanHttpError, LeanResponse
+
+from konbini_testkit.lean_http import LeanConnection, LeanHttpError, LeanResponse
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -341,7 +342,7 @@ def main() -> None:
               f"(server {_cores(server_cpu, elapsed)} cores, load generator {generator_cpu / elapsed:.2f} cores)")
     floor_done = len(floor.transactions)
     print(f"floor (the same 7 requests to empty FastAPI routes, same lean keep-alive load generator "
-          f"(bench/lean_http.py), same run): {floor_done / floor_elapsed:.1f} transactions/s, "
+          f"(konbini_testkit/lean_http.py), same run): {floor_done / floor_elapsed:.1f} transactions/s, "
           f"p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
           + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else "")
           + (f", load generator CPU {1000 * floor_generator_cpu / floor_done:.1f} ms/transaction" if floor_done else ""))

@@ -7,7 +7,7 @@
 2. The service: the real app (real renderer, SQLite in WAL mode, `certserver init --demo`
    data) under uvicorn in child processes on 127.0.0.1 (--workers N: N one-worker servers,
    kiosks spread round-robin, see run_service), and K concurrent kiosks (one keep-alive
-   connection each, through the lean client bench/lean_http.py) running complete
+   connection each, through the lean client konbini_testkit/lean_http.py) running complete
    transactions (start -> authenticate -> order -> pay -> list + fetch documents ->
    printed), every fetched PDF checked against its sha256, a sample verified afterwards
    (signature, chain, QR). Server and load-generator CPU are printed, to show where the
@@ -44,9 +44,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lean_http import LeanConnection, LeanHttpError, LeanResponse
 from service_bench import BenchCard, _clock_offset, _cpu_seconds, _free_port, _prepare, _wait_ready
 from sqlalchemy.engine import make_url
+
+from konbini_testkit.lean_http import LeanConnection, LeanHttpError, LeanResponse
 
 KIND = "juminhyo"  # 住民票の写し, what every bench transaction orders
 FLOOR_GOAL = 100.0  # signed documents/s on the 2-core machine (issue 4)
@@ -269,7 +270,7 @@ async def _transaction(client: LeanConnection, card: BenchCard, load: Load) -> b
 
 
 async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, deadline: float, load: Load) -> None:
-    """One kiosk: one keep-alive connection (bench/lean_http.py, far cheaper per request than
+    """One kiosk: one keep-alive connection (konbini_testkit/lean_http.py, far cheaper per request than
     httpx), transactions back to back until the deadline."""
     async with await LeanConnection.open_url(url, headers={"Authorization": bearer}, timeout=60) as client:
         n = index
@@ -417,7 +418,7 @@ def report(args: argparse.Namespace, offset: dt.timedelta, render: Rate, floor: 
           f"-> {'met' if floor.per_second >= FLOOR_GOAL else 'NOT met'}")
     print(f"goal: service >= {RATIO_GOAL:.0%} of the floor: {ratio:.0%} -> {'met' if ratio >= RATIO_GOAL else 'NOT met'}")
     print(f"NOTE: the floor, the server ({args.workers} worker(s)) and the load generator ({args.kiosks} kiosks "
-          "on the lean keep-alive client bench/lean_http.py, "
+          "on the lean keep-alive client konbini_testkit/lean_http.py, "
           f"signing challenges, hashing PDFs) all share this machine's {os.cpu_count()} CPU(s); "
           f"load average at the end {os.getloadavg()[0]:.2f}.")
     if args.workers > 1:

@@ -5,20 +5,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-_COMMAND_MODULES = ("cardreader.virtualcard.cli", "cardreader.hostcli")
+from cardreader import hostcli
+from cardreader.cli_error import CliError
+from cardreader.virtualcard import cli as virtualcard_cli
 
-
-class CliError(Exception):
-    """One clear line for the user, and an exit code (2 unless given)."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+# The modules that define `register(subparsers)`. Imported by name, not looked up: a module
+# missing from an installation is an ImportError, never a command quietly gone from the
+# command line.
+_COMMAND_MODULES: tuple[ModuleType, ...] = (virtualcard_cli, hostcli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log APDUs (PINs are never shown)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
+    for module in _COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography import x509
 
 from cardreader.cardfile import CardFileError
-from cardreader.cli import CliError
+from cardreader.cli_error import CliError
 from cardreader.jpki import JpkiClient, PinFormatError, pin_bytes
 from cardreader.status import (
     CardError,

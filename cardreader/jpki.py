@@ -187,16 +187,6 @@ class JpkiClient:
     def _read_binary(self, offset: int, le: int) -> bytes:
         return self._send(CommandApdu(0x00, 0xB0, offset >> 8, offset & 0xFF, le=le)).data
 
-    def _read_fixed(self, length: int) -> bytes:
-        """Read `length` bytes from offset 0 of the current EF."""
-        data = b""
-        while len(data) < length:
-            chunk = self._read_binary(len(data), min(_MAX_SHORT_LE, length - len(data)))
-            if not chunk:
-                break
-            data += chunk
-        return data
-
     def _read_tlv(self) -> bytes:
         """The whole TLV at the start of the current EF: 7 bytes first, the header decides
         the rest, read from offset 7 in chunks of 256 with an exact tail (myna's pattern)."""

@@ -21,7 +21,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    timezone: str = "Asia/Tokyo"
     challenge_ttl_seconds: int = 60
     transaction_ttl_seconds: int = 600
     # Threads that wait for renders (at least render_processes of them are started).

@@ -255,10 +255,6 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _ref(raw: dict[str, Any]) -> DocumentRef:
-    return DocumentRef(str(raw["document_id"]), str(raw["sha256"]), int(raw.get("pages", 1)))
-
-
 def _error_from(response: httpx.Response) -> ServiceError:
     try:
         body = response.json()

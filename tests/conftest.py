@@ -18,23 +18,15 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from konbini_testkit.vpcd import VPCD_PORTS, VpcdSlot
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-
-VPCD_PORTS = (35963, 35964)  # /etc/reader.conf.d/vpcd: "Virtual PCD 00 00" and "... 00 01"
-
-
-@dataclass(frozen=True)
-class VpcdSlot:
-    reader: str  # the PC/SC reader name clients see
-    port: int  # the TCP port the virtual card connects to
-    host: str = "127.0.0.1"
 
 
 def _pcscd_ready() -> bool:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cardreader.apdu import ApduFormatError, CommandApdu
-from cardreader.cardfile import CardFileError
+from cardreader.cardfile import CardFile, CardFileError
 from cardreader.status import SW
-from cardreader.virtualcard import other_aps
-from cardreader.virtualcard.filesystem import BinaryEf, Df, Ef, KeyEf, RecordEf, build_filesystem
+from cardreader.virtualcard import jpki_ap, kenhojo_ap, other_aps
+from cardreader.virtualcard.filesystem import BinaryEf, Df, Ef, KeyEf, RecordEf
 from cardreader.virtualcard.pins import MAX_PIN_BYTES, PinBook, PinEf
 from cardreader.virtualcard.signer import SignInputError, UnknownSchemeError
 from cardreader.virtualcard.store import CardStore
@@ -45,6 +45,12 @@ INS_GET_DATA = 0xCA
 INS_COMPUTE_SIGNATURE = 0x2A  # CLA 80 (jpki.md §5)
 
 GET_DATA_ATR_TAG = 0x5F51  # jpki.md §9.1: the card's contact ATR without TS
+
+
+def build_filesystem(card: CardFile) -> dict[bytes, Df]:
+    """Every application of the card, by AID. Raises CardFileError for unusable keys."""
+    apps = [jpki_ap.build(card), kenhojo_ap.build(card), *other_aps.build(card)]
+    return {app.aid: app for app in apps}
 
 
 def _sw(code: int, data: bytes = b"") -> bytes:
@@ -97,10 +103,6 @@ class VirtualCard:
     @property
     def atr(self) -> bytes:
         return self._store.card.atr
-
-    @property
-    def powered(self) -> bool:
-        return self._powered
 
     def power_on(self) -> bytes:
         """Power up (cold reset): security state cleared, ISD current. Returns the ATR."""

@@ -22,7 +22,7 @@ import threading
 from types import FrameType
 
 from cardreader.cardfile import CardFileError, PinRecord, make_verifier
-from cardreader.cli import CliError
+from cardreader.cli_error import CliError
 from cardreader.status import SW, ReaderError
 from cardreader.virtualcard.card import VirtualCard
 from cardreader.virtualcard.pins import FOUR_DIGITS, SIGN_PASSWORD

@@ -1,8 +1,8 @@
 """The card's file system: applications (DFs, selected by AID) holding elementary files.
 
-Each application module (jpki_ap, kenhojo_ap, other_aps) builds its DF from a CardFile;
-`build_filesystem` collects them. EFs are immutable: only PIN records change, and those
-live in the card store.
+Each application module (jpki_ap, kenhojo_ap, other_aps) builds its DF from a CardFile with
+these types; the card (card.py) collects them, so this module imports none of them. EFs are
+immutable: only PIN records change, and those live in the card store.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.pins import PinEf
 from cardreader.virtualcard.signer import RsaSigner
 
@@ -56,15 +55,6 @@ class Df:
 
 def df(name: str, aid: bytes, *efs: Ef) -> Df:
     return Df(name, aid, {ef.fid: ef for ef in efs})
-
-
-def build_filesystem(card: CardFile) -> dict[bytes, Df]:
-    """Every application of the card, by AID. Raises CardFileError for unusable keys."""
-    # Imported here: the application modules import this module's EF types.
-    from cardreader.virtualcard import jpki_ap, kenhojo_ap, other_aps
-
-    apps = [jpki_ap.build(card), kenhojo_ap.build(card), *other_aps.build(card)]
-    return {app.aid: app for app in apps}
 
 
 def ber_length(length: int) -> bytes:

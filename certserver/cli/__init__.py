@@ -4,26 +4,13 @@ the command line grows without one file that every change touches."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-
-# Modules that define `register(subparsers, common)`; each adds its sub-commands whose
-# handlers take the parsed arguments and return an exit code.
-_COMMAND_MODULES = (
-    "certserver.cli.init_cmd",  # init [--demo]
-    "certserver.cli.serve_cmd",  # serve
-    "certserver.cli.card_cmd",  # card issue|revoke|list|enroll
-    "certserver.cli.kiosk_cmd",  # kiosk add|list
-    "certserver.cli.municipality_cmd",  # municipality stop|resume|list
-    "certserver.cli.audit_cmd",  # audit verify
-    "certserver.cli.transactions_cmd",  # transactions summary|unconfirmed
-    "certserver.cli.verify_cmd",  # verify FILE.pdf | --qr TEXT
-)
+from types import ModuleType
 
 # Every line the command logs, in every process of `serve` (its workers too): when, how bad, where.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -51,15 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
         "TEST ONLY: every key and certificate it makes is for testing.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # an area not built yet
+    for module in _command_modules():
         module.register(subparsers, common)
     return parser
+
+
+def _command_modules() -> tuple[ModuleType, ...]:
+    """The modules that define `register(subparsers, common)`; each adds its sub-commands,
+    whose handlers take the parsed arguments and return an exit code. Imported by name, not
+    looked up: a module missing from an installation is an ImportError here, never a
+    command quietly gone from the command line. (Imported when called: they import CliError
+    from this package.)"""
+    from certserver.cli import (
+        audit_cmd,  # audit verify
+        card_cmd,  # card issue|revoke|list|enroll
+        init_cmd,  # init [--demo]
+        kiosk_cmd,  # kiosk add|list
+        municipality_cmd,  # municipality stop|resume|list
+        serve_cmd,  # serve
+        transactions_cmd,  # transactions summary|unconfirmed
+        verify_cmd,  # verify FILE.pdf | --qr TEXT
+    )
+
+    return (init_cmd, serve_cmd, card_cmd, kiosk_cmd, municipality_cmd, audit_cmd, transactions_cmd, verify_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,28 +1,23 @@
 """PAdES B-B signatures (ECDSA P-256, SHA-256, ETSI.CAdES.detached).
 
-Two signers with the same interface:
+`PadesSigner` writes the signature revision itself. Our renderer's output is a
+single-revision PDF with a classic cross-reference table, so adding the signature is a fixed
+incremental update: the signature dictionary, an invisible signature widget, the AcroForm,
+the catalog and the first page with its /Annots. The CMS is built with asn1crypto from parts
+prepared once per municipality. This costs about a millisecond; pyHanko's general-purpose
+writer spends ~10 ms parsing and re-serialising the document (konbini_testkit.pyhanko_signer
+makes the same signature that way, for the tests' cross-check and the benchmark's comparison).
 
-- `PadesSigner` (used by the service) writes the signature revision itself. Our renderer's
-  output is a single-revision PDF with a classic cross-reference table, so adding the
-  signature is a fixed incremental update: the signature dictionary, an invisible signature
-  widget, the AcroForm, the catalog and the first page with its /Annots. The CMS is built
-  with asn1crypto from parts prepared once per municipality. This costs about a millisecond;
-  pyHanko's general-purpose writer spends ~10 ms parsing and re-serialising the document.
-- `PyhankoPadesSigner`: the same signature through pyHanko, for any PDF (kept for documents
-  we did not render, and as a cross-check in tests).
-
-Both are verified by pyHanko's validator (verification.py), which is the reference.
+Its signatures are verified by pyHanko's validator (verification.py), which is the reference.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
 
 from asn1crypto import algos, cms, core, tsp
-from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -274,42 +269,3 @@ class PadesSigner:
             raise UnsupportedPdfError("signature larger than the reserved space")
         out[contents_start + 1 : contents_start + 1 + len(signature)] = signature
         return bytes(out)
-
-
-class PyhankoPadesSigner:
-    """The same signature made by pyHanko: works on any PDF, ~10 ms per signature."""
-
-    def __init__(self, material: MunicipalitySigner, field_name: str = FIELD_NAME) -> None:
-        from pyhanko.sign import fields, signers
-        from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-        key_der = material.pades_key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        self._signer = signers.SimpleSigner(
-            signing_cert=_asn1_cert(material.pades_certificate),
-            signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs(
-                [_asn1_cert(c) for c in material.chain]
-            ),
-        )
-        self._metadata = signers.PdfSignatureMetadata(
-            field_name=field_name,
-            md_algorithm="sha256",
-            subfilter=fields.SigSeedSubFilter.PADES,
-            name=material.municipality_code,
-        )
-
-    def sign(self, pdf: bytes) -> bytes:
-        """The signed PDF. Raises pyHanko's errors for a PDF it cannot parse."""
-        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-        from pyhanko.sign import signers
-
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-        output = io.BytesIO()
-        signers.PdfSigner(self._metadata, signer=self._signer).sign_pdf(
-            writer, output=output, bytes_reserved=2 * BYTES_RESERVED
-        )
-        return output.getvalue()

@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
 from test_virtualcard_files import JPKI, Card, select_df, select_ef, verify
 
 from cardreader import cardfile
 from cardreader.cardfile import CardFile
+from konbini_testkit.cards import PIN, make_card
 
 REPO = Path(__file__).resolve().parents[2]
 

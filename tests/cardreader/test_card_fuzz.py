@@ -7,10 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-from cardfactory import PASSWORD, PIN, make_card
 
 from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard
+from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 COMMANDS = 100_000
 SEED = 20261126

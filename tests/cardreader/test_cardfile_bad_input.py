@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
 
 from cardreader.cardfile import MAX_PBKDF2_ITERATIONS, CardFile, CardFileError, check_verifier
+from konbini_testkit.cards import PIN, make_card
 
 REPO = Path(__file__).resolve().parents[2]
 

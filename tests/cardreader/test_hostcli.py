@@ -11,12 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
-from conftest import VpcdSlot
 
 from cardreader import hostcli
 from cardreader.cli import main
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_testkit.cards import PIN, make_card
+from konbini_testkit.vpcd import VpcdSlot
 
 
 @contextmanager

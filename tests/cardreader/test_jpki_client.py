@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cardfactory import PASSWORD, PIN, make_card
-from conftest import VpcdSlot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -32,6 +30,8 @@ from cardreader.jpki import (
 from cardreader.status import PinLockedError, SecurityStatusError, WrongPinError
 from cardreader.transport import Transport
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_testkit.cards import PASSWORD, PIN, make_card
+from konbini_testkit.vpcd import VpcdSlot
 
 
 @contextmanager

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
-from conftest import VpcdSlot
 
 from cardreader.apdu import CommandApdu
 from cardreader.inprocess import VirtualCardTransport
 from cardreader.jpki import JpkiClient
 from cardreader.status import CardRemovedError, NoCardError, ReaderError, SecurityStatusError
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_testkit.cards import PIN, make_card
+from konbini_testkit.vpcd import VpcdSlot
 
 
 @contextmanager

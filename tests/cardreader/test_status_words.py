@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cardfactory import PASSWORD, PIN, make_card
 from test_virtualcard_files import JPKI, KENHOJO, Card, select_df, select_ef, verify
+
+from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 KYOTSU = "D3921000310001010100"
 DIGEST_INFO = "3031300D060960864801650304020105000420" + "00" * 32

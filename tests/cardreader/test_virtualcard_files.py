@@ -7,7 +7,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from cardfactory import PASSWORD, PIN, make_card
 from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from cardreader.cardfile import CardFile, CardFileError, KenhojoData
 from cardreader.virtualcard import VirtualCard
 from cardreader.virtualcard.kenhojo_ap import basic_four_ef
+from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 JPKI = "D392F000260100000001"
 KENHOJO = "D3921000310001010408"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cardfactory import PASSWORD, PIN, make_card
 from test_virtualcard_files import JPKI, KENHOJO, Card, select_df, select_ef, verify
 
 from cardreader.cardfile import CardFile
+from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 
 @pytest.fixture

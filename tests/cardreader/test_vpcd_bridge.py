@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cardfactory import make_card
 from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.System import readers
 
 from cardreader.status import ReaderError
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_testkit.cards import make_card
 
 pytestmark = pytest.mark.pcsc
 

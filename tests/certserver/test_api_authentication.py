@@ -9,8 +9,6 @@ import datetime as dt
 import api_support
 import httpx
 from api_support import Card, KioskClient, Service, error_code
-from cardfactory import _leaf, _rsa_key
-from cardfactory import test_ca as throwaway_ca
 from sqlalchemy import update
 
 from certserver.db.models.pki import CardCertificate
@@ -18,6 +16,8 @@ from certserver.db.session import transaction
 from certserver.pki.issuance import IssuedCertificate
 from certserver.pki.profiles import Purpose
 from certserver.services.kiosks import KioskCredential
+from konbini_testkit.cards import _leaf, _rsa_key
+from konbini_testkit.cards import test_ca as throwaway_ca
 
 pki = api_support.pki  # fixtures
 service = api_support.service

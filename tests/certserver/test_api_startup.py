@@ -52,7 +52,6 @@ def test_a_missing_ca_is_refused(db_url: str, tmp_path: Path) -> None:
     ({"workers": 0}, "workers"),
     ({"challenge_ttl_seconds": 900, "transaction_ttl_seconds": 600}, "challenge_ttl_seconds"),
     ({"render_pool_size": 0}, "render_pool_size"),
-    ({"timezone": "Mars/Olympus"}, "time zone"),
 ])
 def test_contradicting_settings_are_refused(pki: Pki, tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(DeploymentCheckError, match=message):

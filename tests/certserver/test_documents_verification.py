@@ -17,12 +17,13 @@ from sqlalchemy.exc import OperationalError
 
 from certserver.documents import samples, verification
 from certserver.documents.layouts import layout_for
-from certserver.documents.pades import PadesSigner, PyhankoPadesSigner, UnsupportedPdfError
+from certserver.documents.pades import PadesSigner, UnsupportedPdfError
 from certserver.documents.qr import parse_payload, sign_payload
 from certserver.documents.render import render_pdf
 from certserver.documents.service import DocumentService, RenderedDocument, keywords_for
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus, verify_pdf, verify_qr
+from konbini_testkit.pyhanko_signer import PyhankoPadesSigner
 
 ca_dir = documents_support.ca_dir  # fixture
 

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
-from conftest import VpcdSlot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_testkit.cards import PIN, make_card
+from konbini_testkit.vpcd import VpcdSlot
 
 pytestmark = [pytest.mark.opensc, pytest.mark.pcsc]
 

@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
 
 from kiosk.card import VirtualCardReader
 from kiosk.client import ClientSettings, ServiceClient, ServiceError
@@ -26,6 +25,7 @@ from kiosk.driver import Driver, VisitScript
 from kiosk.flow import KioskFlow
 from kiosk.models import Document, DocumentRef
 from kiosk.printer import DocumentMismatchError, Printer
+from konbini_testkit.cards import PIN, make_card
 
 GOOD_ID = "Wq3xTransactionId0123456789abcdefghijklmno"
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Page>>endobj\n%%EOF\n"

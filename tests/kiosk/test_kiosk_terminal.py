@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cardfactory import PIN, make_card
 from flowkit import to_pin
 from test_kiosk_screens import kiosk_at
 from textual.pilot import Pilot
@@ -30,6 +29,7 @@ from kiosk.config import KioskDevices, KioskSettings, build_devices
 from kiosk.screens.card import PinScreen
 from kiosk.widgets.keypad import Keypad
 from kiosk.widgets.status import CardAlarm
+from konbini_testkit.cards import PIN, make_card
 
 SECRET = "s3cret-kiosk-credential"
 

@@ -1,5 +1,6 @@
 """The rules of the real service (service.md §2, §3), one concept per module:
 
+- `terms`: the menu, order and refusal types of the contract;
 - `violations`: the stable refusal codes with their Japanese and English messages;
 - `calendar`: JST, business hours, the year-end closure, maintenance days, fiscal years;
 - `fees`: the dated fee table;

@@ -13,17 +13,6 @@ from datetime import date, datetime
 from certserver.db.models.registry import CertificateSetting, Municipality, Resident
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.documents.content import Body, CertificateContent, CertificateKind
-from certserver.services.ordering import (
-    CertificateOffer,
-    Menu,
-    MunicipalityMenu,
-    MunicipalityRole,
-    OptionChoice,
-    OrderRequest,
-    PersonChoice,
-    PreparedOrder,
-    RuleViolation,
-)
 from certserver.services.rules import content_builder as cb
 from certserver.services.rules.calendar import (
     is_weekday,
@@ -39,6 +28,17 @@ from certserver.services.rules.eligibility import (
     koseki_view,
 )
 from certserver.services.rules.fees import fee_for
+from certserver.services.rules.terms import (
+    CertificateOffer,
+    Menu,
+    MunicipalityMenu,
+    MunicipalityRole,
+    OptionChoice,
+    OrderRequest,
+    PersonChoice,
+    PreparedOrder,
+    RuleViolation,
+)
 from certserver.services.rules.violations import MESSAGES, violation
 
 JUSHOCHI_KINDS = (
@@ -48,7 +48,6 @@ JUSHOCHI_KINDS = (
     CertificateKind.SHOTOKU_KAZEI,
 )
 KOSEKI_KINDS = (CertificateKind.KOSEKI_ZENBU, CertificateKind.KOSEKI_KOJIN, CertificateKind.KOSEKI_FUHYO)
-HOLDER_ONLY_KINDS = (CertificateKind.INKAN, CertificateKind.SHOTOKU_KAZEI)
 
 
 @dataclass(frozen=True)

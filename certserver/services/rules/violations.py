@@ -7,7 +7,7 @@ audited, but the kiosk only ever receives `NOT_AVAILABLE_AT_KIOSK` in their plac
 
 from __future__ import annotations
 
-from certserver.services.ordering import RuleViolation
+from certserver.services.rules.terms import RuleViolation
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "resident_not_found": (

@@ -1,4 +1,4 @@
-"""The benchmarks' lean HTTP/1.1 client (bench/lean_http.py) against a real uvicorn on
+"""The benchmarks' lean HTTP/1.1 client (konbini_testkit/lean_http.py) against a real uvicorn on
 127.0.0.1, plus two hand-written asyncio servers for what uvicorn never does (close a
 keep-alive socket after reading a request, send bytes that are not HTTP)."""
 
@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -21,12 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-# bench/ holds scripts, not a package: import the client the way the bench scripts do.
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-from lean_http import (  # noqa: E402
+from konbini_testkit.lean_http import (
     LeanConnection,
     LeanTimeoutError,
     MalformedResponseError,

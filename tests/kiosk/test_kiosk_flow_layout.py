@@ -60,3 +60,13 @@ def test_every_kind_of_result_has_its_own_case_in_the_machine() -> None:
     results = {name for name, cls in _classes(events).items()
                if issubclass(cls, events.Result) and cls is not events.Result}
     assert results and results == matched
+
+
+def test_no_method_of_the_machine_is_longer_than_a_screen() -> None:
+    tree = ast.parse(inspect.getsource(f))
+    lengths = {
+        node.name: node.end_lineno - node.lineno + 1  # type: ignore[operator]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert {name: n for name, n in lengths.items() if n > 40} == {}

@@ -3,8 +3,9 @@
 Plain Python with no I/O and no Textual: `KioskFlow.handle(event)` changes the step and
 returns the *effects* (card commands, HTTP calls, cash and printer actions, `kiosk.effects`)
 that the caller must perform; their results come back as events (`kiosk.events`). Both are
-re-exported here, so callers write `flow.Pressed`, `flow.ReadCard`. The Textual app, the headless driver and
-the load generator all run this one machine, so they cannot disagree about the rules.
+re-exported here, so callers write `flow.Pressed`, `flow.ReadCard`. The Textual app, the
+headless driver and the load generator all run this one machine, so they cannot disagree
+about the rules.
 
 Security choices that live here:
 - The PIN travels only inside one `SignChallenge` effect (whose repr hides it); the flow

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from certserver.documents import samples
 from certserver.documents.content import CertificateContent
 from certserver.documents.layouts import layout_for
 from certserver.documents.pades import PadesSigner
@@ -30,6 +29,9 @@ from certserver.documents.render import render_pdf
 from certserver.documents.service import DocumentService, keywords_for
 from certserver.documents.verification import TrustStore, verify_pdf, verify_qr
 from konbini_testkit.pyhanko_signer import PyhankoPadesSigner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the synthetic contents
+import certificate_samples as samples  # noqa: E402
 
 
 def rate(label: str, seconds: float, work: Callable[[int], object]) -> float:

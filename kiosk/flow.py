@@ -1,9 +1,11 @@
 """The kiosk's state machine: every step of a visit, every way it can fail.
 
 Plain Python with no I/O and no Textual: `KioskFlow.handle(event)` changes the step and
-returns the *effects* (card commands, HTTP calls, cash and printer actions) that the caller
-must perform; their results come back as events. The Textual app, the headless driver and
-the load generator all run this one machine, so they cannot disagree about the rules.
+returns the *effects* (card commands, HTTP calls, cash and printer actions, `kiosk.effects`)
+that the caller must perform; their results come back as events (`kiosk.events`). Both are
+re-exported here, so callers write `flow.Pressed`, `flow.ReadCard`. The Textual app, the
+headless driver and the load generator all run this one machine, so they cannot disagree
+about the rules.
 
 Security choices that live here:
 - The PIN travels only inside one `SignChallenge` effect (whose repr hides it); the flow
@@ -25,7 +27,57 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kiosk.models import Document, DocumentRef, Menu, Municipality, Offer, Order, OrderAccepted
+from kiosk.effects import (
+    Authenticate,
+    CancelTransaction,
+    CollectCash,
+    Effect,
+    FetchDocuments,
+    PlaceOrder,
+    PrintDocuments,
+    ReadCard,
+    RecordPayment,
+    ReportPrinted,
+    ReturnCash,
+    SignChallenge,
+    StartTransaction,
+    VisitEnded,
+)
+from kiosk.events import (
+    Action,
+    Authenticated,
+    CardFailed,
+    CardPlaced,
+    CardRead,
+    CardRemoved,
+    CashInserted,
+    CertificateChosen,
+    ChallengeSigned,
+    CopiesChosen,
+    DocumentsFetched,
+    EffectCrashed,
+    Event,
+    LanguageChosen,
+    MunicipalityChosen,
+    OptionToggled,
+    OrderPrepared,
+    OrderRefused,
+    PaperChanged,
+    PaymentRecorded,
+    PersonToggled,
+    PinEntered,
+    PinLocked,
+    PinRejected,
+    Pressed,
+    Printed,
+    PrintFailed,
+    PrintProgressed,
+    Result,
+    ServiceFailed,
+    Tick,
+    TransactionStarted,
+)
+from kiosk.models import Menu, Municipality, Offer, Order, OrderAccepted
 
 DENOMINATIONS = (10, 50, 100, 500, 1000)  # yen the simulated acceptor takes
 PIN_LENGTH = 4
@@ -115,292 +167,20 @@ IDLE_STEPS = frozenset(
 CARD_STEPS = frozenset({Step.READING_CARD, Step.PIN, Step.AUTHENTICATING})
 
 
-# -- effects: what the caller must do -------------------------------------------------------
-
-@dataclass(frozen=True)
-class Effect:
-    ticket: int  # echoed by the result event; 0 for effects with no result
-
-
-@dataclass(frozen=True)
-class ReadCard(Effect):
-    """Read the user-authentication certificate and the PIN's remaining tries."""
-
-
-@dataclass(frozen=True)
-class StartTransaction(Effect):
-    """Open a transaction with the service; it answers with a challenge."""
-
-
-@dataclass(frozen=True)
-class SignChallenge(Effect):
-    """Have the card verify the PIN and sign the challenge. The PIN lives only here."""
-
-    challenge: bytes
-    pin: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Authenticate(Effect):
-    transaction_id: str
-    certificate: bytes = field(repr=False)
-    signature: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class PlaceOrder(Effect):
-    transaction_id: str
-    order: Order
-
-
-@dataclass(frozen=True)
-class FetchDocuments(Effect):
-    """List the paid transaction's documents, then download each by its id."""
-
-    transaction_id: str
-
-
-@dataclass(frozen=True)
-class RecordPayment(Effect):
-    transaction_id: str
-    fee_yen: int
-    paid_yen: int
-
-
-@dataclass(frozen=True)
-class PrintDocuments(Effect):
-    transaction_id: str
-    expected: tuple[DocumentRef, ...]
-    documents: tuple[Document, ...] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class ReportPrinted(Effect):
-    transaction_id: str
-
-
-@dataclass(frozen=True)
-class CancelTransaction(Effect):
-    transaction_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ReturnCash(Effect):
-    amount_yen: int
-
-
-@dataclass(frozen=True)
-class CollectCash(Effect):
-    """Keep the fee from the escrow and pay out the change."""
-
-    fee_yen: int
-    change_yen: int
-
-
-@dataclass(frozen=True)
-class VisitEnded(Effect):
-    """The visit is over; `outcome` is "issued", the code of the rule that refused it
-    (`under_15`, `seal_cancelled`, `not_available_at_kiosk` ...) or a Failure value.
-    Holds no personal data."""
-
-    outcome: str
-    transaction_id: str | None
-    fee_yen: int
-    paid_yen: int
-    change_yen: int
-
-
-# -- events: what happened ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Event:
-    pass
-
-
-@dataclass(frozen=True)
-class Pressed(Event):
-    """A button without data: `action` is one of the Action values."""
-
-    action: str
-
-
-class Action(StrEnum):
-    GYOSEI = "gyosei"  # 行政サービス
-    CERTIFICATES = "certificates"  # 証明書交付サービス
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    CANCEL = "cancel"
-    BACK = "back"
-    NEXT = "next"
-    CONFIRM = "confirm"
-    ACKNOWLEDGE = "acknowledge"
-    WHOLE_HOUSEHOLD = "whole_household"
-    USE_CARD = "use_card"  # "this card on the reader is mine": read a card left behind
-
-
-@dataclass(frozen=True)
-class LanguageChosen(Event):
-    language: str  # "ja" | "en"
-
-
-@dataclass(frozen=True)
-class PinEntered(Event):
-    pin: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class MunicipalityChosen(Event):
-    code: str
-    role: str
-
-
-@dataclass(frozen=True)
-class CertificateChosen(Event):
-    kind: str
-
-
-@dataclass(frozen=True)
-class PersonToggled(Event):
-    person_id: str
-
-
-@dataclass(frozen=True)
-class OptionToggled(Event):
-    code: str
-
-
-@dataclass(frozen=True)
-class CopiesChosen(Event):
-    copies: int
-
-
-@dataclass(frozen=True)
-class CashInserted(Event):
-    amount_yen: int
-
-
-@dataclass(frozen=True)
-class CardPlaced(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class CardRemoved(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class PaperChanged(Event):
-    """The printer's paper level (sheets); the operator may simulate running out."""
-
-    sheets: int
-
-
-@dataclass(frozen=True)
-class Tick(Event):
-    """Time passes: checks the idle time-out."""
-
-
-@dataclass(frozen=True)
-class Result(Event):
-    ticket: int
-
-
-@dataclass(frozen=True)
-class CardRead(Result):
-    certificate: bytes = field(repr=False)
-    tries_left: int = 3
-
-
-@dataclass(frozen=True)
-class TransactionStarted(Result):
-    transaction_id: str
-    challenge: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class ChallengeSigned(Result):
-    signature: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class PinRejected(Result):
-    tries_left: int
-
-
-@dataclass(frozen=True)
-class PinLocked(Result):
-    pass
-
-
-@dataclass(frozen=True)
-class CardFailed(Result):
-    """The card was removed (`removed`) or could not be read."""
-
-    removed: bool = False
-
-
-@dataclass(frozen=True)
-class Authenticated(Result):
-    menu: Menu
-
-
-@dataclass(frozen=True)
-class OrderRefused(Result):
-    code: str
-    message_ja: str
-    message_en: str
-
-
-@dataclass(frozen=True)
-class OrderPrepared(Result):
-    accepted: OrderAccepted
-
-
-@dataclass(frozen=True)
-class DocumentsFetched(Result):
-    listed: tuple[DocumentRef, ...]  # what the service listed for this transaction
-    documents: tuple[Document, ...] = field(repr=False)  # what was downloaded
-
-
-@dataclass(frozen=True)
-class PaymentRecorded(Result):
-    pass
-
-
-@dataclass(frozen=True)
-class PrintProgressed(Result):
-    done_pages: int
-    total_pages: int
-
-
-@dataclass(frozen=True)
-class Printed(Result):
-    pass
-
-
-@dataclass(frozen=True)
-class PrintFailed(Result):
-    out_of_paper: bool  # False: a document did not belong to this transaction
-
-
-@dataclass(frozen=True)
-class EffectCrashed(Result):
-    """Performing the effect raised something unforeseen (logged where it happened)."""
-
-
-@dataclass(frozen=True)
-class ServiceFailed(Result):
-    """The service refused or could not be reached; `code` is the API's error code, or
-    "unreachable" / "timeout" for transport failures. `refused`: the rules refused (a
-    RuleViolation), which is an answer about this person, not a fault of the service."""
-
-    code: str
-    message_ja: str = ""
-    message_en: str = ""
-    refused: bool = False
-
+# The machine, and the events and effects it speaks (callers write flow.Pressed, flow.ReadCard).
+__all__ = [
+    "DENOMINATIONS", "PIN_LENGTH", "Step", "Failure", "SERVICE_CODES", "IDLE_STEPS",
+    "CARD_STEPS", "Selection", "Receipt", "Timeouts", "KioskFlow", "Effect", "ReadCard",
+    "StartTransaction", "SignChallenge", "Authenticate", "PlaceOrder", "FetchDocuments",
+    "RecordPayment", "PrintDocuments", "ReportPrinted", "CancelTransaction", "ReturnCash",
+    "CollectCash", "VisitEnded", "Event", "Pressed", "Action", "LanguageChosen", "PinEntered",
+    "MunicipalityChosen", "CertificateChosen", "PersonToggled", "OptionToggled",
+    "CopiesChosen", "CashInserted", "CardPlaced", "CardRemoved", "PaperChanged", "Tick",
+    "Result", "CardRead", "TransactionStarted", "ChallengeSigned", "PinRejected", "PinLocked",
+    "CardFailed", "Authenticated", "OrderRefused", "OrderPrepared", "DocumentsFetched",
+    "PaymentRecorded", "PrintProgressed", "Printed", "PrintFailed", "EffectCrashed",
+    "ServiceFailed",
+]
 
 # -- the machine ----------------------------------------------------------------------------
 
@@ -508,30 +288,21 @@ class KioskFlow:
     def handle(self, event: Event) -> list[Effect]:
         """Apply one event; return the effects to perform, in order. Never raises for an
         event that does not fit the step: it is ignored (a stray tap, a late result)."""
-        if isinstance(event, Tick):
-            return self._on_tick()
-        if isinstance(event, CardPlaced):
-            self.card_present = True
-            self.card_left_behind = False  # placed now: whoever placed it is at the kiosk
-            if self.step is Step.PLACE_CARD:
-                return self._read_card()
-            return []
-        if isinstance(event, CardRemoved):
-            self.card_present = False
-            self.card_left_behind = False
-            if self.step in CARD_STEPS:
-                return self._fail(Failure.CARD_REMOVED)
-            if self.step is Step.REMOVE_CARD:
-                return self._goto_municipality()
-            return []
-        if isinstance(event, PaperChanged):
-            self.paper_sheets = event.sheets
-            return []
-        if isinstance(event, Result):
-            if event.ticket != self._awaiting:
-                return []  # a late answer to a visit or a step that has moved on
-            self._awaiting = None
-            return self._on_result(event)
+        match event:
+            case Tick():
+                return self._on_tick()
+            case CardPlaced():
+                return self._card_placed()
+            case CardRemoved():
+                return self._card_removed()
+            case PaperChanged(sheets=sheets):
+                self.paper_sheets = sheets
+                return []
+            case Result():
+                if event.ticket != self._awaiting:
+                    return []  # a late answer to a visit or a step that has moved on
+                self._awaiting = None
+                return self._on_result(event)
         self._touch()
         if isinstance(event, Pressed) and event.action == Action.CANCEL:
             return self._cancel()
@@ -554,6 +325,22 @@ class KioskFlow:
             self._deadline = self._clock() + self.timeouts.for_step(self.step)
         else:
             self._deadline = None
+
+    def _card_placed(self) -> list[Effect]:
+        self.card_present = True
+        self.card_left_behind = False  # placed now: whoever placed it is at the kiosk
+        if self.step is Step.PLACE_CARD:
+            return self._read_card()
+        return []
+
+    def _card_removed(self) -> list[Effect]:
+        self.card_present = False
+        self.card_left_behind = False
+        if self.step in CARD_STEPS:
+            return self._fail(Failure.CARD_REMOVED)
+        if self.step is Step.REMOVE_CARD:
+            return self._goto_municipality()
+        return []
 
     def _on_tick(self) -> list[Effect]:
         if self._deadline is None or self._clock() < self._deadline:
@@ -771,74 +558,97 @@ class KioskFlow:
 
     # -- results -----------------------------------------------------------------------
     def _on_result(self, event: Result) -> list[Effect]:
-        if isinstance(event, ServiceFailed):
-            return self._service_failed(event)
-        if isinstance(event, EffectCrashed):
-            return self._fail(Failure.KIOSK_FAULT)
-        if isinstance(event, CardFailed):
-            return self._fail(Failure.CARD_REMOVED if event.removed else Failure.CARD_UNREADABLE)
-        if isinstance(event, PinLocked):
-            self.tries_left = 0
-            return self._fail(Failure.PIN_LOCKED)
-        if isinstance(event, CardRead):
-            if event.tries_left <= 0:
-                self.tries_left = 0
-                return self._fail(Failure.PIN_LOCKED)
-            self._certificate = event.certificate
-            self.tries_left = event.tries_left
-            return [StartTransaction(self._ticket())]
-        if isinstance(event, TransactionStarted):
-            self.transaction_id = event.transaction_id
-            self._challenge = event.challenge
-            self.pin_error = False
-            self._enter(Step.PIN)
-            return []
-        if isinstance(event, PinRejected):
-            self.tries_left = event.tries_left
-            self.pin_error = True
-            self._enter(Step.PIN)
-            return []
-        if isinstance(event, ChallengeSigned):
-            assert self.transaction_id is not None and self._certificate is not None
-            self._signature = event.signature
-            self.pin_error = False
-            return [Authenticate(self._ticket(), self.transaction_id, self._certificate, event.signature)]
-        if isinstance(event, Authenticated):
-            self.menu = event.menu
-            # The certificate and signature served their purpose: drop them now.
-            self._certificate = self._signature = self._challenge = None
-            self._enter(Step.REMOVE_CARD)
-            if not self.card_present:
-                return self._goto_municipality()
-            return []
-        if isinstance(event, OrderRefused):
-            return self._refused(event.code, (event.message_ja, event.message_en), Failure.DOCUMENT_REFUSED)
-        if isinstance(event, OrderPrepared):
-            if event.accepted.copies != self.selection.copies:
-                return self._fail(Failure.DOCUMENT_MISMATCH)
-            self.order_accepted = event.accepted
-            self._enter(Step.PAYMENT)
-            return []
-        if isinstance(event, PaymentRecorded):
-            assert self.transaction_id is not None
-            return [FetchDocuments(self._ticket(), self.transaction_id)]
-        if isinstance(event, DocumentsFetched):
-            assert self.transaction_id is not None
-            if len(event.listed) != self.selection.copies:
-                return self._fail(Failure.DOCUMENT_MISMATCH)
-            self.total_pages = sum(d.ref.pages for d in event.documents)
-            self._enter(Step.PRINTING)
-            return [PrintDocuments(self._ticket(), self.transaction_id, event.listed, event.documents)]
-        if isinstance(event, PrintProgressed):
-            self.printed_pages, self.total_pages = event.done_pages, event.total_pages
-            self._awaiting = event.ticket  # more progress, then Printed, answer this ticket
-            return []
-        if isinstance(event, PrintFailed):
-            failure = Failure.PRINTER_OUT_OF_PAPER if event.out_of_paper else Failure.DOCUMENT_MISMATCH
-            return self._fail(failure)
-        if isinstance(event, Printed):
-            return self._printed()
+        match event:
+            case ServiceFailed():
+                return self._service_failed(event)
+            case EffectCrashed():
+                return self._fail(Failure.KIOSK_FAULT)
+            case CardFailed(removed=removed):
+                return self._fail(Failure.CARD_REMOVED if removed else Failure.CARD_UNREADABLE)
+            case PinLocked():
+                return self._pin_locked()
+            case CardRead():
+                return self._card_read(event)
+            case TransactionStarted():
+                return self._transaction_started(event)
+            case PinRejected(tries_left=tries_left):
+                return self._pin_rejected(tries_left)
+            case ChallengeSigned(signature=signature):
+                return self._challenge_signed(signature)
+            case Authenticated(menu=menu):
+                return self._authenticated(menu)
+            case OrderRefused(code=code, message_ja=ja, message_en=en):
+                return self._refused(code, (ja, en), Failure.DOCUMENT_REFUSED)
+            case OrderPrepared(accepted=accepted):
+                return self._order_prepared(accepted)
+            case PaymentRecorded():
+                assert self.transaction_id is not None
+                return [FetchDocuments(self._ticket(), self.transaction_id)]
+            case DocumentsFetched():
+                return self._documents_fetched(event)
+            case PrintProgressed(done_pages=done, total_pages=total):
+                self.printed_pages, self.total_pages = done, total
+                self._awaiting = event.ticket  # more progress, then Printed, answer this ticket
+                return []
+            case PrintFailed(out_of_paper=out_of_paper):
+                return self._fail(Failure.PRINTER_OUT_OF_PAPER if out_of_paper else Failure.DOCUMENT_MISMATCH)
+            case Printed():
+                return self._printed()
         return []
+
+    def _pin_locked(self) -> list[Effect]:
+        self.tries_left = 0
+        return self._fail(Failure.PIN_LOCKED)
+
+    def _card_read(self, event: CardRead) -> list[Effect]:
+        if event.tries_left <= 0:
+            return self._pin_locked()
+        self._certificate = event.certificate
+        self.tries_left = event.tries_left
+        return [StartTransaction(self._ticket())]
+
+    def _transaction_started(self, event: TransactionStarted) -> list[Effect]:
+        self.transaction_id = event.transaction_id
+        self._challenge = event.challenge
+        self.pin_error = False
+        self._enter(Step.PIN)
+        return []
+
+    def _pin_rejected(self, tries_left: int) -> list[Effect]:
+        self.tries_left = tries_left
+        self.pin_error = True
+        self._enter(Step.PIN)
+        return []
+
+    def _challenge_signed(self, signature: bytes) -> list[Effect]:
+        assert self.transaction_id is not None and self._certificate is not None
+        self._signature = signature
+        self.pin_error = False
+        return [Authenticate(self._ticket(), self.transaction_id, self._certificate, signature)]
+
+    def _authenticated(self, menu: Menu) -> list[Effect]:
+        self.menu = menu
+        # The certificate and signature served their purpose: drop them now.
+        self._certificate = self._signature = self._challenge = None
+        self._enter(Step.REMOVE_CARD)
+        if not self.card_present:
+            return self._goto_municipality()
+        return []
+
+    def _order_prepared(self, accepted: OrderAccepted) -> list[Effect]:
+        if accepted.copies != self.selection.copies:
+            return self._fail(Failure.DOCUMENT_MISMATCH)
+        self.order_accepted = accepted
+        self._enter(Step.PAYMENT)
+        return []
+
+    def _documents_fetched(self, event: DocumentsFetched) -> list[Effect]:
+        assert self.transaction_id is not None
+        if len(event.listed) != self.selection.copies:
+            return self._fail(Failure.DOCUMENT_MISMATCH)
+        self.total_pages = sum(d.ref.pages for d in event.documents)
+        self._enter(Step.PRINTING)
+        return [PrintDocuments(self._ticket(), self.transaction_id, event.listed, event.documents)]
 
     def _service_failed(self, event: ServiceFailed) -> list[Effect]:
         message = (event.message_ja, event.message_en) if event.message_en else None
@@ -865,3 +675,4 @@ class KioskFlow:
         self.card_present, self.language, self.receipt = card_present, language, receipt
         self._enter(Step.TAKE_ITEMS)
         return effects
+

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certificate_samples as samples
 import pytest
-
-from certserver.documents import samples
 
 GAIJI = "\U00020bb7"  # 𠮷 (つちよし): not in IPAex
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import api_support
+import certificate_samples as samples
 import httpx
 import pytest
 from api_support import Service
@@ -22,7 +23,7 @@ from certserver.cli import build_parser, main
 from certserver.cli.verify_cmd import EXIT_CODES
 from certserver.db.models.transactions import IssuedDocument
 from certserver.db.session import transaction
-from certserver.documents import samples, verification
+from certserver.documents import verification
 from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus

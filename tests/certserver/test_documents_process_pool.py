@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import api_support
+import certificate_samples as samples
 import documents_support
 import httpx
 import pytest
@@ -39,7 +40,6 @@ from documents_support import GAIJI
 from certserver.app import DeploymentCheckError, check_settings, create_app
 from certserver.cli import main
 from certserver.config import Settings
-from certserver.documents import samples
 from certserver.documents.content import CertificateContent, Issuer
 from certserver.documents.errors import DocumentRefusedError, SignerNotFoundError
 from certserver.documents.render_processes import (

@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import certificate_samples as samples
 import documents_support
 import pytest
 from documents_support import GAIJI
@@ -16,7 +17,6 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.lib.units import mm
 
-from certserver.documents import samples
 from certserver.documents.content import CertificateContent, CertificateKind, JuminhyoPerson
 from certserver.documents.errors import DocumentRefusedError, SignerNotFoundError
 from certserver.documents.fonts import missing_characters

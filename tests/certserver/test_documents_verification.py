@@ -9,13 +9,14 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import certificate_samples as samples
 import documents_support
 import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 from sqlalchemy.exc import OperationalError
 
-from certserver.documents import samples, verification
+from certserver.documents import verification
 from certserver.documents.layouts import layout_for
 from certserver.documents.pades import PadesSigner, UnsupportedPdfError
 from certserver.documents.qr import parse_payload, sign_payload

@@ -156,6 +156,67 @@ def _option_choices(codes: Sequence[str]) -> tuple[OptionChoice, ...]:
 
 # -- the menu ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Choices:
+    """What the requester may choose on one certificate of the menu."""
+
+    persons: tuple[PersonChoice, ...] = ()
+    options: tuple[OptionChoice, ...] = ()
+    whole_household_allowed: bool = False
+    refusal: str | None = None  # a rule that makes it unavailable though the choices stand
+
+
+def _person_choice(person_id: str, name: str, zokugara: str, requester_id: str) -> PersonChoice:
+    is_requester = person_id == requester_id
+    return PersonChoice(person_id, name, "本人" if is_requester else zokugara, is_requester)
+
+
+def _setai_choices(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind) -> _Choices:
+    """住民票 / 記載事項証明書: the members of the 世帯 (household) who may be printed, and the
+    住民票's optional items. Raises the household's refusal (e.g. under_15)."""
+    household = household_view(repo, requester)
+    persons = tuple(_person_choice(p.id, p.name, p.zokugara, requester.id) for p in household.eligible)
+    options = _option_choices(_juminhyo_options(municipality, household)) if kind is CertificateKind.JUMINHYO else ()
+    return _Choices(persons, options, household.whole_household_allowed)
+
+
+def _koseki_choices(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind) -> _Choices:
+    """戸籍 certificates: the members present who may be printed. Raises koseki_not_found /
+    gaiji_in_record when the 戸籍 cannot be printed at all."""
+    view = _koseki(repo, requester, municipality.code)
+    if kind is CertificateKind.KOSEKI_ZENBU:
+        # 全部事項 is the whole 戸籍: nobody to choose, and a gaiji anywhere in it stops it.
+        gaiji = any(m.has_gaiji for m in view.members)
+        return _Choices(whole_household_allowed=True, refusal="gaiji_in_record" if gaiji else None)
+    persons = tuple(
+        _person_choice(m.id, m.name, m.zokugara, view.entry.id) for m in view.present if not m.has_gaiji
+    )
+    whole = kind is not CertificateKind.KOSEKI_KOJIN and all(not m.has_gaiji for m in view.present)
+    return _Choices(persons, whole_household_allowed=whole)
+
+
+def _choices_for(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind, today: date) -> _Choices:
+    """What the requester may choose for `kind`. Raises the RuleViolation that makes the
+    certificate unavailable to them (no seal registered, no tax declaration ...)."""
+    if kind in (CertificateKind.JUMINHYO, CertificateKind.KISAIJIKO):
+        return _setai_choices(repo, requester, municipality, kind)
+    if kind is CertificateKind.INKAN:
+        _active_seal(repo, requester)
+        return _Choices()
+    if kind is CertificateKind.SHOTOKU_KAZEI:
+        _tax_record(repo, requester, None, today)
+        return _Choices()
+    return _koseki_choices(repo, requester, municipality, kind)
+
+
+def _fee_or_refusal(repo: RegistryRepository, municipality: Municipality, kind: CertificateKind, today: date) -> tuple[int, str | None]:
+    """The fee per copy, or 0 and the code of the rule that leaves it without a fee."""
+    try:
+        return fee_for(repo, municipality.code, kind.value, today), None
+    except RuleViolation as exc:
+        return 0, exc.code
+
+
 def _offer(
     repo: RegistryRepository,
     requester: Resident,
@@ -165,59 +226,59 @@ def _offer(
     closed: str | None,
     moment: _Moment,
 ) -> CertificateOffer:
-    persons: tuple[PersonChoice, ...] = ()
-    options: tuple[OptionChoice, ...] = ()
-    whole = False
-    fiscal_year = None
-    reasons: list[str] = [r for r in (closed, _hours_reason(setting, moment)) if r]
+    """One certificate on the menu; an unavailable one says the first rule that stops it."""
+    fee, fee_refusal = _fee_or_refusal(repo, municipality, kind, moment.today)
     try:
-        fee = fee_for(repo, municipality.code, kind.value, moment.today)
+        choices = _choices_for(repo, requester, municipality, kind, moment.today)
     except RuleViolation as exc:
-        fee = 0
-        reasons.append(exc.code)
-    try:
-        if kind in (CertificateKind.JUMINHYO, CertificateKind.KISAIJIKO):
-            household = household_view(repo, requester)
-            persons = tuple(
-                PersonChoice(p.id, p.name, "本人" if p.id == requester.id else p.zokugara, p.id == requester.id)
-                for p in household.eligible
-            )
-            whole = household.whole_household_allowed
-            if kind is CertificateKind.JUMINHYO:
-                options = _option_choices(_juminhyo_options(municipality, household))
-        elif kind is CertificateKind.INKAN:
-            _active_seal(repo, requester)
-        elif kind is CertificateKind.SHOTOKU_KAZEI:
-            fiscal_year = latest_fiscal_year(moment.today)
-            _tax_record(repo, requester, None, moment.today)
-        else:
-            view = _koseki(repo, requester, municipality.code)
-            whole = kind is not CertificateKind.KOSEKI_KOJIN
-            if kind is CertificateKind.KOSEKI_ZENBU:
-                if any(m.has_gaiji for m in view.members):
-                    raise violation("gaiji_in_record")
-            else:
-                persons = tuple(
-                    PersonChoice(m.id, m.name, "本人" if m.id == view.entry.id else m.zokugara, m.id == view.entry.id)
-                    for m in view.present
-                    if not m.has_gaiji
-                )
-                whole = whole and all(not m.has_gaiji for m in view.present)
-    except RuleViolation as exc:
-        reasons.append(exc.code)
-    reason = reasons[0] if reasons else None
+        choices = _Choices(refusal=exc.code)
+    reasons = (closed, _hours_reason(setting, moment), fee_refusal, choices.refusal)
+    reason = next((r for r in reasons if r), None)
     return CertificateOffer(
         kind=kind,
         fee_yen=fee,
         max_copies=setting.max_copies,
-        persons=persons,
-        options=options,
-        whole_household_allowed=whole,
+        persons=choices.persons,
+        options=choices.options,
+        whole_household_allowed=choices.whole_household_allowed,
         available=reason is None,
         unavailable_reason=reason,
-        fiscal_year=fiscal_year,
+        fiscal_year=latest_fiscal_year(moment.today) if kind is CertificateKind.SHOTOKU_KAZEI else None,
         unavailable_message_ja=MESSAGES[reason][0] if reason else None,
         unavailable_message_en=MESSAGES[reason][1] if reason else None,
+    )
+
+
+# Closures after which the municipality is listed without certificates: the requester has
+# no business there yet (it does not take part, or their 本籍 is not registered with it).
+_NOTHING_TO_OFFER = frozenset(
+    {"municipality_not_participating", "honseki_not_registered", "honseki_registration_pending"}
+)
+
+
+def _menu_closure(repo: RegistryRepository, requester: Resident, municipality: Municipality, role: MunicipalityRole, today: date) -> str | None:
+    """Why the municipality is closed to this requester today, or None; as 本籍地 (honsekichi),
+    a missing or pending 本籍 registration comes first."""
+    closed = _closure_reason(repo, municipality, today)
+    if role is MunicipalityRole.HONSEKICHI:
+        return _honseki_reason(repo, requester, municipality.code, today) or closed
+    return closed
+
+
+def _offers(
+    repo: RegistryRepository,
+    requester: Resident,
+    municipality: Municipality,
+    role: MunicipalityRole,
+    closed: str | None,
+    moment: _Moment,
+) -> tuple[CertificateOffer, ...]:
+    """The certificates the municipality offers at kiosks, each available or saying why not."""
+    settings = repo.certificate_settings(municipality.code)
+    return tuple(
+        _offer(repo, requester, municipality, kind, settings[kind.value], closed, moment)
+        for kind in _kinds_for(repo, requester, municipality.code, role)
+        if kind.value in settings and settings[kind.value].offered
     )
 
 
@@ -228,17 +289,10 @@ def _municipality_menu(
     role: MunicipalityRole,
     moment: _Moment,
 ) -> MunicipalityMenu:
-    closed = _closure_reason(repo, municipality, moment.today)
-    if role is MunicipalityRole.HONSEKICHI:
-        closed = _honseki_reason(repo, requester, municipality.code, moment.today) or closed
+    closed = _menu_closure(repo, requester, municipality, role, moment.today)
     offers: tuple[CertificateOffer, ...] = ()
-    if closed not in ("municipality_not_participating", "honseki_not_registered", "honseki_registration_pending"):
-        settings = repo.certificate_settings(municipality.code)
-        offers = tuple(
-            _offer(repo, requester, municipality, kind, settings[kind.value], closed, moment)
-            for kind in _kinds_for(repo, requester, municipality.code, role)
-            if kind.value in settings and settings[kind.value].offered
-        )
+    if closed not in _NOTHING_TO_OFFER:
+        offers = _offers(repo, requester, municipality, role, closed, moment)
     if closed is None and offers and all(o.unavailable_reason == "outside_hours" for o in offers):
         closed = "outside_hours"
     return MunicipalityMenu(

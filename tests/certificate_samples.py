@@ -1,7 +1,8 @@
 """Synthetic certificate contents (fictional people of a fictional household in 取手市).
 
-Used by scripts/render_samples.py, bench/documents_bench.py and the tests, so the sample
-PDFs are built by code, never edited by hand. Every name and number here is made up.
+Test data, not part of the product: used by the tests, bench/documents_bench.py and
+scripts/render_samples.py (docs/samples/), so the sample PDFs are built by code, never
+edited by hand. Every name and number here is made up.
 """
 
 from __future__ import annotations

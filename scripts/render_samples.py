@@ -1,7 +1,7 @@
 """Render one signed sample of each certificate type into docs/samples/.
 
 Writes <kind>.pdf and <kind>.png (page 1 at 80 dpi, via poppler's pdftoppm) from the
-synthetic contents in tests/certificate_samples.py, signed by a throw-away test CA made in
+synthetic contents in konbini_testkit/certificate_samples.py, signed by a throw-away test CA made in
 a temporary folder. Run from the repository root: `python scripts/render_samples.py`.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from certserver.documents.service import DocumentService
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the synthetic contents
-import certificate_samples as samples  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for konbini_testkit
+from konbini_testkit from konbini_testkit import certificate_samples as samples  # noqa: E402
 
 
 def main() -> int:

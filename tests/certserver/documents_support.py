@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import certificate_samples as samples
 import pytest
+
+from konbini_testkit import certificate_samples as samples
 
 GAIJI = "\U00020bb7"  # 𠮷 (つちよし): not in IPAex
 

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import api_support
-import certificate_samples as samples
 import httpx
 import pytest
 from api_support import Service
@@ -28,6 +27,7 @@ from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus
 from certserver.services import transactions
+from konbini_testkit import certificate_samples as samples
 
 pki = api_support.pki  # fixtures
 service = api_support.service

@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import api_support
-import certificate_samples as samples
 import documents_support
 import httpx
 import pytest
@@ -51,6 +50,7 @@ from certserver.documents.service import DocumentService, RenderedDocument
 from certserver.documents.signing import QR_KEY, SignerStore
 from certserver.documents.verification import TrustStore, verify_pdf
 from certserver.services.kiosks import KioskCredential
+from konbini_testkit import certificate_samples as samples
 
 pki = api_support.pki  # fixture
 ca_dir = documents_support.ca_dir  # fixture

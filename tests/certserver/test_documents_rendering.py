@@ -8,7 +8,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import certificate_samples as samples
 import documents_support
 import pytest
 from documents_support import GAIJI
@@ -24,6 +23,7 @@ from certserver.documents.layouts.base import Cell, Line
 from certserver.documents.render import FOOTER_TOP, FRAME_BOTTOM, FRAME_TOP, paginate
 from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
+from konbini_testkit import certificate_samples as samples
 
 ca_dir = documents_support.ca_dir  # fixture
 

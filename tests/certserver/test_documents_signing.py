@@ -6,13 +6,13 @@ import stat
 from functools import partial
 from pathlib import Path
 
-import certificate_samples as samples
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certserver.documents.errors import SignerNotFoundError
 from certserver.documents.signing import PADES_KEY, QR_KEY, SignerStore
 from certserver.pki.ca import CaBundle
+from konbini_testkit import certificate_samples as samples
 
 
 @pytest.fixture

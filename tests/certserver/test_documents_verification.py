@@ -9,7 +9,6 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-import certificate_samples as samples
 import documents_support
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -24,6 +23,7 @@ from certserver.documents.render import render_pdf
 from certserver.documents.service import DocumentService, RenderedDocument, keywords_for
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus, verify_pdf, verify_qr
+from konbini_testkit import certificate_samples as samples
 from konbini_testkit.pyhanko_signer import PyhankoPadesSigner
 
 ca_dir = documents_support.ca_dir  # fixture

@@ -13,17 +13,7 @@ from datetime import date, datetime
 from certserver.db.models.registry import CertificateSetting, Municipality, Resident
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.documents.content import Body, CertificateContent, CertificateKind
-from certserver.services.ordering import (
-    CertificateOffer,
-    Menu,
-    MunicipalityMenu,
-    MunicipalityRole,
-    OptionChoice,
-    OrderRequest,
-    PersonChoice,
-    PreparedOrder,
-    RuleViolation,
-)
+from certserver.services.ordering import OrderRequest, PreparedOrder, RuleViolation
 from certserver.services.rules import content_builder as cb
 from certserver.services.rules.calendar import (
     is_weekday,
@@ -40,6 +30,14 @@ from certserver.services.rules.eligibility import (
 )
 from certserver.services.rules.fees import fee_for
 from certserver.services.rules.violations import MESSAGES, violation
+from kioskapi.models import (
+    Menu,
+    MunicipalityMenu,
+    MunicipalityRole,
+    Offer,
+    OptionChoice,
+    PersonChoice,
+)
 
 JUSHOCHI_KINDS = (
     CertificateKind.JUMINHYO,
@@ -165,7 +163,7 @@ def _offer(
     setting: CertificateSetting,
     closed: str | None,
     moment: _Moment,
-) -> CertificateOffer:
+) -> Offer:
     persons: tuple[PersonChoice, ...] = ()
     options: tuple[OptionChoice, ...] = ()
     whole = False
@@ -207,7 +205,7 @@ def _offer(
     except RuleViolation as exc:
         reasons.append(exc.code)
     reason = reasons[0] if reasons else None
-    return CertificateOffer(
+    return Offer(
         kind=kind,
         fee_yen=fee,
         max_copies=setting.max_copies,
@@ -232,7 +230,7 @@ def _municipality_menu(
     closed = _closure_reason(repo, municipality, moment.today)
     if role is MunicipalityRole.HONSEKICHI:
         closed = _honseki_reason(repo, requester, municipality.code, moment.today) or closed
-    offers: tuple[CertificateOffer, ...] = ()
+    offers: tuple[Offer, ...] = ()
     if closed not in ("municipality_not_participating", "honseki_not_registered", "honseki_registration_pending"):
         settings = repo.certificate_settings(municipality.code)
         offers = tuple(

@@ -100,7 +100,7 @@ def main() -> None:
         home = menu.municipalities[0]
         order = OrderRequest(municipality_code=home.code, role=home.role, kind=CertificateKind.JUMINHYO)
         outcome = step("order", lambda s, k, now: service.order(s, k, tx_id, order, now))
-        step("payment", lambda s, k, now: service.pay(s, k, tx_id, outcome.summary["fee_total_yen"], now))
+        step("payment", lambda s, k, now: service.pay(s, k, tx_id, outcome.summary.fee_total_yen, now))
         ids = step("documents", lambda s, k, now: [d.id for d in service.documents(s, k, tx_id, now)])
         for document_id in ids:
             step("fetch", lambda s, k, now, d=document_id: service.document(s, k, tx_id, d, now).pdf)

@@ -14,22 +14,13 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
-from kiosk.models import (
-    Document,
-    DocumentRef,
-    Menu,
-    Municipality,
-    MunicipalityRole,
-    Offer,
-    OptionChoice,
-    Order,
-    OrderAccepted,
-    PersonChoice,
-)
+from kiosk.models import Document, DocumentRef, Menu, Order, OrderAccepted
+from kioskapi.models import DocumentList, ErrorBody, OrderSummary
 
 logger = logging.getLogger(__name__)
 
@@ -168,38 +159,20 @@ class ServiceClient:
 
     def order(self, transaction_id: str, order: Order) -> OrderAccepted:
         """Raises ServiceError with `refused` True when the rules refuse the order."""
-        body = self._json(
-            "POST", f"{_tx(transaction_id)}/order",
-            json={
-                "municipality_code": order.municipality_code,
-                "role": order.role.value,
-                "kind": order.kind,
-                "person_ids": list(order.person_ids),
-                "whole_household": order.whole_household,
-                "options": sorted(order.options),
-                "copies": order.copies,
-            },
-        )
-        try:
-            summary = body["order"]
-            return OrderAccepted(int(body["fee_total_yen"]), int(summary["copies"]),
-                                 tuple(str(n) for n in summary.get("certificate_numbers", ())))
-        except (KeyError, ValueError, TypeError):
-            raise _bad_response("malformed order answer", 200) from None
+        body = self._json("POST", f"{_tx(transaction_id)}/order", json=order.model_dump(mode="json"))
+        fee_total_yen = _parsed(_YEN, body.get("fee_total_yen"), "order answer")
+        summary = _parsed(_ORDER_SUMMARY, body.get("order"), "order answer")
+        return OrderAccepted(fee_total_yen, summary.copies, tuple(summary.certificate_numbers))
 
     def pay(self, transaction_id: str, fee_yen: int) -> None:
         self._json("POST", f"{_tx(transaction_id)}/payment", json={"amount_yen": fee_yen})
 
     def list_documents(self, transaction_id: str) -> tuple[DocumentRef, ...]:
         """The paid transaction's documents as the service lists them."""
-        body = self._json("GET", f"{_tx(transaction_id)}/documents")
-        try:
-            if body["transaction_id"] != transaction_id:
-                raise _bad_response("a document list of another transaction", 200)
-            return tuple(DocumentRef(checked_id(d["document_id"], "document"), str(d["sha256"]))
-                         for d in body["documents"])
-        except (KeyError, TypeError):
-            raise _bad_response("malformed document list", 200) from None
+        listed = _parsed(_DOCUMENT_LIST, self._json("GET", f"{_tx(transaction_id)}/documents"), "document list")
+        if listed.transaction_id != transaction_id:
+            raise _bad_response("a document list of another transaction", 200)
+        return tuple(DocumentRef(checked_id(d.document_id, "document"), d.sha256) for d in listed.documents)
 
     def fetch_document(self, transaction_id: str, ref: DocumentRef) -> Document:
         """One PDF by its id; the Document says which transaction the service bound it to."""
@@ -256,45 +229,43 @@ def _b64(text: str) -> bytes:
 
 
 def _error_from(response: httpx.Response) -> ServiceError:
+    """The service's error body (the contract's ErrorBody) as a ServiceError; anything else
+    in front of the service (a proxy's page, FastAPI's own `detail`) as the best it can."""
     try:
         body = response.json()
     except ValueError:
         body = {}
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        detail = body.get("detail") if isinstance(body, dict) else None
-        error = detail if isinstance(detail, dict) else {"code": f"http_{response.status_code}",
-                                                         "message_en": str(detail or response.reason_phrase)}
-    return ServiceError(str(error.get("code", f"http_{response.status_code}")),
-                        str(error.get("message_ja", "")), str(error.get("message_en", "")),
+    try:
+        error = ErrorBody.model_validate(body).error
+        return ServiceError(error.code, error.message_ja, error.message_en, response.status_code)
+    except ValidationError:
+        pass
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, dict):
+        return ServiceError(str(detail.get("code", f"http_{response.status_code}")),
+                            str(detail.get("message_ja", "")), str(detail.get("message_en", "")),
+                            response.status_code)
+    return ServiceError(f"http_{response.status_code}", "", str(detail or response.reason_phrase),
                         response.status_code)
+
+
+# The answers' parts the kiosk acts on, parsed with the contract's own types.
+_YEN = TypeAdapter(int)
+_MENU = TypeAdapter(Menu)
+_ORDER_SUMMARY = TypeAdapter(OrderSummary)
+_DOCUMENT_LIST = TypeAdapter(DocumentList)
+T = TypeVar("T")
+
+
+def _parsed(adapter: TypeAdapter[T], raw: object, what: str) -> T:
+    """`raw` (parsed JSON) as the contract's type. Raises ServiceError("bad_response") when
+    it does not fit; the message names what it was, never the values (they may be personal)."""
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        raise _bad_response(f"malformed {what} ({exc.error_count()} errors)", 200) from None
 
 
 def parse_menu(raw: Any) -> Menu:
     """The menu from its JSON. Raises ServiceError("bad_response") when it is malformed."""
-    try:
-        return Menu(tuple(_municipality(m) for m in raw["municipalities"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _bad_response(f"malformed menu ({type(exc).__name__})", 200) from None
-
-
-def _municipality(raw: dict[str, Any]) -> Municipality:
-    return Municipality(
-        code=str(raw["code"]), name=str(raw["name"]), role=MunicipalityRole(raw["role"]),
-        open=bool(raw["open"]), closed_reason=raw.get("closed_reason"),
-        offers=tuple(_offer(o) for o in raw["offers"]),
-    )
-
-
-def _offer(raw: dict[str, Any]) -> Offer:
-    return Offer(
-        kind=str(raw["kind"]), fee_yen=int(raw["fee_yen"]),
-        max_copies=int(raw["max_copies"]),
-        persons=tuple(PersonChoice(str(p["person_id"]), str(p["name"]), str(p["relationship"]),
-                                   bool(p["is_requester"])) for p in raw.get("persons", ())),
-        options=tuple(OptionChoice(str(o["code"]), str(o["label_ja"]), str(o["label_en"]))
-                      for o in raw.get("options", ())),
-        whole_household_allowed=bool(raw.get("whole_household_allowed", False)),
-        available=bool(raw.get("available", True)),
-        unavailable_reason=raw.get("unavailable_reason"),
-    )
+    return _parsed(_MENU, raw, "menu")

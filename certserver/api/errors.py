@@ -21,6 +21,7 @@ from certserver.services.kiosks import KioskAuthenticationError
 from certserver.services.ordering import RuleViolation
 from certserver.services.rules.violations import kiosk_facing
 from certserver.services.transactions import TransactionError
+from kioskapi.models import ErrorBody, ErrorDetail
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,11 @@ def status_for(exc: Exception) -> int:
     return STATUS_BY_CODE.get(code, 422)
 
 
-def error_body(code: str, message_ja: str, message_en: str, **extra: Any) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message_ja": message_ja, "message_en": message_en}
-    error.update(extra)
-    return {"error": error}
+def error_body(code: str, message_ja: str, message_en: str,
+               fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The contract's error body as JSON; `fields` only for a request-shape error."""
+    error = ErrorDetail(code=code, message_ja=message_ja, message_en=message_en, fields=fields)
+    return ErrorBody(error=error).model_dump(mode="json", exclude_none=True)
 
 
 def refusal_response(exc: Exception) -> tuple[int, dict[str, Any]]:

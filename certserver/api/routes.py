@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -29,55 +27,78 @@ from certserver.api.deps import (
     unit_of_work,
 )
 from certserver.api.errors import REFUSALS, invalid_request
-from certserver.api.schemas import (
-    AuthenticateRequest,
-    DocumentInfo,
-    DocumentList,
-    OrderBody,
-    PaymentBody,
-    StartedResponse,
-    TransactionStatus,
-    decode_base64,
-)
+from certserver.api.schemas import decode_base64
 from certserver.db.models.transactions import KioskTransaction
-from certserver.services.ordering import Menu, OrderRequest
+from certserver.services.ordering import OrderRequest
 from certserver.services.transactions import (
     RENDER_TIMEOUT_SECONDS,
     PlacedOrder,
     Rendered,
     render_failure,
 )
+from kioskapi.models import (
+    AuthenticatedResponse,
+    AuthenticateRequest,
+    DocumentInfo,
+    DocumentList,
+    ErrorBody,
+    Health,
+    MenuResponse,
+    Order,
+    OrderedResponse,
+    OrderSummary,
+    Payment,
+    StartedResponse,
+    TransactionStatus,
+)
 
-router = APIRouter(prefix="/api/v1")
+# Every error has one body (docs/api.md, Errors); FastAPI's own 422 schema is replaced by it.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "unauthorized_kiosk"),
+        (403, "the card may not authenticate (certificate_*, signature_invalid)"),
+        (404, "transaction_not_found, document_not_found"),
+        (409, "the step does not fit the transaction (invalid_state, transaction_ended ...)"),
+        (410, "transaction_expired, challenge_expired"),
+        (413, "payload_too_large"),
+        (422, "invalid_request, idempotency_key_reused, amount_mismatch, or a rule's code"),
+        (500, "internal_error"),
+        (503, "render_failed"),
+    )
+}
+
+# The routes answer JSONResponse bodies they dumped from these models themselves, so
+# `response_model` documents the answer without FastAPI validating it a second time.
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 # token_urlsafe(32) ids; anything else cannot exist, so it is a plain not-found.
 TxId = Annotated[str, Path(min_length=10, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 DocId = Annotated[str, Path(min_length=10, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _status(tx: KioskTransaction, order: dict[str, Any] | None = None) -> dict[str, Any]:
+def _status_fields(tx: KioskTransaction, order: OrderSummary | None = None) -> dict[str, Any]:
+    """The fields of a TransactionStatus (and of the answers that extend it)."""
     if order is None and tx.order_summary:
-        order = json.loads(tx.order_summary)
-    return TransactionStatus(
-        transaction_id=tx.id, state=tx.state, expires_at=tx.expires_at, fee_total_yen=tx.fee_total_yen,
-        paid_yen=tx.paid_yen, refunded_yen=tx.refunded_yen, order=order,
-    ).model_dump(mode="json")
+        order = OrderSummary.model_validate_json(tx.order_summary)
+    return {"transaction_id": tx.id, "state": tx.state, "expires_at": tx.expires_at,
+            "fee_total_yen": tx.fee_total_yen, "paid_yen": tx.paid_yen, "refunded_yen": tx.refunded_yen,
+            "order": order}
 
 
-def menu_json(menu: Menu) -> dict[str, Any]:
-    """The menu as JSON (dataclasses of certserver.services.ordering, enums as their codes)."""
-    return json.loads(json.dumps(dataclasses.asdict(menu), ensure_ascii=False, default=str))
+def _status(tx: KioskTransaction) -> dict[str, Any]:
+    return TransactionStatus(**_status_fields(tx)).model_dump(mode="json")
 
 
-@router.get("/health", tags=["service"])
-def health(request: Request) -> dict[str, str]:
+@router.get("/health", tags=["service"], response_model=Health)
+def health(request: Request) -> Health:
     """Liveness with a database round trip; needs no kiosk credential."""
     with service_context(request).session_factory() as session:
         session.execute(text("SELECT 1"))
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.post("/transactions", status_code=201, tags=["transactions"])
+@router.post("/transactions", status_code=201, tags=["transactions"], response_model=StartedResponse)
 async def start_transaction(request: Request) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -95,16 +116,17 @@ async def start_transaction(request: Request) -> JSONResponse:
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}", tags=["transactions"])
-async def get_transaction(request: Request, transaction_id: TxId) -> dict[str, Any]:
-    def work() -> dict[str, Any]:
+@router.get("/transactions/{transaction_id}", tags=["transactions"], response_model=TransactionStatus)
+async def get_transaction(request: Request, transaction_id: TxId) -> JSONResponse:
+    def work() -> JSONResponse:
         with unit_of_work(request) as c:
-            return _status(c.transactions.load(c.session, c.kiosk, transaction_id, c.now))
+            return JSONResponse(_status(c.transactions.load(c.session, c.kiosk, transaction_id, c.now)))
 
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/authenticate", tags=["transactions"])
+@router.post("/transactions/{transaction_id}/authenticate", tags=["transactions"],
+             response_model=AuthenticatedResponse)
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -116,25 +138,25 @@ async def authenticate(request: Request, transaction_id: TxId, body: Authenticat
             def produce() -> tuple[int, Any]:
                 tx, menu = c.transactions.authenticate(c.session, c.kiosk, transaction_id, certificate, signature,
                                                        c.now)
-                return 200, {**_status(tx), "menu": menu_json(menu)}
+                return 200, AuthenticatedResponse(**_status_fields(tx), menu=menu).model_dump(mode="json")
 
             return idempotent(c, request, body.model_dump(), produce)
 
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}/menu", tags=["transactions"])
-async def get_menu(request: Request, transaction_id: TxId) -> dict[str, Any]:
-    def work() -> dict[str, Any]:
+@router.get("/transactions/{transaction_id}/menu", tags=["transactions"], response_model=MenuResponse)
+async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
+    def work() -> JSONResponse:
         with unit_of_work(request) as c:
-            return {"transaction_id": transaction_id,
-                    "menu": menu_json(c.transactions.menu(c.session, c.kiosk, transaction_id, c.now))}
+            menu = c.transactions.menu(c.session, c.kiosk, transaction_id, c.now)
+            return JSONResponse(MenuResponse(transaction_id=transaction_id, menu=menu).model_dump(mode="json"))
 
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/order", tags=["transactions"])
-async def order(request: Request, transaction_id: TxId, body: OrderBody) -> JSONResponse:
+@router.post("/transactions/{transaction_id}/order", tags=["transactions"], response_model=OrderedResponse)
+async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
     order_request = OrderRequest(
         municipality_code=body.municipality_code, role=body.role, kind=body.kind,
         person_ids=tuple(body.person_ids), whole_household=body.whole_household,
@@ -176,16 +198,16 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
             except REFUSALS as exc:
                 finish_idempotent_refusal(c, exc)
                 raise
-            payload = _status(outcome.transaction, outcome.summary)
-            payload["documents"] = len(outcome.summary["certificate_numbers"])
+            payload = OrderedResponse(**_status_fields(outcome.transaction, outcome.summary),
+                                      documents=len(outcome.summary.certificate_numbers)).model_dump(mode="json")
             finish_idempotent(c, 200, payload)
             return JSONResponse(payload)
 
     return await in_db_turn(request, store)
 
 
-@router.post("/transactions/{transaction_id}/payment", tags=["transactions"])
-async def payment(request: Request, transaction_id: TxId, body: PaymentBody) -> JSONResponse:
+@router.post("/transactions/{transaction_id}/payment", tags=["transactions"], response_model=TransactionStatus)
+async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
             def produce() -> tuple[int, Any]:
@@ -196,16 +218,16 @@ async def payment(request: Request, transaction_id: TxId, body: PaymentBody) -> 
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}/documents", tags=["documents"])
-async def list_documents(request: Request, transaction_id: TxId) -> dict[str, Any]:
-    def work() -> dict[str, Any]:
+@router.get("/transactions/{transaction_id}/documents", tags=["documents"], response_model=DocumentList)
+async def list_documents(request: Request, transaction_id: TxId) -> JSONResponse:
+    def work() -> JSONResponse:
         with unit_of_work(request) as c:
             docs = c.transactions.documents(c.session, c.kiosk, transaction_id, c.now)
-            return DocumentList(transaction_id=transaction_id, documents=[
+            return JSONResponse(DocumentList(transaction_id=transaction_id, documents=[
                 DocumentInfo(document_id=d.id, certificate_number=d.certificate_number, kind=d.kind,
                              copy_index=d.copy_index, sha256=d.pdf_sha256 or "", size=len(d.pdf or b""))
                 for d in docs
-            ]).model_dump(mode="json")
+            ]).model_dump(mode="json"))
 
     return await in_db_turn(request, work)
 
@@ -227,12 +249,12 @@ async def get_document(request: Request, transaction_id: TxId, document_id: DocI
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/printed", tags=["transactions"])
+@router.post("/transactions/{transaction_id}/printed", tags=["transactions"], response_model=TransactionStatus)
 async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
     return await _ending(request, lambda c: c.transactions.printed(c.session, c.kiosk, transaction_id, c.now))
 
 
-@router.post("/transactions/{transaction_id}/cancel", tags=["transactions"])
+@router.post("/transactions/{transaction_id}/cancel", tags=["transactions"], response_model=TransactionStatus)
 async def cancel(request: Request, transaction_id: TxId) -> JSONResponse:
     return await _ending(request, lambda c: c.transactions.cancel(c.session, c.kiosk, transaction_id, c.now))
 

@@ -12,34 +12,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from enum import StrEnum
 
-
-class CertificateKind(StrEnum):
-    """Certificate types a kiosk can issue (service.md §2). Values are API codes."""
-
-    JUMINHYO = "juminhyo"  # 住民票の写し
-    KISAIJIKO = "kisaijiko"  # 住民票記載事項証明書
-    INKAN = "inkan"  # 印鑑登録証明書
-    SHOTOKU_KAZEI = "shotoku_kazei"  # 所得・課税証明書
-    KOSEKI_ZENBU = "koseki_zenbu"  # 戸籍全部事項証明書
-    KOSEKI_KOJIN = "koseki_kojin"  # 戸籍個人事項証明書
-    KOSEKI_FUHYO = "koseki_fuhyo"  # 戸籍の附票の写し
-
-    @property
-    def title_ja(self) -> str:
-        return _TITLES[self]
-
-
-_TITLES = {
-    CertificateKind.JUMINHYO: "住民票の写し",
-    CertificateKind.KISAIJIKO: "住民票記載事項証明書",
-    CertificateKind.INKAN: "印鑑登録証明書",
-    CertificateKind.SHOTOKU_KAZEI: "所得・課税証明書",
-    CertificateKind.KOSEKI_ZENBU: "戸籍全部事項証明書",
-    CertificateKind.KOSEKI_KOJIN: "戸籍個人事項証明書",
-    CertificateKind.KOSEKI_FUHYO: "戸籍の附票の写し",
-}
+# The kinds are API codes (the kiosk API's contract); re-exported here for the documents.
+from kioskapi.models import CertificateKind
 
 
 @dataclass(frozen=True)

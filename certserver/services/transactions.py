@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -69,6 +68,7 @@ from certserver.services.authentication import (
     issue_challenge,
 )
 from certserver.services.ordering import Menu, OrderRequest, RuleViolation, menu_for, prepare_order
+from kioskapi.models import OrderSummary
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
 @dataclass(frozen=True)
 class OrderOutcome:
     transaction: KioskTransaction
-    summary: dict[str, Any]
+    summary: OrderSummary
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class PlacedOrder:
     transaction_id: str
     contents: tuple[CertificateContent, ...]
     document_ids: tuple[str, ...]
-    summary: dict[str, Any]
+    summary: OrderSummary
 
 
 # Built once with bound parameters: every request runs several of these, and building a
@@ -378,26 +378,26 @@ class TransactionService:
             for index, content in enumerate(contents)
         ]
         session.add_all(documents)
-        summary = {
-            "municipality_code": request.municipality_code,
-            "issuer_name": prepared.content.issuer.name,
-            "role": str(request.role),
-            "kind": str(prepared.content.kind),
-            "title_ja": prepared.content.kind.title_ja,
-            "persons": list(prepared.content.subject_names()),
-            "copies": prepared.copies,
-            "fee_per_copy_yen": prepared.fee_per_copy_yen,
-            "fee_total_yen": prepared.total_fee_yen,
-            "certificate_numbers": numbers,
-        }
+        summary = OrderSummary(
+            municipality_code=request.municipality_code,
+            issuer_name=prepared.content.issuer.name,
+            role=request.role,
+            kind=prepared.content.kind,
+            title_ja=prepared.content.kind.title_ja,
+            persons=list(prepared.content.subject_names()),
+            copies=prepared.copies,
+            fee_per_copy_yen=prepared.fee_per_copy_yen,
+            fee_total_yen=prepared.total_fee_yen,
+            certificate_numbers=numbers,
+        )
         tx.state = TransactionState.ORDERED
         tx.fee_total_yen = prepared.total_fee_yen
-        tx.order_summary = json.dumps(summary, ensure_ascii=False)
+        tx.order_summary = summary.model_dump_json()
         audit.record(session, at=now, action="order", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial, detail={
                          "municipality_code": request.municipality_code, "role": str(request.role),
                          "kind": str(prepared.content.kind), "copies": prepared.copies,
-                         "persons_count": len(summary["persons"]), "options": sorted(request.options),
+                         "persons_count": len(summary.persons), "options": sorted(request.options),
                          "fee_total_yen": prepared.total_fee_yen, "certificate_numbers": numbers,
                          "content_sha256": [d.content_sha256 for d in documents]})
         return PlacedOrder(tx.id, tuple(contents), tuple(d.id for d in documents), summary)

@@ -6,14 +6,25 @@ the rules and the contract that composes them depend one way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from certserver.documents.content import CertificateContent, CertificateKind
 
+# The menu's types are the kiosk API's contract (kioskapi): the rules build the answer from them.
+from kioskapi.models import (
+    Menu,
+    MunicipalityMenu,
+    MunicipalityRole,
+    Offer,
+    OptionChoice,
+    PersonChoice,
+)
 
-class MunicipalityRole(StrEnum):
-    JUSHOCHI = "jushochi"  # 住所地: where the person lives
-    HONSEKICHI = "honsekichi"  # 本籍地: family-register domicile (after 利用登録)
+CertificateOffer = Offer  # the rules' name for one certificate on the menu
+
+__all__ = [
+    "CertificateOffer", "Menu", "MunicipalityMenu", "MunicipalityRole", "Offer", "OptionChoice", "OrderRequest",
+    "PersonChoice", "PreparedOrder", "RuleViolation",
+]
 
 
 class RuleViolation(Exception):
@@ -27,60 +38,11 @@ class RuleViolation(Exception):
 
 
 @dataclass(frozen=True)
-class PersonChoice:
-    """Someone the requester may name on this certificate."""
-
-    person_id: str  # residents.id or koseki person id; opaque to the kiosk
-    name: str
-    relationship: str  # 本人 / 妻 / 長男 ...
-    is_requester: bool
-
-
-@dataclass(frozen=True)
-class OptionChoice:
-    """An optional item (住民票: setainushi, honseki, my_number, foreign_items ...)."""
-
-    code: str
-    label_ja: str
-    label_en: str
-
-
-@dataclass(frozen=True)
-class CertificateOffer:
-    kind: CertificateKind
-    fee_yen: int  # per copy, from the dated fee table for today
-    max_copies: int
-    persons: tuple[PersonChoice, ...]  # empty when the certificate is only about the requester
-    options: tuple[OptionChoice, ...]
-    whole_household_allowed: bool  # 世帯全員 (住民票) / 全部事項 (戸籍)
-    available: bool  # False outside its hours; then `unavailable_reason` says why
-    unavailable_reason: str | None = None  # a RuleViolation code, e.g. "outside_hours"
-    fiscal_year: int | None = None  # 所得・課税証明書: the (only) 年度 on offer
-    unavailable_message_ja: str | None = None  # what the kiosk says for `unavailable_reason`
-    unavailable_message_en: str | None = None
-
-
-@dataclass(frozen=True)
-class MunicipalityMenu:
-    code: str
-    name: str
-    role: MunicipalityRole
-    open: bool  # False when stopped, closed, or out of hours
-    closed_reason: str | None
-    offers: tuple[CertificateOffer, ...]
-    name_en: str = ""
-    closed_message_ja: str | None = None  # what the kiosk says for `closed_reason`
-    closed_message_en: str | None = None
-
-
-@dataclass(frozen=True)
-class Menu:
-    resident_id: str
-    municipalities: tuple[MunicipalityMenu, ...]
-
-
-@dataclass(frozen=True)
 class OrderRequest:
+    """An order as the rules check it. Not the API's `kioskapi.models.Order`: that one bounds
+    the request's shape (copies 1-99 ...), this one carries whatever came and the rules
+    refuse what they must (copies 0 is `invalid_copies`, a rule, not a shape error)."""
+
     municipality_code: str
     role: MunicipalityRole
     kind: CertificateKind

@@ -330,10 +330,11 @@ def simulate_wall_time(service: Service, port: int, reader_name: str, out: Path)
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=env)
         assert process.stderr is not None and process.stdout is not None
+        stderr = process.stderr
         errors: list[str] = []
 
         def person() -> None:
-            for line in process.stderr:  # type: ignore[union-attr]
+            for line in stderr:
                 if REMOVAL_ASKED in line:
                     bridge.remove()
                 else:

@@ -97,7 +97,10 @@ def main() -> int:
             print(f"  signed pipeline / render only (cpu) = {full / render:.2f}")
 
         unsigned = render_only(0)
-        keywords = PdfReader(io.BytesIO(document.pdf)).metadata["/Keywords"]
+        info = PdfReader(io.BytesIO(document.pdf)).metadata
+        keywords = info.keywords if info is not None else None
+        if keywords is None:
+            raise SystemExit("the rendered PDF carries no keywords (the QR payload is one)")
         qr_text = next(p[3:] for p in keywords.split() if p.startswith("qr:"))
         print("\nsignature and verification (last kind)")
         pades, pyhanko_pades = PadesSigner(signer), PyhankoPadesSigner(signer)

@@ -53,6 +53,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+if TYPE_CHECKING:  # the packages are imported where used, once sys.path holds the repo
+    from cardreader.virtualcard import VpcdBridge
+    from certserver.config import Settings
+    from kiosk.card import CardReader
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -83,7 +91,7 @@ def open_moment(after: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC)
 
 
-def service_settings(data_dir: Path):  # type: ignore[no-untyped-def]
+def service_settings(data_dir: Path) -> Settings:
     from certserver.config import Settings
 
     return Settings(data_dir=data_dir, database_url=f"sqlite:///{(data_dir / 'certserver.db').resolve()}")
@@ -195,7 +203,7 @@ def locked_slot(timeout: float = 120.0) -> Iterator[tuple[int, str]]:
 
 # -- 1. one complete transaction --------------------------------------------------------------
 
-def _timed_classes():  # type: ignore[no-untyped-def]
+def _timed_classes():  # subclasses of kiosk's runner and driver, defined once kiosk is imported
     from kiosk import flow as f
     from kiosk.driver import Driver
     from kiosk.runner import EffectRunner, Emit
@@ -250,7 +258,7 @@ class VisitTiming:
         return self.total - self.card - self.service - self.printer - self.removal
 
 
-def _insert(bridge, reader) -> None:  # type: ignore[no-untyped-def]
+def _insert(bridge: VpcdBridge, reader: CardReader) -> None:
     """Put the card on the reader and wait until the kiosk's reader sees it (not timed)."""
     bridge.insert()
     deadline = time.monotonic() + 10
@@ -268,7 +276,7 @@ def bench_transactions(service: Service, port: int, reader_name: str, out: Path,
     from kiosk.flow import KioskFlow
 
     timed_runner, person_driver = _timed_classes()
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret,
+    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=SecretStr(service.kiosk_secret),
                              printer_dir=out, reader=f"pcsc:{reader_name}", vpcd_port=port)
     bridge = VpcdBridge(VirtualCard(str(service.card_path)), port=port)
     devices = build_devices(settings, reader=open_reader(settings.reader))
@@ -322,10 +330,11 @@ def simulate_wall_time(service: Service, port: int, reader_name: str, out: Path)
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=env)
         assert process.stderr is not None and process.stdout is not None
+        stderr = process.stderr
         errors: list[str] = []
 
         def person() -> None:
-            for line in process.stderr:  # type: ignore[union-attr]
+            for line in stderr:
                 if REMOVAL_ASKED in line:
                     bridge.remove()
                 else:
@@ -353,7 +362,7 @@ async def _one_startup_in_process(service: Service, port: int, reader_name: str,
     from kiosk.screens.welcome import StartScreen
 
     t0 = time.perf_counter()
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret,
+    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=SecretStr(service.kiosk_secret),
                              printer_dir=out, reader=f"pcsc:{reader_name}", vpcd_port=port)
     devices = build_devices(settings, reader=open_reader(settings.reader))  # as `kiosk run` does
     app = KioskApp(devices)

@@ -31,12 +31,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from konbini_testkit.lean_http import LeanConnection, LeanHttpError, LeanResponse
+
+if TYPE_CHECKING:  # the packages are imported where used, in the process that needs them
+    from fastapi import FastAPI
+
+    from certserver.documents.content import CertificateContent
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -52,7 +58,7 @@ class StubDocument:
 class StubRenderer:
     """BENCH ONLY: stands in for certserver.documents.service.DocumentService."""
 
-    def render(self, content):  # type: ignore[no-untyped-def]
+    def render(self, content: CertificateContent) -> StubDocument:
         pdf = b"%PDF-1.7\n% benchmark stub, not a certificate\n" + content.certificate_number.encode()
         return StubDocument(pdf, hashlib.sha256(pdf).hexdigest())
 
@@ -68,7 +74,7 @@ def _clock_offset() -> dt.timedelta:
     return dt.datetime.combine(day, dt.time(10, 0), JST) - now
 
 
-def bench_app():  # type: ignore[no-untyped-def]
+def bench_app() -> FastAPI:
     """uvicorn factory of the bench server: the real app, stub renderer, shifted clock."""
     from certserver.app import create_app
     from certserver.config import Settings
@@ -85,7 +91,7 @@ def _spend_cpu(seconds: float) -> None:
         pass
 
 
-def floor_app():  # type: ignore[no-untyped-def]
+def floor_app() -> FastAPI:
     """The floor: the same seven requests answered by empty FastAPI routes (sync, like
     ours), with no database, no rules and no checks. What HTTP, FastAPI and this load
     generator cost on this machine; the service can only be slower.

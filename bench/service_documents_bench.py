@@ -43,11 +43,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service_bench import BenchCard, _clock_offset, _cpu_seconds, _free_port, _prepare, _wait_ready
 from sqlalchemy.engine import make_url
 
 from konbini_testkit.lean_http import LeanConnection, LeanHttpError, LeanResponse
+
+if TYPE_CHECKING:  # the packages are imported where used, in the process that needs them
+    from fastapi import FastAPI
+
+    from certserver.documents.content import CertificateContent
 
 KIND = "juminhyo"  # 住民票の写し, what every bench transaction orders
 FLOOR_GOAL = 100.0  # signed documents/s on the 2-core machine (issue 4)
@@ -57,7 +63,7 @@ SAMPLE_VERIFIED = 20  # fetched PDFs verified after the run (outside the measure
 
 # -- the server side (runs in a child process) ----------------------------------------------
 
-def real_app():  # type: ignore[no-untyped-def]
+def real_app() -> FastAPI:
     """uvicorn factory of the bench server: the real app and renderer, shifted clock.
 
     Certificates render in worker processes as under `certserver serve` (its default count),
@@ -178,7 +184,7 @@ def measure_floor(data_dir: Path, contents: list, seconds: float) -> tuple[Rate,
     store = SignerStore.open(Settings(data_dir=data_dir).ca_dir)
     service = DocumentService(store)
 
-    def numbered(i: int):  # type: ignore[no-untyped-def]
+    def numbered(i: int) -> CertificateContent:
         content = contents[i % len(contents)]
         return dataclasses.replace(content, certificate_number=f"{content.issuer.code}-{i + 1:08d}")
 

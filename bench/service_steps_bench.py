@@ -103,7 +103,10 @@ def main() -> None:
         step("payment", lambda s, k, now: service.pay(s, k, tx_id, outcome.summary.fee_total_yen, now))
         ids = step("documents", lambda s, k, now: [d.id for d in service.documents(s, k, tx_id, now)])
         for document_id in ids:
-            step("fetch", lambda s, k, now, d=document_id: service.document(s, k, tx_id, d, now).pdf)
+            def fetch(s: Any, k: Any, now: dt.datetime, d: str = document_id) -> bytes:
+                return service.document(s, k, tx_id, d, now).pdf
+
+            step("fetch", fetch)
         step("printed", lambda s, k, now: service.printed(s, k, tx_id, now))
 
     for i in range(30):  # warm-up: caches, statement compilation

@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kiosk.config import KioskSettings
 
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> KioskSettings:
     """Environment first, then the command line on top."""
     _refuse_secret_flags(args)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}  # of several types; KioskSettings validates each
     for arg, field in (("server", "server_url"), ("kiosk_id", "kiosk_id"), ("reader", "reader"),
                        ("demo_cards", "demo_cards"), ("printer_dir", "printer_dir"), ("vpcd_port", "vpcd_port"),
                        ("timeout", "http_timeout")):
@@ -146,7 +147,7 @@ def settings_from(args: argparse.Namespace) -> KioskSettings:
         if field not in overrides and os.environ.get(env):
             overrides[field] = os.environ[env]
     try:
-        return KioskSettings(**overrides)  # type: ignore[arg-type]
+        return KioskSettings(**overrides)
     except ValueError as exc:
         raise CliError(f"bad setting: {str(exc).splitlines()[0]}") from None
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 from textual.logging import TextualHandler
@@ -38,7 +39,7 @@ class AppLogHandler(TextualHandler):
     variable that worker threads (the card watcher, the effects) do not have, and then
     prints to stderr, over the screen."""
 
-    def __init__(self, app: App[object]) -> None:
+    def __init__(self, app: App[Any]) -> None:
         super().__init__(stderr=False, stdout=False)
         self._app = app
 
@@ -47,7 +48,7 @@ class AppLogHandler(TextualHandler):
 
 
 @contextmanager
-def logging_beside_the_screen(app: App[object], log_file: Path | None) -> Iterator[None]:
+def logging_beside_the_screen(app: App[Any], log_file: Path | None) -> Iterator[None]:
     """While inside, the root logger writes only to `log_file` (or to `app`'s Textual log
     when None); its previous handlers come back on leaving. Raises OSError for a log file
     that cannot be opened (before anything is drawn)."""

@@ -77,7 +77,7 @@ def verify_pdf_route(
     lookup: Annotated[Lookup | None, Depends(get_status_lookup)],
 ) -> VerificationResponse:
     """Verify an uploaded certificate PDF."""
-    return VerificationResponse(**verify_pdf(pdf, trust, lookup).as_dict())
+    return VerificationResponse.model_validate(verify_pdf(pdf, trust, lookup).as_dict())
 
 
 @router.post("/qr", response_model=VerificationResponse)
@@ -87,4 +87,4 @@ def verify_qr_route(
     lookup: Annotated[Lookup | None, Depends(get_status_lookup)],
 ) -> VerificationResponse:
     """Verify the decoded text of a certificate's QR code."""
-    return VerificationResponse(**verify_qr(request.text, trust, lookup).as_dict())
+    return VerificationResponse.model_validate(verify_qr(request.text, trust, lookup).as_dict())

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from certserver.cli import CliError, settings_from
 
+if TYPE_CHECKING:  # SQLAlchemy is imported where used at run time (kept lazy for start-up time)
+    from sqlalchemy.orm import Session, sessionmaker
 
-def _factory(args: argparse.Namespace):  # -> sessionmaker
+
+def _factory(args: argparse.Namespace) -> sessionmaker[Session]:
     """Sessions on the service's own engine (on SQLite every transaction takes the write
     lock at BEGIN, so a command never fails half-way against a running server)."""
     from certserver.app import DeploymentCheckError, build_engine
@@ -19,7 +23,7 @@ def _factory(args: argparse.Namespace):  # -> sessionmaker
         raise CliError(str(exc)) from exc
 
 
-def _initialised(factory) -> bool:  # type: ignore[no-untyped-def]
+def _initialised(factory: sessionmaker[Session]) -> bool:
     """True when the database carries a migration revision (`certserver init` ran)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.exc import SQLAlchemyError

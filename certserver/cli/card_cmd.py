@@ -249,7 +249,12 @@ def ca_init_command(args: argparse.Namespace) -> int:
 
 def _dn(name: x509.Name) -> str:
     """A DN in certificate order (C first), as people read JPKI names."""
-    return ", ".join(f"{a.rfc4514_attribute_name}={a.value}" for a in name)
+    return ", ".join(f"{a.rfc4514_attribute_name}={_attribute_text(a.value)}" for a in name)
+
+
+def _attribute_text(value: str | bytes) -> str:
+    # Only X500UniqueIdentifier holds bytes (JPKI names have none): shown as hex, not b'...'.
+    return value if isinstance(value, str) else value.hex()
 
 
 def _describe(label: str, der: bytes, subject: str, serial: int, not_after: dt.datetime) -> str:

@@ -9,15 +9,20 @@ table, by migrating down to an empty schema). A failed init removes what it crea
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from certserver.cli import CliError, settings_from
 from certserver.config import Settings
 from certserver.data_folder import create_private_file, make_private_folder
+
+if TYPE_CHECKING:  # imported where used at run time (kept lazy for start-up time)
+    from certserver.pki.ca import CaBundle
 
 Progress = Callable[[str], None]
 
@@ -175,7 +180,7 @@ def _create_database(settings: Settings, progress: Progress) -> None:
     upgrade_to_head(settings.resolved_database_url)
 
 
-def _add_demo(settings: Settings, ca, moment: datetime, result: InitResult, progress: Progress) -> None:  # type: ignore[no-untyped-def]
+def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitResult, progress: Progress) -> None:
     from certserver.db.session import make_engine, make_session_factory, transaction
     from certserver.demo.cards import issue_demo_cards, write_index
     from certserver.demo.world import build_demo_registry
@@ -202,7 +207,7 @@ def _add_demo(settings: Settings, ca, moment: datetime, result: InitResult, prog
     result.signers = _ensure_document_signers(settings, ca, progress)
 
 
-def _ensure_document_signers(settings: Settings, ca, progress: Progress) -> list[str]:  # type: ignore[no-untyped-def]
+def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progress) -> list[str]:
     """Each demo municipality's PDF-signing key, certified by the document CA."""
     from sqlalchemy import select
 
@@ -220,7 +225,8 @@ def _ensure_document_signers(settings: Settings, ca, progress: Progress) -> list
     for code, name in municipalities:
         store.ensure_signer(
             code, name,
-            lambda public_key, code=code, name=name: ca.issue_document_signing_certificate(public_key, code, name),
+            functools.partial(ca.issue_document_signing_certificate, municipality_code=code,
+                              municipality_name=name),
             chain=[ca.document_ca.cert],
         )
         progress(f"document signer of {name} ({code}) ready")

@@ -4,8 +4,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from certserver.cli import CliError, settings_from
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where used at run time (kept lazy for start-up time)
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     pending.set_defaults(handler=show_unconfirmed)
 
 
-def _read(args: argparse.Namespace, reader):  # type: ignore[no-untyped-def]
+def _read(args: argparse.Namespace, reader: Callable[[Session], T]) -> T:
     from sqlalchemy.exc import SQLAlchemyError
 
     from certserver.app import DeploymentCheckError, build_engine

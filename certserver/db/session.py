@@ -22,8 +22,10 @@ from typing import Any, BinaryIO
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from certserver.data_folder import PRIVATE_FILE_MODE, make_private_folder
 
@@ -42,7 +44,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -56,7 +58,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         # Registered here, before any other checkin listener: the checkpoint must run while
         # the service's writer lock (queue_writers_on_a_file_lock) is still held.
         @event.listens_for(engine, "checkin")
-        def _checkpoint_if_erased(dbapi_connection, record):  # type: ignore[no-untyped-def]
+        def _checkpoint_if_erased(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
             if dbapi_connection is None or not record.info.pop(_CHECKPOINT_DUE, False):
                 return
             try:
@@ -154,3 +156,12 @@ def alembic_config(url: str) -> Config:
 def upgrade_to_head(url: str) -> None:
     """Create or migrate the schema to the newest revision."""
     command.upgrade(alembic_config(url), "head")
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an executed UPDATE or DELETE matched. `Session.execute` is typed as
+    returning a Result, but a DML statement gives a CursorResult, which alone counts rows.
+    Raises TypeError for a result that did not come from such a statement."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"a {type(result).__name__} does not count matched rows")
+    return result.rowcount

@@ -49,9 +49,9 @@ def _word_mask(rows: int) -> list[list[bool]]:
         fill=255,
         font=font,
     )
-    pixels = image.load()
+    grey = image.tobytes()  # mode "L": one byte per pixel, row by row
     return [
-        [pixels[c * scale + scale // 2, r * scale + scale // 2] > 127 for c in range(_MASK_COLUMNS)]
+        [grey[(r * scale + scale // 2) * width + c * scale + scale // 2] > 127 for c in range(_MASK_COLUMNS)]
         for r in range(rows)
     ]
 

@@ -114,6 +114,8 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
         code = segno.make_qr(text, error=QR_ERROR, mask=QR_MASK, boost_error=False)
     except segno.DataOverflowError as exc:
         raise QrPayloadError("payload too long for a QR code") from exc
-    if code.version > QR_MAX_VERSION:
-        raise QrPayloadError(f"payload needs QR version {code.version} > {QR_MAX_VERSION}")
+    version = code.version
+    # make_qr never makes a Micro QR code, the only kind whose versions are strings (M1-M4).
+    if not isinstance(version, int) or version > QR_MAX_VERSION:
+        raise QrPayloadError(f"payload needs QR version {version} > {QR_MAX_VERSION}")
     return tuple(tuple(bool(m) for m in row) for row in code.matrix)

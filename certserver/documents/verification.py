@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -43,6 +44,10 @@ from certserver.documents.content import CertificateContent
 from certserver.documents.qr import HASH_BYTES, QrPayload, QrPayloadError, parse_payload, qr_matrix
 from certserver.documents.render import QR_FORM
 from certserver.documents.signing import QR_PUBLIC
+
+if TYPE_CHECKING:  # pyHanko is imported where used at run time
+    from pyhanko.sign.validation import EmbeddedPdfSignature, PdfSignatureStatus
+    from pyhanko_certvalidator import ValidationContext
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +284,7 @@ def _metadata(reader) -> tuple[str, str, str]:
     return number, fields.get("content-sha256", ""), fields.get("qr", "")
 
 
-def _validate_signature(signature, context):  # type: ignore[no-untyped-def]
+def _validate_signature(signature: EmbeddedPdfSignature, context: ValidationContext) -> PdfSignatureStatus:
     """pyHanko's validation, callable from any thread.
 
     Its synchronous entry point runs an event loop of its own, which fails inside a thread
@@ -289,7 +294,7 @@ def _validate_signature(signature, context):  # type: ignore[no-untyped-def]
     """
     from pyhanko.sign.validation import async_validate_pdf_signature
 
-    def run():  # type: ignore[no-untyped-def]
+    def run() -> PdfSignatureStatus:
         return asyncio.run(async_validate_pdf_signature(signature, context))
 
     try:

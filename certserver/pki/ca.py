@@ -170,7 +170,7 @@ def _load_one(ca_dir: Path, stem: str) -> LoadedCa:
         raise CaError(f"test CA files {stem}.* in {ca_dir} are damaged") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CaError(f"test CA key {key_path.name} has an unsupported type")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    if key.public_key() != cert.public_key():
         raise CaError(f"test CA key {key_path.name} does not match {cert_path.name}")
     return LoadedCa(key, cert)
 

@@ -344,7 +344,7 @@ def build_ca_certificate(purpose: Purpose | str, key: CertificateIssuerPrivateKe
     )
 
 
-def _signature_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm:
+def _signature_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256:
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return hashes.SHA256()
     raise TypeError(f"unsupported CA key type {type(key).__name__}")

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certserver.clock import as_utc
+from certserver.db.base import table_of
 from certserver.db.models.transactions import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -43,8 +44,8 @@ _FORBIDDEN_DETAIL_KEYS = frozenset(
 # Built once, on the tables rather than the ORM classes: an append runs several times per
 # request, and constructing the statements and passing them through the ORM's bulk
 # machinery cost more than executing them.
-_ENTRIES = AuditEntry.__table__
-_HEAD = AuditHead.__table__
+_ENTRIES = table_of(AuditEntry)
+_HEAD = table_of(AuditHead)
 # The head with its newest entry's time, in the one statement that locks the head.
 _READ_HEAD = (select(_HEAD.c.last_seq, _HEAD.c.last_hash, _ENTRIES.c.at.label("last_at"))
               .select_from(_HEAD.outerjoin(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))

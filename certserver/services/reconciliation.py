@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, func, select, type_coerce
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 
@@ -39,10 +39,15 @@ class Unconfirmed:
 def totals_by_state(session: Session) -> list[StateTotals]:
     """Transactions and money per state, in one read."""
     rows = session.execute(select(KioskTransaction.state, func.count(),
-                                  func.coalesce(func.sum(KioskTransaction.paid_yen), 0),
-                                  func.coalesce(func.sum(KioskTransaction.refunded_yen), 0))
+                                  _yen_total(KioskTransaction.paid_yen),
+                                  _yen_total(KioskTransaction.refunded_yen))
                            .group_by(KioskTransaction.state).order_by(KioskTransaction.state))
     return [StateTotals(state, count, int(paid), int(refunded)) for state, count, paid, refunded in rows]
+
+
+def _yen_total(amounts: InstrumentedAttribute[int | None]) -> ColumnElement[int]:
+    # COALESCE makes the sum never NULL; SQLAlchemy types it after its first argument.
+    return type_coerce(func.coalesce(func.sum(amounts), 0), Integer)
 
 
 def unconfirmed(session: Session) -> list[Unconfirmed]:

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, update
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from certserver.db.models.transactions import IdempotencyRecord, KioskTransaction
-from certserver.db.session import checkpoint_after_commit
+from certserver.db.session import checkpoint_after_commit, rows_matched
 
 # Long past any retry of a kiosk (a transaction lives 10 minutes by default), short enough
 # that the table does not grow without end.
@@ -51,8 +51,8 @@ def transaction_ended(tx: KioskTransaction) -> None:
 def purge_idempotency_records(factory: sessionmaker[Session], now: datetime) -> int:
     """Delete the idempotency records older than IDEMPOTENCY_RETENTION; returns how many."""
     with factory() as session, session.begin():
-        purged = session.execute(_PURGE_OLD, {"older_than": now - IDEMPOTENCY_RETENTION},
-                                 execution_options={"synchronize_session": False}).rowcount
+        purged = rows_matched(session.execute(_PURGE_OLD, {"older_than": now - IDEMPOTENCY_RETENTION},
+                                              execution_options={"synchronize_session": False}))
         if purged:
             checkpoint_after_commit(session)
     return purged

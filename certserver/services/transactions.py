@@ -51,12 +51,14 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from certserver.db.base import table_of
 from certserver.db.models.transactions import (
     CertificateCounter,
     IssuedDocument,
     Kiosk,
     KioskTransaction,
 )
+from certserver.db.session import rows_matched
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
 from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
@@ -112,8 +114,11 @@ class TransactionError(Exception):
 
 
 class Rendered(Protocol):
-    pdf: bytes
-    sha256: str
+    # Read-only, so that frozen dataclasses (documents.service.RenderedDocument) qualify.
+    @property
+    def pdf(self) -> bytes: ...
+    @property
+    def sha256(self) -> str: ...
 
 
 class Renderer(Protocol):
@@ -219,7 +224,7 @@ _WITHDRAW_UNISSUED = (update(IssuedDocument)
                       .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time")))
 # Advancing the counter and reading where it stands is one statement, which also locks the
 # row until commit (PostgreSQL); the row is created only the first time an issuer numbers.
-_COUNTERS = CertificateCounter.__table__
+_COUNTERS = table_of(CertificateCounter)
 _ADVANCE_COUNTER = (update(_COUNTERS).where(_COUNTERS.c.issuer_code == bindparam("of_issuer"))
                     .values(last_number=_COUNTERS.c.last_number + bindparam("advance_by"))
                     .returning(_COUNTERS.c.last_number))
@@ -423,7 +428,7 @@ class TransactionService:
         for doc_id, result in zip(placed.document_ids, rendered, strict=True):
             stored = session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf,
                                                   "new_pdf_sha256": result.sha256})
-            if stored.rowcount != 1:  # pragma: no cover - the transaction row lock rules it out
+            if rows_matched(stored) != 1:  # pragma: no cover - the transaction row lock rules it out
                 raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
         audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
                      card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
@@ -639,7 +644,7 @@ class TransactionService:
         result = session.execute(_WITHDRAW_UNISSUED, {"of_transaction": tx.id, "end_time": now})
         self._end(tx, state, reason, now)
         logger.info("transaction %s ended %s (%s)", tx.id, state, reason)
-        detail: dict[str, Any] = {"reason": reason, "documents_withdrawn": result.rowcount}
+        detail: dict[str, Any] = {"reason": reason, "documents_withdrawn": rows_matched(result)}
         if tx.refunded_yen:
             detail["refunded_yen"] = tx.refunded_yen
         audit.record(session, at=now, action="end", outcome=str(state), kiosk_id=tx.kiosk_id, transaction_id=tx.id,

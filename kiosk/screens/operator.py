@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,6 +23,9 @@ from textual.widgets import Button, Input, Static
 from kiosk.config import CodeCheck, KioskDevices, OperatorCode
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
 from kiosk.i18n import text
+
+if TYPE_CHECKING:  # imported at run time where a card is placed
+    from cardreader.virtualcard import VpcdBridge
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class CardTray:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self._bridge: object | None = None
+        self._bridge: VpcdBridge | None = None
         self.current: DemoCardEntry | None = None
 
     def place(self, card: DemoCardEntry) -> None:
@@ -58,7 +62,7 @@ class CardTray:
         bridge = self._bridge
         self._bridge, self.current = None, None
         if bridge is not None:
-            bridge.remove()  # type: ignore[attr-defined]
+            bridge.remove()
 
 
 class PaperLoaded(Message):

@@ -76,7 +76,7 @@ class RegistryRepository:
     def _once(self, key: Hashable, load: Callable[[], T]) -> T:
         if key not in self._memo:
             self._memo[key] = load()
-        return self._memo[key]  # type: ignore[no-any-return]
+        return self._memo[key]
 
     def resident(self, resident_id: str) -> Resident | None:
         return self.session.get(Resident, resident_id)

@@ -91,7 +91,7 @@ class ConfigurationView:
         """The value for `key`, loaded by `load` in this request's session on a miss."""
         values = self._current().values
         if key in values:
-            return values[key]  # type: ignore[no-any-return]
+            return values[key]
         value = load(self._session)
         values[key] = value
         return value

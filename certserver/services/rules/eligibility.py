@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from certserver.db.models.registry import KosekiMember, KosekiStatus, Resident, ResidentStatus
+from certserver.db.models.registry import (
+    Koseki,
+    KosekiMember,
+    KosekiStatus,
+    Resident,
+    ResidentStatus,
+)
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.services.rules.calendar import age_on
 from certserver.services.rules.violations import violation
@@ -99,7 +105,7 @@ class KosekiView:
     members: tuple[KosekiMember, ...]  # every line, in order of entry (removed ones too)
 
     @property
-    def koseki(self):  # type: ignore[no-untyped-def]  # -> Koseki
+    def koseki(self) -> Koseki:
         return self.entry.koseki
 
     @property

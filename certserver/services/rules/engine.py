@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from certserver.db.models.registry import CertificateSetting, Municipality, Resident
+from certserver.db.models.registry import (
+    CertificateSetting,
+    Municipality,
+    Resident,
+    SealRegistration,
+    TaxRecord,
+)
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.documents.content import Body, CertificateContent, CertificateKind
 from certserver.services.rules import content_builder as cb
@@ -111,7 +117,7 @@ def _kinds_for(repo: RegistryRepository, requester: Resident, code: str, role: M
 
 # -- per-kind rules ------------------------------------------------------------------------
 
-def _active_seal(repo: RegistryRepository, requester: Resident):  # type: ignore[no-untyped-def]
+def _active_seal(repo: RegistryRepository, requester: Resident) -> SealRegistration:
     """The active seal registration. Raises seal_cancelled / seal_not_registered."""
     seals = repo.seal_registrations(requester.id)
     for seal in seals:
@@ -120,7 +126,7 @@ def _active_seal(repo: RegistryRepository, requester: Resident):  # type: ignore
     raise violation("seal_cancelled" if seals else "seal_not_registered")
 
 
-def _tax_record(repo: RegistryRepository, requester: Resident, fiscal_year: int | None, today: date):  # type: ignore[no-untyped-def]
+def _tax_record(repo: RegistryRepository, requester: Resident, fiscal_year: int | None, today: date) -> TaxRecord:
     """The declared record of the latest fiscal year. Raises tax_year_not_offered /
     tax_no_declaration."""
     latest = latest_fiscal_year(today)

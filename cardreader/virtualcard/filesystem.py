@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.pins import PinEf
 from cardreader.virtualcard.signer import RsaSigner
+from konbini_common.cardfile import CardFile
 
 
 @dataclass(frozen=True)

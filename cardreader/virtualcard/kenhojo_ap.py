@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from cardreader.cardfile import CardFile, KenhojoData
 from cardreader.virtualcard.filesystem import BinaryEf, Df, df, pad, tlv, with_offset_table
 from cardreader.virtualcard.pins import FOUR_DIGITS, PinEf, PinSource
+from konbini_common.cardfile import CardFile, KenhojoData
 
 AID = bytes.fromhex("D3921000310001010408")  # jpki.md §1: 券面事項入力補助AP
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.filesystem import BinaryEf, Df, RecordEf, df, tlv, with_offset_table
 from cardreader.virtualcard.pins import PinEf, PinSource
+from konbini_common.cardfile import CardFile
 
 KENKAKU_AID = bytes.fromhex("D3921000310001010402")  # 券面事項確認AP
 KYOTSU_AID = bytes.fromhex("D3921000310001010100")  # 共通カードAP

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cardfactory import PASSWORD, PIN, make_card
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard
+from konbini_common.cardfile import CardFile
 
 COMMANDS = 100_000
 SEED = 20261126

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cardfactory import PIN, make_card
 
-from cardreader.cardfile import MAX_PBKDF2_ITERATIONS, CardFile, CardFileError, check_verifier
+from konbini_common.cardfile import MAX_PBKDF2_ITERATIONS, CardFile, CardFileError, check_verifier
 
 REPO = Path(__file__).resolve().parents[2]
 

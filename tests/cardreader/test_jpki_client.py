@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardreader.cardfile import CardFile
 from cardreader.inprocess import VirtualCardTransport
 from cardreader.jpki import (
     BasicFour,
@@ -32,6 +31,7 @@ from cardreader.jpki import (
 from cardreader.status import PinLockedError, SecurityStatusError, WrongPinError
 from cardreader.transport import Transport
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_common.cardfile import CardFile
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import pytest
 from cardfactory import PASSWORD, PIN, make_card
 from test_virtualcard_files import JPKI, KENHOJO, Card, select_df, select_ef, verify
 
-from cardreader.cardfile import CardFile
+from konbini_common.cardfile import CardFile
 
 
 @pytest.fixture

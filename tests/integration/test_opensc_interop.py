@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_common.cardfile import CardFile
 
 pytestmark = [pytest.mark.opensc, pytest.mark.pcsc]
 

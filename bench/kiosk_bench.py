@@ -54,11 +54,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from konbini_common.japan import JST
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-JST = dt.timezone(dt.timedelta(hours=9))
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 KIOSK_ID = "BENCH-KIOSK-01"
 RESIDENT = "toride-0001"  # a demo resident whose 住民票 is issued

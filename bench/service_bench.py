@@ -37,8 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lean_http import LeanConnection, LeanHttpError, LeanResponse
 
-JST = dt.timezone(dt.timedelta(hours=9))
-
+from konbini_common.japan import JST
 
 # -- the server side (runs in a child process) ----------------------------------------------
 

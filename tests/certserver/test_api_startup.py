@@ -22,6 +22,7 @@ from certserver.cli import main
 from certserver.clock import ServiceClock
 from certserver.config import Settings
 from certserver.db.session import make_engine, upgrade_to_head
+from konbini_common.japan import JST
 
 pki = api_support.pki  # fixture
 
@@ -161,7 +162,7 @@ def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
 
 def test_a_pretended_time_starts_the_service_clock_there_and_lets_it_run() -> None:
     # Demos and training outside service hours: the clock starts at the pretended moment.
-    jst = dt.timezone(dt.timedelta(hours=9))
+    jst = JST
     pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=jst)
     clock = ServiceClock.pretending_from(pretend)
     first = clock()

@@ -27,8 +27,8 @@ from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services.kiosks import register_kiosk
 from certserver.services.rules.calendar import is_weekday, is_year_end_closure
 from kiosk.democards import DemoCardEntry, read_index
+from konbini_common.japan import JST
 
-JST = dt.timezone(dt.timedelta(hours=9))
 KIOSK_ID = "TEST-KIOSK-01"
 
 

@@ -4,9 +4,8 @@ the year-end closure, maintenance days, and the fiscal year a tax certificate is
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-JST = ZoneInfo("Asia/Tokyo")
+from konbini_common.japan import JST
 
 
 def to_jst(now: datetime) -> datetime:
@@ -30,15 +29,6 @@ def latest_fiscal_year(day: date) -> int:
     """The newest 年度 a tax certificate exists for: from 1 June of year Y it is Y, before
     that Y-1 (the new year's tax is assessed in June)."""
     return day.year if day.month >= 6 else day.year - 1
-
-
-def age_on(birth_date: date, day: date) -> int:
-    """Full years of age on `day`, counted from the calendar birthday. (The law counts a
-    year as complete at the end of the day before the birthday; that one day is ignored.)"""
-    years = day.year - birth_date.year
-    if (day.month, day.day) < (birth_date.month, birth_date.day):
-        years -= 1
-    return years
 
 
 def add_business_days(day: date, count: int) -> date:

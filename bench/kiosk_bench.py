@@ -54,8 +54,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from konbini_common.japan import JST
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
@@ -76,12 +74,11 @@ PRINTER_EFFECTS = frozenset({"PrintDocuments"})
 # -- the service (a child process) ----------------------------------------------------------
 
 def open_moment(after: dt.datetime) -> dt.datetime:
-    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute): inside every
-    demo municipality's opening hours."""
-    at = (after + dt.timedelta(minutes=1)).astimezone(JST)
-    while not (at.weekday() < 5 and 10 <= at.hour < 16):
-        at = (at + dt.timedelta(hours=1)).replace(minute=0, second=0)
-    return at.astimezone(dt.UTC)
+    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute), outside the
+    year-end closure: inside every demo municipality's opening hours."""
+    from certserver.services.rules.calendar import next_surely_open
+
+    return next_surely_open(after + dt.timedelta(minutes=1)).astimezone(dt.UTC)
 
 
 def service_settings(data_dir: Path):  # type: ignore[no-untyped-def]

@@ -37,8 +37,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lean_http import LeanConnection, LeanHttpError, LeanResponse
 
-from konbini_common.japan import JST
-
 # -- the server side (runs in a child process) ----------------------------------------------
 
 @dataclass(frozen=True)
@@ -56,14 +54,12 @@ class StubRenderer:
 
 
 def _clock_offset() -> dt.timedelta:
-    """Zero inside kiosk hours on a weekday, else the shift to the next weekday 10:00 JST."""
-    now = dt.datetime.now(JST)
-    if now.weekday() < 5 and dt.time(7, 0) <= now.time() <= dt.time(22, 0):
-        return dt.timedelta(0)
-    day = (now + dt.timedelta(days=1)).date()
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(10, 0), JST) - now
+    """Zero when the service is surely open now, else the shift to the next moment it is
+    (a weekday 10:00 JST outside the year-end closure)."""
+    from certserver.services.rules.calendar import next_surely_open
+
+    now = dt.datetime.now(dt.UTC)
+    return next_surely_open(now) - now
 
 
 def bench_app():  # type: ignore[no-untyped-def]

@@ -153,22 +153,14 @@ class SignerStore:
             if cached is not None:
                 return cached
             if not self.has_signer(municipality_code):
-                raise SignerNotFoundError(
-                    "signer_missing",
-                    "この市区町村の証明書署名鍵がありません。",
-                    f"no document-signing key for municipality {municipality_code} (run `certserver init`)",
-                )
+                raise SignerNotFoundError.of("signer_missing", municipality_code=municipality_code)
             folder = self.directory(municipality_code)
             pades_key = serialization.load_pem_private_key((folder / PADES_KEY).read_bytes(), None)
             qr_key = serialization.load_pem_private_key((folder / QR_KEY).read_bytes(), None)
             if not isinstance(pades_key, ec.EllipticCurvePrivateKey) or not isinstance(
                 qr_key, ed25519.Ed25519PrivateKey
             ):
-                raise SignerNotFoundError(
-                    "signer_invalid",
-                    "署名鍵の形式が不正です。",
-                    f"unexpected key types for {municipality_code}",
-                )
+                raise SignerNotFoundError.of("signer_invalid", municipality_code=municipality_code)
             certificate = x509.load_pem_x509_certificate((folder / PADES_CERT).read_bytes())
             chain_bytes = (folder / CHAIN).read_bytes()
             chain = (

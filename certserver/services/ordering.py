@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from certserver.documents.content import CertificateContent, CertificateKind
+from certserver.refusals import CodedRefusal
 
 
 class MunicipalityRole(StrEnum):
@@ -22,14 +23,8 @@ class MunicipalityRole(StrEnum):
     HONSEKICHI = "honsekichi"  # 本籍地: family-register domicile (after 利用登録)
 
 
-class RuleViolation(Exception):
+class RuleViolation(CodedRefusal):
     """An order the rules refuse. `code` is stable (API error code), messages are for people."""
-
-    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,7 @@ def prepare_order(session: Session, requester_id: str, order: OrderRequest, now:
     certificate number and issued_on = the JST date of `now`) and the fee per copy.
 
     Raises RuleViolation with the first rule the order breaks (codes in
-    certserver.services.rules.violations.MESSAGES); ValueError for a naive `now`."""
+    certserver.refusals.MESSAGES); ValueError for a naive `now`."""
     from certserver.db.repositories.registry import RegistryRepository
     from certserver.services.rules.engine import build_order
 

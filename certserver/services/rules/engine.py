@@ -13,6 +13,7 @@ from datetime import date, datetime
 from certserver.db.models.registry import CertificateSetting, Municipality, Resident
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.documents.content import Body, CertificateContent, CertificateKind
+from certserver.refusals import MESSAGES
 from certserver.services.ordering import (
     CertificateOffer,
     Menu,
@@ -39,7 +40,7 @@ from certserver.services.rules.eligibility import (
     koseki_view,
 )
 from certserver.services.rules.fees import fee_for
-from certserver.services.rules.violations import MESSAGES, violation
+from certserver.services.rules.violations import violation
 
 JUSHOCHI_KINDS = (
     CertificateKind.JUMINHYO,

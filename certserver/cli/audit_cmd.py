@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from certserver.cli import CliError, settings_from
-
-
-def _factory(args: argparse.Namespace):  # -> sessionmaker
-    """Sessions on the service's own engine (on SQLite every transaction takes the write
-    lock at BEGIN, so a command never fails half-way against a running server)."""
-    from certserver.app import DeploymentCheckError, build_engine
-    from certserver.db.session import make_session_factory
-
-    try:
-        return make_session_factory(build_engine(settings_from(args)))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
+from certserver.cli import CliError, session_factory_from
 
 
 def _initialised(factory) -> bool:  # type: ignore[no-untyped-def]
@@ -49,7 +37,7 @@ def verify_log(args: argparse.Namespace) -> int:
     from certserver.db.session import transaction
     from certserver.services.audit import verify_chain
 
-    factory = _factory(args)
+    factory = session_factory_from(args)
     try:
         with transaction(factory) as session:
             report = verify_chain(session)

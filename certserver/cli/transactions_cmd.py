@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, service_engine
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,13 +22,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def _read(args: argparse.Namespace, reader):  # type: ignore[no-untyped-def]
     from sqlalchemy.exc import SQLAlchemyError
 
-    from certserver.app import DeploymentCheckError, build_engine
     from certserver.db.session import make_session_factory, transaction
 
-    try:
-        engine = build_engine(settings_from(args))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
+    engine = service_engine(args)
     try:
         with transaction(make_session_factory(engine)) as session:
             return reader(session)

@@ -16,7 +16,6 @@ It needs pcscd with the vpcd driver running; it locks a vpcd reader like the tes
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import statistics
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(HERE))  # echo_card
 
 from cardfactory import PIN, make_card  # noqa: E402
 from echo_card import EchoCard  # noqa: E402
+from processkit import vpcd_lock  # noqa: E402
 
 from cardreader.apdu import CommandApdu  # noqa: E402
 from cardreader.inprocess import VirtualCardTransport  # noqa: E402
@@ -56,11 +56,8 @@ def locked_slots(timeout: float = 120.0) -> Iterator[list[tuple[int, str]]]:
     while True:
         held: list[int] = []
         for port, _ in VPCD_SLOTS:
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = vpcd_lock(port, wait=False)
+            if fd is None:
                 break
             held.append(fd)
         if len(held) == len(VPCD_SLOTS):

@@ -57,6 +57,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # processkit (the locks and waits the tests use)
+
+from processkit import vpcd_lock  # noqa: E402
 
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 KIOSK_ID = "BENCH-KIOSK-01"
@@ -115,20 +118,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    import httpx
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    from processkit import ServiceNotReadyError, wait_until_healthy
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the service did not start")
+    try:
+        wait_until_healthy(url, process)
+    except ServiceNotReadyError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @contextmanager
@@ -175,11 +171,8 @@ def locked_slot(timeout: float = 120.0) -> Iterator[tuple[int, str]]:
     deadline = time.monotonic() + timeout
     while True:
         for port, reader in VPCD_SLOTS:
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = vpcd_lock(port, wait=False)
+            if fd is None:
                 continue
             try:
                 yield port, reader

@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lean_http import LeanConnection, LeanHttpError, LeanResponse
@@ -269,18 +268,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("bench server did not start")
+def _wait_ready(url: str, process: subprocess.Popen) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # processkit
+    from processkit import ServiceNotReadyError, wait_until_healthy
+
+    try:
+        wait_until_healthy(url, process)
+    except ServiceNotReadyError as exc:
+        raise SystemExit(f"bench server: {exc}") from None
 
 
 def main() -> None:

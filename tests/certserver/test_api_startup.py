@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import api_support
-import httpx
 import pytest
 from api_support import KioskClient, Pki, make_settings, populated_with_kiosks
+from processkit import wait_until_healthy
 
 from certserver import app as app_module
 from certserver.app import DeploymentCheckError, create_app
@@ -102,16 +102,8 @@ def test_two_worker_processes_on_one_sqlite_file_serve_one_consistent_service(pk
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_healthy(base, server, poll=0.2,
+                           describe=lambda: server.stderr.read().decode() if server.stderr else "")
         card = pki.cards["toride-000"]
         # Fresh connections each time, so requests spread over both workers: the challenge
         # one worker issued must be known to the other, and spent for both.

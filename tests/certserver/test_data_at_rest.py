@@ -35,6 +35,7 @@ from api_support import (
     error_code,
     populated_with_kiosks,
 )
+from processkit import wait_until_healthy
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,17 +120,9 @@ def served(pki: Pki, tmp_path: Path) -> Iterator[ServeProcess]:
 
 
 def _wait_until_up(served: ServeProcess) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{served.url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if served.process.poll() is not None:
-            raise AssertionError(served.process.stderr.read().decode() if served.process.stderr else "exited")
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+    process = served.process
+    wait_until_healthy(served.url, process, poll=0.2,
+                       describe=lambda: process.stderr.read().decode() if process.stderr else "")
 
 
 def _fetched(kiosk: KioskClient, card: api_support.Card) -> tuple[str, list[bytes]]:

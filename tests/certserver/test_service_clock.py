@@ -9,15 +9,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import api_support
-import httpx
 import pytest
 from api_support import KioskClient, Pki, populated_with_kiosks
+from processkit import wait_until_healthy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -83,16 +82,7 @@ def _serving(data_dir: Path, db_url: str, pretend: dt.datetime, workers: int, lo
             env=env, stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_healthy(base, server, poll=0.2, describe=log.read_text)
         yield base
     finally:
         server.terminate()

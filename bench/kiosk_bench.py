@@ -59,7 +59,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # processkit (the locks and waits the tests use)
 
-from processkit import vpcd_lock  # noqa: E402
+from processkit import stop, vpcd_lock  # noqa: E402
 
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 KIOSK_ID = "BENCH-KIOSK-01"
@@ -75,14 +75,6 @@ PRINTER_EFFECTS = frozenset({"PrintDocuments"})
 
 
 # -- the service (a child process) ----------------------------------------------------------
-
-def open_moment(after: dt.datetime) -> dt.datetime:
-    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute), outside the
-    year-end closure: inside every demo municipality's opening hours."""
-    from certserver.services.rules.calendar import next_surely_open
-
-    return next_surely_open(after + dt.timedelta(minutes=1)).astimezone(dt.UTC)
-
 
 def service_settings(data_dir: Path):  # type: ignore[no-untyped-def]
     from certserver.config import Settings
@@ -134,6 +126,7 @@ def running_service(data_dir: Path) -> Iterator[Service]:
     from certserver.cli.init_cmd import initialise
     from certserver.db.session import make_engine, make_session_factory, transaction
     from certserver.services.kiosks import register_kiosk
+    from certserver.services.rules.calendar import next_surely_open
     from kiosk.democards import read_index
 
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -144,7 +137,8 @@ def running_service(data_dir: Path) -> Iterator[Service]:
         credential = register_kiosk(session, KIOSK_ID, "ベンチ店 (bench store)", dt.datetime.now(dt.UTC))
     engine.dispose()
     card = next(c for c in read_index(settings.cards_dir) if c.resident_id == RESIDENT)
-    offset = max(dt.timedelta(0), open_moment(created) - dt.datetime.now(dt.UTC))
+    # The service's own calendar says when every demo certificate is on offer.
+    offset = max(dt.timedelta(0), next_surely_open(created + dt.timedelta(minutes=1)) - dt.datetime.now(dt.UTC))
     port = _free_port()
     env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
            "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -154,12 +148,7 @@ def running_service(data_dir: Path) -> Iterator[Service]:
         _wait_ready(url, server)
         yield Service(url, credential.kiosk_id, credential.secret, card.path, card.pin, offset)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 # -- the vpcd reader ------------------------------------------------------------------------

@@ -56,3 +56,15 @@ def vpcd_lock(port: int, *, wait: bool) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def stop(process: subprocess.Popen[bytes], *, grace: float = 30.0) -> None:
+    """SIGTERM `process` and reap it; SIGKILL it if it has not ended after `grace` seconds.
+    Raises subprocess.TimeoutExpired only if even SIGKILL does not end it within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processkit import stop
 
 from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
@@ -89,13 +90,7 @@ class Serve:
 
     def stop(self) -> None:
         """SIGTERM (the orderly way); then SIGKILL what is left of the group, by pid."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop(self.process)
         for pid in self.group():
             try:
                 os.kill(pid, signal.SIGKILL)

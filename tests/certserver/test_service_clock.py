@@ -16,7 +16,7 @@ from pathlib import Path
 import api_support
 import pytest
 from api_support import KioskClient, Pki, populated_with_kiosks
-from processkit import wait_until_healthy
+from processkit import stop, wait_until_healthy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -85,12 +85,7 @@ def _serving(data_dir: Path, db_url: str, pretend: dt.datetime, workers: int, lo
         wait_until_healthy(base, server, poll=0.2, describe=log.read_text)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop(server)
 
 
 def _data_dir(tmp_path: Path, pki: Pki) -> Path:

@@ -36,7 +36,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A notified change is still being processed; certificates cannot be issued now.",
     ),
     "gaiji_in_record": (
-        "証明書に印字できない文字が含まれるため、コンビニ交付はご利用いただけません。",
+        "証明書に印字できない文字（外字）が含まれるため、コンビニ交付はご利用いただけません。市区町村の窓口で請求してください。",
         "The record contains a character that cannot be printed here; please apply at the office.",
     ),
     "same_day_move_in": (

@@ -16,7 +16,6 @@ It needs pcscd with the vpcd driver running; it locks a vpcd reader like the tes
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import statistics
 import sys
@@ -38,6 +37,7 @@ from cardreader.jpki import EF_AUTH_CERT, JPKI_AID, JpkiClient  # noqa: E402
 from cardreader.transport import Transport  # noqa: E402
 from cardreader.virtualcard import VirtualCard, VpcdBridge  # noqa: E402
 from konbini_testkit.cards import PIN, make_card  # noqa: E402
+from konbini_testkit.processkit import vpcd_lock  # noqa: E402
 
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 READ_256 = CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256)
@@ -55,11 +55,8 @@ def locked_slots(timeout: float = 120.0) -> Iterator[list[tuple[int, str]]]:
     while True:
         held: list[int] = []
         for port, _ in VPCD_SLOTS:
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = vpcd_lock(port, wait=False)
+            if fd is None:
                 break
             held.append(fd)
         if len(held) == len(VPCD_SLOTS):

@@ -66,7 +66,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-JST = dt.timezone(dt.timedelta(hours=9))
+from konbini_testkit.processkit import stop, vpcd_lock  # noqa: E402
+
 VPCD_SLOTS = ((35963, "Virtual PCD 00 00"), (35964, "Virtual PCD 00 01"))  # as tests/conftest.py
 KIOSK_ID = "BENCH-KIOSK-01"
 RESIDENT = "toride-0001"  # a demo resident whose 住民票 is issued
@@ -81,15 +82,6 @@ PRINTER_EFFECTS = frozenset({"PrintDocuments"})
 
 
 # -- the service (a child process) ----------------------------------------------------------
-
-def open_moment(after: dt.datetime) -> dt.datetime:
-    """The first weekday 10:00-16:00 JST moment after `after` (+1 minute): inside every
-    demo municipality's opening hours."""
-    at = (after + dt.timedelta(minutes=1)).astimezone(JST)
-    while not (at.weekday() < 5 and 10 <= at.hour < 16):
-        at = (at + dt.timedelta(hours=1)).replace(minute=0, second=0)
-    return at.astimezone(dt.UTC)
-
 
 def service_settings(data_dir: Path) -> Settings:
     from certserver.config import Settings
@@ -125,20 +117,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    import httpx
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    from konbini_testkit.processkit import ServiceNotReadyError, wait_until_healthy
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the service did not start")
+    try:
+        wait_until_healthy(url, process)
+    except ServiceNotReadyError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @contextmanager
@@ -148,6 +133,7 @@ def running_service(data_dir: Path) -> Iterator[Service]:
     from certserver.cli.init_cmd import initialise
     from certserver.db.session import make_engine, make_session_factory, transaction
     from certserver.services.kiosks import register_kiosk
+    from certserver.services.rules.calendar import next_surely_open
     from kiosk.democards import read_index
 
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -158,7 +144,8 @@ def running_service(data_dir: Path) -> Iterator[Service]:
         credential = register_kiosk(session, KIOSK_ID, "ベンチ店 (bench store)", dt.datetime.now(dt.UTC))
     engine.dispose()
     card = next(c for c in read_index(settings.cards_dir) if c.resident_id == RESIDENT)
-    offset = max(dt.timedelta(0), open_moment(created) - dt.datetime.now(dt.UTC))
+    # The service's own calendar says when every demo certificate is on offer.
+    offset = max(dt.timedelta(0), next_surely_open(created + dt.timedelta(minutes=1)) - dt.datetime.now(dt.UTC))
     port = _free_port()
     env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
            "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -168,12 +155,7 @@ def running_service(data_dir: Path) -> Iterator[Service]:
         _wait_ready(url, server)
         yield Service(url, credential.kiosk_id, credential.secret, card.path, card.pin, offset)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 # -- the vpcd reader ------------------------------------------------------------------------
@@ -185,11 +167,8 @@ def locked_slot(timeout: float = 120.0) -> Iterator[tuple[int, str]]:
     deadline = time.monotonic() + timeout
     while True:
         for port, reader in VPCD_SLOTS:
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = vpcd_lock(port, wait=False)
+            if fd is None:
                 continue
             try:
                 yield port, reader

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -43,9 +42,6 @@ if TYPE_CHECKING:  # the packages are imported where used, in the process that n
     from fastapi import FastAPI
 
     from certserver.documents.content import CertificateContent
-
-JST = dt.timezone(dt.timedelta(hours=9))
-
 
 # -- the server side (runs in a child process) ----------------------------------------------
 
@@ -64,14 +60,12 @@ class StubRenderer:
 
 
 def _clock_offset() -> dt.timedelta:
-    """Zero inside kiosk hours on a weekday, else the shift to the next weekday 10:00 JST."""
-    now = dt.datetime.now(JST)
-    if now.weekday() < 5 and dt.time(7, 0) <= now.time() <= dt.time(22, 0):
-        return dt.timedelta(0)
-    day = (now + dt.timedelta(days=1)).date()
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(10, 0), JST) - now
+    """Zero when the service is surely open now, else the shift to the next moment it is
+    (a weekday 10:00 JST outside the year-end closure)."""
+    from certserver.services.rules.calendar import next_surely_open
+
+    now = dt.datetime.now(dt.UTC)
+    return next_surely_open(now) - now
 
 
 def bench_app() -> FastAPI:
@@ -281,18 +275,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("bench server did not start")
+def _wait_ready(url: str, process: subprocess.Popen) -> None:
+    from konbini_testkit.processkit import ServiceNotReadyError, wait_until_healthy
+
+    try:
+        wait_until_healthy(url, process)
+    except ServiceNotReadyError as exc:
+        raise SystemExit(f"bench server: {exc}") from None
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from cardreader.cardfile import CardFileError
 from cardreader.cli_error import CliError
 from cardreader.jpki import JpkiClient, PinFormatError, pin_bytes
 from cardreader.status import (
@@ -28,6 +27,7 @@ from cardreader.status import (
     WrongPinError,
 )
 from cardreader.transport import Transport
+from konbini_common.cardfile import CardFileError
 
 EXIT_WRONG_PIN = 3
 EXIT_PIN_LOCKED = 4

@@ -30,7 +30,7 @@ class VirtualCardTransport(Transport):
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, clear_on_reselect: bool = False) -> VirtualCardTransport:
         """A transport to a new VirtualCard over the card file at `path`.
-        Raises cardreader.cardfile.CardFileError for a missing or damaged file."""
+        Raises konbini_common.cardfile.CardFileError for a missing or damaged file."""
         return cls(VirtualCard(path, clear_on_reselect=clear_on_reselect))
 
     @property

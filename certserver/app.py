@@ -51,6 +51,7 @@ from certserver.db.session import (
 )
 from certserver.pki.ca import CaBundle, CaError
 from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
+from certserver.refusals import messages
 from certserver.services import audit
 from certserver.services.retention import purge_idempotency_records
 from certserver.services.transactions import Renderer, TransactionService, certificate_status
@@ -319,7 +320,7 @@ class BodySizeLimit:
     async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
         from fastapi.responses import JSONResponse
 
-        response = JSONResponse(error_body("payload_too_large", "要求が大きすぎます。", "The request body is too large."),
+        response = JSONResponse(error_body("payload_too_large", *messages("payload_too_large")),
                                 status_code=413)
         await response(scope, receive, send)
 

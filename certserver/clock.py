@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from konbini_common.durable import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +89,7 @@ def save_clock(data_dir: Path, clock: ServiceClock) -> None:
             return
         body = json.dumps({"format": "konbini-kiosk service clock", "version": 1,
                            "offset_seconds": clock.offset.total_seconds()}) + "\n"
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".service-clock.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(path, body.encode("utf-8"))
     except OSError as exc:
         raise ClockFileError(f"cannot write the service clock {path}: {exc.strerror}") from exc
 

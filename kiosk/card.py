@@ -167,7 +167,7 @@ class _Borrowed(Transport):
 
 def open_reader(spec: str) -> CardReader:
     """A reader from `pcsc`, `pcsc:NAME` or `virtual:CARDFILE`. Raises ReaderSpecError,
-    cardreader.status.ReaderError (PC/SC unavailable), cardreader.cardfile.CardFileError."""
+    cardreader.status.ReaderError (PC/SC unavailable), konbini_common.cardfile.CardFileError."""
     kind, _, rest = spec.partition(":")
     if kind == "pcsc":
         return PcscCardReader(rest or None)

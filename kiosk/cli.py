@@ -198,12 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from cardreader.cardfile import CardFileError
     from cardreader.status import CardError
     from kiosk.card import VirtualCardReader, open_reader
     from kiosk.config import build_devices
     from kiosk.driver import Driver, VisitScript
     from kiosk.flow import KioskFlow
+    from konbini_common.cardfile import CardFileError
 
     settings = settings_from(args)
     settings.printer_dir = args.out

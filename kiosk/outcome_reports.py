@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from cardreader.cardfile import write_atomic
 from kiosk.client import (
     SERVICE_ID,
     ServiceClient,
@@ -32,6 +31,7 @@ from kiosk.client import (
     ServiceTimeoutError,
     ServiceUnreachableError,
 )
+from konbini_common.durable import fsync_folder, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,4 @@ class OutcomeReports:
             self._memory.pop(report.file_name, None)
             return
         (self.folder / report.file_name).unlink(missing_ok=True)
-        dir_fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the removal is as durable as the write
-        finally:
-            os.close(dir_fd)
+        fsync_folder(self.folder)  # the removal is as durable as the write

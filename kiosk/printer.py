@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cardreader.cardfile import write_atomic
 from kiosk.models import Document, DocumentRef
+from konbini_common.durable import write_atomic
 
 logger = logging.getLogger(__name__)
 

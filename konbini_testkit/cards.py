@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from cardreader.cardfile import CardFile, KenhojoData, PinRecord
+from konbini_common.cardfile import CardFile, KenhojoData, PinRecord
 
 PIN = "1234"
 PASSWORD = "ABC123"

@@ -53,19 +53,15 @@ for port in range(8080, 8180):
 EOF
 )
 URL=http://127.0.0.1:$PORT
-# The service keeps the real hours (06:30-23:00 JST, closed 29 Dec - 3 Jan). Outside them the
-# demo runs the service's clock from the next weekday 10:00 JST instead, and says so.
+# The service keeps the real hours (06:30-23:00 JST, some certificates weekdays only, closed
+# 29 Dec - 3 Jan). Unless every certificate is on offer now (the service's own calendar says),
+# the demo runs the service's clock from the next weekday 10:00 JST instead, and says so.
 PRETEND=$($PY - <<'EOF'
 import datetime as dt
-jst = dt.timezone(dt.timedelta(hours=9))
-now = dt.datetime.now(jst)
-year_end = (now.month, now.day) >= (12, 29) or (now.month, now.day) <= (1, 3)
-if not year_end and dt.time(7, 0) <= now.time() <= dt.time(22, 30):
-    raise SystemExit(0)
-day = now.date() + dt.timedelta(days=1)
-while day.weekday() >= 5 or (day.month, day.day) >= (12, 29) or (day.month, day.day) <= (1, 3):
-    day += dt.timedelta(days=1)
-print(dt.datetime.combine(day, dt.time(10, 0), jst).isoformat())
+from certserver.services.rules.calendar import next_surely_open
+now = dt.datetime.now(dt.UTC)
+if (moment := next_surely_open(now)) != now:
+    print(moment.isoformat())
 EOF
 )
 serve_options=()

@@ -10,7 +10,6 @@ the test command sets when it started them), a missing service fails instead of 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from konbini_testkit.processkit import vpcd_lock
 from konbini_testkit.vpcd import VPCD_PORTS, VpcdSlot
 
 if TYPE_CHECKING:
@@ -53,11 +53,8 @@ def _lock_slots(count: int, timeout: float = 120.0) -> tuple[list[VpcdSlot], lis
     while True:
         held: list[tuple[VpcdSlot, int]] = []
         for index, port in enumerate(VPCD_PORTS):
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = vpcd_lock(port, wait=False)
+            if fd is None:
                 continue
             held.append((VpcdSlot(f"Virtual PCD 00 {index:02d}", port), fd))
             if len(held) == count:
@@ -87,9 +84,9 @@ def vpcd_slots(pcscd: None) -> Iterator[list[VpcdSlot]]:
     fds: list[int] = []
     try:
         for port in VPCD_PORTS:
-            fd = os.open(f"/tmp/konbini-vpcd-{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            fd = vpcd_lock(port, wait=True)
+            assert fd is not None  # a waiting lock always ends held
             fds.append(fd)
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield [VpcdSlot(f"Virtual PCD 00 {i:02d}", port) for i, port in enumerate(VPCD_PORTS)]
     finally:
         for fd in fds:

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cardreader.apdu import ApduFormatError, CommandApdu
-from cardreader.cardfile import CardFile, CardFileError
 from cardreader.status import SW
 from cardreader.virtualcard import jpki_ap, kenhojo_ap, other_aps
 from cardreader.virtualcard.filesystem import BinaryEf, Df, Ef, KeyEf, RecordEf
 from cardreader.virtualcard.pins import MAX_PIN_BYTES, PinBook, PinEf
 from cardreader.virtualcard.signer import SignInputError, UnknownSchemeError
 from cardreader.virtualcard.store import CardStore
+from konbini_common.cardfile import CardFile, CardFileError
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class VirtualCard:
     safe to call from several threads (one lock serialises the card, as a chip would)."""
 
     def __init__(self, path: str | os.PathLike[str], *, clear_on_reselect: bool = False) -> None:
-        """Load the card file. Raises cardreader.cardfile.CardFileError (missing, damaged,
+        """Load the card file. Raises konbini_common.cardfile.CardFileError (missing, damaged,
         unusable key or ATR)."""
         self.path = Path(path)
         self._store = CardStore.open(self.path)

@@ -21,13 +21,13 @@ import sys
 import threading
 from types import FrameType
 
-from cardreader.cardfile import CardFileError, PinRecord, make_verifier
 from cardreader.cli_error import CliError
 from cardreader.status import SW, ReaderError
 from cardreader.virtualcard.card import VirtualCard
 from cardreader.virtualcard.pins import FOUR_DIGITS, SIGN_PASSWORD
 from cardreader.virtualcard.store import CardStore, CardStoreError
 from cardreader.virtualcard.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdBridge
+from konbini_common.cardfile import CardFileError, PinRecord, make_verifier
 
 EXIT_READER = 6  # as cardreader.hostcli: reader unavailable
 

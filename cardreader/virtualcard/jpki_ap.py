@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.filesystem import BinaryEf, Df, Ef, KeyEf, df
 from cardreader.virtualcard.pins import FOUR_DIGITS, SIGN_PASSWORD, PinEf, PinSource
 from cardreader.virtualcard.signer import RsaSigner
+from konbini_common.cardfile import CardFile
 
 AID = bytes.fromhex("D392F000260100000001")  # jpki.md §1: 公的個人認証AP
 

@@ -8,10 +8,10 @@ from functools import lru_cache
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from cardreader.cardfile import CardFile, KenhojoData
 from cardreader.virtualcard.filesystem import BinaryEf, Df, df, pad, tlv, with_offset_table
 from cardreader.virtualcard.kenkaku_face import face_signer_key
 from cardreader.virtualcard.pins import FOUR_DIGITS, PinEf, PinSource
+from konbini_common.cardfile import CardFile, KenhojoData
 
 AID = bytes.fromhex("D3921000310001010408")  # jpki.md §1: 券面事項入力補助AP
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image, ImageDraw, ImageFont
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.filesystem import tlv, with_offset_table
+from konbini_common.cardfile import CardFile
 
 NAME_IMAGE_SIZE = (1024, 192)  # 氏名 (width, height) in pixels; chosen
 ADDRESS_IMAGE_SIZE = (1024, 288)  # 住所, up to three lines; chosen

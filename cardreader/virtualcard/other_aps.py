@@ -10,10 +10,10 @@ import hashlib
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard.filesystem import BinaryEf, Df, RecordEf, df, tlv
 from cardreader.virtualcard.kenkaku_face import card_face
 from cardreader.virtualcard.pins import PinEf, PinSource
+from konbini_common.cardfile import CardFile
 
 KENKAKU_AID = bytes.fromhex("D3921000310001010402")  # 券面事項確認AP
 KYOTSU_AID = bytes.fromhex("D3921000310001010100")  # 共通カードAP

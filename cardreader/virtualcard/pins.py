@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from cardreader.cardfile import PinRecord, check_verifier, make_verifier
 from cardreader.status import SW
 from cardreader.virtualcard.store import CardStore, CardStoreError
+from konbini_common.cardfile import PinRecord, check_verifier, make_verifier
 
 logger = logging.getLogger(__name__)
 

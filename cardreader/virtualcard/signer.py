@@ -14,7 +14,7 @@ import secrets
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from cardreader.cardfile import CardFileError
+from konbini_common.cardfile import CardFileError
 
 # DER DigestInfo headers (RFC 8017 §9.2 note 1). When scheme 00's data is exactly one of
 # these plus a digest, OpenSSL computes the same (deterministic) signature ~8x faster.

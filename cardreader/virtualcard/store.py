@@ -1,4 +1,4 @@
-"""The virtual card's durable memory: the card file on disk, through cardreader.cardfile.
+"""The virtual card's durable memory: the card file on disk, through konbini_common.cardfile.
 
 A real chip writes its retry counter to EEPROM before it answers a VERIFY; this store does
 the same with the card file (write, fsync, rename: `CardFile.save`). Several processes may
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from cardreader.cardfile import CardFile, CardFileError, PinRecord
+from konbini_common.cardfile import CardFile, CardFileError, PinRecord
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class CardStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> CardStore:
-        """Load the card file. Raises cardreader.cardfile.CardFileError."""
+        """Load the card file. Raises konbini_common.cardfile.CardFileError."""
         resolved = Path(path)
         seen = _identity(resolved)
         card = CardFile.load(resolved)

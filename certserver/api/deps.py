@@ -170,14 +170,12 @@ def begin_idempotent(c: Call, request: Request, body: Any) -> JSONResponse | Non
     record = c.session.get(IdempotencyRecord, (c.kiosk.id, key))
     if record is not None:
         if record.fingerprint != print_:
-            raise ApiError("idempotency_key_reused", "同じ再送キーで別の要求が送られました。",
-                           "This Idempotency-Key was used for a different request.")
+            raise ApiError.of("idempotency_key_reused")
         if record.status_code != IN_PROGRESS:
             return JSONResponse(json.loads(record.body), status_code=record.status_code,
                                 headers={"Idempotent-Replayed": "true"})
         if c.now - as_utc(record.created_at) < ABANDONED_AFTER:
-            raise ApiError("request_in_progress", "処理中です。しばらくお待ちください。",
-                           "The first request with this Idempotency-Key is still running.")
+            raise ApiError.of("request_in_progress")
         # No request runs this long: the one that wrote the placeholder died with its
         # process (an order killed while rendering). This retry runs in its place.
         logger.warning("kiosk %s: an abandoned request left its Idempotency-Key in progress; running the retry",

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certserver.pki.validation import CardCertificateError
+from certserver.refusals import CodedRefusal, messages
 from certserver.services.authentication import ChallengeError
 from certserver.services.kiosks import KioskAuthenticationError
 from certserver.services.ordering import RuleViolation
@@ -26,14 +27,8 @@ from kioskapi.models import ErrorBody, ErrorDetail
 logger = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(CodedRefusal):
     """A refusal made by the API layer itself (credentials, request shape, idempotency)."""
-
-    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
 
 
 # Exceptions that are answers, not failures: the request's writes (audit entry, spent
@@ -94,11 +89,11 @@ def refusal_response(exc: Exception) -> tuple[int, dict[str, Any]]:
 
 
 def unauthorized() -> ApiError:
-    return ApiError("unauthorized_kiosk", "端末の認証に失敗しました。", "The kiosk credential is missing or wrong.")
+    return ApiError.of("unauthorized_kiosk")
 
 
 def invalid_request(message_en: str) -> ApiError:
-    return ApiError("invalid_request", "要求の形式が正しくありません。", message_en)
+    return ApiError.of("invalid_request", detail=message_en)
 
 
 async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -118,27 +113,29 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
         {"loc": [str(part) for part in err.get("loc", ())], "type": str(err.get("type", "")), "msg": str(err.get("msg", ""))}
         for err in exc.errors()[:20]
     ]
-    body = error_body("invalid_request", "要求の形式が正しくありません。", "The request is not valid.", fields=fields)
+    body = error_body("invalid_request", *messages("invalid_request", detail="The request is not valid."),
+                      fields=fields)
     return JSONResponse(body, status_code=422)
 
 
 async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # a body FastAPI could not even decode: same as any bad body
-        body = error_body("invalid_request", "要求の形式が正しくありません。", "The request body could not be read.")
+        body = error_body("invalid_request", *messages("invalid_request",
+                                                       detail="The request body could not be read."))
         return JSONResponse(body, status_code=422)
     if exc.status_code == 404:
-        body = error_body("not_found", "見つかりません。", "Not found.")
+        body = error_body("not_found", *messages("not_found"))
     elif exc.status_code == 405:
-        body = error_body("method_not_allowed", "この操作はできません。", "Method not allowed.")
+        body = error_body("method_not_allowed", *messages("method_not_allowed"))
     else:
-        body = error_body(f"http_{exc.status_code}", "要求を処理できませんでした。", str(exc.detail))
+        body = error_body(f"http_{exc.status_code}", *messages("http_error", detail=exc.detail))
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    body = error_body("internal_error", "システムエラーが発生しました。", "Internal error.")
+    body = error_body("internal_error", *messages("internal_error"))
     return JSONResponse(body, status_code=500)
 
 

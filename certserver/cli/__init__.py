@@ -91,6 +91,25 @@ def settings_from(args: argparse.Namespace):  # -> Settings (import kept lazy fo
     return Settings()
 
 
+def service_engine(args: argparse.Namespace):  # -> Engine
+    """The service's own engine for the settings of `args` (on SQLite every transaction takes
+    the write lock at BEGIN, so a command never fails half-way against a running server).
+    Raises CliError when the deployment check refuses the settings."""
+    from certserver.app import DeploymentCheckError, build_engine
+
+    try:
+        return build_engine(settings_from(args))
+    except DeploymentCheckError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def session_factory_from(args: argparse.Namespace):  # -> sessionmaker
+    """Sessions on `service_engine(args)`. Raises CliError (see service_engine)."""
+    from certserver.db.session import make_session_factory
+
+    return make_session_factory(service_engine(args))
+
+
 def service_now(args: argparse.Namespace) -> datetime:
     """The service's clock now, as `certserver serve` recorded it in the data folder (the
     host's time when it pretends nothing), so that what a command writes (a revocation, an

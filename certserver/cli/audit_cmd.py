@@ -5,22 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, session_factory_from
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where used at run time (kept lazy for start-up time)
     from sqlalchemy.orm import Session, sessionmaker
-
-
-def _factory(args: argparse.Namespace) -> sessionmaker[Session]:
-    """Sessions on the service's own engine (on SQLite every transaction takes the write
-    lock at BEGIN, so a command never fails half-way against a running server)."""
-    from certserver.app import DeploymentCheckError, build_engine
-    from certserver.db.session import make_session_factory
-
-    try:
-        return make_session_factory(build_engine(settings_from(args)))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
 
 
 def _initialised(factory: sessionmaker[Session]) -> bool:
@@ -53,7 +41,7 @@ def verify_log(args: argparse.Namespace) -> int:
     from certserver.db.session import transaction
     from certserver.services.audit import verify_chain
 
-    factory = _factory(args)
+    factory = session_factory_from(args)
     try:
         with transaction(factory) as session:
             report = verify_chain(session)

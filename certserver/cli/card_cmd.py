@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from certserver.cli import CliError, service_now, settings_from
+from konbini_common.japan import JST
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
     from certserver.pki.ca import CaBundle
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 PIN_ENV = "CERTSERVER_CARD_PIN"  # 利用者証明用暗証番号 of the card `card issue` makes
 PASSWORD_ENV = "CERTSERVER_CARD_PASSWORD"  # 署名用パスワード of that card
 T = TypeVar("T")

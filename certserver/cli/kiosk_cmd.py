@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from certserver.cli import CliError, service_now, settings_from
+from certserver.cli import CliError, service_now, session_factory_from
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -18,18 +18,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     listing.set_defaults(handler=list_kiosks)
 
 
-def _factory(args: argparse.Namespace):  # -> sessionmaker
-    """Sessions on the service's own engine (on SQLite every transaction takes the write
-    lock at BEGIN, so a command never fails half-way against a running server)."""
-    from certserver.app import DeploymentCheckError, build_engine
-    from certserver.db.session import make_session_factory
-
-    try:
-        return make_session_factory(build_engine(settings_from(args)))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
-
-
 def add_kiosk(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,7 +25,7 @@ def add_kiosk(args: argparse.Namespace) -> int:
     from certserver.services.kiosks import KioskError, register_kiosk
 
     try:
-        with transaction(_factory(args)) as session:
+        with transaction(session_factory_from(args)) as session:
             credential = register_kiosk(session, args.kiosk_id, args.store, service_now(args))
     except KioskError as exc:
         raise CliError(str(exc)) from exc
@@ -56,7 +44,7 @@ def list_kiosks(args: argparse.Namespace) -> int:
     from certserver.services.kiosks import list_kiosks as all_kiosks
 
     try:
-        with transaction(_factory(args)) as session:
+        with transaction(session_factory_from(args)) as session:
             rows = [(k.id, k.store_name, k.active, k.created_at) for k in all_kiosks(session)]
     except SQLAlchemyError as exc:
         raise CliError(f"cannot read kiosks: {exc.__class__.__name__} (did you run `certserver init`?)") from exc

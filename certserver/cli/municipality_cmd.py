@@ -5,19 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from certserver.cli import CliError, service_now, settings_from
-
-
-def _factory(args: argparse.Namespace):  # -> sessionmaker
-    """Sessions on the service's own engine (on SQLite every transaction takes the write
-    lock at BEGIN, so a command never fails half-way against a running server)."""
-    from certserver.app import DeploymentCheckError, build_engine
-    from certserver.db.session import make_session_factory
-
-    try:
-        return make_session_factory(build_engine(settings_from(args)))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
+from certserver.cli import CliError, service_now, session_factory_from
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -43,7 +31,7 @@ def _switch(args: argparse.Namespace, stopped: bool, reason: str | None) -> int:
 
     if stopped and not (reason or "").strip():
         raise CliError("--reason must not be empty")
-    factory = _factory(args)
+    factory = session_factory_from(args)
     now = service_now(args)
     try:
         with transaction(factory) as session:
@@ -75,7 +63,7 @@ def list_municipalities(args: argparse.Namespace) -> int:
     from certserver.db.models.registry import Municipality
     from certserver.db.session import transaction
 
-    factory = _factory(args)
+    factory = session_factory_from(args)
     try:
         with transaction(factory) as session:
             rows = [(m.code, m.name, m.participating, m.stopped, m.stop_reason)

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from certserver.cli import CliError, settings_from
+from certserver.cli import CliError, service_engine
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where used at run time (kept lazy for start-up time)
     from sqlalchemy.orm import Session
@@ -29,13 +29,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def _read(args: argparse.Namespace, reader: Callable[[Session], T]) -> T:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from certserver.app import DeploymentCheckError, build_engine
     from certserver.db.session import make_session_factory, transaction
 
-    try:
-        engine = build_engine(settings_from(args))
-    except DeploymentCheckError as exc:
-        raise CliError(str(exc)) from exc
+    engine = service_engine(args)
     try:
         with transaction(make_session_factory(engine)) as session:
             return reader(session)

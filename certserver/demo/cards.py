@@ -8,8 +8,6 @@ data for synthetic people, read by demo scripts and load generators to drive the
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +20,7 @@ from certserver.db.models.registry import Resident
 from certserver.demo.world import DemoCard
 from certserver.pki.ca import CaBundle
 from certserver.services.cards import issue_card
+from konbini_common.durable import write_atomic
 
 INDEX_NAME = "index.json"
 
@@ -64,20 +63,10 @@ def issue_demo_cards(
 
 
 def write_index(cards_dir: Path, entries: Sequence[IndexEntry]) -> Path:
-    """Write `cards_dir/index.json` atomically (temporary file, fsync, rename), mode 0600."""
+    """Write `cards_dir/index.json` atomically and durably, mode 0600. Raises OSError."""
     target = cards_dir / INDEX_NAME
     payload = json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=cards_dir, prefix=".index-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, payload.encode("utf-8"))
     return target
 
 

@@ -51,12 +51,7 @@ def font_path(font_name: str) -> Path:
         if root.is_dir():
             for candidate in sorted(root.glob(f"*/{file_name}")):
                 return candidate
-    raise FontNotFoundError(
-        "font_missing",
-        f"フォント {file_name} がありません。fonts-ipaexfont-mincho と fonts-ipaexfont-gothic を導入してください。",
-        f"font {file_name} not found; install fonts-ipaexfont-mincho and fonts-ipaexfont-gothic "
-        "(or set KONBINI_FONT_DIR)",
-    )
+    raise FontNotFoundError.of("font_missing", file_name=file_name)
 
 
 def register_fonts() -> None:

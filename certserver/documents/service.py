@@ -60,13 +60,7 @@ def check_printable(content: CertificateContent) -> None:
             content.certificate_number,
             len(missing),
         )
-        raise DocumentRefusedError(
-            "gaiji_in_record",
-            "登録されている文字の中にコンビニ交付で印刷できない文字（外字）があります。"
-            "市区町村の窓口で請求してください。",
-            "the record contains a character the kiosk cannot print (gaiji); "
-            "please request this certificate at the municipal office",
-        )
+        raise DocumentRefusedError.of("gaiji_in_record")
 
 
 def keywords_for(

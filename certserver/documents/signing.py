@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from certserver.documents.errors import SignerNotFoundError
+from konbini_common.durable import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,7 @@ class MunicipalitySigner:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -158,22 +153,14 @@ class SignerStore:
             if cached is not None:
                 return cached
             if not self.has_signer(municipality_code):
-                raise SignerNotFoundError(
-                    "signer_missing",
-                    "この市区町村の証明書署名鍵がありません。",
-                    f"no document-signing key for municipality {municipality_code} (run `certserver init`)",
-                )
+                raise SignerNotFoundError.of("signer_missing", municipality_code=municipality_code)
             folder = self.directory(municipality_code)
             pades_key = serialization.load_pem_private_key((folder / PADES_KEY).read_bytes(), None)
             qr_key = serialization.load_pem_private_key((folder / QR_KEY).read_bytes(), None)
             if not isinstance(pades_key, ec.EllipticCurvePrivateKey) or not isinstance(
                 qr_key, ed25519.Ed25519PrivateKey
             ):
-                raise SignerNotFoundError(
-                    "signer_invalid",
-                    "署名鍵の形式が不正です。",
-                    f"unexpected key types for {municipality_code}",
-                )
+                raise SignerNotFoundError.of("signer_invalid", municipality_code=municipality_code)
             certificate = x509.load_pem_x509_certificate((folder / PADES_CERT).read_bytes())
             chain_bytes = (folder / CHAIN).read_bytes()
             chain = (

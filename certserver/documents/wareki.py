@@ -9,27 +9,15 @@ were lunisolar and cannot be converted day by day.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
+
+from konbini_common.japan import ERAS, Era
 
 
 class WarekiRangeError(ValueError):
     """The date is before the Gregorian calendar was used in Japan (1873-01-01)."""
 
 
-@dataclass(frozen=True)
-class Era:
-    name: str
-    starts_on: date
-
-
-ERAS = (  # newest first
-    Era("令和", date(2019, 5, 1)),
-    Era("平成", date(1989, 1, 8)),
-    Era("昭和", date(1926, 12, 25)),
-    Era("大正", date(1912, 7, 30)),
-    Era("明治", date(1868, 1, 25)),  # 明治元年 counts from the start of 1868 (慶応4年)
-)
 GREGORIAN_FROM = date(1873, 1, 1)
 _MEIJI_YEAR_ONE = 1868
 

@@ -6,5 +6,4 @@ issuance    one card's keys and certificates
 revocation  revocation reasons and their X.509 codes
 crl, ocsp   what relying parties ask: CRLs and RFC 6960 answers
 validation  may this user-authentication certificate authenticate someone now, and who
-cardfile    the writer of the virtual card file (format version 1)
 """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 
 from certserver.pki import profiles
 from certserver.pki.profiles import Purpose
+from konbini_common.durable import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -176,20 +176,6 @@ def _load_one(ca_dir: Path, stem: str) -> LoadedCa:
 
 
 def _write_private(path: Path, payload: bytes) -> None:
-    """Create `path` (0600) atomically; never replaces an existing file."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if the name exists: a concurrent `init` cannot overwrite a CA key.
-        os.link(tmp_name, path)
-    finally:
-        os.unlink(tmp_name)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Create `path` (0600) atomically and durably. Raises FileExistsError (it never replaces
+    an existing file: a concurrent `init` cannot overwrite a CA key) and OSError."""
+    write_atomic(path, payload, replace=False)

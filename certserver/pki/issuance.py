@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from certserver.pki import profiles
 from certserver.pki.ca import CaBundle
 from certserver.pki.profiles import CardHolder, Purpose
+from konbini_common.japan import JST, age_on
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def issue_card_credentials(ca: CaBundle, *, holder: CardHolder, municipality_cod
     certificate outlives."""
     auth = issue_certificate(ca, Purpose.AUTH, holder=holder, municipality_code=municipality_code,
                              issued_at=issued_at, stay_ends_on=stay_ends_on)
-    age = profiles.age_on(holder.birth_date, issued_at.astimezone(profiles.JST).date())
+    age = age_on(holder.birth_date, issued_at.astimezone(JST).date())
     sign = None
     if age >= profiles.SIGN_CERT_MIN_AGE:
         sign = issue_certificate(ca, Purpose.SIGN, holder=holder, municipality_code=municipality_code,

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
+from konbini_common.japan import ERAS, JST, age_on
 
 RSA_KEY_SIZE = 2048  # jpki.md §11.1-11.3: RSA-2048, e=65537 everywhere
 RSA_PUBLIC_EXPONENT = 65537
@@ -203,25 +203,12 @@ def card_expiry(birth_date: dt.date, issued_at: dt.datetime, stay_ends_on: dt.da
     return last_day if stay_ends_on is None else min(last_day, stay_ends_on)
 
 
-def age_on(birth_date: dt.date, day: dt.date) -> int:
-    """Completed years of age on `day`."""
-    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
-    return day.year - birth_date.year - int(before_birthday)
-
-
 def era_birth_date(birth_date: dt.date) -> str:
     """生年月日 as in the signing certificate: era digit + Gregorian YYYYMMDD (jpki.md §11.3).
 
     Era digits: 1 明治, 2 大正, 3 昭和, 4 平成, 5 令和 (by the first day of each era).
     """
-    eras = (
-        (dt.date(2019, 5, 1), "5"),
-        (dt.date(1989, 1, 8), "4"),
-        (dt.date(1926, 12, 25), "3"),
-        (dt.date(1912, 7, 30), "2"),
-        (dt.date(1868, 1, 25), "1"),
-    )
-    digit = next((d for start, d in eras if birth_date >= start), "0")
+    digit = next((era.digit for era in ERAS if birth_date >= era.starts_on), "0")
     return digit + birth_date.strftime("%Y%m%d")
 
 

@@ -16,18 +16,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from certserver.db.models.transactions import Challenge
+from certserver.refusals import CodedRefusal
 
 CHALLENGE_BYTES = 32
 
 
-class ChallengeError(Exception):
+class ChallengeError(CodedRefusal):
     """A challenge that cannot be used (already used, expired, missing); `code` is stable."""
-
-    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
 
 
 # Built once: every authentication runs it.
@@ -63,12 +58,11 @@ def consume_challenge(session: Session, *, transaction_id: str, kiosk_id: str, n
     challenge = session.execute(
         _CHALLENGE_FOR_UPDATE, {"transaction_id": transaction_id, "kiosk_id": kiosk_id}).scalar_one_or_none()
     if challenge is None:
-        raise ChallengeError("challenge_missing", "認証用のチャレンジがありません。", "No challenge was issued for this transaction.")
+        raise ChallengeError.of("challenge_missing")
     if challenge.used_at is not None:
-        raise ChallengeError("challenge_used", "このチャレンジは使用済みです。", "This challenge was already used.")
+        raise ChallengeError.of("challenge_used")
     challenge.used_at = now
     session.flush()
     if now >= as_utc(challenge.expires_at):
-        raise ChallengeError("challenge_expired", "認証の有効時間が過ぎました。最初からやり直してください。",
-                             "The challenge expired. Please start again.")
+        raise ChallengeError.of("challenge_expired")
     return challenge.nonce

@@ -35,10 +35,10 @@ from certserver.db.models.pki import (
 from certserver.db.models.registry import Municipality, Resident, ResidentStatus
 from certserver.pki import profiles
 from certserver.pki.ca import CaBundle
-from certserver.pki.cardfile import CardFileContent, write_card_file
 from certserver.pki.issuance import CardCredentials, IssuedCertificate, issue_card_credentials
 from certserver.pki.profiles import CardHolder
 from certserver.pki.revocation import RevocationReason, parse_reason
+from konbini_common.cardfile import CardFaceData, CardFile, KenhojoData, PinRecord, new_card_pins
 
 log = logging.getLogger(__name__)
 
@@ -155,20 +155,22 @@ def _eligible_resident(session: Session, resident_id: str) -> Resident:
     return resident
 
 
-def _card_content(ca: CaBundle, resident: Resident, holder: CardHolder,
-                  credentials: CardCredentials, issued_at: dt.datetime) -> CardFileContent:
+def _card_file(ca: CaBundle, resident: Resident, holder: CardHolder, credentials: CardCredentials,
+               pins: dict[str, PinRecord], issued_at: dt.datetime) -> CardFile:
     sign = credentials.sign
     expires_on = profiles.card_expiry(holder.birth_date, issued_at, _stay_ends_on(resident))
-    return CardFileContent(
+    return CardFile(
         auth_certificate=credentials.auth.der, auth_ca_certificate=ca.auth_ca.der,
-        auth_private_key_pem=credentials.auth.private_key_pem(),
+        auth_private_key=credentials.auth.private_key_pem(),
         sign_certificate=None if sign is None else sign.der,
         sign_ca_certificate=None if sign is None else ca.sign_ca.der,
-        sign_private_key_pem=None if sign is None else sign.private_key_pem(),
-        my_number=resident.my_number or "", name=holder.name, address=holder.address,
-        birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex,
+        sign_private_key=None if sign is None else sign.private_key_pem(),
+        kenhojo=KenhojoData(my_number=resident.my_number or "", name=holder.name, address=holder.address,
+                            birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex),
+        pins=pins,
         label=f"TEST ONLY virtual card of resident {resident.id}",
-        municipality_code=resident.municipality_code, card_expires_on=expires_on.strftime("%Y%m%d"),
+        card_face=CardFaceData(municipality_code=resident.municipality_code,
+                               expires_on=expires_on.strftime("%Y%m%d")),
     )
 
 
@@ -210,10 +212,9 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
                             card_file=card_file))
     session.flush()
     sign = credentials.sign
-    content = _card_content(ca, resident, holder, credentials, issued_at)
+    pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin)
     try:
-        write_card_file(out, content, pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin,
-                        overwrite=overwrite)
+        _card_file(ca, resident, holder, credentials, pins, issued_at).save(out, overwrite=overwrite)
     except FileExistsError as exc:
         raise CardFileExistsError(f"{out} already exists; choose another file name") from exc
     except OSError as exc:

@@ -59,5 +59,7 @@ def prepare_order(session: Session, requester_id: str, order: OrderRequest, now:
     certificate number and issued_on = the JST date of `now`) and the fee per copy.
 
     Raises RuleViolation with the first rule the order breaks (codes in
-    certserver.services.rules.violations.MESSAGES); ValueError for a naive `now`."""
+    certserver.refusals.MESSAGES); ValueError for a naive `now`."""
+    from certserver.db.repositories.registry import RegistryRepository
+
     return build_order(RegistryRepository(session), requester_id, order, now)

@@ -22,14 +22,16 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from certserver.db.models.transactions import IdempotencyRecord, KioskTransaction
 from certserver.db.session import checkpoint_after_commit, rows_matched
+from certserver.refusals import messages
 
 # Long past any retry of a kiosk (a transaction lives 10 minutes by default), short enough
 # that the table does not grow without end.
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 # What a replay of a request of an ended transaction gets (docs/api.md: 409 transaction_ended).
 ENDED_STATUS = 409
-ENDED_BODY = json.dumps({"error": {"code": "transaction_ended", "message_ja": "この取引は終了しています。",
-                                   "message_en": "The transaction has ended."}}, ensure_ascii=False)
+_ENDED_JA, _ENDED_EN = messages("transaction_ended")
+ENDED_BODY = json.dumps({"error": {"code": "transaction_ended", "message_ja": _ENDED_JA, "message_en": _ENDED_EN}},
+                        ensure_ascii=False)
 
 _SCRUB_ANSWERS = (update(IdempotencyRecord).where(IdempotencyRecord.transaction_id == bindparam("of_transaction"))
                   .values(status_code=ENDED_STATUS, body=ENDED_BODY))

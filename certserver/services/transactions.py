@@ -62,6 +62,7 @@ from certserver.db.session import rows_matched
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
 from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
+from certserver.refusals import CodedRefusal
 from certserver.services import audit, retention
 from certserver.services.authentication import (
     ChallengeError,
@@ -103,14 +104,8 @@ class DocumentStatus(StrEnum):
     WITHDRAWN = "withdrawn"  # the transaction ended without printing; PDF erased
 
 
-class TransactionError(Exception):
+class TransactionError(CodedRefusal):
     """A request the transaction's state refuses; `code` is a stable API error code."""
-
-    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
 
 
 class Rendered(Protocol):
@@ -136,7 +131,7 @@ def _render_refusal(exc: BaseException) -> TransactionError:
     the content (外字: gaiji_in_record), otherwise render_failed."""
     if isinstance(exc, DocumentError):
         return TransactionError(exc.code, exc.message_ja, exc.message_en)
-    return TransactionError("render_failed", "証明書を作成できませんでした。", "The certificate could not be rendered.")
+    return TransactionError.of("render_failed")
 
 
 def render_failure(exc: Exception) -> Exception:
@@ -153,18 +148,15 @@ def new_id() -> str:
 
 
 def _not_found() -> TransactionError:
-    return TransactionError("transaction_not_found", "取引が見つかりません。", "No such transaction.")
+    return TransactionError.of("transaction_not_found")
 
 
 def _ended(tx: KioskTransaction) -> TransactionError:
-    return TransactionError("transaction_ended", "この取引は終了しています。", f"The transaction has ended ({tx.state}).")
+    return TransactionError.of("transaction_ended")
 
 
 def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
-    return TransactionError(
-        "invalid_state", f"この取引では今その操作はできません（状態: {tx.state}）。",
-        f"Cannot {action} a transaction in state '{tx.state}'.",
-    )
+    return TransactionError.of("invalid_state", state=tx.state, action=action)
 
 
 @dataclass(frozen=True)
@@ -287,8 +279,7 @@ class TransactionService:
         if tx.state in OPEN_STATES and now >= as_utc(tx.expires_at):
             self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
         if tx.state == TransactionState.EXPIRED:
-            raise TransactionError("transaction_expired", "時間切れのため取引は終了しました。最初からやり直してください。",
-                                   "The transaction timed out and was ended. Please start again.")
+            raise TransactionError.of("transaction_expired")
         if tx.state not in OPEN_STATES:
             raise _ended(tx)
         return tx
@@ -468,10 +459,9 @@ class TransactionService:
         if amount_yen != tx.fee_total_yen:
             audit.record(session, at=now, action="payment", outcome="amount_mismatch", kiosk_id=kiosk.id,
                          transaction_id=tx.id, card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
-            raise TransactionError("amount_mismatch", f"金額が一致しません（手数料 {tx.fee_total_yen} 円）。",
-                                   f"The amount does not match the fee ({tx.fee_total_yen} yen).")
+            raise TransactionError.of("amount_mismatch", fee=tx.fee_total_yen)
         if any(d.status != DocumentStatus.PENDING for d in self._documents(session, tx)):
-            raise TransactionError("documents_not_ready", "証明書の準備ができていません。", "The documents are not ready yet.")
+            raise TransactionError.of("documents_not_ready")
         tx.state = TransactionState.PAID
         tx.paid_yen = amount_yen
         audit.record(session, at=now, action="payment", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
@@ -500,7 +490,7 @@ class TransactionService:
         doc = session.get(IssuedDocument, document_id)
         if (doc is None or doc.transaction_id != tx.id or doc.kiosk_id != kiosk.id
                 or doc.card_serial != tx.card_serial or doc.status != DocumentStatus.PENDING or doc.pdf is None):
-            raise TransactionError("document_not_found", "証明書が見つかりません。", "No such document in this transaction.")
+            raise TransactionError.of("document_not_found")
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
         if doc.fetched_at is None:
@@ -520,8 +510,7 @@ class TransactionService:
         tx = self._settling(session, kiosk, transaction_id, now, "finish")
         docs = self._documents(session, tx)
         if tx.state == TransactionState.PAID or any(d.fetched_at is None for d in docs):
-            raise TransactionError("documents_not_fetched", "証明書がまだ受け取られていません。",
-                                   "A document of this transaction has not been downloaded yet.")
+            raise TransactionError.of("documents_not_fetched")
         late = tx.state == TransactionState.RELEASED_UNCONFIRMED
         session.execute(_ISSUE_PENDING, {"of_transaction": tx.id, "end_time": now})
         if late:

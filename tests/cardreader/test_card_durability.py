@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_virtualcard_files import JPKI, Card, select_df, select_ef, verify
 
-from cardreader import cardfile
-from cardreader.cardfile import CardFile
+from konbini_common import cardfile
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PIN, make_card
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 # written, before the rename).
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    from cardreader import cardfile
+    from konbini_common import cardfile
     from cardreader.virtualcard import VirtualCard
     card = VirtualCard(sys.argv[1])
     mode = sys.argv[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 COMMANDS = 100_000

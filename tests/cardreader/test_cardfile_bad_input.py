@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cardreader.cardfile import MAX_PBKDF2_ITERATIONS, CardFile, CardFileError, check_verifier
+from konbini_common.cardfile import MAX_PBKDF2_ITERATIONS, CardFile, CardFileError, check_verifier
 from konbini_testkit.cards import PIN, make_card
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardreader.cardfile import CardFile
 from cardreader.inprocess import VirtualCardTransport
 from cardreader.jpki import (
     BasicFour,
@@ -30,6 +29,7 @@ from cardreader.jpki import (
 from cardreader.status import PinLockedError, SecurityStatusError, WrongPinError
 from cardreader.transport import Transport
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PASSWORD, PIN, make_card
 from konbini_testkit.vpcd import VpcdSlot
 

@@ -14,7 +14,7 @@ import pytest
 from test_virtualcard_files import JPKI, Card, select_df, select_ef, verify
 from test_vpcd_bridge import SELECT_JPKI, _connect, _eventually, _wait_until_absent
 
-from cardreader.cardfile import CardFile
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PIN, make_card
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cardreader.cardfile import CardFile, CardFileError, KenhojoData
 from cardreader.virtualcard import VirtualCard
 from cardreader.virtualcard.kenhojo_ap import basic_four_ef
+from konbini_common.cardfile import CardFile, CardFileError, KenhojoData
 from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 JPKI = "D392F000260100000001"

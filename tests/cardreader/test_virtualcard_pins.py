@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_virtualcard_files import JPKI, KENHOJO, Card, select_df, select_ef, verify
 
-from cardreader.cardfile import CardFile
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from test_virtualcard_files import JPKI, Card, select_df, select_ef, verify
 
-from cardreader.cardfile import CardFile
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PASSWORD, PIN, make_card
 
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300D060960864801650304020105000420")

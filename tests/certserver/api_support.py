@@ -40,11 +40,11 @@ from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import IssuedCertificate, issue_certificate
 from certserver.pki.profiles import CardHolder, Purpose
 from certserver.services.kiosks import KioskCredential, register_kiosk
+from konbini_common.japan import JST
 
 MUNICIPALITY = "08217"  # 取手市 (invented residents)
 JUMINHYO_FEE = 200  # demo value
 INKAN_FEE = 250  # demo value
-JST = dt.timezone(dt.timedelta(hours=9))
 
 _SURNAME_PARTS = "山川田中木村本井松竹"
 _GIVEN = ("太郎", "花子", "次郎")

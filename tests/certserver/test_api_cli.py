@@ -86,7 +86,8 @@ def test_audit_verify_passes_an_intact_log_and_fails_a_tampered_one(
 
 
 
-@pytest.mark.parametrize("command", [["serve"], ["kiosk", "list"], ["audit", "verify"], ["municipality", "list"]])
+@pytest.mark.parametrize("command", [["serve"], ["kiosk", "list"], ["audit", "verify"], ["municipality", "list"],
+                                     ["transactions", "summary"]])
 def test_a_data_dir_without_a_database_is_refused_and_left_untouched(
         command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "typo"

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import api_support
-import httpx
 import pytest
 from api_support import KioskClient, Pki, make_settings, populated_with_kiosks
 
@@ -22,6 +21,8 @@ from certserver.cli import main
 from certserver.clock import ServiceClock
 from certserver.config import Settings
 from certserver.db.session import make_engine, upgrade_to_head
+from konbini_common.japan import JST
+from konbini_testkit.processkit import wait_until_healthy
 
 pki = api_support.pki  # fixture
 
@@ -100,16 +101,8 @@ def test_two_worker_processes_on_one_sqlite_file_serve_one_consistent_service(pk
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_healthy(base, server, poll=0.2,
+                           describe=lambda: server.stderr.read().decode() if server.stderr else "")
         card = pki.cards["toride-000"]
         # Fresh connections each time, so requests spread over both workers: the challenge
         # one worker issued must be known to the other, and spent for both.
@@ -160,7 +153,7 @@ def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
 
 def test_a_pretended_time_starts_the_service_clock_there_and_lets_it_run() -> None:
     # Demos and training outside service hours: the clock starts at the pretended moment.
-    jst = dt.timezone(dt.timedelta(hours=9))
+    jst = JST
     pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=jst)
     clock = ServiceClock.pretending_from(pretend)
     first = clock()

@@ -12,6 +12,7 @@ from certserver.cli import main
 from certserver.clock import CLOCK_FILE, ServiceClock, load_clock, save_clock
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services import audit
+from konbini_common.japan import JST
 
 
 def test_the_clock_file_holds_the_offset_for_the_commands_and_goes_with_the_host_clock(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def test_the_last_recorded_time_is_the_newest_audit_entry(db_url: str) -> None:
 
 
 def test_a_pretended_clock_continues_from_a_later_recorded_time(caplog: pytest.LogCaptureFixture) -> None:
-    pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    pretend = dt.datetime(2026, 11, 26, 10, 0, tzinfo=JST)
     recorded = pretend + dt.timedelta(days=2)
     assert abs(ServiceClock.pretending_from(pretend, last_recorded=recorded)() - recorded) < dt.timedelta(seconds=5)
     assert "continues from" in caplog.text

@@ -49,6 +49,7 @@ from certserver.services.kiosks import KioskCredential, register_kiosk
 from certserver.services.retention import IDEMPOTENCY_RETENTION, purge_idempotency_records
 from kiosk.models import Document, DocumentRef
 from kiosk.printer import Printer
+from konbini_testkit.processkit import wait_until_healthy
 
 pki, service = api_support.pki, api_support.service  # fixtures
 
@@ -119,17 +120,9 @@ def served(pki: Pki, tmp_path: Path) -> Iterator[ServeProcess]:
 
 
 def _wait_until_up(served: ServeProcess) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{served.url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if served.process.poll() is not None:
-            raise AssertionError(served.process.stderr.read().decode() if served.process.stderr else "exited")
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+    process = served.process
+    wait_until_healthy(served.url, process, poll=0.2,
+                       describe=lambda: process.stderr.read().decode() if process.stderr else "")
 
 
 def _fetched(kiosk: KioskClient, card: api_support.Card) -> tuple[str, list[bytes]]:

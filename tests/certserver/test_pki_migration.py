@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from certserver.db.models import Base
 from certserver.db.models.pki import CardCertificate
 from certserver.db.session import alembic_config, make_engine, transaction
+from konbini_common.japan import JST
 
 PKI_TABLES = frozenset({"card_certificates", "trusted_cas"})
 
@@ -103,7 +104,7 @@ def test_serials_are_unique(db: Db) -> None:  # noqa: F811
 
 
 def test_times_come_back_as_aware_utc(db: Db) -> None:  # noqa: F811
-    moment = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    moment = dt.datetime(2026, 11, 26, 12, 0, tzinfo=JST)
     with transaction(db.factory) as session:
         add_resident(session)
         session.add(_certificate(not_after=moment))

@@ -232,3 +232,24 @@ def test_settings_hours_are_data_not_code(session: Session) -> None:
     assert refusal(session, jst(2026, 11, 27, 8, 59), K.INKAN) == "outside_hours"
     assert refusal(session, jst(2026, 11, 28, 12, 0), K.INKAN) == "outside_hours"
     assert order(session, jst(2026, 11, 27, 8, 59)).copies == 1  # 住民票 keeps its own hours
+
+
+# -- when demos, benches and tests run the service: the calendar's own answer ----------------
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (jst(2026, 11, 26, 12, 0), jst(2026, 11, 26, 12, 0)),  # a Thursday noon: now
+    (jst(2026, 11, 26, 8, 0), jst(2026, 11, 26, 10, 0)),  # before 10:00: the same day
+    (jst(2026, 11, 26, 16, 0), jst(2026, 11, 27, 10, 0)),  # after 16:00: the next weekday
+    (jst(2026, 11, 28, 12, 0), jst(2026, 11, 30, 10, 0)),  # a Saturday: Monday
+    (jst(2026, 12, 28, 17, 0), jst(2027, 1, 4, 10, 0)),  # year-end closure: 4 January
+    (jst(2027, 1, 2, 12, 0), jst(2027, 1, 4, 10, 0)),  # inside the closure on a weekend
+    (jst(2026, 12, 29, 12, 0), jst(2027, 1, 4, 10, 0)),  # a Tuesday, but closed
+])
+def test_the_next_moment_every_certificate_is_on_offer(now: datetime, expected: datetime) -> None:
+    """The demo script, the benches and the kiosk tests shift the service's clock to this
+    moment; it is never in the year-end closure, on a weekend or outside 10:00-16:00 JST."""
+    from certserver.services.rules.calendar import is_surely_open, next_surely_open
+
+    assert next_surely_open(now) == expected
+    assert is_surely_open(expected)
+    assert next_surely_open(now.astimezone(UTC)) == expected  # the zone it is given in does not matter

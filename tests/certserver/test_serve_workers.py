@@ -25,6 +25,7 @@ import pytest
 
 from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
+from konbini_testkit.processkit import stop
 
 STARTUP_SECONDS = 90.0  # two workers importing and warming their render processes on a busy machine
 # The workers notice at once (parent-death signal) and shut down in order; measured ~2 s.
@@ -89,13 +90,7 @@ class Serve:
 
     def stop(self) -> None:
         """SIGTERM (the orderly way); then SIGKILL what is left of the group, by pid."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop(self.process)
         for pid in self.group():
             try:
                 os.kill(pid, signal.SIGKILL)

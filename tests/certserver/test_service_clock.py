@@ -9,13 +9,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import api_support
-import httpx
 import pytest
 from api_support import KioskClient, Pki, populated_with_kiosks
 from sqlalchemy import select
@@ -26,6 +24,7 @@ from certserver.db.models.pki import CardCertificate
 from certserver.db.models.transactions import AuditEntry, KioskTransaction
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services import audit
+from konbini_testkit.processkit import stop, wait_until_healthy
 
 pki = api_support.pki  # fixture
 
@@ -83,24 +82,10 @@ def _serving(data_dir: Path, db_url: str, pretend: dt.datetime, workers: int, lo
             env=env, stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_healthy(base, server, poll=0.2, describe=log.read_text)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop(server)
 
 
 def _data_dir(tmp_path: Path, pki: Pki) -> Path:

@@ -2,8 +2,8 @@
 certserver wrote, a JPKI client talks to the virtual card (in process, and through the real
 pcscd + vpcd + pyscard), and certserver accepts the card's authentication.
 
-This is the one place allowed to import both packages: it proves that the service's own
-writer and the card's reader agree on the card-file format.
+Both sides use the one card file module (konbini_common.cardfile); this proves that a
+card the service issues through it works end to end.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cardreader.cardfile import CardFile
 from cardreader.inprocess import VirtualCardTransport
 from cardreader.jpki import JpkiClient
 from cardreader.status import FileNotFoundOnCardError, WrongPinError
@@ -32,6 +31,7 @@ from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.pki import validation
 from certserver.pki.ca import CaBundle
 from certserver.services import cards
+from konbini_common.cardfile import CardFile, KenhojoData, check_verifier, new_card_pins
 
 PIN, PASSWORD = "4321", "TESTPASS9"
 NAME, ADDRESS = "取手　太郎", "茨城県取手市寺田５１３９番地"
@@ -171,7 +171,7 @@ def test_a_revoked_card_still_signs_but_the_service_refuses_it(
         validation.validate_card_certificate(session, ca, auth.certificate, dt.datetime.now(dt.UTC))
 
 
-# -- the writer against the reader, for any content -------------------------------------------
+# -- the one card file module: what it writes it reads back, for any content ------------------
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 
@@ -180,26 +180,24 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 @given(name=_text, address=_text, pin=st.from_regex(r"[0-9]{4}", fullmatch=True),
        password=st.from_regex(r"[A-Z0-9]{6,16}", fullmatch=True), label=_text,
        with_sign=st.booleans())
-def test_any_card_certserver_writes_reads_back_the_same_in_cardreader(
+def test_any_card_the_issuing_side_writes_reads_back_the_same(
         tmp_path: Path, name: str, address: str, pin: str, password: str, label: str, with_sign: bool) -> None:
-    from cardreader.cardfile import check_verifier
-    from certserver.pki.cardfile import CardFileContent, write_card_file
-
-    content = CardFileContent(
+    written = CardFile(
         auth_certificate=b"\x30\x82\x00\x01a", auth_ca_certificate=b"\x30\x82\x00\x01b",
-        auth_private_key_pem=b"-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n",
+        auth_private_key=b"-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n",
         sign_certificate=b"\x30\x82\x00\x01c" if with_sign else None,
         sign_ca_certificate=b"\x30\x82\x00\x01d" if with_sign else None,
-        sign_private_key_pem=b"-----BEGIN PRIVATE KEY-----\nAQ==\n-----END PRIVATE KEY-----\n" if with_sign else None,
-        my_number="123456789018", name=name, address=address, birth_date="19800217", sex="9", label=label)
+        sign_private_key=b"-----BEGIN PRIVATE KEY-----\nAQ==\n-----END PRIVATE KEY-----\n" if with_sign else None,
+        kenhojo=KenhojoData(my_number="123456789018", name=name, address=address, birth_date="19800217", sex="9"),
+        pins=new_card_pins(pin=pin, password=password, kenhojo_pin=pin), label=label)
     path = tmp_path / "card.json"
-    write_card_file(path, content, pin=pin, password=password, kenhojo_pin=pin, overwrite=True)
+    written.save(path, overwrite=True)
     card = CardFile.load(path)
     assert (card.kenhojo.name, card.kenhojo.address, card.label) == (name, address, label)
-    assert card.auth_certificate == content.auth_certificate
-    assert card.auth_private_key == content.auth_private_key_pem
-    assert card.sign_certificate == content.sign_certificate
-    assert card.sign_private_key == content.sign_private_key_pem
+    assert card.auth_certificate == written.auth_certificate
+    assert card.auth_private_key == written.auth_private_key
+    assert card.sign_certificate == written.sign_certificate
+    assert card.sign_private_key == written.sign_private_key
     assert check_verifier(card.pins["auth"].verifier, pin.encode())
     assert check_verifier(card.pins["sign"].verifier, password.encode())
     assert not check_verifier(card.pins["auth"].verifier, b"0000" if pin != "0000" else b"1111")
@@ -251,3 +249,16 @@ def test_the_card_carries_its_real_municipality_code_and_expiry(card_path: Path)
     basic = _tlv_items(data)
     assert list(basic)[:4] == [b"\xdf\x31", b"\xdf\x32", b"\xdf\x33", b"\xdf\x34"]
     assert basic[b"\xdf\x34"] == b"08217"
+
+
+def test_a_new_card_is_never_written_over_an_existing_one(tmp_path: Path) -> None:
+    """`certserver card issue` without --overwrite refuses an existing file and leaves it as it was."""
+    path = tmp_path / "card.json"
+    path.write_text("someone's card", encoding="utf-8")
+    card = CardFile(auth_certificate=b"a", auth_ca_certificate=b"b", auth_private_key=b"k",
+                    kenhojo=KenhojoData("123456789018", "n", "a", "19800217", "1"),
+                    pins=new_card_pins(pin="1234", password="ABCDEF", kenhojo_pin="1234"))
+    with pytest.raises(FileExistsError):
+        card.save(path, overwrite=False)
+    assert path.read_text(encoding="utf-8") == "someone's card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.json"]

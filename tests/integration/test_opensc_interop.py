@@ -16,8 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from cardreader.cardfile import CardFile
 from cardreader.virtualcard import VirtualCard, VpcdBridge
+from konbini_common.cardfile import CardFile
 from konbini_testkit.cards import PIN, make_card
 from konbini_testkit.vpcd import VpcdSlot
 

@@ -25,10 +25,9 @@ from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services.kiosks import register_kiosk
-from certserver.services.rules.calendar import is_weekday, is_year_end_closure
+from certserver.services.rules.calendar import next_surely_open
 from kiosk.democards import DemoCardEntry, read_index
 
-JST = dt.timezone(dt.timedelta(hours=9))
 KIOSK_ID = "TEST-KIOSK-01"
 
 
@@ -74,10 +73,7 @@ def make_demo(folder: Path) -> dt.datetime:
 def open_moment(after: dt.datetime) -> dt.datetime:
     """The first weekday 10:00-16:00 JST moment after `after` (+1 minute), outside the
     year-end closure."""
-    at = (after + dt.timedelta(minutes=1)).astimezone(JST)
-    while not (is_weekday(at.date()) and not is_year_end_closure(at.date()) and 10 <= at.hour < 16):
-        at = (at + dt.timedelta(hours=1)).replace(minute=0, second=0)
-    return at.astimezone(dt.UTC)
+    return next_surely_open(after + dt.timedelta(minutes=1)).astimezone(dt.UTC)
 
 
 def running_clock(start: dt.datetime) -> Callable[[], dt.datetime]:

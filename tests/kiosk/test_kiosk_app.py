@@ -132,7 +132,7 @@ async def test_wrong_pins_show_the_tries_left_then_the_last_try_warning_then_the
 
 
 async def test_a_locked_card_is_sent_to_the_city_office_at_once(service: Service, tmp_path: Path) -> None:
-    from cardreader.cardfile import CardFile
+    from konbini_common.cardfile import CardFile
 
     path = service.card("toride-0003").path
     card = CardFile.load(path)
@@ -190,8 +190,8 @@ async def test_cancel_at_the_certificate_step_cancels_the_transaction(service: S
 async def test_a_revoked_certificate_is_refused(service: Service, tmp_path: Path) -> None:
     from cryptography import x509
 
-    from cardreader.cardfile import CardFile
     from certserver.services.cards import revoke_card
+    from konbini_common.cardfile import CardFile
 
     serial = format(x509.load_der_x509_certificate(
         CardFile.load(service.card("toride-0001").path).auth_certificate).serial_number, "X")

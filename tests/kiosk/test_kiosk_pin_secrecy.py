@@ -14,7 +14,6 @@ import pytest
 from appkit import Kiosk, click, order_one_copy, start_to_card, until, until_true
 from servicekit import Service
 
-from cardreader.cardfile import CardFile, PinRecord
 from kiosk import flow as f
 from kiosk.app import KioskApp
 from kiosk.card import VirtualCardReader
@@ -23,6 +22,7 @@ from kiosk.config import KioskDevices, KioskSettings
 from kiosk.payment import CashAcceptor
 from kiosk.printer import Printer
 from kiosk.runner import EffectRunner
+from konbini_common.cardfile import CardFile, PinRecord
 
 pytestmark = pytest.mark.anyio
 PIN = "4826"  # distinctive: set on the card for this test

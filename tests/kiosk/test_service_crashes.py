@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from servicekit import DemoTemplate, load_cards, open_moment
 from sqlalchemy import select
@@ -43,6 +42,7 @@ from kiosk.outcome_reports import OutcomeReports
 from kiosk.payment import CashAcceptor
 from kiosk.printer import Printer
 from kiosk.runner import EffectRunner
+from konbini_testkit.processkit import wait_until_healthy
 
 KIOSKS = 4
 KILLS = 8
@@ -74,17 +74,7 @@ class CrashingService:
                    "--port", str(self.port), "--render-processes", "0", "--pretend-time", pretend.isoformat()]
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"certserver serve exited: {self._log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("certserver serve did not become ready")
+        wait_until_healthy(self.url, self.process, describe=lambda: self._log.read_text(errors="replace")[-2000:])
 
     def kill(self) -> None:
         assert self.process is not None

@@ -14,8 +14,8 @@ from certserver.db.models.registry import (
     ResidentStatus,
 )
 from certserver.db.repositories.registry import RegistryRepository
-from certserver.services.rules.calendar import age_on
 from certserver.services.rules.violations import violation
+from konbini_common.japan import age_on
 
 MINIMUM_AGE = 15  # under-15s cannot use the kiosk service (service.md §1)
 SETAINUSHI = "世帯主"

@@ -19,6 +19,7 @@ from certserver.db.models.registry import (
 )
 from certserver.db.repositories.registry import RegistryRepository
 from certserver.documents.content import Body, CertificateContent, CertificateKind
+from certserver.refusals import MESSAGES
 from certserver.services.rules import content_builder as cb
 from certserver.services.rules.calendar import (
     is_weekday,
@@ -45,7 +46,7 @@ from certserver.services.rules.terms import (
     PreparedOrder,
     RuleViolation,
 )
-from certserver.services.rules.violations import MESSAGES, violation
+from certserver.services.rules.violations import violation
 
 JUSHOCHI_KINDS = (
     CertificateKind.JUMINHYO,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from certserver.documents.content import CertificateContent, CertificateKind
+from certserver.refusals import CodedRefusal
 
 # The menu's types are the kiosk API's contract (kioskapi): the rules build the answer from them.
 from kioskapi.models import (
@@ -27,14 +28,8 @@ __all__ = [
 ]
 
 
-class RuleViolation(Exception):
+class RuleViolation(CodedRefusal):
     """An order the rules refuse. `code` is stable (API error code), messages are for people."""
-
-    def __init__(self, code: str, message_ja: str, message_en: str) -> None:
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
 
 
 @dataclass(frozen=True)

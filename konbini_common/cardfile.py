@@ -1,8 +1,9 @@
 """The card file: one JSON file that *is* a virtual My Number card's chip.
 
 It holds the card's keys and certificates, the basic four items (基本4情報), the My Number,
-PIN verifiers and retry counters. The issuing service writes these files (with its own
-writer: it does not import this package); the format is documented in README.md.
+PIN verifiers and retry counters. The issuing service writes these files and the virtual
+card reads and updates them, both through this one module; the format is documented in
+README.md ("The card file").
 
 Writes are atomic and durable (temp file, fsync, rename, fsync of the folder), so a crash
 leaves either the old or the new card, never half of one; the virtual card writes a wrong
@@ -17,15 +18,19 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from konbini_common.durable import write_atomic
 
 FORMAT_NAME = "konbini-kiosk card file"
 FORMAT_VERSION = 1
 DEFAULT_ATR = "3BE000FF8131FE4514"  # jpki.md §9.1: the contact ATR in OpenSC's jpki table
 DEFAULT_TOKEN_LABEL = "JPKIAPICCTOKEN2"  # jpki.md §2.1: physical My Number card
+AUTH_PIN_TRIES = 3  # jpki.md §2: EF 0018, 3 tries
+SIGN_PASSWORD_TRIES = 5  # jpki.md §2: EF 001B, 5 tries
+KENHOJO_PIN_TRIES = 3  # jpki.md §6: EF 0011, 3 tries
 # A 4-digit PIN has 10,000 values, so no verifier makes an offline guess expensive; the
 # verifier exists so that the PIN itself is never on disk. The count is kept modest because
 # the card checks it on every VERIFY and a user authentication should take milliseconds.
@@ -102,6 +107,18 @@ class PinRecord:
     @classmethod
     def new(cls, secret: str, max_tries: int) -> PinRecord:
         return cls(make_verifier(secret), max_tries, max_tries)
+
+
+def new_card_pins(*, pin: str, password: str, kenhojo_pin: str) -> dict[str, PinRecord]:
+    """The PIN records of a new card, every counter full; only verifiers are kept.
+
+    The sign password's EF exists even on a card without a signing certificate (under 15).
+    """
+    return {
+        "auth": PinRecord.new(pin, AUTH_PIN_TRIES),
+        "sign": PinRecord.new(password, SIGN_PASSWORD_TRIES),
+        "kenhojo": PinRecord.new(kenhojo_pin, KENHOJO_PIN_TRIES),
+    }
 
 
 @dataclass
@@ -235,30 +252,11 @@ class CardFile:
             raise CardFileError(f"card file {path} is not a JSON object")
         return cls.from_json(raw)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically and durably, readable by the owner only."""
-        write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1).encode("utf-8"))
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+        """Write atomically and durably, readable by the owner only.
 
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` so that a crash leaves the old or the new file, whole."""
-    folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        Raises FileExistsError if `path` exists and `overwrite` is False (a card is never
+        replaced by accident), OSError on I/O errors; a failure leaves no partial file.
+        """
+        payload = json.dumps(self.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+        write_atomic(Path(path), payload, replace=overwrite)

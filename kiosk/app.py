@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
 from textual.worker import get_current_worker
@@ -174,7 +174,10 @@ class KioskApp(App[None]):
             self.switch_screen(screen_for(self.flow))
             self.post_message(self.StepEntered(self.flow.step, self.flow.failure))
             return
-        screen = self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # between screens (a switch in flight, or the app closing): nothing to update
         if isinstance(screen, StepScreen) and screen.ready:
             # A result can arrive between switching screens and the new one's mount
             # (printing progress right after the print started): it catches up on mount.

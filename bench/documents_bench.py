@@ -31,7 +31,7 @@ from certserver.documents.verification import TrustStore, verify_pdf, verify_qr
 from konbini_testkit.pyhanko_signer import PyhankoPadesSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for konbini_testkit
-from konbini_testkit import certificate_samples as samples  # noqa: E402
+from konbini_testkit import certificate_samples as samples
 
 
 def rate(label: str, seconds: float, work: Callable[[int], object]) -> float:

@@ -8,6 +8,7 @@ measures our card, not the stack.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -60,9 +61,7 @@ class EchoCard:
 
     def remove(self) -> None:
         """Close the socket: vpcd sees the card removed."""
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._sock.close()
         self._thread.join(timeout=2.0)

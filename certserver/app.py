@@ -309,10 +309,8 @@ class BodySizeLimit:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(_BodyTooLargeError):
             await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLargeError:
-            pass
         if too_large and not started:
             await self._refuse(scope, receive, send)
 

@@ -12,11 +12,11 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ScreenStackError
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -44,7 +44,7 @@ CARD_POLL_SECONDS = 0.5
 class KioskApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "konbini-kiosk"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f12", "operator", "Operator", show=False, id="operator"),
         Binding("escape", "cancel", "Cancel", show=False, id="cancel"),
     ]

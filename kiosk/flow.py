@@ -169,17 +169,63 @@ CARD_STEPS = frozenset({Step.READING_CARD, Step.PIN, Step.AUTHENTICATING})
 
 # The machine, and the events and effects it speaks (callers write flow.Pressed, flow.ReadCard).
 __all__ = [
-    "DENOMINATIONS", "PIN_LENGTH", "Step", "Failure", "SERVICE_CODES", "IDLE_STEPS",
-    "CARD_STEPS", "Selection", "Receipt", "Timeouts", "KioskFlow", "Effect", "ReadCard",
-    "StartTransaction", "SignChallenge", "Authenticate", "PlaceOrder", "FetchDocuments",
-    "RecordPayment", "PrintDocuments", "ReportPrinted", "CancelTransaction", "ReturnCash",
-    "CollectCash", "VisitEnded", "Event", "Pressed", "Action", "LanguageChosen", "PinEntered",
-    "MunicipalityChosen", "CertificateChosen", "PersonToggled", "OptionToggled",
-    "CopiesChosen", "CashInserted", "CardPlaced", "CardRemoved", "PaperChanged", "Tick",
-    "Result", "CardRead", "TransactionStarted", "ChallengeSigned", "PinRejected", "PinLocked",
-    "CardFailed", "Authenticated", "OrderRefused", "OrderPrepared", "DocumentsFetched",
-    "PaymentRecorded", "PrintProgressed", "Printed", "PrintFailed", "EffectCrashed",
+    "CARD_STEPS",
+    "DENOMINATIONS",
+    "IDLE_STEPS",
+    "PIN_LENGTH",
+    "SERVICE_CODES",
+    "Action",
+    "Authenticate",
+    "Authenticated",
+    "CancelTransaction",
+    "CardFailed",
+    "CardPlaced",
+    "CardRead",
+    "CardRemoved",
+    "CashInserted",
+    "CertificateChosen",
+    "ChallengeSigned",
+    "CollectCash",
+    "CopiesChosen",
+    "DocumentsFetched",
+    "Effect",
+    "EffectCrashed",
+    "Event",
+    "Failure",
+    "FetchDocuments",
+    "KioskFlow",
+    "LanguageChosen",
+    "MunicipalityChosen",
+    "OptionToggled",
+    "OrderPrepared",
+    "OrderRefused",
+    "PaperChanged",
+    "PaymentRecorded",
+    "PersonToggled",
+    "PinEntered",
+    "PinLocked",
+    "PinRejected",
+    "PlaceOrder",
+    "Pressed",
+    "PrintDocuments",
+    "PrintFailed",
+    "PrintProgressed",
+    "Printed",
+    "ReadCard",
+    "Receipt",
+    "RecordPayment",
+    "ReportPrinted",
+    "Result",
+    "ReturnCash",
+    "Selection",
     "ServiceFailed",
+    "SignChallenge",
+    "StartTransaction",
+    "Step",
+    "Tick",
+    "Timeouts",
+    "TransactionStarted",
+    "VisitEnded",
 ]
 
 # -- the machine ----------------------------------------------------------------------------
@@ -494,9 +540,9 @@ class KioskFlow:
         elif isinstance(event, OptionToggled):
             if any(o.code == event.code for o in offer.options):
                 selection.options ^= {event.code}
-        elif event == Pressed(Action.NEXT):
-            if selection.whole_household or selection.person_ids or not offer.persons:
-                self._enter(Step.COPIES)
+        elif event == Pressed(Action.NEXT) and (selection.whole_household or selection.person_ids
+                                                or not offer.persons):
+            self._enter(Step.COPIES)
         return []
 
     def _on_copies(self, event: Event) -> list[Effect]:

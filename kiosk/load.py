@@ -56,7 +56,7 @@ class LoadReport:
         if not self.latencies:
             return 0.0
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
     def to_json(self) -> dict[str, object]:
         return {

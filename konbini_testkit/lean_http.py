@@ -22,6 +22,7 @@ product's kiosk uses httpx (kiosk/client.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 import socket
 from dataclasses import dataclass
@@ -118,10 +119,8 @@ class LeanConnection:
         writer = self._writer
         self._drop()
         if writer is not None:
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
 
     async def __aenter__(self) -> LeanConnection:
         return self

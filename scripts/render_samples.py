@@ -17,7 +17,7 @@ from pathlib import Path
 from certserver.documents.service import DocumentService
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for konbini_testkit
-from konbini_testkit import certificate_samples as samples  # noqa: E402
+from konbini_testkit import certificate_samples as samples
 
 
 def main() -> int:

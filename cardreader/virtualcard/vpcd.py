@@ -14,6 +14,7 @@ every recv (Linux clears it), bring a round trip to a fraction of a millisecond.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -99,10 +100,8 @@ class VpcdBridge:
             sock, thread = self._sock, self._thread
             self._sock = self._thread = None
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # vpcd may have closed it already
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # vpcd already closed it
                 sock.close()
             if thread is not None and thread is not threading.current_thread():
                 thread.join()

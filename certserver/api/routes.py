@@ -188,7 +188,7 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
     try:
         rendered = list(await asyncio.wait_for(
             asyncio.gather(*(asyncio.wrap_future(f) for f in transactions.render(placed))), RENDER_TIMEOUT_SECONDS))
-    except Exception as exc:  # any render failure ends the transaction, never half an order
+    except Exception as exc:  # noqa: BLE001 - any render failure ends the transaction, never half an order
         rendered = render_failure(exc)
 
     def store() -> JSONResponse:

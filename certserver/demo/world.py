@@ -130,10 +130,10 @@ def _municipalities(session: Session, today: date) -> None:
 
 def _sato_family(session: Session, numbers: _Numbers, today: date) -> None:
     session.add(Household(id="toride-h001", municipality_code=TORIDE, address=SATO_ADDRESS))
-    common: dict[str, Any] = dict(
-        municipality_code=TORIDE, household_id="toride-h001", address=SATO_ADDRESS,
-        previous_address="茨城県つくば市北条１２３番地", honseki=SATO_HONSEKI, hitto_sha="佐藤　健一",
-    )
+    common: dict[str, Any] = {
+        "municipality_code": TORIDE, "household_id": "toride-h001", "address": SATO_ADDRESS,
+        "previous_address": "茨城県つくば市北条１２３番地", "honseki": SATO_HONSEKI, "hitto_sha": "佐藤　健一",
+    }
     people = [
         ("toride-0001", "佐藤　健一", "さとう　けんいち", date(1981, 4, 12), "男", "世帯主", ResidentStatus.ACTIVE),
         ("toride-0002", "佐藤　美咲", "さとう　みさき", date(1983, 9, 3), "女", "妻", ResidentStatus.ACTIVE),
@@ -220,12 +220,12 @@ def _sato_koseki(session: Session) -> None:
 def _single(session: Session, numbers: _Numbers, resident_id: str, address: str, **fields: Any) -> None:
     household_id = resident_id.replace("toride-", "toride-h")
     session.add(Household(id=household_id, municipality_code=TORIDE, address=address))
-    values: dict[str, Any] = dict(
-        municipality_code=TORIDE, household_id=household_id, address=address, zokugara="世帯主",
-        became_resident_on=date(2015, 4, 1), address_since=date(2015, 4, 1), previous_address=None,
-        honseki=None, hitto_sha=None, my_number=numbers.my_number(), juminhyo_code=numbers.juminhyo_code(),
-        status=ResidentStatus.ACTIVE.value, has_gaiji=False,
-    )
+    values: dict[str, Any] = {
+        "municipality_code": TORIDE, "household_id": household_id, "address": address, "zokugara": "世帯主",
+        "became_resident_on": date(2015, 4, 1), "address_since": date(2015, 4, 1), "previous_address": None,
+        "honseki": None, "hitto_sha": None, "my_number": numbers.my_number(), "juminhyo_code": numbers.juminhyo_code(),
+        "status": ResidentStatus.ACTIVE.value, "has_gaiji": False,
+    }
     values.update(fields)
     session.add(Resident(id=resident_id, **values))
     session.flush()

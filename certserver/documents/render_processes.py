@@ -26,6 +26,7 @@ process is killed outright, each worker's watch on a pipe only the server holds 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -112,7 +113,7 @@ def _start_worker(ca_dir: str, log_level: int, all_started: Any, server_alive: C
         _service = service
     except DocumentError as exc:
         _start_failure = _StartFailure(exc.message_en)
-    except Exception as exc:  # a damaged key file raises ValueError, say; reported, not lost
+    except Exception as exc:  # noqa: BLE001 - a damaged key file raises ValueError, say; reported, not lost
         _start_failure = _StartFailure(f"{type(exc).__name__}: {exc}")
 
 
@@ -124,10 +125,8 @@ def _end_with_the_server(server_alive: Connection) -> None:
     `server_alive` is the read end of a pipe whose only write end the server holds; the
     server never writes, so reading returns only at end of file: when the server is gone.
     """
-    try:
+    with contextlib.suppress(EOFError, OSError):
         server_alive.recv_bytes()
-    except (EOFError, OSError):
-        pass
     os._exit(0)
 
 
@@ -158,7 +157,7 @@ def _render_in_worker(content: CertificateContent) -> RenderedDocument:
 def _survives_pickle(exc: BaseException) -> bool:
     try:
         pickle.loads(pickle.dumps(exc))
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever stops the round trip, the answer is "no"
         return False
     return True
 
@@ -281,10 +280,8 @@ class ProcessRenderer:
     def _end_workers(self, pool: ProcessPoolExecutor) -> None:
         """Kill the pool's worker processes (stuck ones do not heed the pipe or SIGTERM)."""
         for pid in self._workers_of.get(pool, ()):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # already gone
-                pass
 
     def _release(self, pool: ProcessPoolExecutor) -> None:
         self._workers_of.pop(pool, None)

@@ -268,7 +268,7 @@ def _drawn_qr(reader) -> tuple[tuple[bool, ...], ...] | None:
             for match in _RECT.finditer(stream.data):
                 x, y, width, height = (int(float(v)) for v in match.groups())
                 row = size - y - 1
-                if not (0 <= row < size and 0 <= x and x + width <= size and height == 1):
+                if not (0 <= row < size and x >= 0 and x + width <= size and height == 1):
                     return None
                 for column in range(x, x + width):
                     grid[row][column] = True

@@ -429,7 +429,7 @@ class TransactionService:
         futures = self.render(placed)
         try:
             return [future.result(timeout=RENDER_TIMEOUT_SECONDS) for future in futures]
-        except Exception as exc:  # any render failure ends the transaction, never half an order
+        except Exception as exc:  # noqa: BLE001 - any render failure ends the transaction, never half an order
             return render_failure(exc)
 
     def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -76,7 +76,7 @@ class PaperLoaded(Message):
 class OperatorLoginScreen(ModalScreen[bool]):
     """Asks for the operator code; dismisses with whether it was right."""
 
-    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close", show=False)]
 
     def __init__(self, language: str, code: OperatorCode) -> None:
         super().__init__()
@@ -115,7 +115,7 @@ class OperatorLoginScreen(ModalScreen[bool]):
 
 
 class OperatorScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close", show=False)]
 
     def __init__(self, language: str, devices: KioskDevices, tray: CardTray, cards: list[DemoCardEntry],
                  card_present: Callable[[], bool]) -> None:

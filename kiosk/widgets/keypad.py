@@ -33,7 +33,7 @@ class Keypad(Vertical, can_focus=True):
 
     entered: reactive[int] = reactive(0)  # how many digits, never which
 
-    def __init__(self, language: str, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, language: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._language = language
         self._digits: list[str] = []

@@ -13,7 +13,7 @@ class Countdown(Static):
 
     seconds: reactive[int | None] = reactive(None)
 
-    def __init__(self, language: str, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, language: str, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._language = language
 
@@ -29,7 +29,7 @@ class CardAlarm(Static):
 
     BELL_SECONDS = 2.0
 
-    def __init__(self, language: str, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, language: str, *, id: str | None = None) -> None:
         super().__init__(text(language, "card_alarm.take_card"), id=id)
 
     def on_mount(self) -> None:
@@ -42,7 +42,7 @@ class CardStatus(Static):
 
     present: reactive[bool] = reactive(False)
 
-    def __init__(self, language: str, present: bool, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, language: str, present: bool, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._language = language
         self.set_reactive(CardStatus.present, present)

@@ -62,9 +62,8 @@ def jpki_transport(request: pytest.FixtureRequest, card_path: Path) -> Iterator[
     from cardreader.pcsc import PcscTransport
 
     slot = request.getfixturevalue("vpcd_slot")
-    with card_in_reader(card, slot):
-        with PcscTransport(slot.reader) as transport:
-            yield transport
+    with card_in_reader(card, slot), PcscTransport(slot.reader) as transport:
+        yield transport
 
 
 @pytest.fixture

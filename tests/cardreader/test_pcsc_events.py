@@ -81,11 +81,10 @@ def test_placing_and_removing_the_card_are_seen_as_events(vpcd_slot: VpcdSlot, c
 def test_a_card_placed_before_the_screen_asks_is_seen_at_once(vpcd_slot: VpcdSlot, card: VirtualCard) -> None:
     from cardreader.pcsc import CardEvent, ReaderMonitor
 
-    with card_in_reader(card, vpcd_slot):
-        with ReaderMonitor(vpcd_slot.reader) as monitor:
-            started = time.monotonic()
-            assert monitor.next_event(timeout=5.0) is CardEvent.PLACED
-            assert time.monotonic() - started < 1.0
+    with card_in_reader(card, vpcd_slot), ReaderMonitor(vpcd_slot.reader) as monitor:
+        started = time.monotonic()
+        assert monitor.next_event(timeout=5.0) is CardEvent.PLACED
+        assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.pcsc
@@ -115,49 +114,47 @@ def test_removal_during_a_stream_of_commands_is_card_removed(vpcd_slot: VpcdSlot
     from cardreader.pcsc import PcscTransport
 
     outcome: list[BaseException] = []
-    with card_in_reader(card, vpcd_slot) as bridge:
-        with PcscTransport(vpcd_slot.reader) as transport:
-            JpkiClient(transport).select_jpki()
-            transport.transmit(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x0A"))
-            started = threading.Event()
+    with card_in_reader(card, vpcd_slot) as bridge, PcscTransport(vpcd_slot.reader) as transport:
+        JpkiClient(transport).select_jpki()
+        transport.transmit(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x0A"))
+        started = threading.Event()
 
-            def read_forever() -> None:
-                try:
-                    while True:
-                        assert transport.transmit(READ_256).ok
-                        started.set()
-                except BaseException as exc:  # the test inspects whatever ended the loop
-                    outcome.append(exc)
+        def read_forever() -> None:
+            try:
+                while True:
+                    assert transport.transmit(READ_256).ok
+                    started.set()
+            except BaseException as exc:  # noqa: BLE001 - the test inspects whatever ended the loop
+                outcome.append(exc)
 
-            reader = threading.Thread(target=read_forever)
-            reader.start()
-            assert started.wait(5.0)
-            bridge.remove()
-            reader.join(10.0)
-            assert not reader.is_alive()
-            assert len(outcome) == 1 and isinstance(outcome[0], CardRemovedError), outcome
-            with pytest.raises(CardRemovedError):
-                transport.transmit(READ_256)
+        reader = threading.Thread(target=read_forever)
+        reader.start()
+        assert started.wait(5.0)
+        bridge.remove()
+        reader.join(10.0)
+        assert not reader.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], CardRemovedError), outcome
+        with pytest.raises(CardRemovedError):
+            transport.transmit(READ_256)
 
 
 @pytest.mark.pcsc
 def test_exclusive_use_keeps_other_processes_out_and_forgets_the_pin(vpcd_slot: VpcdSlot, card: VirtualCard) -> None:
     from cardreader.pcsc import PcscTransport
 
-    with card_in_reader(card, vpcd_slot):
-        with PcscTransport(vpcd_slot.reader) as transport:
-            client = JpkiClient(transport)
-            with transport.exclusive():
-                client.verify_auth_pin(PIN)
-                other = PcscTransport(vpcd_slot.reader)
-                with pytest.raises(ReaderError):
-                    other.connect()
-                other.close()
-            with PcscTransport(vpcd_slot.reader) as after:  # shared again
-                JpkiClient(after).select_jpki()
-            client.select_jpki()
-            with pytest.raises(SecurityStatusError):
-                client.sign_with_auth_key(bytes(32))
+    with card_in_reader(card, vpcd_slot), PcscTransport(vpcd_slot.reader) as transport:
+        client = JpkiClient(transport)
+        with transport.exclusive():
+            client.verify_auth_pin(PIN)
+            other = PcscTransport(vpcd_slot.reader)
+            with pytest.raises(ReaderError):
+                other.connect()
+            other.close()
+        with PcscTransport(vpcd_slot.reader) as after:  # shared again
+            JpkiClient(after).select_jpki()
+        client.select_jpki()
+        with pytest.raises(SecurityStatusError):
+            client.sign_with_auth_key(bytes(32))
 
 
 @pytest.mark.pcsc

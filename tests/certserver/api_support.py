@@ -66,11 +66,10 @@ def _people() -> list[Person]:
     people = []
     for h in range(HOUSEHOLDS):
         surname = _SURNAME_PARTS[h // 10] + _SURNAME_PARTS[h % 10]
-        for m in range(MEMBERS):
-            people.append(Person(
-                resident_id=f"toride-{h:02d}{m}", name=f"{surname}　{_GIVEN[m]}", household_id=f"hh-{h:02d}",
-                zokugara=_ZOKUGARA[m], birth_date=dt.date(1970 + m * 10, 1 + h % 12, 10),
-            ))
+        people.extend(Person(
+            resident_id=f"toride-{h:02d}{m}", name=f"{surname}　{_GIVEN[m]}", household_id=f"hh-{h:02d}",
+            zokugara=_ZOKUGARA[m], birth_date=dt.date(1970 + m * 10, 1 + h % 12, 10),
+        ) for m in range(MEMBERS))
     return people
 
 

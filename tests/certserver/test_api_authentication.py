@@ -70,7 +70,7 @@ def test_a_challenge_can_be_used_only_once(service: Service) -> None:
 def test_a_signature_from_one_transaction_is_worthless_in_another(service: Service) -> None:
     card = service.pki.cards["toride-000"]
     with service.kiosk() as kiosk:
-        first_tx, first_challenge = _start(kiosk)
+        _first_tx, first_challenge = _start(kiosk)
         signature = card.sign(base64.b64decode(first_challenge))
         second_tx, second_challenge = _start(kiosk)
         answer = kiosk.authenticate(second_tx, card, second_challenge, signature=signature)

@@ -28,7 +28,7 @@ def cli_db(db_url: str, pki: Pki, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     return db_url
 
 
-def _session(url: str):  # noqa: ANN202 - a context manager
+def _session(url: str):
     return transaction(make_session_factory(make_engine(url)))
 
 

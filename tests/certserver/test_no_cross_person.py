@@ -121,7 +121,7 @@ def _order_for(rng: random.Random, requester: str) -> tuple[dict, frozenset[str]
     members = _household(requester)
     if rng.random() < 0.3:
         return {"whole_household": True}, frozenset(BY_ID[m].name for m in members)
-    chosen = sorted(set([requester] + rng.sample(members, rng.randint(0, len(members) - 1))))
+    chosen = sorted({requester, *rng.sample(members, rng.randint(0, len(members) - 1))})
     return {"person_ids": chosen}, frozenset(BY_ID[m].name for m in chosen)
 
 
@@ -241,7 +241,7 @@ def test_no_person_ever_receives_another_persons_data_under_load(world: World, p
         # may end those while this reads, and SQLite reads outside a write transaction are not
         # one snapshot: each document is read together with its transaction's state, in one
         # statement.
-        states = {tx_id: state for tx_id, state in session.execute(select(KioskTransaction.id, KioskTransaction.state))}
+        states = dict(session.execute(select(KioskTransaction.id, KioskTransaction.state)))
         assert sum(state in OPEN_STATES for state in states.values()) <= KIOSKS
         documents_with_state = session.execute(
             select(IssuedDocument.status, IssuedDocument.pdf.is_(None), KioskTransaction.state)

@@ -73,10 +73,10 @@ def test_pki_migration_downgrades_to_the_registry_alone(tmp_path: Path) -> None:
 
 def _certificate(**overrides: object) -> CardCertificate:
     now = dt.datetime.now(dt.UTC)
-    values: dict[str, object] = dict(
-        serial="0A", card_id="c" * 32, resident_id="toride-0001", purpose="auth", subject_cn="TESTONLY",
-        issued_at=now, not_before=now, not_after=now, status="active", enrolled_real_card=False,
-        certificate_der=b"\x30\x00")
+    values: dict[str, object] = {
+        "serial": "0A", "card_id": "c" * 32, "resident_id": "toride-0001", "purpose": "auth", "subject_cn": "TESTONLY",
+        "issued_at": now, "not_before": now, "not_after": now, "status": "active", "enrolled_real_card": False,
+        "certificate_der": b"\x30\x00"}
     values.update(overrides)
     return CardCertificate(**values)
 

@@ -108,7 +108,7 @@ def test_ocsp_says_unknown_for_a_serial_the_ca_never_issued(client: AsgiClient, 
     assert _post_ocsp(client, request).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
 
 
-def _hashes(cert: x509.Certificate, ca: CaBundle) -> tuple[bytes, bytes]:  # noqa: F811
+def _hashes(cert: x509.Certificate, ca: CaBundle) -> tuple[bytes, bytes]:
     probe = ocsp.OCSPRequestBuilder().add_certificate(cert, ca.auth_ca.cert, hashes.SHA1()).build()
     return probe.issuer_name_hash, probe.issuer_key_hash
 

@@ -8,6 +8,7 @@ the workers log as the supervisor does, so one log reads as one service's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -92,10 +93,8 @@ class Serve:
         """SIGTERM (the orderly way); then SIGKILL what is left of the group, by pid."""
         stop(self.process)
         for pid in self.group():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @dataclass(frozen=True)

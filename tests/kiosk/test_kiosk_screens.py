@@ -113,13 +113,12 @@ def _paying(name: str, flow: f.KioskFlow) -> None:
 
 
 WALKS: dict[str, Callable[[str, f.KioskFlow], None]] = {
-    **{name: _walk for name in ("start", "service_menu", "language", "terms", "place_card", "reading_card")},
-    **{name: _from_pin for name in ("pin", "pin_last_try", "authenticating", "pin_locked")},
-    **{name: _refused for name in ("refused_under_15", "refused_dv")},
-    **{name: _card_left_behind for name in ("start_card_left_behind", "place_card_left_behind")},
-    **{name: _choosing for name in ("remove_card", "municipality", "certificate", "persons", "copies")},
-    **{name: _paying for name in ("confirm", "ordering", "payment", "settling", "printing", "take_items",
-                                  "payment_cancelled")},
+    **dict.fromkeys(("start", "service_menu", "language", "terms", "place_card", "reading_card"), _walk),
+    **dict.fromkeys(("pin", "pin_last_try", "authenticating", "pin_locked"), _from_pin),
+    **dict.fromkeys(("refused_under_15", "refused_dv"), _refused),
+    **dict.fromkeys(("start_card_left_behind", "place_card_left_behind"), _card_left_behind),
+    **dict.fromkeys(("remove_card", "municipality", "certificate", "persons", "copies"), _choosing),
+    **dict.fromkeys(("confirm", "ordering", "payment", "settling", "printing", "take_items", "payment_cancelled"), _paying),
 }
 
 
@@ -139,7 +138,7 @@ def kiosk_at(name: str, language: str, tmp_path: Path) -> KioskApp:
 class _NoCardReader(VirtualCardReader):
     """A reader that is never read: the snapshots draw screens, they run no effects."""
 
-    def __init__(self, path: Path) -> None:  # noqa: D107 - no card file is opened
+    def __init__(self, path: Path) -> None:
         self.name = "virtual"
 
     def card_present(self) -> bool:

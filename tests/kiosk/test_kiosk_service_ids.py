@@ -141,8 +141,8 @@ def test_the_stub_serves_a_whole_visit_with_a_well_formed_id(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("crafted", ["../../../../tmp/x", "doc/../../y", "?q=1", "%2e%2e"])
 def test_a_crafted_document_id_is_refused_before_any_url_is_built(crafted: str) -> None:
-    with StubService(GOOD_ID, document_id=crafted) as stub:
-        with ServiceClient(ClientSettings(stub.url, "K1", "s")) as client:
+    with StubService(GOOD_ID, document_id=crafted) as stub, \
+            ServiceClient(ClientSettings(stub.url, "K1", "s")) as client:
             with pytest.raises(ServiceError) as refused:
                 client.list_documents(GOOD_ID)
             assert refused.value.code == "bad_response"

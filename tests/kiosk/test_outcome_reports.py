@@ -92,13 +92,13 @@ def test_a_refund_is_reported_as_a_cancel_that_outlives_the_lost_service(service
     driver = _driver(service, "toride-0001", tmp_path / "tray")
     runner = driver.runner
     unreachable = ServiceClient(ClientSettings(_closed_port_url(), service.kiosk_id, service.kiosk_secret, 2.0))
-    record_payment = runner._RecordPayment  # noqa: SLF001 - the fault is injected at this step
+    record_payment = runner._RecordPayment
 
     def pay_then_lose(effect, emit):  # type: ignore[no-untyped-def]
         record_payment(effect, emit)  # the service recorded the payment...
         runner.client = unreachable  # ...and then the network went down before the download
 
-    runner._RecordPayment = pay_then_lose  # type: ignore[method-assign]  # noqa: SLF001
+    runner._RecordPayment = pay_then_lose  # type: ignore[method-assign]
     refunded = driver.visit(VisitScript(pin=card.pin))
     assert refunded.status == "error" and refunded.error_code == "service_unreachable"
     tx_id = refunded.transaction_id

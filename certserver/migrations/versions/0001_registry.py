@@ -22,7 +22,7 @@ depends_on = None
 
 
 def _fk(table: str, column: str, target: str, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
-    referred_table, referred_column = target.split(".")
+    referred_table, _referred_column = target.split(".")
     return sa.ForeignKeyConstraint(
         [column], [target], name=f"fk_{table}_{column}_{referred_table}", ondelete=ondelete
     )

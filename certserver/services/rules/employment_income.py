@@ -105,7 +105,7 @@ def employment_income(salary: int, income_year: int) -> int:
     for band in reversed(table.bands):
         if salary >= band.low:
             a = salary // 4 // 1000 * 1000
-            return int(round(a * band.times)) - band.minus
+            return round(a * band.times) - band.minus
     for low, amount in reversed(table.fixed):
         if salary >= low:
             return amount

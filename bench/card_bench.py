@@ -157,10 +157,12 @@ def main() -> int:
         with locked_slots() as [(our_port, our_reader), (echo_port, echo_reader)]:
             bridge = VpcdBridge(VirtualCard(card_path), port=our_port)
             echo: list[EchoCard] = []
-            with (in_reader(our_reader, bridge.insert, bridge.remove),
-                  in_reader(echo_reader, lambda: echo.append(EchoCard(port=echo_port)), lambda: echo[0].remove()),
-                  PcscTransport(our_reader) as ours_transport,
-                  PcscTransport(echo_reader) as echo_transport):
+            with (
+                in_reader(our_reader, bridge.insert, bridge.remove),
+                in_reader(echo_reader, lambda: echo.append(EchoCard(port=echo_port)), lambda: echo[0].remove()),
+                PcscTransport(our_reader) as ours_transport,
+                PcscTransport(echo_reader) as echo_transport,
+            ):
                 ours, floor = Loop(ours_transport), Loop(echo_transport)
                 for _ in range(rounds):  # interleaved, so load spikes hit both
                     ours.round(per_round)
@@ -168,7 +170,8 @@ def main() -> int:
                 results["ours_rate"], results["ours_median"] = ours.rate, ours.median_ms
                 results["echo_rate"], results["echo_median"] = floor.rate, floor.median_ms
                 results["round_ratio"] = statistics.median(
-                    a / b for a, b in zip(ours.round_rates, floor.round_rates, strict=True))
+                    a / b for a, b in zip(ours.round_rates, floor.round_rates, strict=True)
+                )
                 results["pcsc_auth"] = auth_times(JpkiClient(ours_transport), args.auths)
 
     ratio = results["round_ratio"]
@@ -177,19 +180,27 @@ def main() -> int:
     def verdict(ok: bool) -> str:
         return "ok" if ok else "BELOW GOAL"
 
-    print(f"READ BINARY (256 bytes), {args.apdus:,} APDUs per loop in {rounds} rounds "
-          f"(APDUs/s = median of the rounds); user authentication median of {args.auths}")
+    print(
+        f"READ BINARY (256 bytes), {args.apdus:,} APDUs per loop in {rounds} rounds "
+        f"(APDUs/s = median of the rounds); user authentication median of {args.auths}"
+    )
     print(f"{'path':<34}{'APDUs/s':>10}{'median':>11}")
-    print(f"{'in-process transport':<34}{results['inproc_rate']:>10,.0f}{results['inproc_median']:>9.4f}ms"
-          f"   goal >= {GOAL_INPROCESS:,}: {verdict(results['inproc_rate'] >= GOAL_INPROCESS)}")
+    print(
+        f"{'in-process transport':<34}{results['inproc_rate']:>10,.0f}{results['inproc_median']:>9.4f}ms"
+        f"   goal >= {GOAL_INPROCESS:,}: {verdict(results['inproc_rate'] >= GOAL_INPROCESS)}"
+    )
     print(f"{'pyscard+pcscd+vpcd, our card':<34}{results['ours_rate']:>10,.0f}{results['ours_median']:>9.4f}ms")
     print(f"{'pyscard+pcscd+vpcd, echo card':<34}{results['echo_rate']:>10,.0f}{results['echo_median']:>9.4f}ms")
-    print(f"ratio ours/echo: {ratio:.2f} (median over interleaved rounds of APDUs/s), "
-          f"{median_ratio:.2f} (1/median latency)   "
-          f"goal >= {GOAL_RATIO}: {verdict(ratio >= GOAL_RATIO)}")
+    print(
+        f"ratio ours/echo: {ratio:.2f} (median over interleaved rounds of APDUs/s), "
+        f"{median_ratio:.2f} (1/median latency)   "
+        f"goal >= {GOAL_RATIO}: {verdict(ratio >= GOAL_RATIO)}"
+    )
     print(f"user authentication, in-process:   {results['inproc_auth']:.2f} ms")
-    print(f"user authentication, through pcscd: {results['pcsc_auth']:.2f} ms   goal < {GOAL_AUTH_MS:.0f} ms: "
-          f"{verdict(results['pcsc_auth'] < GOAL_AUTH_MS)}")
+    print(
+        f"user authentication, through pcscd: {results['pcsc_auth']:.2f} ms   goal < {GOAL_AUTH_MS:.0f} ms: "
+        f"{verdict(results['pcsc_auth'] < GOAL_AUTH_MS)}"
+    )
     return 0
 
 

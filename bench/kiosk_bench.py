@@ -76,12 +76,22 @@ REMOVAL_ASKED = "waiting for the card to be removed"  # kiosk.driver's warning i
 CSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
 
 CARD_EFFECTS = frozenset({"ReadCard", "SignChallenge"})
-SERVICE_EFFECTS = frozenset({"StartTransaction", "Authenticate", "PlaceOrder", "RecordPayment",
-                             "FetchDocuments", "ReportPrinted", "CancelTransaction"})
+SERVICE_EFFECTS = frozenset(
+    {
+        "StartTransaction",
+        "Authenticate",
+        "PlaceOrder",
+        "RecordPayment",
+        "FetchDocuments",
+        "ReportPrinted",
+        "CancelTransaction",
+    }
+)
 PRINTER_EFFECTS = frozenset({"PrintDocuments"})
 
 
 # -- the service (a child process) ----------------------------------------------------------
+
 
 def service_settings(data_dir: Path) -> Settings:
     from certserver.config import Settings
@@ -96,8 +106,9 @@ def serve(port: int) -> None:
     from certserver.app import create_app
 
     offset = dt.timedelta(seconds=float(os.environ["BENCH_CLOCK_OFFSET"]))
-    app = create_app(service_settings(Path(os.environ["BENCH_DATA_DIR"])),
-                     clock=lambda: dt.datetime.now(dt.UTC) + offset)
+    app = create_app(
+        service_settings(Path(os.environ["BENCH_DATA_DIR"])), clock=lambda: dt.datetime.now(dt.UTC) + offset
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -147,8 +158,12 @@ def running_service(data_dir: Path) -> Iterator[Service]:
     # The service's own calendar says when every demo certificate is on offer.
     offset = max(dt.timedelta(0), next_surely_open(created + dt.timedelta(minutes=1)) - dt.datetime.now(dt.UTC))
     port = _free_port()
-    env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
-           "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        **os.environ,
+        "BENCH_DATA_DIR": str(data_dir),
+        "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -159,6 +174,7 @@ def running_service(data_dir: Path) -> Iterator[Service]:
 
 
 # -- the vpcd reader ------------------------------------------------------------------------
+
 
 @contextmanager
 def locked_slot(timeout: float = 120.0) -> Iterator[tuple[int, str]]:
@@ -181,6 +197,7 @@ def locked_slot(timeout: float = 120.0) -> Iterator[tuple[int, str]]:
 
 
 # -- 1. one complete transaction --------------------------------------------------------------
+
 
 def _timed_classes():  # subclasses of kiosk's runner and driver, defined once kiosk is imported
     from kiosk import flow as f
@@ -246,8 +263,9 @@ def _insert(bridge: VpcdBridge, reader: CardReader) -> None:
             raise SystemExit("the kiosk's reader never saw the card")
 
 
-def bench_transactions(service: Service, port: int, reader_name: str, out: Path, count: int,
-                       warmup: int, place_ahead: float) -> list[VisitTiming]:
+def bench_transactions(
+    service: Service, port: int, reader_name: str, out: Path, count: int, warmup: int, place_ahead: float
+) -> list[VisitTiming]:
     from cardreader.virtualcard import VirtualCard, VpcdBridge
     from kiosk.card import open_reader
     from kiosk.config import KioskSettings, build_devices
@@ -255,8 +273,14 @@ def bench_transactions(service: Service, port: int, reader_name: str, out: Path,
     from kiosk.flow import KioskFlow
 
     timed_runner, person_driver = _timed_classes()
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=SecretStr(service.kiosk_secret),
-                             printer_dir=out, reader=f"pcsc:{reader_name}", vpcd_port=port)
+    settings = KioskSettings(
+        server_url=service.url,
+        kiosk_id=service.kiosk_id,
+        kiosk_secret=SecretStr(service.kiosk_secret),
+        printer_dir=out,
+        reader=f"pcsc:{reader_name}",
+        vpcd_port=port,
+    )
     bridge = VpcdBridge(VirtualCard(str(service.card_path)), port=port)
     devices = build_devices(settings, reader=open_reader(settings.reader))
     runner = timed_runner(devices.runner)
@@ -280,12 +304,17 @@ def bench_transactions(service: Service, port: int, reader_name: str, out: Path,
             if number < warmup:
                 continue
             seconds = dict(runner.seconds)
-            timings.append(VisitTiming(
-                total,
-                sum(v for k, v in seconds.items() if k in CARD_EFFECTS),
-                sum(v for k, v in seconds.items() if k in SERVICE_EFFECTS),
-                sum(v for k, v in seconds.items() if k in PRINTER_EFFECTS),
-                driver.removal_seconds, driver.take_seconds, seconds))
+            timings.append(
+                VisitTiming(
+                    total,
+                    sum(v for k, v in seconds.items() if k in CARD_EFFECTS),
+                    sum(v for k, v in seconds.items() if k in SERVICE_EFFECTS),
+                    sum(v for k, v in seconds.items() if k in PRINTER_EFFECTS),
+                    driver.removal_seconds,
+                    driver.take_seconds,
+                    seconds,
+                )
+            )
     finally:
         bridge.remove()
         devices.close()
@@ -300,14 +329,28 @@ def simulate_wall_time(service: Service, port: int, reader_name: str, out: Path)
     bridge = VpcdBridge(VirtualCard(str(service.card_path)), port=port)
     bridge.insert()
     # The secrets go by the environment, never on the command line.
-    command = [sys.executable, "-m", "kiosk.cli", "simulate", "--server", service.url,
-               "--kiosk-id", service.kiosk_id, "--reader", f"pcsc:{reader_name}", "--certificate", "juminhyo",
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "kiosk.cli",
+        "simulate",
+        "--server",
+        service.url,
+        "--kiosk-id",
+        service.kiosk_id,
+        "--reader",
+        f"pcsc:{reader_name}",
+        "--certificate",
+        "juminhyo",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "KIOSK_SECRET": service.kiosk_secret, "KIOSK_PIN": service.pin}
     try:
         t0 = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=env)
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         assert process.stderr is not None and process.stdout is not None
         stderr = process.stderr
         errors: list[str] = []
@@ -334,6 +377,7 @@ def simulate_wall_time(service: Service, port: int, reader_name: str, out: Path)
 
 # -- 2. start-up --------------------------------------------------------------------------------
 
+
 async def _one_startup_in_process(service: Service, port: int, reader_name: str, out: Path) -> float:
     from kiosk.app import KioskApp
     from kiosk.card import open_reader
@@ -341,8 +385,14 @@ async def _one_startup_in_process(service: Service, port: int, reader_name: str,
     from kiosk.screens.welcome import StartScreen
 
     t0 = time.perf_counter()
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=SecretStr(service.kiosk_secret),
-                             printer_dir=out, reader=f"pcsc:{reader_name}", vpcd_port=port)
+    settings = KioskSettings(
+        server_url=service.url,
+        kiosk_id=service.kiosk_id,
+        kiosk_secret=SecretStr(service.kiosk_secret),
+        printer_dir=out,
+        reader=f"pcsc:{reader_name}",
+        vpcd_port=port,
+    )
     devices = build_devices(settings, reader=open_reader(settings.reader))  # as `kiosk run` does
     app = KioskApp(devices)
     try:
@@ -376,12 +426,27 @@ def startup_under_pty(service: Service, port: int, reader_name: str, out: Path, 
     output (escape sequences removed) contains `welcome`; then the kiosk is quit (ctrl+q)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    command = [sys.executable, "-m", "kiosk.cli", "run", "--server", service.url, "--kiosk-id", service.kiosk_id,
-               "--reader", f"pcsc:{reader_name}", "--vpcd-port", str(port), "--printer-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "kiosk.cli",
+        "run",
+        "--server",
+        service.url,
+        "--kiosk-id",
+        service.kiosk_id,
+        "--reader",
+        f"pcsc:{reader_name}",
+        "--vpcd-port",
+        str(port),
+        "--printer-dir",
+        str(out),
+    ]
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", "KIOSK_SECRET": service.kiosk_secret}
     t0 = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, stdin=slave, stdout=slave, stderr=slave, env=env,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
     os.close(slave)
     seen = b""
     elapsed: float | None = None
@@ -412,6 +477,7 @@ def startup_under_pty(service: Service, port: int, reader_name: str, out: Path, 
 
 # -- output -------------------------------------------------------------------------------------
 
+
 def _ms(seconds: float) -> str:
     return f"{1000 * seconds:.1f} ms"
 
@@ -421,8 +487,10 @@ def _p90(values: list[float]) -> float:
 
 
 def _row(label: str, values: list[float]) -> str:
-    return (f"  {label:<44} median {_ms(statistics.median(values)):>10}  p90 {_ms(_p90(values)):>10}  "
-            f"min {_ms(min(values)):>10}")
+    return (
+        f"  {label:<44} median {_ms(statistics.median(values)):>10}  p90 {_ms(_p90(values)):>10}  "
+        f"min {_ms(min(values)):>10}"
+    )
 
 
 def report_transactions(timings: list[VisitTiming]) -> None:
@@ -440,16 +508,23 @@ def report_transactions(timings: list[VisitTiming]) -> None:
     for timing in timings:
         for name, seconds in timing.per_effect.items():
             per_effect[name].append(seconds)
-    detail = ", ".join(f"{name} {_ms(statistics.median(v))}" for name, v in sorted(
-        per_effect.items(), key=lambda item: -statistics.median(item[1])) if statistics.median(v) >= 0.0005)
+    detail = ", ".join(
+        f"{name} {_ms(statistics.median(v))}"
+        for name, v in sorted(per_effect.items(), key=lambda item: -statistics.median(item[1]))
+        if statistics.median(v) >= 0.0005
+    )
     print(f"  per effect (median): {detail}")
     own = [t.total - t.removal for t in timings]
-    for label, values in (("whole visit, with pcscd's removal notice", totals),
-                          ("kiosk's own work (without the removal wait)", own)):
+    for label, values in (
+        ("whole visit, with pcscd's removal notice", totals),
+        ("kiosk's own work (without the removal wait)", own),
+    ):
         median = statistics.median(values)
         verdict = "met" if median < GOAL_MS / 1000 else "NOT met"
-        print(f"goal: one complete transaction < {GOAL_MS:.0f} ms; {label}: median {_ms(median)}, "
-              f"p90 {_ms(_p90(values))} -> {verdict}")
+        print(
+            f"goal: one complete transaction < {GOAL_MS:.0f} ms; {label}: median {_ms(median)}, "
+            f"p90 {_ms(_p90(values))} -> {verdict}"
+        )
 
 
 def main() -> None:
@@ -458,8 +533,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="transactions before measuring (default 3)")
     parser.add_argument("--startups", type=int, default=5, help="in-process start-ups (default 5)")
     parser.add_argument("--pty-startups", type=int, default=3, help="`kiosk run` processes (default 3; 0 skips)")
-    parser.add_argument("--place-ahead", type=float, default=0.0, metavar="SECONDS",
-                        help="how long the card lies on the reader (seen by pcscd) before a visit (default 0)")
+    parser.add_argument(
+        "--place-ahead",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long the card lies on the reader (seen by pcscd) before a visit (default 0)",
+    )
     parser.add_argument("--no-simulate", action="store_true", help="skip the `kiosk simulate` wall time")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the service child
     args = parser.parse_args()
@@ -485,38 +565,60 @@ def main() -> None:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
         with running_service(tmp / "data") as service:
-            print(f"prepared `certserver init --demo` data and started the service (own process, uvicorn on "
-                  f"127.0.0.1, SQLite, real document rendering) in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"prepared `certserver init --demo` data and started the service (own process, uvicorn on "
+                f"127.0.0.1, SQLite, real document rendering) in {time.perf_counter() - t0:.1f} s"
+            )
             if service.clock_offset > dt.timedelta(minutes=2):
-                print(f"NOTE: the service's clock was shifted by {service.clock_offset} into kiosk hours "
-                      "(weekday 10:00-16:00 JST).")
-            print(f"reader: {reader_name!r} (vpcd port {port}), card {RESIDENT} (demo), {os.cpu_count()} CPU(s); "
-                  f"a visit: 住民票 (juminhyo) for oneself, 1 copy, exact fee")
-            timings = bench_transactions(service, port, reader_name, tmp / "printed", args.transactions,
-                                         args.warmup, args.place_ahead)
-            print("NOTE: pcscd polls the vpcd reader's card presence every ~400 ms, so a removal is reported at "
-                  "its next poll: with a visit starting just after pcscd saw the card, ~400 ms minus the time "
-                  f"the card was used (card placed {args.place_ahead:g} s before each visit; --place-ahead).")
+                print(
+                    f"NOTE: the service's clock was shifted by {service.clock_offset} into kiosk hours "
+                    "(weekday 10:00-16:00 JST)."
+                )
+            print(
+                f"reader: {reader_name!r} (vpcd port {port}), card {RESIDENT} (demo), {os.cpu_count()} CPU(s); "
+                f"a visit: 住民票 (juminhyo) for oneself, 1 copy, exact fee"
+            )
+            timings = bench_transactions(
+                service, port, reader_name, tmp / "printed", args.transactions, args.warmup, args.place_ahead
+            )
+            print(
+                "NOTE: pcscd polls the vpcd reader's card presence every ~400 ms, so a removal is reported at "
+                "its next poll: with a visit starting just after pcscd saw the card, ~400 ms minus the time "
+                f"the card was used (card placed {args.place_ahead:g} s before each visit; --place-ahead)."
+            )
             report_transactions(timings)
             if not args.no_simulate:
                 seconds, line = simulate_wall_time(service, port, reader_name, tmp / "printed-simulate")
                 status = json.loads(line)["status"]
-                print(f"reference: one `kiosk simulate --reader pcsc:NAME` process, launch to exit "
-                      f"(interpreter, imports, one visit): {_ms(seconds)} wall ({status})")
+                print(
+                    f"reference: one `kiosk simulate --reader pcsc:NAME` process, launch to exit "
+                    f"(interpreter, imports, one visit): {_ms(seconds)} wall ({status})"
+                )
 
-            print(f"\nkiosk start-up (import of kiosk.app + textual in this process: {_ms(import_seconds)}, "
-                  "not counted below):")
+            print(
+                f"\nkiosk start-up (import of kiosk.app + textual in this process: {_ms(import_seconds)}, "
+                "not counted below):"
+            )
             startups = startup_in_process(service, port, reader_name, tmp / "printed-run", args.startups)
-            print(f"  in-process, App.run_test() headless 100x30: devices (pcsc reader, client) + KioskApp until "
-                  f"the StartScreen is mounted: first {_ms(startups[0])}"
-                  + (f", then median {_ms(statistics.median(startups[1:]))} (n={len(startups) - 1})"
-                     if len(startups) > 1 else ""))
+            print(
+                f"  in-process, App.run_test() headless 100x30: devices (pcsc reader, client) + KioskApp until "
+                f"the StartScreen is mounted: first {_ms(startups[0])}"
+                + (
+                    f", then median {_ms(statistics.median(startups[1:]))} (n={len(startups) - 1})"
+                    if len(startups) > 1
+                    else ""
+                )
+            )
             if args.pty_startups:
-                walls = [startup_under_pty(service, port, reader_name, tmp / "printed-run", welcome)
-                         for _ in range(args.pty_startups)]
-                print(f"  `kiosk run` process under a pseudo-terminal (100x30, xterm-256color), launch until "
-                      f"{welcome!r} is drawn: median {_ms(statistics.median(walls))}, "
-                      f"min {_ms(min(walls))}, max {_ms(max(walls))} (n={len(walls)})")
+                walls = [
+                    startup_under_pty(service, port, reader_name, tmp / "printed-run", welcome)
+                    for _ in range(args.pty_startups)
+                ]
+                print(
+                    f"  `kiosk run` process under a pseudo-terminal (100x30, xterm-256color), launch until "
+                    f"{welcome!r} is drawn: median {_ms(statistics.median(walls))}, "
+                    f"min {_ms(min(walls))}, max {_ms(max(walls))} (n={len(walls)})"
+                )
 
 
 if __name__ == "__main__":

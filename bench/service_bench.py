@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the packages are imported where used, in the process that n
 
 # -- the server side (runs in a child process) ----------------------------------------------
 
+
 @dataclass(frozen=True)
 class StubDocument:
     pdf: bytes
@@ -153,6 +154,7 @@ def serve(port: int, floor: bool = False) -> None:
 
 # -- the load generator ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BenchCard:
     resident_id: str
@@ -214,13 +216,17 @@ async def _transaction(client: LeanConnection, card: BenchCard, stats: Stats) ->
     tx = started.json()
     base = f"/api/v1/transactions/{tx['transaction_id']}"
     signature = card.sign(base64.b64decode(tx["challenge"]))
-    auth = await call("POST", f"{base}/authenticate", json={
-        "certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode()})
+    auth = await call(
+        "POST",
+        f"{base}/authenticate",
+        json={"certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode()},
+    )
     if auth.status_code != 200:
         return False
     home = auth.json()["menu"]["municipalities"][0]
-    ordered = await call("POST", f"{base}/order", json={
-        "municipality_code": home["code"], "role": home["role"], "kind": "juminhyo"})
+    ordered = await call(
+        "POST", f"{base}/order", json={"municipality_code": home["code"], "role": home["role"], "kind": "juminhyo"}
+    )
     if ordered.status_code != 200:
         return False
     paid = await call("POST", f"{base}/payment", json={"amount_yen": ordered.json()["fee_total_yen"]})
@@ -252,14 +258,19 @@ async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, dead
             n += 1
 
 
-async def _load(urls: list[str], credentials: dict[str, str], cards: list[BenchCard],
-                seconds: float) -> tuple[Stats, float]:
+async def _load(
+    urls: list[str], credentials: dict[str, str], cards: list[BenchCard], seconds: float
+) -> tuple[Stats, float]:
     """Every kiosk running transactions for `seconds`, the kiosks spread round-robin over the
     servers (what a balancer in front of several workers would do)."""
     stats = Stats([], [])
     start = time.perf_counter()
-    await asyncio.gather(*(_kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, stats)
-                           for i, bearer in enumerate(credentials.values())))
+    await asyncio.gather(
+        *(
+            _kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, stats)
+            for i, bearer in enumerate(credentials.values())
+        )
+    )
     return stats, time.perf_counter() - start
 
 
@@ -288,13 +299,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes on one SQLite file, kiosks spread round-robin (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on one SQLite file, kiosks spread round-robin (default 1)",
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)  # the child serves the floor
-    parser.add_argument("--floor-work-ms", type=float, nargs="*", default=[0.25], metavar="MS",
-                        help="also measure the floor with this much Python CPU work in each request: the "
-                             "budget a request has beyond HTTP for a given throughput (default 0.25)")
+    parser.add_argument(
+        "--floor-work-ms",
+        type=float,
+        nargs="*",
+        default=[0.25],
+        metavar="MS",
+        help="also measure the floor with this much Python CPU work in each request: the "
+        "budget a request has beyond HTTP for a given throughput (default 0.25)",
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.floor)
@@ -303,52 +324,81 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         t0 = time.perf_counter()
         cards, credentials = _prepare(data_dir, args.kiosks)
-        print(f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         offset = _clock_offset()
-        env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
-               "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
-        stats, elapsed, server_cpu, generator_cpu = _measure(env, credentials, cards, args.seconds, args.workers,
-                                                             floor=False)
-        floor, floor_elapsed, floor_cpu, floor_generator_cpu = _measure(env, credentials, cards, args.seconds, 1,
-                                                                        floor=True)
+        env = {
+            **os.environ,
+            "CERTSERVER_DATA_DIR": str(data_dir),
+            "CERTSERVER_WORKERS": str(args.workers),
+            "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+        stats, elapsed, server_cpu, generator_cpu = _measure(
+            env, credentials, cards, args.seconds, args.workers, floor=False
+        )
+        floor, floor_elapsed, floor_cpu, floor_generator_cpu = _measure(
+            env, credentials, cards, args.seconds, 1, floor=True
+        )
         budget = []
         for work_ms in args.floor_work_ms:
-            worked, worked_elapsed, worked_cpu, _ = _measure({**env, "BENCH_FLOOR_WORK_MS": str(work_ms)},
-                                                             credentials, cards, args.seconds, 1, floor=True)
-            budget.append((work_ms, len(worked.transactions) / worked_elapsed,
-                           worked_cpu / len(worked.transactions) if worked_cpu and worked.transactions else None))
+            worked, worked_elapsed, worked_cpu, _ = _measure(
+                {**env, "BENCH_FLOOR_WORK_MS": str(work_ms)}, credentials, cards, args.seconds, 1, floor=True
+            )
+            budget.append(
+                (
+                    work_ms,
+                    len(worked.transactions) / worked_elapsed,
+                    worked_cpu / len(worked.transactions) if worked_cpu and worked.transactions else None,
+                )
+            )
     done = len(stats.transactions)
-    print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
-          "see bench/documents_bench.py for rendering throughput.")
+    print(
+        "NOTE: document rendering is STUBBED in this benchmark (fixed small PDF); "
+        "see bench/documents_bench.py for rendering throughput."
+    )
     if offset:
         print(f"NOTE: the server's clock was shifted by {offset} into kiosk hours (weekday 10:00 JST).")
-    print(f"server: {args.workers} uvicorn process(es) on 127.0.0.1 sharing one SQLite file (WAL), {os.cpu_count()} CPU(s)")
+    print(
+        f"server: {args.workers} uvicorn process(es) on 127.0.0.1 sharing one SQLite file (WAL), {os.cpu_count()} CPU(s)"
+    )
     print(f"concurrent kiosks: {args.kiosks}, measured for {elapsed:.1f} s")
     print(f"complete transactions: {done} ({done / elapsed:.1f}/s), failed: {stats.failures}")
     print(f"HTTP requests: {len(stats.requests)} ({len(stats.requests) / elapsed:.0f}/s, 7 per transaction)")
     for label, values in (("transaction (7 requests)", stats.transactions), ("single request", stats.requests)):
-        print(f"latency of a {label}: p50 {1000 * _percentile(values, 50):.1f} ms, "
-              f"p99 {1000 * _percentile(values, 99):.1f} ms")
+        print(
+            f"latency of a {label}: p50 {1000 * _percentile(values, 50):.1f} ms, "
+            f"p99 {1000 * _percentile(values, 99):.1f} ms"
+        )
     if server_cpu is not None and done:
         print(f"server CPU per transaction: {1000 * server_cpu / done:.1f} ms")
     if done:
-        print(f"load generator CPU per transaction: {1000 * generator_cpu / done:.1f} ms "
-              f"(server {_cores(server_cpu, elapsed)} cores, load generator {generator_cpu / elapsed:.2f} cores)")
+        print(
+            f"load generator CPU per transaction: {1000 * generator_cpu / done:.1f} ms "
+            f"(server {_cores(server_cpu, elapsed)} cores, load generator {generator_cpu / elapsed:.2f} cores)"
+        )
     floor_done = len(floor.transactions)
-    print(f"floor (the same 7 requests to empty FastAPI routes, same lean keep-alive load generator "
-          f"(konbini_testkit/lean_http.py), same run): {floor_done / floor_elapsed:.1f} transactions/s, "
-          f"p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
-          + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else "")
-          + (f", load generator CPU {1000 * floor_generator_cpu / floor_done:.1f} ms/transaction" if floor_done else ""))
+    print(
+        f"floor (the same 7 requests to empty FastAPI routes, same lean keep-alive load generator "
+        f"(konbini_testkit/lean_http.py), same run): {floor_done / floor_elapsed:.1f} transactions/s, "
+        f"p99 {1000 * _percentile(floor.transactions, 99):.1f} ms"
+        + (f", server CPU {1000 * floor_cpu / floor_done:.1f} ms/transaction" if floor_cpu and floor_done else "")
+        + (f", load generator CPU {1000 * floor_generator_cpu / floor_done:.1f} ms/transaction" if floor_done else "")
+    )
     if floor_done:
         print(f"service / floor: {(done / elapsed) / (floor_done / floor_elapsed):.2f}")
     for work_ms, rate, cpu in budget:
-        print(f"floor with {work_ms:g} ms of Python work in each request ({7 * work_ms:g} ms per transaction): "
-              f"{rate:.1f} transactions/s" + (f", server CPU {1000 * cpu:.1f} ms/transaction" if cpu else ""))
+        print(
+            f"floor with {work_ms:g} ms of Python work in each request ({7 * work_ms:g} ms per transaction): "
+            f"{rate:.1f} transactions/s" + (f", server CPU {1000 * cpu:.1f} ms/transaction" if cpu else "")
+        )
     if done and server_cpu:
-        print(f"the service spends {1000 * (server_cpu / done - (floor_cpu or 0) / max(floor_done, 1)) / 7:.2f} ms "
-              "of CPU per request beyond the floor")
+        print(
+            f"the service spends {1000 * (server_cpu / done - (floor_cpu or 0) / max(floor_done, 1)) / 7:.2f} ms "
+            "of CPU per request beyond the floor"
+        )
     print("goal: >= 500 transactions/s and p99 < 100 ms at 50 kiosks (2-core machine, SQLite)")
 
 
@@ -365,8 +415,15 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measure(env: dict[str, str], credentials: dict[str, str], cards: list[BenchCard], seconds: float,
-             workers: int, *, floor: bool) -> tuple[Stats, float, float | None, float]:
+def _measure(
+    env: dict[str, str],
+    credentials: dict[str, str],
+    cards: list[BenchCard],
+    seconds: float,
+    workers: int,
+    *,
+    floor: bool,
+) -> tuple[Stats, float, float | None, float]:
     """`workers` server children (the service, or the floor), each one uvicorn worker on its
     own port, warmed up, then loaded for `seconds`.
 
@@ -376,8 +433,10 @@ def _measure(env: dict[str, str], credentials: dict[str, str], cards: list[Bench
     the servers' CPU seconds and this process's (the load generator's) CPU seconds over the
     measured window."""
     ports = [_free_port() for _ in range(workers)]
-    servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port)] + (["--floor"] if floor else []),
-                                env=env) for port in ports]
+    servers = [
+        subprocess.Popen([sys.executable, __file__, "--serve", str(port)] + (["--floor"] if floor else []), env=env)
+        for port in ports
+    ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url, server in zip(urls, servers, strict=True):
@@ -396,6 +455,7 @@ def _measure(env: dict[str, str], credentials: dict[str, str], cards: list[Bench
     known = [end - start for end, start in zip(after, before, strict=True) if end is not None and start is not None]
     cpu = sum(known) if len(known) == len(servers) else None
     return stats, elapsed, cpu, generator_cpu
+
 
 if __name__ == "__main__":
     main()

@@ -63,6 +63,7 @@ SAMPLE_VERIFIED = 20  # fetched PDFs verified after the run (outside the measure
 
 # -- the server side (runs in a child process) ----------------------------------------------
 
+
 def real_app() -> FastAPI:
     """uvicorn factory of the bench server: the real app and renderer, shifted clock.
 
@@ -77,8 +78,11 @@ def real_app() -> FastAPI:
     settings = Settings()
     if "CERTSERVER_RENDER_PROCESSES" not in os.environ:
         settings = settings.model_copy(update={"render_processes": default_render_processes()})
-    mode = (f"in {settings.render_processes} render process(es) beside the server process"
-            if settings.render_processes else "in threads of the server process (CERTSERVER_RENDER_PROCESSES=0)")
+    mode = (
+        f"in {settings.render_processes} render process(es) beside the server process"
+        if settings.render_processes
+        else "in threads of the server process (CERTSERVER_RENDER_PROCESSES=0)"
+    )
     print(f"server (pid {os.getpid()}): certificates render {mode}", flush=True)
     return create_app(settings, clock=lambda: dt.datetime.now(dt.UTC) + offset)
 
@@ -126,6 +130,7 @@ def serve(port: int, profile_path: str | None) -> None:
 
 
 # -- the floor (this process) ---------------------------------------------------------------
+
 
 def _kiosk_contents(data_dir: Path, cards: list[BenchCard], now: dt.datetime) -> list:  # list[CertificateContent]
     """The contents the service renders for the bench orders: each card holder's 住民票 at
@@ -190,8 +195,13 @@ def measure_floor(data_dir: Path, contents: list, seconds: float) -> tuple[Rate,
 
     def render_only(i: int) -> bytes:
         content = numbered(i)
-        qr = sign_payload(store.signer(content.issuer.code).qr_key, content.issuer.code,
-                          content.certificate_number, content.issued_on, content.content_hash()).text()
+        qr = sign_payload(
+            store.signer(content.issuer.code).qr_key,
+            content.issuer.code,
+            content.certificate_number,
+            content.issued_on,
+            content.content_hash(),
+        ).text()
         return render_pdf(content, layout_for(content), qr, keywords_for(content, qr)).pdf
 
     return _rate(seconds, render_only), _rate(seconds, lambda i: service.render(numbered(i)))
@@ -239,13 +249,18 @@ async def _transaction(client: LeanConnection, card: BenchCard, load: Load) -> b
     tx = started.json()
     base = f"/api/v1/transactions/{tx['transaction_id']}"
     signature = card.sign(base64.b64decode(tx["challenge"]))
-    auth = await call("authenticate", "POST", f"{base}/authenticate", json={
-        "certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode()})
+    auth = await call(
+        "authenticate",
+        "POST",
+        f"{base}/authenticate",
+        json={"certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode()},
+    )
     if auth.status_code != 200:
         return load.fail(f"authenticate {auth.status_code}")
     home = auth.json()["menu"]["municipalities"][0]
-    ordered = await call("order", "POST", f"{base}/order", json={
-        "municipality_code": home["code"], "role": home["role"], "kind": KIND})
+    ordered = await call(
+        "order", "POST", f"{base}/order", json={"municipality_code": home["code"], "role": home["role"], "kind": KIND}
+    )
     if ordered.status_code != 200:
         return load.fail(f"order {ordered.status_code}")
     paid = await call("payment", "POST", f"{base}/payment", json={"amount_yen": ordered.json()["fee_total_yen"]})
@@ -288,13 +303,18 @@ async def _kiosk(url: str, bearer: str, cards: list[BenchCard], index: int, dead
             n += 1
 
 
-async def _run_load(urls: list[str], credentials: dict[str, str], cards: list[BenchCard],
-                    seconds: float) -> tuple[Load, float]:
+async def _run_load(
+    urls: list[str], credentials: dict[str, str], cards: list[BenchCard], seconds: float
+) -> tuple[Load, float]:
     """Every kiosk runs transactions for `seconds`; kiosk i talks to server i mod len(urls)."""
     load = Load()
     start = time.perf_counter()
-    await asyncio.gather(*(_kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, load)
-                           for i, bearer in enumerate(credentials.values())))
+    await asyncio.gather(
+        *(
+            _kiosk(urls[i % len(urls)], bearer, cards, i, start + seconds, load)
+            for i, bearer in enumerate(credentials.values())
+        )
+    )
     return load, time.perf_counter() - start
 
 
@@ -347,6 +367,7 @@ def _verify_samples(data_dir: Path, samples: list[bytes]) -> int:
 
 # -- the run --------------------------------------------------------------------------------
 
+
 @dataclass
 class ServiceRun:
     load: Load
@@ -357,8 +378,9 @@ class ServiceRun:
     machine_busy: float  # fraction of all CPUs busy during the measured window (any process)
 
 
-def run_service(data_dir: Path, args: argparse.Namespace, offset: dt.timedelta, cards: list[BenchCard],
-                credentials: dict[str, str]) -> ServiceRun:
+def run_service(
+    data_dir: Path, args: argparse.Namespace, offset: dt.timedelta, cards: list[BenchCard], credentials: dict[str, str]
+) -> ServiceRun:
     """`--workers` server processes, each one uvicorn worker on its own port, under load.
 
     Not `uvicorn --workers N`: its shared socket is bound with proto 0, so asyncio never sets
@@ -367,8 +389,13 @@ def run_service(data_dir: Path, args: argparse.Namespace, offset: dt.timedelta, 
     kiosks' burst of keep-alive connections (one worker took 0.80 cores, the other 0.16).
     Spreading the kiosks round-robin over the servers is what a balancer in front would do.
     """
-    env = {**os.environ, "CERTSERVER_DATA_DIR": str(data_dir), "CERTSERVER_WORKERS": str(args.workers),
-           "BENCH_CLOCK_OFFSET": str(offset.total_seconds()), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        **os.environ,
+        "CERTSERVER_DATA_DIR": str(data_dir),
+        "CERTSERVER_WORKERS": str(args.workers),
+        "BENCH_CLOCK_OFFSET": str(offset.total_seconds()),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     ports = [_free_port() for _ in range(args.workers)]
     profile = ["--profile", str(Path(args.profile).resolve())] if args.profile else []
     servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port), *profile], env=env) for port in ports]
@@ -390,46 +417,76 @@ def run_service(data_dir: Path, args: argparse.Namespace, offset: dt.timedelta, 
     return ServiceRun(load, elapsed, sum(processes), processes, generator_cpu, busy / total if total else float("nan"))
 
 
-def report(args: argparse.Namespace, offset: dt.timedelta, render: Rate, floor: Rate, run: ServiceRun,
-           invalid: int) -> bool:
+def report(
+    args: argparse.Namespace, offset: dt.timedelta, render: Rate, floor: Rate, run: ServiceRun, invalid: int
+) -> bool:
     """Print the figures; True when every transaction and sample verification succeeded."""
     load, elapsed = run.load, run.elapsed
     done, docs = len(load.transactions), load.documents
     service_rate = docs / elapsed
     ratio = service_rate / floor.per_second
     print(f"\nfloor, one process, one thread, {floor.wall:.1f} s each ({KIND}, the kiosks' contents):")
-    print(f"  rendering alone (layout + PDF + QR drawn, unsigned)   {render.per_second:7.1f} docs/s  "
-          f"{render.cpu_ms_each:6.2f} ms cpu each (n={render.count})")
-    print(f"  render + QR signature + PAdES (DocumentService.render) {floor.per_second:7.1f} docs/s  "
-          f"{floor.cpu_ms_each:6.2f} ms cpu each (n={floor.count})")
+    print(
+        f"  rendering alone (layout + PDF + QR drawn, unsigned)   {render.per_second:7.1f} docs/s  "
+        f"{render.cpu_ms_each:6.2f} ms cpu each (n={render.count})"
+    )
+    print(
+        f"  render + QR signature + PAdES (DocumentService.render) {floor.per_second:7.1f} docs/s  "
+        f"{floor.cpu_ms_each:6.2f} ms cpu each (n={floor.count})"
+    )
     database = make_url(args.database_url).get_backend_name() if args.database_url else "SQLite (WAL)"
-    print(f"\nservice: uvicorn on 127.0.0.1, {args.workers} worker(s), real renderer, {database}, "
-          f"{args.kiosks} concurrent kiosks, measured for {elapsed:.1f} s")
-    print(f"  complete transactions: {done} ({done / elapsed:.1f}/s), documents fetched and sha256-checked: "
-          f"{docs} ({service_rate:.1f}/s), failed: {sum(load.failures.values())} {load.failures or ''}")
-    print(f"  transaction latency: p50 {_percentile_ms(load.transactions, 50):.1f} ms, "
-          f"p99 {_percentile_ms(load.transactions, 99):.1f} ms")
-    print("  request latency p50/p99 ms: " + ", ".join(
-        f"{step} {_percentile_ms(values, 50):.0f}/{_percentile_ms(values, 99):.0f}" for step, values in load.steps.items()))
+    print(
+        f"\nservice: uvicorn on 127.0.0.1, {args.workers} worker(s), real renderer, {database}, "
+        f"{args.kiosks} concurrent kiosks, measured for {elapsed:.1f} s"
+    )
+    print(
+        f"  complete transactions: {done} ({done / elapsed:.1f}/s), documents fetched and sha256-checked: "
+        f"{docs} ({service_rate:.1f}/s), failed: {sum(load.failures.values())} {load.failures or ''}"
+    )
+    print(
+        f"  transaction latency: p50 {_percentile_ms(load.transactions, 50):.1f} ms, "
+        f"p99 {_percentile_ms(load.transactions, 99):.1f} ms"
+    )
+    print(
+        "  request latency p50/p99 ms: "
+        + ", ".join(
+            f"{step} {_percentile_ms(values, 50):.0f}/{_percentile_ms(values, 99):.0f}"
+            for step, values in load.steps.items()
+        )
+    )
     if docs:
-        print(f"  CPU per document: server {1000 * run.server_cpu / docs:.1f} ms (floor {floor.cpu_ms_each:.1f} ms), "
-              f"load generator {1000 * run.generator_cpu / docs:.1f} ms")
+        print(
+            f"  CPU per document: server {1000 * run.server_cpu / docs:.1f} ms (floor {floor.cpu_ms_each:.1f} ms), "
+            f"load generator {1000 * run.generator_cpu / docs:.1f} ms"
+        )
     per_process = " (" + " + ".join(f"{cpu / elapsed:.2f}" for cpu in run.server_processes) + ")"
-    print(f"  CPU used during the run: server {run.server_cpu / elapsed:.2f} cores"
-          f"{per_process if len(run.server_processes) > 1 else ''}, load generator "
-          f"{run.generator_cpu / elapsed:.2f} cores; machine {run.machine_busy:.0%} busy (all processes)")
-    print(f"  sample documents verified (signature, chain, QR): {len(load.samples) - invalid}/{len(load.samples)} valid")
+    print(
+        f"  CPU used during the run: server {run.server_cpu / elapsed:.2f} cores"
+        f"{per_process if len(run.server_processes) > 1 else ''}, load generator "
+        f"{run.generator_cpu / elapsed:.2f} cores; machine {run.machine_busy:.0%} busy (all processes)"
+    )
+    print(
+        f"  sample documents verified (signature, chain, QR): {len(load.samples) - invalid}/{len(load.samples)} valid"
+    )
     print(f"\nratio service / floor (documents/s, wall): {ratio:.2f}")
-    print(f"goal: floor >= {FLOOR_GOAL:.0f} signed docs/s: {floor.per_second:.1f} "
-          f"-> {'met' if floor.per_second >= FLOOR_GOAL else 'NOT met'}")
-    print(f"goal: service >= {RATIO_GOAL:.0%} of the floor: {ratio:.0%} -> {'met' if ratio >= RATIO_GOAL else 'NOT met'}")
-    print(f"NOTE: the floor, the server ({args.workers} worker(s)) and the load generator ({args.kiosks} kiosks "
-          "on the lean keep-alive client konbini_testkit/lean_http.py, "
-          f"signing challenges, hashing PDFs) all share this machine's {os.cpu_count()} CPU(s); "
-          f"load average at the end {os.getloadavg()[0]:.2f}.")
+    print(
+        f"goal: floor >= {FLOOR_GOAL:.0f} signed docs/s: {floor.per_second:.1f} "
+        f"-> {'met' if floor.per_second >= FLOOR_GOAL else 'NOT met'}"
+    )
+    print(
+        f"goal: service >= {RATIO_GOAL:.0%} of the floor: {ratio:.0%} -> {'met' if ratio >= RATIO_GOAL else 'NOT met'}"
+    )
+    print(
+        f"NOTE: the floor, the server ({args.workers} worker(s)) and the load generator ({args.kiosks} kiosks "
+        "on the lean keep-alive client konbini_testkit/lean_http.py, "
+        f"signing challenges, hashing PDFs) all share this machine's {os.cpu_count()} CPU(s); "
+        f"load average at the end {os.getloadavg()[0]:.2f}."
+    )
     if args.workers > 1:
-        print(f"NOTE: {args.workers} workers = {args.workers} one-worker uvicorn processes on their own ports, kiosks "
-              "spread round-robin; not `uvicorn --workers` (no TCP_NODELAY there, Kludex/uvicorn#3149).")
+        print(
+            f"NOTE: {args.workers} workers = {args.workers} one-worker uvicorn processes on their own ports, kiosks "
+            "spread round-robin; not `uvicorn --workers` (no TCP_NODELAY there, Kludex/uvicorn#3149)."
+        )
     if offset:
         print(f"NOTE: the server's clock was shifted by {offset} into kiosk hours (weekday 10:00 JST).")
     return not load.failures and not invalid and done > 0
@@ -439,12 +496,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=8, help="concurrent kiosks (default 8)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured service run (default 10)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes, one uvicorn worker each, kiosks spread round-robin (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes, one uvicorn worker each, kiosks spread round-robin (default 1)",
+    )
     parser.add_argument("--floor-seconds", type=float, help="each floor measurement (default: --seconds)")
-    parser.add_argument("--database-url", metavar="URL",
-                        help="an EMPTY database to use instead of a temporary SQLite file (e.g. PostgreSQL)")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile the server (all threads; --workers 1 only) into FILE (pstats)")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="an EMPTY database to use instead of a temporary SQLite file (e.g. PostgreSQL)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the server (all threads; --workers 1 only) into FILE (pstats)"
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.serve:
@@ -464,8 +530,10 @@ def main() -> int:
         cards, credentials = _prepare(data_dir, args.kiosks)
         offset = _clock_offset()
         contents = _kiosk_contents(data_dir, cards, dt.datetime.now(dt.UTC) + offset)
-        print(f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
-              f"in {time.perf_counter() - t0:.1f} s; cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f}")
+        print(
+            f"prepared `certserver init --demo` data, {len(cards)} usable demo cards, {args.kiosks} kiosks "
+            f"in {time.perf_counter() - t0:.1f} s; cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f}"
+        )
         render, floor = measure_floor(data_dir, contents, args.floor_seconds or args.seconds)
         run = run_service(data_dir, args, offset, cards, credentials)
         invalid = _verify_samples(data_dir, run.load.samples)

@@ -72,8 +72,9 @@ def main() -> None:
     kiosk_id, secret = next(iter(credentials.values())).removeprefix("Bearer ").split(":", 1)
     offset = _clock_offset()
     # The server's own wiring (engine, session factory, transaction service), never served.
-    app = create_app(Settings(data_dir=data_dir), clock=lambda: dt.datetime.now(dt.UTC) + offset,
-                     renderer=StubRenderer())
+    app = create_app(
+        Settings(data_dir=data_dir), clock=lambda: dt.datetime.now(dt.UTC) + offset, renderer=StubRenderer()
+    )
     engine = app.state.engine
     factory = app.state.service.session_factory
     service = app.state.service.transactions
@@ -103,6 +104,7 @@ def main() -> None:
         step("payment", lambda s, k, now: service.pay(s, k, tx_id, outcome.summary.fee_total_yen, now))
         ids = step("documents", lambda s, k, now: [d.id for d in service.documents(s, k, tx_id, now)])
         for document_id in ids:
+
             def fetch(s: Any, k: Any, now: dt.datetime, d: str = document_id) -> bytes:
                 return service.document(s, k, tx_id, d, now).pdf
 
@@ -120,20 +122,27 @@ def main() -> None:
 
     n = args.transactions
     print("NOTE: document rendering is STUBBED in this benchmark (fixed small PDF), as in service_bench.py.")
-    print(f"{n} transactions in-process (no HTTP), one kiosk, SQLite (WAL), {elapsed / n * 1000:.2f} ms each "
-          f"({n / elapsed:.0f}/s on one thread)")
+    print(
+        f"{n} transactions in-process (no HTTP), one kiosk, SQLite (WAL), {elapsed / n * 1000:.2f} ms each "
+        f"({n / elapsed:.0f}/s on one thread)"
+    )
     print(f"{'step':14s} {'ms/call':>8s} {'SQL/call':>9s} {'driver ms':>10s} {'driver %':>9s}")
     for name in STEPS:
         calls = meter.calls[name] or 1
         seconds = meter.seconds[name]
-        print(f"{name:14s} {seconds / calls * 1000:8.2f} {meter.statements[name] / calls:9.1f} "
-              f"{meter.driver_seconds[name] / calls * 1000:10.3f} {100 * meter.driver_seconds[name] / seconds:8.0f}%")
+        print(
+            f"{name:14s} {seconds / calls * 1000:8.2f} {meter.statements[name] / calls:9.1f} "
+            f"{meter.driver_seconds[name] / calls * 1000:10.3f} {100 * meter.driver_seconds[name] / seconds:8.0f}%"
+        )
     total = sum(meter.seconds.values())
     driver = sum(meter.driver_seconds.values())
-    print(f"{'transaction':14s} {total / n * 1000:8.2f} {sum(meter.statements.values()) / n:9.1f} "
-          f"{driver / n * 1000:10.3f} {100 * driver / total:8.0f}%")
-    print("driver = time inside the database driver's cursor.execute (commits not included); "
-          "the rest is Python around it")
+    print(
+        f"{'transaction':14s} {total / n * 1000:8.2f} {sum(meter.statements.values()) / n:9.1f} "
+        f"{driver / n * 1000:10.3f} {100 * driver / total:8.0f}%"
+    )
+    print(
+        "driver = time inside the database driver's cursor.execute (commits not included); the rest is Python around it"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:
@@ -50,4 +51,5 @@ if __name__ == "__main__":
     # Run through the package module so exception classes are not defined twice
     # (once in __main__, once in cardreader.cli).
     from cardreader.cli import main as _main
+
     sys.exit(_main())

@@ -43,15 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = subparsers.add_parser("info", help="show the user-auth certificate and PIN tries (no PIN asked)")
     _add_card_source(info)
-    info.add_argument("--save-certificate", metavar="FILE", type=Path,
-                      help="also write the user-auth certificate (DER) to FILE, e.g. for "
-                           "`certserver card enroll`")
+    info.add_argument(
+        "--save-certificate",
+        metavar="FILE",
+        type=Path,
+        help="also write the user-auth certificate (DER) to FILE, e.g. for `certserver card enroll`",
+    )
     info.set_defaults(handler=_run_info)
 
     verify = subparsers.add_parser("verify", help="check the user-auth PIN (利用者証明用暗証番号)")
     _add_card_source(verify)
-    verify.add_argument("--pin-stdin", action="store_true",
-                        help="read the PIN from the first line of standard input instead of asking")
+    verify.add_argument(
+        "--pin-stdin", action="store_true", help="read the PIN from the first line of standard input instead of asking"
+    )
     verify.set_defaults(handler=_run_verify)
 
 

@@ -86,6 +86,7 @@ class Authentication:
 
 # -- BER (jpki.md §13: two-byte private tags, long lengths, non-minimal 82 00 9F) -----------
 
+
 def parse_ber_header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
     """(tag, header length, value length) of the TLV at `offset`. Multi-byte tags and the
     81/82/83 length forms are understood. Raises CardDataError for a truncated or
@@ -146,6 +147,7 @@ def sha256_digest_info(digest: bytes) -> bytes:
 
 # -- secrets ----------------------------------------------------------------------------
 
+
 def pin_bytes(pin: str) -> bytes:
     """A 4-digit PIN as the card expects it. Raises PinFormatError."""
     if len(pin) != 4 or not all(c in "0123456789" for c in pin):
@@ -158,7 +160,8 @@ def sign_password_bytes(password: str) -> bytes:
     upper = password.upper()
     if not 6 <= len(upper) <= 16 or not all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" for c in upper):
         raise PinFormatError(
-            "the signing password must be 6-16 letters A-Z and digits (署名用パスワードは英大文字と数字6～16文字です)")
+            "the signing password must be 6-16 letters A-Z and digits (署名用パスワードは英大文字と数字6～16文字です)"
+        )
     return upper.encode("ascii")
 
 

@@ -28,11 +28,11 @@ logger = logging.getLogger(__name__)
 # SCARD_E_NOT_TRANSACTED: the reader driver could not exchange the APDU; vpcd reports it
 # for a card whose socket closed before pcscd's next presence poll noticed the removal.
 _REMOVED = frozenset({scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD, scard.SCARD_E_NOT_TRANSACTED})
-_NO_CARD = frozenset({scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD,
-                      scard.SCARD_W_UNRESPONSIVE_CARD})
+_NO_CARD = frozenset({scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD})
 _NO_SERVICE = frozenset({scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED})
-_NO_READER = frozenset({scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE,
-                        scard.SCARD_E_NO_READERS_AVAILABLE})
+_NO_READER = frozenset(
+    {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE}
+)
 
 
 _PIN_INS = frozenset({0x20, 0x24})  # VERIFY, CHANGE REFERENCE DATA
@@ -157,8 +157,7 @@ class PcscTransport(Transport):
             self._context = context
             reader, atr = self._find_reader(context)
             protocol = _protocol_for(atr)
-            hresult, card, active = scard.SCardConnect(
-                context.handle, reader, scard.SCARD_SHARE_SHARED, protocol)
+            hresult, card, active = scard.SCardConnect(context.handle, reader, scard.SCARD_SHARE_SHARED, protocol)
             if hresult != scard.SCARD_S_SUCCESS:
                 raise _error(hresult, f"cannot connect to the card in {reader!r}")
             self.reader, self._card, self._protocol, self._atr = reader, card, active, atr
@@ -230,7 +229,8 @@ class PcscTransport(Transport):
             if disposition == scard.SCARD_RESET_CARD:
                 self._pin_verified = False
             hresult, card, active = scard.SCardConnect(
-                self._context.handle, self.reader, share, _protocol_for(self._atr))
+                self._context.handle, self.reader, share, _protocol_for(self._atr)
+            )
             if hresult != scard.SCARD_S_SUCCESS:
                 raise _error(hresult, "cannot reserve the card")
             self._card, self._protocol, self._lost = card, active, False

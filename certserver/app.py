@@ -62,7 +62,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # the largest legitimate request is a certificate (~2 KiB) in base64
-NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "afs", "ceph", "glusterfs"})
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "afs", "ceph", "glusterfs"}
+)
 
 
 class DeploymentCheckError(Exception):
@@ -70,6 +72,7 @@ class DeploymentCheckError(Exception):
 
 
 # -- start-up checks ----------------------------------------------------------------------
+
 
 def check_settings(settings: Settings) -> None:
     """Settings that contradict each other. Raises DeploymentCheckError."""
@@ -106,9 +109,7 @@ def check_data_folders(settings: Settings) -> None:
 
 def _is_memory_sqlite(url: str) -> bool:
     parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and (
-        parsed.database in (None, "", ":memory:") or "mode=memory" in url
-    )
+    return parsed.get_backend_name() == "sqlite" and (parsed.database in (None, "", ":memory:") or "mode=memory" in url)
 
 
 def _filesystem_type(path: Path) -> str | None:
@@ -147,17 +148,18 @@ def check_database(engine: Engine, settings: Settings) -> None:
             if engine.dialect.name == "sqlite":
                 journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     except SQLAlchemyError as exc:
-        raise DeploymentCheckError(f"cannot open the database: {exc.__class__.__name__}"
-                                   f"{' (the file is damaged: restore it from a backup)' if _is_corrupt(exc) else ''}"
-                                   ) from exc
+        raise DeploymentCheckError(
+            f"cannot open the database: {exc.__class__.__name__}"
+            f"{' (the file is damaged: restore it from a backup)' if _is_corrupt(exc) else ''}"
+        ) from exc
     if damage is not None:
-        raise DeploymentCheckError(f"the SQLite database is damaged (quick_check: {damage}); "
-                                   "restore it from a backup")
+        raise DeploymentCheckError(f"the SQLite database is damaged (quick_check: {damage}); restore it from a backup")
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     if current != heads:
         raise DeploymentCheckError(
             f"the database is at revision {sorted(current) or 'none'}, the code needs {sorted(heads)}: "
-            "run `certserver init` (it migrates) first")
+            "run `certserver init` (it migrates) first"
+        )
     if engine.dialect.name == "sqlite":
         _truncate_wal_left_by_a_crash(engine)
     if engine.dialect.name == "sqlite" and settings.workers > 1:
@@ -168,7 +170,8 @@ def check_database(engine: Engine, settings: Settings) -> None:
         if fstype in NETWORK_FILESYSTEMS:
             raise DeploymentCheckError(
                 f"the SQLite file is on a network file system ({fstype}); several workers or servers "
-                "must share a PostgreSQL database instead")
+                "must share a PostgreSQL database instead"
+            )
 
 
 def _is_corrupt(exc: SQLAlchemyError) -> bool:
@@ -208,11 +211,15 @@ def build_engine(settings: Settings) -> Engine:
     """The service's engine, after the configuration checks. Raises DeploymentCheckError."""
     url = settings.resolved_database_url
     if _is_memory_sqlite(url):
-        raise DeploymentCheckError("an in-memory SQLite database cannot hold the service's state; use a file or PostgreSQL")
+        raise DeploymentCheckError(
+            "an in-memory SQLite database cannot hold the service's state; use a file or PostgreSQL"
+        )
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         # Opening it would create an empty database (and its folder) behind the operator's back.
-        raise DeploymentCheckError(f"no database at {url.removeprefix('sqlite:///')}: run `certserver init` first "
-                                   "(or pass the --data-dir it used)")
+        raise DeploymentCheckError(
+            f"no database at {url.removeprefix('sqlite:///')}: run `certserver init` first "
+            "(or pass the --data-dir it used)"
+        )
     pool_size, max_overflow = pool_limits(settings)
     engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=60)
     if url.startswith("sqlite"):
@@ -270,6 +277,7 @@ def _as_render_processes(renderer: Renderer) -> ProcessRenderer | None:
 
 # -- the app --------------------------------------------------------------------------------
 
+
 class BodySizeLimit:
     """Refuse kiosk API request bodies over `limit` bytes with 413 before anything parses
     them (the verification endpoints take whole PDFs and keep their own limit)."""
@@ -318,8 +326,7 @@ class BodySizeLimit:
     async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
         from fastapi.responses import JSONResponse
 
-        response = JSONResponse(error_body("payload_too_large", *messages("payload_too_large")),
-                                status_code=413)
+        response = JSONResponse(error_body("payload_too_large", *messages("payload_too_large")), status_code=413)
         await response(scope, receive, send)
 
 
@@ -339,8 +346,11 @@ def service_clock(settings: Settings, factory: sessionmaker[Session]) -> Service
         last = audit.last_recorded_at(session)
     if settings.pretend_time is None:
         if last is not None and last > host_now():
-            logger.warning("the audit log's newest entry (%s) is later than the host's time: entries "
-                           "carry its time until the clock passes it", last.isoformat())
+            logger.warning(
+                "the audit log's newest entry (%s) is later than the host's time: entries "
+                "carry its time until the clock passes it",
+                last.isoformat(),
+            )
         return ServiceClock()
     return ServiceClock.pretending_from(settings.pretend_time, last_recorded=last)
 
@@ -368,8 +378,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
         raise
     factory = make_session_factory(engine)
     # Each render process is fed by one waiting thread: fewer threads would leave processes idle.
-    render_pool = ThreadPoolExecutor(max_workers=max(settings.render_pool_size, settings.render_processes),
-                                     thread_name_prefix="render")
+    render_pool = ThreadPoolExecutor(
+        max_workers=max(settings.render_pool_size, settings.render_processes), thread_name_prefix="render"
+    )
     transactions = TransactionService(
         transaction_ttl_seconds=settings.transaction_ttl_seconds,
         challenge_ttl_seconds=settings.challenge_ttl_seconds,
@@ -380,14 +391,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     )
     if clock is None:
         clock = service_clock(settings, factory)
-    context = ServiceContext(settings=settings, session_factory=factory, transactions=transactions,
-                             clock=clock, db_turns=sum(pool_limits(settings)))
+    context = ServiceContext(
+        settings=settings,
+        session_factory=factory,
+        transactions=transactions,
+        clock=clock,
+        db_turns=sum(pool_limits(settings)),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_forever(context, _sweep_interval(settings)))
-        logger.info("certserver ready (%s, %d worker(s), %s)", engine.dialect.name, settings.workers,
-                    f"{settings.render_processes} render process(es)" if render_processes else "rendering in threads")
+        logger.info(
+            "certserver ready (%s, %d worker(s), %s)",
+            engine.dialect.name,
+            settings.workers,
+            f"{settings.render_processes} render process(es)" if render_processes else "rendering in threads",
+        )
         try:
             yield
         finally:
@@ -399,8 +419,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
                 render_processes.close()  # after the threads: no render is waiting on them now
             engine.dispose()
 
-    app = FastAPI(title="konbini-kiosk certserver", version="1", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
+    app = FastAPI(
+        title="konbini-kiosk certserver",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
     app.state.service = context
     app.state.engine = engine
     app.state.render_processes = render_processes
@@ -433,11 +459,11 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             count = await anyio.to_thread.run_sync(
-                context.transactions.expire_due, context.session_factory, context.clock())
+                context.transactions.expire_due, context.session_factory, context.clock()
+            )
             if count:
                 logger.info("expired %d overdue transaction(s)", count)
-            purged = await anyio.to_thread.run_sync(
-                purge_idempotency_records, context.session_factory, context.clock())
+            purged = await anyio.to_thread.run_sync(purge_idempotency_records, context.session_factory, context.clock())
             if purged:
                 logger.info("deleted %d idempotency record(s) past their retention", purged)
         except Exception:  # the sweep must survive a busy database; the next round retries

@@ -64,12 +64,20 @@ class ServiceClock:
         begin = start
         if last_recorded is not None and as_utc(last_recorded) > start:
             begin = as_utc(last_recorded)
-            logger.warning("DEMO CLOCK: the audit log's newest entry (%s) is later than the pretended %s: "
-                           "the clock continues from %s", begin.isoformat(), start.isoformat(), begin.isoformat())
+            logger.warning(
+                "DEMO CLOCK: the audit log's newest entry (%s) is later than the pretended %s: "
+                "the clock continues from %s",
+                begin.isoformat(),
+                start.isoformat(),
+                begin.isoformat(),
+            )
         host = host_now()
         clock = cls(begin - host)
-        logger.warning("DEMO CLOCK: the service pretends it is %s (real time %+.0f s)",
-                       begin.isoformat(), clock.offset.total_seconds())
+        logger.warning(
+            "DEMO CLOCK: the service pretends it is %s (real time %+.0f s)",
+            begin.isoformat(),
+            clock.offset.total_seconds(),
+        )
         return clock
 
 
@@ -87,8 +95,12 @@ def save_clock(data_dir: Path, clock: ServiceClock) -> None:
         if not clock.pretending:
             path.unlink(missing_ok=True)
             return
-        body = json.dumps({"format": "konbini-kiosk service clock", "version": 1,
-                           "offset_seconds": clock.offset.total_seconds()}) + "\n"
+        body = (
+            json.dumps(
+                {"format": "konbini-kiosk service clock", "version": 1, "offset_seconds": clock.offset.total_seconds()}
+            )
+            + "\n"
+        )
         write_atomic(path, body.encode("utf-8"))
     except OSError as exc:
         raise ClockFileError(f"cannot write the service clock {path}: {exc.strerror}") from exc
@@ -110,5 +122,6 @@ def load_clock(data_dir: Path) -> ServiceClock:
             raise TypeError(seconds)
         return ServiceClock(timedelta(seconds=seconds))
     except (ValueError, KeyError, TypeError, OverflowError):
-        raise ClockFileError(f"{path} is not a service clock file: remove it, or start "
-                             "`certserver serve` again") from None
+        raise ClockFileError(
+            f"{path} is not a service clock file: remove it, or start `certserver serve` again"
+        ) from None

@@ -53,4 +53,5 @@ def check_private(folder: Path) -> None:
     if mode & 0o077:
         raise OpenDataFolderError(
             f"the data folder {folder} is open to other users (mode {mode:04o}); it holds residents' data "
-            f"and keys: run `chmod 700 {folder}` ({ALLOW_OPEN_FLAG} overrides this, for tests only)")
+            f"and keys: run `chmod 700 {folder}` ({ALLOW_OPEN_FLAG} overrides this, for tests only)"
+        )

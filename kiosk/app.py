@@ -75,8 +75,7 @@ class KioskApp(App[None]):
     ) -> None:
         super().__init__()
         self.devices = devices
-        self.flow = flow or f.KioskFlow(timeouts=devices.settings.timeouts(),
-                                        **({"clock": clock} if clock else {}))
+        self.flow = flow or f.KioskFlow(timeouts=devices.settings.timeouts(), **({"clock": clock} if clock else {}))
         self._watch = watch_card
         self._tick_seconds = tick_seconds
         self._shown: tuple[object, ...] | None = None
@@ -162,8 +161,14 @@ class KioskApp(App[None]):
 
     def _view_key(self) -> tuple[object, ...]:
         flow = self.flow
-        return (flow.step, flow.language, flow.failure, flow.tries_left if flow.step is f.Step.PIN else None,
-                flow.pin_error, flow.card_left_behind)
+        return (
+            flow.step,
+            flow.language,
+            flow.failure,
+            flow.tries_left if flow.step is f.Step.PIN else None,
+            flow.pin_error,
+            flow.card_left_behind,
+        )
 
     def _sync(self) -> None:
         if self._operator_open:

@@ -35,11 +35,11 @@ class CliError(Exception):
 # mistaken for another flag's, e.g. `--pin 1234` for `--pin-file 1234`) and refused.
 _REFUSED_SECRET_FLAGS = {
     "kiosk_secret_on_command_line": "--kiosk-secret is refused: a secret on the command line is visible to every "
-                                    "user of this machine; use KIOSK_SECRET, KIOSK_CREDENTIAL or --kiosk-secret-file",
+    "user of this machine; use KIOSK_SECRET, KIOSK_CREDENTIAL or --kiosk-secret-file",
     "operator_code_on_command_line": "--operator-code is refused: a code on the command line is visible to every "
-                                     "user of this machine; use KIOSK_OPERATOR_CODE",
+    "user of this machine; use KIOSK_OPERATOR_CODE",
     "pin_on_command_line": "--pin is refused: a PIN on the command line is visible to every user of this machine; "
-                           "use KIOSK_PIN, --pin-file FILE or --pin-stdin",
+    "use KIOSK_PIN, --pin-file FILE or --pin-stdin",
 }
 
 
@@ -70,29 +70,42 @@ def read_secret_file(path: Path, what: str) -> str:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
     parser.add_argument("--kiosk-id", help="this kiosk's id (env KIOSK_ID)")
-    parser.add_argument("--kiosk-secret-file", type=Path, metavar="FILE",
-                        help="read this kiosk's secret from the first line of FILE (or set KIOSK_SECRET, or "
-                             "KIOSK_CREDENTIAL=id:secret)")
+    parser.add_argument(
+        "--kiosk-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="read this kiosk's secret from the first line of FILE (or set KIOSK_SECRET, or "
+        "KIOSK_CREDENTIAL=id:secret)",
+    )
     parser.add_argument("--kiosk-secret", dest="kiosk_secret_on_command_line", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, help="seconds per request to the service (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kiosk", description="The convenience-store certificate kiosk (コンビニ交付).")
+    parser = argparse.ArgumentParser(
+        prog="kiosk", description="The convenience-store certificate kiosk (コンビニ交付)."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the kiosk does (never PINs)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the kiosk's touch screen (Textual)",
-                              epilog="The operator panel (F12) opens with the code in KIOSK_OPERATOR_CODE "
-                                     "(default 0000); 3 wrong entries in a row lock it for 5 minutes.")
+    run = commands.add_parser(
+        "run",
+        help="run the kiosk's touch screen (Textual)",
+        epilog="The operator panel (F12) opens with the code in KIOSK_OPERATOR_CODE "
+        "(default 0000); 3 wrong entries in a row lock it for 5 minutes.",
+    )
     _common(run)
     run.add_argument("--reader", help="pcsc, pcsc:NAME or virtual:CARDFILE (default pcsc)")
     run.add_argument("--demo-cards", type=Path, help="demo card folder (index.json): the operator's card tray")
     run.add_argument("--printer-dir", type=Path, help="where printed documents go (default ./printed)")
     run.add_argument("--operator-code", dest="operator_code_on_command_line", help=argparse.SUPPRESS)
     run.add_argument("--vpcd-port", type=int, help="vpcd port of the card tray (default 35963)")
-    run.add_argument("--log-file", type=Path, help="where the kiosk logs while its screen runs (env KIOSK_LOG_FILE; "
-                     "default: Textual's devtools console only, never the screen)")
+    run.add_argument(
+        "--log-file",
+        type=Path,
+        help="where the kiosk logs while its screen runs (env KIOSK_LOG_FILE; "
+        "default: Textual's devtools console only, never the screen)",
+    )
     run.set_defaults(handler=cmd_run)
 
     sim = commands.add_parser("simulate", help="one headless visit; prints one JSON object")
@@ -101,12 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--card", type=Path, help="a virtual card file, in an in-process reader")
     where.add_argument("--reader", help="pcsc or pcsc:NAME (a card placed in that reader)")
     pin = sim.add_mutually_exclusive_group()
-    pin.add_argument("--pin-file", type=Path, metavar="FILE",
-                     help="read the card's 4-digit PIN from the first line of FILE (else KIOSK_PIN, else a prompt)")
+    pin.add_argument(
+        "--pin-file",
+        type=Path,
+        metavar="FILE",
+        help="read the card's 4-digit PIN from the first line of FILE (else KIOSK_PIN, else a prompt)",
+    )
     pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from the first line of standard input")
     sim.add_argument("--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
-    sim.add_argument("--certificate", default="juminhyo", help="juminhyo, kisaijiko, inkan, shotoku_kazei, "
-                     "koseki_zenbu, koseki_kojin, koseki_fuhyo")
+    sim.add_argument(
+        "--certificate",
+        default="juminhyo",
+        help="juminhyo, kisaijiko, inkan, shotoku_kazei, koseki_zenbu, koseki_kojin, koseki_fuhyo",
+    )
     sim.add_argument("--municipality", default="jushochi", choices=("jushochi", "honsekichi"))
     sim.add_argument("--persons", default="self", help="self, all (whole household) or ID,ID")
     sim.add_argument("--options", default="", help="comma-separated option codes, e.g. setainushi")
@@ -117,9 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="many simulated kiosks at once; prints figures")
     load.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
-    load.add_argument("--credentials", type=Path, required=True,
-                      help="file with one kiosk credential per line (id:secret or KIOSK_CREDENTIAL=id:secret), "
-                           "at least one per simulated kiosk")
+    load.add_argument(
+        "--credentials",
+        type=Path,
+        required=True,
+        help="file with one kiosk credential per line (id:secret or KIOSK_CREDENTIAL=id:secret), "
+        "at least one per simulated kiosk",
+    )
     load.add_argument("--kiosks", type=int, default=50)
     load.add_argument("--transactions", type=int, default=1000)
     load.add_argument("--cards", type=Path, required=True, help="demo card folder with index.json")
@@ -134,9 +158,15 @@ def settings_from(args: argparse.Namespace) -> KioskSettings:
     """Environment first, then the command line on top."""
     _refuse_secret_flags(args)
     overrides: dict[str, Any] = {}  # of several types; KioskSettings validates each
-    for arg, field in (("server", "server_url"), ("kiosk_id", "kiosk_id"), ("reader", "reader"),
-                       ("demo_cards", "demo_cards"), ("printer_dir", "printer_dir"), ("vpcd_port", "vpcd_port"),
-                       ("timeout", "http_timeout")):
+    for arg, field in (
+        ("server", "server_url"),
+        ("kiosk_id", "kiosk_id"),
+        ("reader", "reader"),
+        ("demo_cards", "demo_cards"),
+        ("printer_dir", "printer_dir"),
+        ("vpcd_port", "vpcd_port"),
+        ("timeout", "http_timeout"),
+    ):
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field] = value
@@ -216,8 +246,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (ValueError, CardError, CardFileError, OSError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     options = tuple(o for o in args.options.split(",") if o)
-    script = VisitScript(pin=pin, certificate=args.certificate, municipality_role=args.municipality,
-                         persons=args.persons, options=options, copies=args.copies, pay_yen=args.pay)
+    script = VisitScript(
+        pin=pin,
+        certificate=args.certificate,
+        municipality_role=args.municipality,
+        persons=args.persons,
+        options=options,
+        copies=args.copies,
+        pay_yen=args.pay,
+    )
     try:
         result = Driver(KioskFlow(timeouts=settings.timeouts()), devices.runner).visit(script)
     finally:
@@ -231,9 +268,16 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     try:
-        report = run_load(settings, credentials_file=args.credentials, kiosks=args.kiosks,
-                          transactions=args.transactions, cards_dir=args.cards, out=args.out,
-                          timeout=args.timeout or 30.0, progress=sys.stderr)
+        report = run_load(
+            settings,
+            credentials_file=args.credentials,
+            kiosks=args.kiosks,
+            transactions=args.transactions,
+            cards_dir=args.cards,
+            out=args.out,
+            timeout=args.timeout or 30.0,
+            progress=sys.stderr,
+        )
     except LoadError as exc:
         raise CliError(str(exc)) from None
     if args.json:
@@ -246,8 +290,11 @@ def cmd_load(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     # Printed certificates name residents: whatever this process writes is its own (0600 / 0700).
     previous_umask = os.umask(0o077)
     try:

@@ -152,7 +152,8 @@ class ServiceClient:
 
     def authenticate(self, transaction_id: str, certificate: bytes, signature: bytes) -> Menu:
         body = self._json(
-            "POST", f"{_tx(transaction_id)}/authenticate",
+            "POST",
+            f"{_tx(transaction_id)}/authenticate",
             json={"certificate": _enc(certificate), "signature": _enc(signature)},
         )
         return parse_menu(body.get("menu"))
@@ -179,8 +180,9 @@ class ServiceClient:
         url = f"{_tx(transaction_id)}/documents/{checked_id(ref.document_id, 'document')}"
         response = self._request("GET", url)
         owner = response.headers.get("X-Transaction-Id", "")
-        return Document(DocumentRef(ref.document_id, ref.sha256, count_pages(response.content)), owner,
-                        response.content)
+        return Document(
+            DocumentRef(ref.document_id, ref.sha256, count_pages(response.content)), owner, response.content
+        )
 
     def printed(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
         self._json("POST", f"{_tx(transaction_id)}/printed", headers=_key(idempotency_key))
@@ -242,11 +244,13 @@ def _error_from(response: httpx.Response) -> ServiceError:
         pass
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, dict):
-        return ServiceError(str(detail.get("code", f"http_{response.status_code}")),
-                            str(detail.get("message_ja", "")), str(detail.get("message_en", "")),
-                            response.status_code)
-    return ServiceError(f"http_{response.status_code}", "", str(detail or response.reason_phrase),
-                        response.status_code)
+        return ServiceError(
+            str(detail.get("code", f"http_{response.status_code}")),
+            str(detail.get("message_ja", "")),
+            str(detail.get("message_en", "")),
+            response.status_code,
+        )
+    return ServiceError(f"http_{response.status_code}", "", str(detail or response.reason_phrase), response.status_code)
 
 
 # The answers' parts the kiosk acts on, parsed with the contract's own types.

@@ -96,8 +96,10 @@ class KioskSettings(BaseSettings):
         kiosk_id, sep, secret = self.credential.get_secret_value().partition(":")
         if sep and kiosk_id and secret:
             return kiosk_id, secret
-        raise ValueError("no kiosk credential: give --kiosk-id with KIOSK_SECRET or --kiosk-secret-file, "
-                         "or KIOSK_CREDENTIAL=id:secret")
+        raise ValueError(
+            "no kiosk credential: give --kiosk-id with KIOSK_SECRET or --kiosk-secret-file, "
+            "or KIOSK_CREDENTIAL=id:secret"
+        )
 
     def timeouts(self) -> Timeouts:
         return Timeouts(default=self.idle_timeout, pin=self.idle_timeout, payment=max(self.idle_timeout, 90.0))
@@ -106,8 +108,11 @@ class KioskSettings(BaseSettings):
 def outcome_reports_folder(state_dir: Path, kiosk_id: str) -> Path:
     """One kiosk's outcome reports: per kiosk id, since a report is delivered with its
     kiosk's credential (another kiosk would only be told the transaction is not its own)."""
-    safe = kiosk_id if kiosk_id.replace("-", "").replace("_", "").isalnum() and kiosk_id.isascii() else \
-        hashlib.sha256(kiosk_id.encode()).hexdigest()[:32]
+    safe = (
+        kiosk_id
+        if kiosk_id.replace("-", "").replace("_", "").isalnum() and kiosk_id.isascii()
+        else hashlib.sha256(kiosk_id.encode()).hexdigest()[:32]
+    )
     return state_dir / safe / "outcome-reports"
 
 

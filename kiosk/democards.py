@@ -35,7 +35,11 @@ def read_index(folder: Path) -> list[DemoCardEntry]:
     """The entries of `folder`/index.json. Raises DemoIndexError."""
     try:
         entries = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-        return [DemoCardEntry(folder / str(e["file"]), str(e["resident_id"]), str(e["name"]), str(e["pin"]),
-                              str(e.get("expect", ""))) for e in entries]
+        return [
+            DemoCardEntry(
+                folder / str(e["file"]), str(e["resident_id"]), str(e["name"]), str(e["pin"]), str(e.get("expect", ""))
+            )
+            for e in entries
+        ]
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DemoIndexError(f"no readable demo card index in {folder} ({type(exc).__name__})") from None

@@ -50,8 +50,12 @@ class VisitResult:
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
-            "status": self.status, "error_code": self.error_code, "documents": self.documents,
-            "fee": self.fee, "paid": self.paid, "change": self.change,
+            "status": self.status,
+            "error_code": self.error_code,
+            "documents": self.documents,
+            "fee": self.fee,
+            "paid": self.paid,
+            "change": self.change,
             "transaction_id": self.transaction_id,
         }
         if self.tries_left is not None:
@@ -217,8 +221,15 @@ class Driver:
         flow = self.flow
         outcome = self.last_outcome
         if flow.step is f.Step.TAKE_ITEMS and outcome is not None and outcome.outcome == "issued":
-            result = VisitResult("issued", None, [str(p) for p in self.runner.printed_files],
-                                 outcome.fee_yen, outcome.paid_yen, outcome.change_yen, outcome.transaction_id)
+            result = VisitResult(
+                "issued",
+                None,
+                [str(p) for p in self.runner.printed_files],
+                outcome.fee_yen,
+                outcome.paid_yen,
+                outcome.change_yen,
+                outcome.transaction_id,
+            )
             self.send(f.Pressed(f.Action.ACKNOWLEDGE))
             return result
         if flow.failure is not None:
@@ -227,9 +238,15 @@ class Driver:
             code = script_error or "incomplete"
         if script_error is not None and flow.failure in (f.Failure.CANCELLED, f.Failure.PAYMENT_CANCELLED):
             code = script_error
-        result = VisitResult("error", code, [], outcome.fee_yen if outcome else 0,
-                             outcome.paid_yen if outcome else 0, 0,
-                             outcome.transaction_id if outcome else None)
+        result = VisitResult(
+            "error",
+            code,
+            [],
+            outcome.fee_yen if outcome else 0,
+            outcome.paid_yen if outcome else 0,
+            0,
+            outcome.transaction_id if outcome else None,
+        )
         if flow.step is f.Step.FAILED:
             self.send(f.Pressed(f.Action.ACKNOWLEDGE))
         elif flow.step is not f.Step.START:

@@ -106,4 +106,3 @@ class VisitEnded(Effect):
     fee_yen: int
     paid_yen: int
     change_yen: int
-

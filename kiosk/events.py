@@ -200,4 +200,3 @@ class ServiceFailed(Result):
     message_ja: str = ""
     message_en: str = ""
     refused: bool = False
-

@@ -158,9 +158,19 @@ SERVICE_CODES: dict[str, Failure] = {
 # Steps where the kiosk waits for the person (an idle time-out applies) and how long.
 IDLE_STEPS = frozenset(
     {
-        Step.SERVICE_MENU, Step.LANGUAGE, Step.TERMS, Step.PLACE_CARD, Step.PIN,
-        Step.REMOVE_CARD, Step.MUNICIPALITY, Step.CERTIFICATE, Step.PERSONS, Step.COPIES,
-        Step.CONFIRM, Step.PAYMENT, Step.FAILED,
+        Step.SERVICE_MENU,
+        Step.LANGUAGE,
+        Step.TERMS,
+        Step.PLACE_CARD,
+        Step.PIN,
+        Step.REMOVE_CARD,
+        Step.MUNICIPALITY,
+        Step.CERTIFICATE,
+        Step.PERSONS,
+        Step.COPIES,
+        Step.CONFIRM,
+        Step.PAYMENT,
+        Step.FAILED,
     }
 )  # TAKE_ITEMS has none: the reminder stays until the person acknowledges it
 # Steps where the card must stay on the reader: taking it away there ends the visit.
@@ -230,6 +240,7 @@ __all__ = [
 
 # -- the machine ----------------------------------------------------------------------------
 
+
 @dataclass
 class Selection:
     """What the person chose so far (reset with the visit)."""
@@ -269,8 +280,7 @@ class Timeouts:
 class KioskFlow:
     """One kiosk's visit state. Not thread-safe: feed it from one thread."""
 
-    def __init__(self, *, timeouts: Timeouts | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, timeouts: Timeouts | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.timeouts = timeouts or Timeouts()
         self._clock = clock
         self._next_ticket = 1
@@ -320,8 +330,15 @@ class KioskFlow:
     def holds_personal_data(self) -> bool:
         """True while anything about the person is in memory (tests check the reset)."""
         return any(
-            (self.transaction_id, self._certificate, self._signature, self._challenge,
-             self.menu, self.selection.offer, self.selection.person_ids)
+            (
+                self.transaction_id,
+                self._certificate,
+                self._signature,
+                self._challenge,
+                self.menu,
+                self.selection.offer,
+                self.selection.person_ids,
+            )
         )
 
     def seconds_left(self) -> float | None:
@@ -410,8 +427,9 @@ class KioskFlow:
         failure = Failure.PAYMENT_CANCELLED if self.step is Step.PAYMENT else Failure.CANCELLED
         return self._fail(failure)
 
-    def _fail(self, failure: Failure, message: tuple[str, str] | None = None,
-              refusal_code: str | None = None) -> list[Effect]:
+    def _fail(
+        self, failure: Failure, message: tuple[str, str] | None = None, refusal_code: str | None = None
+    ) -> list[Effect]:
         """End the visit early: return the money, cancel the transaction, drop the data."""
         effects: list[Effect] = []
         if self.paid_yen:
@@ -540,8 +558,7 @@ class KioskFlow:
         elif isinstance(event, OptionToggled):
             if any(o.code == event.code for o in offer.options):
                 selection.options ^= {event.code}
-        elif event == Pressed(Action.NEXT) and (selection.whole_household or selection.person_ids
-                                                or not offer.persons):
+        elif event == Pressed(Action.NEXT) and (selection.whole_household or selection.person_ids or not offer.persons):
             self._enter(Step.COPIES)
         return []
 
@@ -713,12 +730,12 @@ class KioskFlow:
         effects.append(CollectCash(0, self.fee_yen, self.change_yen))
         effects.append(VisitEnded(0, "issued", self.transaction_id, self.fee_yen, self.paid_yen, self.change_yen))
         assert self.selection.offer is not None
-        receipt = Receipt(self.selection.offer.kind, self.selection.copies, self.fee_yen, self.paid_yen,
-                          self.change_yen)
+        receipt = Receipt(
+            self.selection.offer.kind, self.selection.copies, self.fee_yen, self.paid_yen, self.change_yen
+        )
         # Printed: the kiosk keeps nothing of the person, only what the receipt shows.
         card_present, language = self.card_present, self.language
         self._reset()
         self.card_present, self.language, self.receipt = card_present, language, receipt
         self._enter(Step.TAKE_ITEMS)
         return effects
-

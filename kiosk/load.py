@@ -60,13 +60,20 @@ class LoadReport:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "kiosks": self.kiosks, "transactions": self.transactions, "issued": self.issued,
-            "errors": self.errors, "error_codes": self.error_codes, "seconds": round(self.seconds, 3),
+            "kiosks": self.kiosks,
+            "transactions": self.transactions,
+            "issued": self.issued,
+            "errors": self.errors,
+            "error_codes": self.error_codes,
+            "seconds": round(self.seconds, 3),
             "throughput_per_s": round(self.throughput, 2),
-            "latency_s": {"p50": round(self.percentile(0.5), 3), "p90": round(self.percentile(0.9), 3),
-                          "p99": round(self.percentile(0.99), 3),
-                          "max": round(max(self.latencies, default=0.0), 3),
-                          "mean": round(statistics.fmean(self.latencies), 3) if self.latencies else 0.0},
+            "latency_s": {
+                "p50": round(self.percentile(0.5), 3),
+                "p90": round(self.percentile(0.9), 3),
+                "p99": round(self.percentile(0.99), 3),
+                "max": round(max(self.latencies, default=0.0), 3),
+                "mean": round(statistics.fmean(self.latencies), 3) if self.latencies else 0.0,
+            },
             "documents_checked": self.documents_checked,
             "wrong_person_documents": self.wrong_person_documents,
         }
@@ -75,13 +82,16 @@ class LoadReport:
         data = self.to_json()
         lat = data["latency_s"]
         assert isinstance(lat, dict)
-        return "\n".join([
-            f"kiosks: {self.kiosks}, transactions: {self.transactions} (issued {self.issued}, errors {self.errors}"
-            + (f": {self.error_codes}" if self.error_codes else "") + ")",
-            f"time: {self.seconds:.1f} s, throughput: {self.throughput:.1f} transactions/s",
-            f"latency per visit: p50 {lat['p50']} s, p90 {lat['p90']} s, p99 {lat['p99']} s, max {lat['max']} s",
-            f"documents checked: {self.documents_checked}, wrong-person documents: {self.wrong_person_documents}",
-        ])
+        return "\n".join(
+            [
+                f"kiosks: {self.kiosks}, transactions: {self.transactions} (issued {self.issued}, errors {self.errors}"
+                + (f": {self.error_codes}" if self.error_codes else "")
+                + ")",
+                f"time: {self.seconds:.1f} s, throughput: {self.throughput:.1f} transactions/s",
+                f"latency per visit: p50 {lat['p50']} s, p90 {lat['p90']} s, p99 {lat['p99']} s, max {lat['max']} s",
+                f"documents checked: {self.documents_checked}, wrong-person documents: {self.wrong_person_documents}",
+            ]
+        )
 
 
 def read_credentials(path: Path) -> list[tuple[str, str]]:
@@ -159,16 +169,26 @@ class _Progress:
                 self.stream.flush()
 
 
-def run_load(settings: KioskSettings, *, credentials_file: Path, kiosks: int, transactions: int,
-             cards_dir: Path, out: Path | None = None, timeout: float = 30.0,
-             progress: TextIO | None = None) -> LoadReport:
+def run_load(
+    settings: KioskSettings,
+    *,
+    credentials_file: Path,
+    kiosks: int,
+    transactions: int,
+    cards_dir: Path,
+    out: Path | None = None,
+    timeout: float = 30.0,
+    progress: TextIO | None = None,
+) -> LoadReport:
     """Run `transactions` visits over `kiosks` concurrent kiosks. Raises LoadError."""
     if kiosks < 1 or transactions < 1:
         raise LoadError("--kiosks and --transactions must be at least 1")
     credentials = read_credentials(credentials_file)
     if len(credentials) < kiosks:
-        raise LoadError(f"{kiosks} kiosks need {kiosks} credentials; {credentials_file} has {len(credentials)} "
-                        "(a kiosk has one open transaction at a time)")
+        raise LoadError(
+            f"{kiosks} kiosks need {kiosks} credentials; {credentials_file} has {len(credentials)} "
+            "(a kiosk has one open transaction at a time)"
+        )
     cards = read_cards(cards_dir)
     jobs: Queue[int] = Queue()
     for number in range(transactions):
@@ -202,8 +222,9 @@ def run_load(settings: KioskSettings, *, credentials_file: Path, kiosks: int, tr
 
     with _output(out) as folder:
         began = time.monotonic()
-        threads = [threading.Thread(target=kiosk_worker, args=(i, *credentials[i], folder), daemon=True)
-                   for i in range(kiosks)]
+        threads = [
+            threading.Thread(target=kiosk_worker, args=(i, *credentials[i], folder), daemon=True) for i in range(kiosks)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -218,5 +239,14 @@ def run_load(settings: KioskSettings, *, credentials_file: Path, kiosks: int, tr
                 checked += 1
                 wrong += wrong_person(Path(document), card, cards)
     issued = sum(1 for r, _, _ in results if r.status == "issued")
-    return LoadReport(len(results), issued, len(results) - issued, error_codes, seconds,
-                      [elapsed for _, elapsed, _ in results], checked, wrong, kiosks)
+    return LoadReport(
+        len(results),
+        issued,
+        len(results) - issued,
+        error_codes,
+        seconds,
+        [elapsed for _, elapsed, _ in results],
+        checked,
+        wrong,
+        kiosks,
+    )

@@ -23,8 +23,16 @@ from kioskapi.models import (
 Municipality = MunicipalityMenu
 
 __all__ = [
-    "Document", "DocumentRef", "Menu", "Municipality", "MunicipalityRole", "Offer", "OptionChoice", "Order",
-    "OrderAccepted", "PersonChoice",
+    "Document",
+    "DocumentRef",
+    "Menu",
+    "Municipality",
+    "MunicipalityRole",
+    "Offer",
+    "OptionChoice",
+    "Order",
+    "OrderAccepted",
+    "PersonChoice",
 ]
 
 

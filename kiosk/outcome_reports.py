@@ -84,8 +84,9 @@ class OutcomeReports:
             if self.folder is None:
                 self._memory[report.file_name] = report
                 return
-            write_atomic(self.folder / report.file_name,
-                         json.dumps(asdict(report), separators=(",", ":")).encode("ascii"))
+            write_atomic(
+                self.folder / report.file_name, json.dumps(asdict(report), separators=(",", ":")).encode("ascii")
+            )
 
     def pending(self) -> list[OutcomeReport]:
         """Reports not yet answered, oldest first. An unreadable file is skipped (and logged):
@@ -97,8 +98,15 @@ class OutcomeReports:
             for path in sorted(self.folder.glob("*.json")):
                 try:
                     raw = json.loads(path.read_bytes())
-                    reports.append(OutcomeReport(raw["kind"], raw["transaction_id"], tuple(raw["documents"]),
-                                                 raw["idempotency_key"], raw["made_at"]))
+                    reports.append(
+                        OutcomeReport(
+                            raw["kind"],
+                            raw["transaction_id"],
+                            tuple(raw["documents"]),
+                            raw["idempotency_key"],
+                            raw["made_at"],
+                        )
+                    )
                 except (OSError, ValueError, KeyError, TypeError):
                     logger.error("outcome report %s is unreadable; left for the operator", path.name)
             return sorted(reports, key=lambda r: r.made_at)
@@ -122,13 +130,17 @@ class OutcomeReports:
             else:
                 client.cancel(report.transaction_id, idempotency_key=report.idempotency_key)
         except (ServiceUnreachableError, ServiceTimeoutError):
-            logger.warning("%s report of transaction %s not delivered yet (service unreachable)",
-                           report.kind, report.transaction_id)
+            logger.warning(
+                "%s report of transaction %s not delivered yet (service unreachable)",
+                report.kind,
+                report.transaction_id,
+            )
             return False
         except ServiceError as exc:
             if exc.code in _RETRY_CODES or exc.status >= 500:
-                logger.warning("%s report of transaction %s not delivered yet (%s)", report.kind,
-                               report.transaction_id, exc.code)
+                logger.warning(
+                    "%s report of transaction %s not delivered yet (%s)", report.kind, report.transaction_id, exc.code
+                )
                 return False
             # An answer all the same (the transaction ended otherwise): nothing to retry.
             logger.warning("%s report of transaction %s answered %s", report.kind, report.transaction_id, exc.code)

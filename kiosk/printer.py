@@ -76,8 +76,9 @@ class Printer:
     """Writes each printed document as `<transaction>-<n>.pdf` (mode 0600) into `out_dir`
     (made 0700)."""
 
-    def __init__(self, out_dir: str | os.PathLike[str], *, sheets: int = DEFAULT_SHEETS,
-                 seconds_per_page: float = 0.0) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike[str], *, sheets: int = DEFAULT_SHEETS, seconds_per_page: float = 0.0
+    ) -> None:
         self.out_dir = Path(out_dir)
         self._lock = threading.Lock()
         self._sheets = sheets
@@ -130,4 +131,3 @@ class Printer:
                 progress(done, total)
         logger.info("printed %d document(s) of transaction %s", len(written), transaction_id)
         return written
-

@@ -47,8 +47,16 @@ class Outcome:
 class EffectRunner:
     """Runs effects; thread-safe as long as each effect runs once."""
 
-    def __init__(self, reader: CardReader, client: ServiceClient, acceptor: CashAcceptor,
-                 printer: Printer, *, reports: OutcomeReports | None = None, history: int = 20) -> None:
+    def __init__(
+        self,
+        reader: CardReader,
+        client: ServiceClient,
+        acceptor: CashAcceptor,
+        printer: Printer,
+        *,
+        reports: OutcomeReports | None = None,
+        history: int = 20,
+    ) -> None:
         self.reader = reader
         self.client = client
         self.acceptor = acceptor
@@ -161,8 +169,7 @@ class EffectRunner:
             emit(f.PrintFailed(effect.ticket, out_of_paper=True))
             return
         except DocumentMismatchError:
-            logger.error("transaction %s: a document was not bound to it; nothing printed",
-                         effect.transaction_id)
+            logger.error("transaction %s: a document was not bound to it; nothing printed", effect.transaction_id)
             emit(f.PrintFailed(effect.ticket, out_of_paper=False))
             return
         except (PrinterError, OSError) as exc:

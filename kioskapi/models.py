@@ -74,6 +74,7 @@ OptionCode = Annotated[StrictStr, StringConstraints(min_length=1, max_length=40)
 
 # -- the menu: what a card holder may order now -----------------------------------------
 
+
 @dataclass(frozen=True, config=_ANSWER)
 class PersonChoice:
     """Someone the requester may name on this certificate."""
@@ -136,11 +137,16 @@ class Menu:
 
 # -- requests ---------------------------------------------------------------------------
 
+
 class AuthenticateRequest(BaseModel):
     model_config = _REQUEST
 
-    certificate: StrictStr = Field(min_length=4, max_length=16_384, description="the card's user-authentication certificate, base64 DER")
-    signature: StrictStr = Field(min_length=4, max_length=2_048, description="the card's signature over the challenge bytes, base64")
+    certificate: StrictStr = Field(
+        min_length=4, max_length=16_384, description="the card's user-authentication certificate, base64 DER"
+    )
+    signature: StrictStr = Field(
+        min_length=4, max_length=2_048, description="the card's signature over the challenge bytes, base64"
+    )
 
 
 class Order(BaseModel):
@@ -170,6 +176,7 @@ class Payment(BaseModel):
 
 
 # -- answers ----------------------------------------------------------------------------
+
 
 class Health(BaseModel):
     status: str

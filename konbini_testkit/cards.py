@@ -41,16 +41,22 @@ def _rsa_key(slot: int) -> rsa.RSAPrivateKey:
 @cache
 def test_ca(purpose: str = "auth") -> TestCa:
     key = _rsa_key(100 + (purpose == "sign"))
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI-EMULATOR TEST ONLY"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"throw-away {purpose} CA of the card tests"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI-EMULATOR TEST ONLY"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"throw-away {purpose} CA of the card tests"),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -60,9 +66,13 @@ def test_ca(purpose: str = "auth") -> TestCa:
 def _leaf(ca: TestCa, key: rsa.RSAPrivateKey, cn: str) -> bytes:
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca.cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365 * 5))
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365 * 5))
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .sign(ca.key, hashes.SHA256())
     )
@@ -70,7 +80,9 @@ def _leaf(ca: TestCa, key: rsa.RSAPrivateKey, cn: str) -> bytes:
 
 
 def _pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def make_card(path: Path, *, slot: int = 0, pin: str = PIN, password: str = PASSWORD, with_sign: bool = True) -> Path:
@@ -84,8 +96,13 @@ def make_card(path: Path, *, slot: int = 0, pin: str = PIN, password: str = PASS
         sign_certificate=_leaf(sign_ca, sign_key, f"TESTONLYSIGN{slot:08d}") if with_sign else None,
         sign_ca_certificate=sign_ca.der() if with_sign else None,
         sign_private_key=_pem(sign_key) if with_sign else None,
-        kenhojo=KenhojoData(my_number="123456789018", name="取手　太郎",
-                            address="茨城県取手市寺田５１３９番地", birth_date="19800217", sex="1"),
+        kenhojo=KenhojoData(
+            my_number="123456789018",
+            name="取手　太郎",
+            address="茨城県取手市寺田５１３９番地",
+            birth_date="19800217",
+            sex="1",
+        ),
         pins={"auth": PinRecord.new(pin, 3), "sign": PinRecord.new(password, 5), "kenhojo": PinRecord.new(pin, 3)},
         label=f"test card {slot}",
     )

@@ -240,9 +240,7 @@ def koseki(
     persons: tuple[KosekiPerson, ...] = KOSEKI_PERSONS,
     number: str = "R8-000104",
 ) -> CertificateContent:
-    body = KosekiContent(
-        honseki=HONSEKI, hitto_sha="見本　太郎", compiled_on=date(2005, 5, 5), persons=persons
-    )
+    body = KosekiContent(honseki=HONSEKI, hitto_sha="見本　太郎", compiled_on=date(2005, 5, 5), persons=persons)
     kind = CertificateKind.KOSEKI_ZENBU if zenbu else CertificateKind.KOSEKI_KOJIN
     return CertificateContent(kind, number, ISSUED_ON, ISSUER, body)
 

@@ -79,8 +79,9 @@ class LeanConnection:
         self.connections_opened = 0  # sockets opened over this object's life (reconnects show here)
 
     @classmethod
-    async def open(cls, host: str, port: int, *, headers: dict[str, str] | None = None,
-                   timeout: float = 60.0) -> LeanConnection:
+    async def open(
+        cls, host: str, port: int, *, headers: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> LeanConnection:
         """Connect to host:port. Raises ValueError for a non-loopback host, OSError if the
         connection is refused, LeanTimeoutError if connecting takes longer than `timeout`."""
         connection = cls(host, port, headers or {}, timeout)
@@ -92,8 +93,9 @@ class LeanConnection:
         return connection
 
     @classmethod
-    async def open_url(cls, base_url: str, *, headers: dict[str, str] | None = None,
-                       timeout: float = 60.0) -> LeanConnection:
+    async def open_url(
+        cls, base_url: str, *, headers: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> LeanConnection:
         """`open` for a base URL "http://host:port"; raises ValueError for any other form."""
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port or parts.path not in ("", "/"):
@@ -125,8 +127,9 @@ class LeanConnection:
     async def __aenter__(self) -> LeanConnection:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def request(self, method: str, path: str, *, json: Any = None) -> LeanResponse:
@@ -139,8 +142,16 @@ class LeanConnection:
         request_line = f"{method} {path}".encode("latin-1")
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":")).encode()
-            message = b"".join((request_line, self._fixed_head, b"Content-Type: application/json\r\nContent-Length: ",
-                                str(len(body)).encode(), b"\r\n\r\n", body))
+            message = b"".join(
+                (
+                    request_line,
+                    self._fixed_head,
+                    b"Content-Type: application/json\r\nContent-Length: ",
+                    str(len(body)).encode(),
+                    b"\r\n\r\n",
+                    body,
+                )
+            )
         elif method in BODY_METHODS:
             message = request_line + self._fixed_head + b"Content-Length: 0\r\n\r\n"
         else:
@@ -273,5 +284,4 @@ async def _read_exactly(reader: asyncio.StreamReader, count: int) -> bytes:
     try:
         return await reader.readexactly(count)
     except asyncio.IncompleteReadError as exc:
-        raise MalformedResponseError(
-            f"connection closed after {len(exc.partial)} of {count} body bytes") from None
+        raise MalformedResponseError(f"connection closed after {len(exc.partial)} of {count} body bytes") from None

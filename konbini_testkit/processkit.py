@@ -22,8 +22,14 @@ class ServiceNotReadyError(RuntimeError):
     """A started service exited, or did not answer its health check in time."""
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], *, timeout: float = 60.0,
-                       poll: float = 0.1, describe: Callable[[], str] = lambda: "") -> None:
+def wait_until_healthy(
+    url: str,
+    process: subprocess.Popen[bytes],
+    *,
+    timeout: float = 60.0,
+    poll: float = 0.1,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
     """Return once GET `url`/api/v1/health answers 200.
 
     Raises ServiceNotReadyError when `process` exits first or `timeout` seconds pass; its

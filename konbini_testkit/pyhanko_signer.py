@@ -35,9 +35,7 @@ class PyhankoPadesSigner:
         self._signer = signers.SimpleSigner(
             signing_cert=_asn1_certificate(material.pades_certificate),
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs(
-                [_asn1_certificate(c) for c in material.chain]
-            ),
+            cert_registry=SimpleCertificateStore.from_certs([_asn1_certificate(c) for c in material.chain]),
         )
         self._metadata = signers.PdfSignatureMetadata(
             field_name=field_name,

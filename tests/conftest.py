@@ -95,6 +95,7 @@ def vpcd_slots(pcscd: None) -> Iterator[list[VpcdSlot]]:
 
 # -- databases ----------------------------------------------------------------------------
 
+
 def _postgres_admin_url() -> str | None:
     return os.environ.get("CERTSERVER_TEST_POSTGRES_URL")
 

@@ -26,8 +26,9 @@ def test_the_packages_keep_their_import_contracts() -> None:
     """cardreader imports neither Textual nor SQLAlchemy, certserver neither kiosk nor
     cardreader, kiosk no certserver, nothing imports the test kit, and no package has an
     import cycle."""
-    result = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -53,10 +54,16 @@ def test_bench_and_tests_never_import_each_other() -> None:
     test_files = sorted((ROOT / "tests").rglob("*.py"))
     bench_modules = _module_names(bench_files) | {"bench"}
     test_modules = _module_names(test_files) - {"__init__"} | {"tests", "conftest"}
-    crossings = [f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & test_modules)}"
-                 for p in bench_files if _imported_top_names(p) & test_modules]
-    crossings += [f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & bench_modules)}"
-                  for p in test_files if _imported_top_names(p) & bench_modules]
+    crossings = [
+        f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & test_modules)}"
+        for p in bench_files
+        if _imported_top_names(p) & test_modules
+    ]
+    crossings += [
+        f"{p.relative_to(ROOT)} imports {sorted(_imported_top_names(p) & bench_modules)}"
+        for p in test_files
+        if _imported_top_names(p) & bench_modules
+    ]
     assert not crossings, "\n".join(crossings)
 
 
@@ -64,17 +71,20 @@ def test_no_test_module_imports_a_conftest() -> None:
     """Every test folder has its own conftest.py, all imported as `conftest`: `from conftest
     import X` gets whichever pytest loaded first, so a run over several folders broke at
     collection. What tests share they import from `konbini_testkit`."""
-    importers = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.py"))
-                 if "conftest" in _imported_top_names(p)]
+    importers = [
+        str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.py")) if "conftest" in _imported_top_names(p)
+    ]
     assert not importers
 
 
-@pytest.mark.parametrize(("cli", "command_module"), [
-    ("certserver.cli", "certserver.cli.audit_cmd"),
-    ("cardreader.cli", "cardreader.hostcli"),
-])
-def test_a_missing_command_module_fails_loudly(monkeypatch: pytest.MonkeyPatch, cli: str,
-                                               command_module: str) -> None:
+@pytest.mark.parametrize(
+    ("cli", "command_module"),
+    [
+        ("certserver.cli", "certserver.cli.audit_cmd"),
+        ("cardreader.cli", "cardreader.hostcli"),
+    ],
+)
+def test_a_missing_command_module_fails_loudly(monkeypatch: pytest.MonkeyPatch, cli: str, command_module: str) -> None:
     """An installation without one of a CLI's command modules cannot build the command line,
     instead of offering every command but that one."""
     cli_module = importlib.import_module(cli)

@@ -23,7 +23,6 @@ def test_the_shared_package_needs_only_the_standard_library() -> None:
         "print('\\n'.join(sorted(m for m in loaded if m != 'konbini_common'"
         " and m not in sys.stdlib_module_names and not m.startswith('_'))))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                            check=True)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert modules, "konbini_common has no modules"
     assert result.stdout.split() == []

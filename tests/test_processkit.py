@@ -22,8 +22,7 @@ def test_a_service_that_exits_before_answering_is_reported_with_its_log() -> Non
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     try:
         with pytest.raises(ServiceNotReadyError, match=r"exited with 3\nthe log"):
-            wait_until_healthy(f"http://127.0.0.1:{_unused_port()}", process, timeout=30,
-                               describe=lambda: "the log")
+            wait_until_healthy(f"http://127.0.0.1:{_unused_port()}", process, timeout=30, describe=lambda: "the log")
     finally:
         process.wait(timeout=10)
 

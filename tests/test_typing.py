@@ -21,6 +21,10 @@ def test_mypy_reports_no_errors_in_the_packages() -> None:
     comes with the dev extras)."""
     run = subprocess.run(
         [sys.executable, "-m", "mypy"],
-        cwd=REPO, capture_output=True, text=True, timeout=MYPY_SECONDS, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=MYPY_SECONDS,
+        check=False,
     )
     assert run.returncode == 0, f"mypy found type errors:\n{run.stdout}{run.stderr}"

@@ -136,8 +136,9 @@ class VirtualCard:
                 answer = self._dispatch(bytes(capdu))
                 if logger.isEnabledFor(logging.DEBUG):
                     # The header and the status only: command data may be a PIN.
-                    logger.debug("card: %s (%d bytes) -> %s", bytes(capdu[:4]).hex(" "), len(capdu),
-                                 answer[-2:].hex(" "))
+                    logger.debug(
+                        "card: %s (%d bytes) -> %s", bytes(capdu[:4]).hex(" "), len(capdu), answer[-2:].hex(" ")
+                    )
                 return answer
             except Exception:  # the card must answer; a fault is a bug, so log it loudly
                 logger.exception("virtual card fault while processing a command")
@@ -234,7 +235,7 @@ class VirtualCard:
         if offset >= len(ef.content):
             return _sw(SW.OFFSET_OUT_OF_RANGE)
         # Fewer bytes than Le are returned with 90 00; never 61 xx / 6C xx (jpki.md §3.1).
-        return _sw(SW.OK, ef.content[offset:offset + apdu.le])
+        return _sw(SW.OK, ef.content[offset : offset + apdu.le])
 
     def _read_record(self, apdu: CommandApdu) -> bytes:
         if apdu.data or apdu.le is None:
@@ -257,7 +258,7 @@ class VirtualCard:
             return _sw(SW.SECURITY_STATUS_NOT_SATISFIED)
         if apdu.p1 > len(ef.records):
             return _sw(SW.RECORD_NOT_FOUND)
-        return _sw(SW.OK, ef.records[apdu.p1 - 1][:apdu.le])
+        return _sw(SW.OK, ef.records[apdu.p1 - 1][: apdu.le])
 
     def _may_read(self, read_keys: frozenset[int]) -> bool:
         if not read_keys:
@@ -319,7 +320,7 @@ class VirtualCard:
         if apdu.data or apdu.le is None:
             return _sw(SW.WRONG_LENGTH)
         if (apdu.p1 << 8) | apdu.p2 == GET_DATA_ATR_TAG:
-            return _sw(SW.OK, self.atr[1:][:apdu.le])
+            return _sw(SW.OK, self.atr[1:][: apdu.le])
         return _sw(SW.REFERENCED_DATA_NOT_FOUND)
 
     # COMPUTE DIGITAL SIGNATURE ----------------------------------------------------------

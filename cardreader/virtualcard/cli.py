@@ -43,20 +43,31 @@ PIN_RULES = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `insert` and `reset-pin` to the `mynacard` parser."""
     insert = subparsers.add_parser(
-        "insert", help="put a virtual card into a vpcd reader (until Ctrl-C; SIGUSR1 toggles removal)")
+        "insert", help="put a virtual card into a vpcd reader (until Ctrl-C; SIGUSR1 toggles removal)"
+    )
     insert.add_argument("cardfile", help="the card file (JSON) of the virtual card")
     insert.add_argument("--host", default=DEFAULT_HOST, help="where vpcd listens (default %(default)s)")
-    insert.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '... 00 01' (default %(default)s)")
+    insert.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '... 00 01' (default %(default)s)",
+    )
     insert.set_defaults(handler=run_insert)
 
     reset = subparsers.add_parser("reset-pin", help="set a new PIN and unlock it (administrator)")
     reset.add_argument("cardfile", help="the card file (JSON) of the virtual card")
-    reset.add_argument("--which", choices=sorted(PIN_RULES), default="auth",
-                       help="auth = 利用者証明用暗証番号, sign = 署名用パスワード, kenhojo = 券面事項入力補助用暗証番号")
-    reset.add_argument("--pin-stdin", action="store_true",
-                       help="read the new PIN from the first line of standard input (else it is prompted twice "
-                            "without echo)")
+    reset.add_argument(
+        "--which",
+        choices=sorted(PIN_RULES),
+        default="auth",
+        help="auth = 利用者証明用暗証番号, sign = 署名用パスワード, kenhojo = 券面事項入力補助用暗証番号",
+    )
+    reset.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="read the new PIN from the first line of standard input (else it is prompted twice without echo)",
+    )
     # Refused, but still parsed: a PIN on the command line is visible to every user (ps).
     reset.add_argument("--new-pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     reset.set_defaults(handler=run_reset_pin)
@@ -98,8 +109,11 @@ def run_insert(args: argparse.Namespace) -> int:
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
     want_inserted = True
     try:
-        print(f"card {args.cardfile} inserted into {reader} ({args.host}:{args.port}); "
-              "Ctrl-C stops, SIGUSR1 removes/re-inserts", flush=True)
+        print(
+            f"card {args.cardfile} inserted into {reader} ({args.host}:{args.port}); "
+            "Ctrl-C stops, SIGUSR1 removes/re-inserts",
+            flush=True,
+        )
         while not stop.wait(0.1):
             if toggle.is_set():
                 toggle.clear()
@@ -140,8 +154,10 @@ def _new_pin(args: argparse.Namespace) -> str:
     line, not entered, entries differ, wrong form); the message never repeats it."""
     rule, description = PIN_RULES[args.which]
     if args.pin_on_command_line is not None:
-        raise CliError("--new-pin is refused: a PIN on the command line is visible to every user of this machine; "
-                       "use --pin-stdin or the prompt; nothing was changed")
+        raise CliError(
+            "--new-pin is refused: a PIN on the command line is visible to every user of this machine; "
+            "use --pin-stdin or the prompt; nothing was changed"
+        )
     # Without a terminal (a pipe) the two entries are read as lines, with no prompt and no
     # echo warning on stderr, so a script sees only the one-line result.
     ask = getpass.getpass if sys.stdin.isatty() else _read_line

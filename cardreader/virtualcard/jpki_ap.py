@@ -73,6 +73,5 @@ def build(card: CardFile) -> Df:
     if card.sign_ca_certificate is not None:
         efs.append(BinaryEf(SIGN_CA_CERT, card.sign_ca_certificate))
     if "sign" in card.pins:
-        efs.append(PinEf(SIGN_PIN, "sign", PinSource.STORED, card.pins["sign"].max_tries,
-                         new_pin_format=SIGN_PASSWORD))
+        efs.append(PinEf(SIGN_PIN, "sign", PinSource.STORED, card.pins["sign"].max_tries, new_pin_format=SIGN_PASSWORD))
     return df("JPKI AP", AID, *efs)

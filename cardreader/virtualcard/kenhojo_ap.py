@@ -41,12 +41,16 @@ def my_number_ef(data: KenhojoData) -> bytes:
 
 def basic_four_ef(data: KenhojoData) -> bytes:
     """EF 0002: FF20 { DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex }."""
-    return with_offset_table(b"\xff\x20", b"\xdf\x21", [
-        tlv(b"\xdf\x22", data.name.encode("utf-8")),  # 氏名
-        tlv(b"\xdf\x23", data.address.encode("utf-8")),  # 住所
-        tlv(b"\xdf\x24", data.birth_date.encode("ascii")),  # 生年月日
-        tlv(b"\xdf\x25", data.sex.encode("ascii")),  # 性別
-    ])
+    return with_offset_table(
+        b"\xff\x20",
+        b"\xdf\x21",
+        [
+            tlv(b"\xdf\x22", data.name.encode("utf-8")),  # 氏名
+            tlv(b"\xdf\x23", data.address.encode("utf-8")),  # 住所
+            tlv(b"\xdf\x24", data.birth_date.encode("ascii")),  # 生年月日
+            tlv(b"\xdf\x25", data.sex.encode("ascii")),  # 性別
+        ],
+    )
 
 
 def integrity_ef(my_number: bytes, basic_four: bytes) -> bytes:
@@ -57,9 +61,10 @@ def integrity_ef(my_number: bytes, basic_four: bytes) -> bytes:
     whose public key EF 0004's CV certificate carries."""
     length_byte = basic_four[2]
     header_size = 3 + (length_byte & 0x7F if length_byte >= 0x80 else 0)
-    after_table = basic_four[header_size + 3 + 8:]
-    hashed = (tlv(b"\xdf\x31", hashlib.sha256(my_number).digest())
-              + tlv(b"\xdf\x32", hashlib.sha256(after_table).digest()))
+    after_table = basic_four[header_size + 3 + 8 :]
+    hashed = tlv(b"\xdf\x31", hashlib.sha256(my_number).digest()) + tlv(
+        b"\xdf\x32", hashlib.sha256(after_table).digest()
+    )
     signature = face_signer_key().sign(hashed, padding.PKCS1v15(), hashes.SHA256())
     return pad(tlv(b"\xff\x30", hashed + tlv(b"\xdf\x33", signature)), INTEGRITY_SIZE)
 
@@ -75,10 +80,13 @@ def cv_cert_ef() -> bytes:
     5F37 signature over the 5F4E TLV }, padded with FF to the 568 bytes Go myna reads.
     It certifies the emulator's TEST ONLY key that signs EF 0003, self-signed by that key."""
     numbers = face_signer_key().public_key().public_numbers()
-    public_key = tlv(b"\x7f\x49", tlv(b"\x81", numbers.n.to_bytes(256, "big"))
-                     + tlv(b"\x82", numbers.e.to_bytes(3, "big")))
-    content = tlv(b"\x5f\x4e", tlv(b"\x5f\x29", b"\x00") + tlv(b"\x42", CV_CERT_AUTHORITY)
-                  + public_key + tlv(b"\x5f\x20", CV_CERT_HOLDER))
+    public_key = tlv(
+        b"\x7f\x49", tlv(b"\x81", numbers.n.to_bytes(256, "big")) + tlv(b"\x82", numbers.e.to_bytes(3, "big"))
+    )
+    content = tlv(
+        b"\x5f\x4e",
+        tlv(b"\x5f\x29", b"\x00") + tlv(b"\x42", CV_CERT_AUTHORITY) + public_key + tlv(b"\x5f\x20", CV_CERT_HOLDER),
+    )
     signature = face_signer_key().sign(content, padding.PKCS1v15(), hashes.SHA256())
     return pad(tlv(b"\x7f\x21", content + tlv(b"\x5f\x37", signature)), CV_CERT_SIZE)
 
@@ -86,9 +94,12 @@ def cv_cert_ef() -> bytes:
 def basic_info_ef(data: KenhojoData) -> bytes:
     """EF 0005: FF40 { DF41 APID, DF42 key id, DF43 ... }, padded to 256 bytes."""
     key_id = hashlib.sha256(b"kenhojo key id " + data.my_number.encode("ascii")).digest()[:16]
-    body = (tlv(b"\xdf\x41", bytes((0x01, 0x03, 0x0E, 0x01)))  # observed values (jpki.md §6.3)
-            + tlv(b"\xdf\x42", key_id)
-            + b"\xdf\x43\x82\x00\x80" + pad(hashlib.sha256(key_id).digest(), 128))
+    body = (
+        tlv(b"\xdf\x41", bytes((0x01, 0x03, 0x0E, 0x01)))  # observed values (jpki.md §6.3)
+        + tlv(b"\xdf\x42", key_id)
+        + b"\xdf\x43\x82\x00\x80"
+        + pad(hashlib.sha256(key_id).digest(), 128)
+    )
     return pad(b"\xff\x40\x82" + len(body).to_bytes(2, "big") + body, BASIC_INFO_SIZE)
 
 
@@ -96,7 +107,8 @@ def build(card: CardFile) -> Df:
     data = card.kenhojo
     my_number, basic_four = my_number_ef(data), basic_four_ef(data)
     return df(
-        "券面事項入力補助AP", AID,
+        "券面事項入力補助AP",
+        AID,
         BinaryEf(MY_NUMBER, my_number, read_keys=frozenset({PIN, SHOGO_A})),
         BinaryEf(BASIC_FOUR, basic_four, read_keys=frozenset({PIN, SHOGO_B})),
         BinaryEf(INTEGRITY, integrity_ef(my_number, basic_four), read_keys=frozenset({PIN, SHOGO_A, SHOGO_B})),

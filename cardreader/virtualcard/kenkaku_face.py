@@ -27,8 +27,10 @@ NAME_IMAGE_SIZE = (1024, 192)  # 氏名 (width, height) in pixels; chosen
 ADDRESS_IMAGE_SIZE = (1024, 288)  # 住所, up to three lines; chosen
 PHOTO_SIZE = (288, 360)  # 顔写真, 4:5 like the printed photo; chosen
 SECURITY_CODE_IMAGE_SIZE = (256, 96)  # セキュリティコード; chosen
-_FONT_PATHS = (Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
-               Path("/usr/share/fonts/truetype/fonts-japanese-gothic.ttf"))
+_FONT_PATHS = (
+    Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
+    Path("/usr/share/fonts/truetype/fonts-japanese-gothic.ttf"),
+)
 
 # TEST ONLY: the card-face signing key of this emulator (stands for J-LIS's). Public on
 # purpose, so that anyone can verify a virtual card's DF28 and no one mistakes it for a real one.
@@ -96,7 +98,7 @@ def text_image(lines: list[str], size: tuple[int, int]) -> bytes:
 
 
 def _address_lines(address: str, per_line: int = 22) -> list[str]:
-    return [address[i:i + per_line] for i in range(0, len(address), per_line)][:3] or [""]
+    return [address[i : i + per_line] for i in range(0, len(address), per_line)][:3] or [""]
 
 
 @lru_cache(maxsize=1)
@@ -127,8 +129,11 @@ def card_face(card: CardFile, expires_on: str) -> bytes:
 @lru_cache(maxsize=64)
 def _card_face(name: str, address: str, birth_date: str, sex: str, code: str, expires_on: str) -> bytes:
     # Cached: drawing and signing take ~60 ms, and a card is built again on every power-up.
-    public_key = face_signer_key().public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_key = (
+        face_signer_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     signed_items = [
         tlv(b"\xdf\x22", birth_date.encode("ascii")),  # 生年月日
         tlv(b"\xdf\x23", sex.encode("ascii")),  # 性別
@@ -140,9 +145,13 @@ def _card_face(name: str, address: str, birth_date: str, sex: str, code: str, ex
     # The signature covers DF22..DF27 as stored (tags, lengths and values), RSA PKCS#1 v1.5
     # with SHA-256, the scheme of every other signature on the card.
     signature = face_signer_key().sign(b"".join(signed_items), padding.PKCS1v15(), hashes.SHA256())
-    return with_offset_table(b"\xff\x20", b"\xdf\x21", [
-        *signed_items,
-        tlv(b"\xdf\x28", signature),  # 署名
-        tlv(b"\xdf\x29", expires_on.encode("ascii")),  # 有効期限
-        tlv(b"\xdf\x2a", text_image([code], SECURITY_CODE_IMAGE_SIZE)),  # セキュリティコード
-    ])
+    return with_offset_table(
+        b"\xff\x20",
+        b"\xdf\x21",
+        [
+            *signed_items,
+            tlv(b"\xdf\x28", signature),  # 署名
+            tlv(b"\xdf\x29", expires_on.encode("ascii")),  # 有効期限
+            tlv(b"\xdf\x2a", text_image([code], SECURITY_CODE_IMAGE_SIZE)),  # セキュリティコード
+        ],
+    )

@@ -46,7 +46,7 @@ def municipality_code(card: CardFile) -> str:
         cn = str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
     except (ValueError, IndexError):
         return "00000"
-    code = cn[len(_TEST_CN_PREFIX):len(_TEST_CN_PREFIX) + 5]
+    code = cn[len(_TEST_CN_PREFIX) : len(_TEST_CN_PREFIX) + 5]
     return code if cn.startswith(_TEST_CN_PREFIX) and code.isdigit() and len(code) == 5 else "00000"
 
 
@@ -66,18 +66,27 @@ def _kenkaku(card: CardFile) -> Df:
     """券面事項確認AP: 0002 card face (opened by 照合番号A 0013 or B 0012), 0003 basic info."""
     data = card.kenhojo
     face = card_face(card, card_expiry(card))
-    basic = tlv(b"\xff\x30", tlv(b"\xdf\x31", bytes((0x01, 0x03, 0x0E, 0x01)))
-                + tlv(b"\xdf\x32", hashlib.sha256(b"kenkaku" + card.auth_certificate).digest()[:16])
-                + tlv(b"\xdf\x33", _BASIC_INFO_VERSION)
-                + tlv(b"\xdf\x34", municipality_code(card).encode("ascii")))
+    basic = tlv(
+        b"\xff\x30",
+        tlv(b"\xdf\x31", bytes((0x01, 0x03, 0x0E, 0x01)))
+        + tlv(b"\xdf\x32", hashlib.sha256(b"kenkaku" + card.auth_certificate).digest()[:16])
+        + tlv(b"\xdf\x33", _BASIC_INFO_VERSION)
+        + tlv(b"\xdf\x34", municipality_code(card).encode("ascii")),
+    )
     return df(
-        "券面事項確認AP", KENKAKU_AID,
+        "券面事項確認AP",
+        KENKAKU_AID,
         BinaryEf(0x0002, face, read_keys=frozenset({0x0012, 0x0013})),  # 券面 (card face)
         BinaryEf(0x0003, basic),  # basic info
         PinEf(0x0011, "kenkaku.birth", PinSource.ABSENT, KENKAKU_TRIES),  # 生年月日 key
         PinEf(0x0012, "kenkaku.shogo_b", PinSource.ABSENT, KENKAKU_TRIES),  # 照合番号B
-        PinEf(0x0013, "kenkaku.shogo_a", PinSource.DERIVED, KENKAKU_TRIES,  # 照合番号A = My Number
-              derived_secret=data.my_number),
+        PinEf(
+            0x0013,
+            "kenkaku.shogo_a",
+            PinSource.DERIVED,
+            KENKAKU_TRIES,  # 照合番号A = My Number
+            derived_secret=data.my_number,
+        ),
     )
 
 
@@ -86,7 +95,8 @@ def _kyotsu(card: CardFile) -> Df:
     serial = _digits(b"serial" + card.auth_certificate, 15)
     record = b"\x01\x1c" + (serial + municipality_code(card) + card_expiry(card)).encode("ascii")
     return df(
-        "共通カードAP", KYOTSU_AID,
+        "共通カードAP",
+        KYOTSU_AID,
         RecordEf(0x0001, (record,)),  # card serial, municipality, expiry
         PinEf(0x001C, "kyotsu.pin", PinSource.ABSENT, COMMON_PIN_TRIES),  # 共通AP PIN
     )

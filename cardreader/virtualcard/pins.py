@@ -125,8 +125,7 @@ class PinBook:
             record = pins.get(pin.record)
             if record is None:
                 return SW.REFERENCED_DATA_NOT_FOUND, False
-            pins[pin.record] = PinRecord(make_verifier(new_secret.decode("ascii")),
-                                         record.max_tries, record.max_tries)
+            pins[pin.record] = PinRecord(make_verifier(new_secret.decode("ascii")), record.max_tries, record.max_tries)
             return SW.OK, True
 
         return self._update(replace)

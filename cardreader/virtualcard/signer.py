@@ -62,7 +62,7 @@ class RsaSigner:
         if scheme == 0x00:
             for header, algorithm in _DIGEST_INFO_HEADERS:
                 if len(data) == len(header) + algorithm.digest_size and data.startswith(header):
-                    digest = data[len(header):]
+                    digest = data[len(header) :]
                     return self._key.sign(digest, padding.PKCS1v15(), utils.Prehashed(algorithm))
             return self._pkcs1_type1(data, limit=self.size - 11)
         if scheme == 0x01:

@@ -81,13 +81,15 @@ class VpcdBridge:
             self._removing.clear()
             self._greeted.clear()
             self._thread = threading.Thread(
-                target=self._serve, args=(sock,), name=f"vpcd-card-{self.port}", daemon=True)
+                target=self._serve, args=(sock,), name=f"vpcd-card-{self.port}", daemon=True
+            )
             self._thread.start()
         if not self._greeted.wait(timeout):
             self.remove()
             raise ReaderError(
                 f"vpcd at {self.host}:{self.port} accepted the card but did not talk to it within "
-                f"{timeout:g} s; is another card already in that reader?")
+                f"{timeout:g} s; is another card already in that reader?"
+            )
         with self._guard:
             if self._thread is None or not self._thread.is_alive():
                 raise ReaderError(f"vpcd at {self.host}:{self.port} closed the connection at once")
@@ -112,8 +114,9 @@ class VpcdBridge:
         self.insert()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.remove()
 
     # -- the serving thread -------------------------------------------------------------

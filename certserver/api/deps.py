@@ -172,20 +172,30 @@ def begin_idempotent(c: Call, request: Request, body: Any) -> JSONResponse | Non
         if record.fingerprint != print_:
             raise ApiError.of("idempotency_key_reused")
         if record.status_code != IN_PROGRESS:
-            return JSONResponse(json.loads(record.body), status_code=record.status_code,
-                                headers={"Idempotent-Replayed": "true"})
+            return JSONResponse(
+                json.loads(record.body), status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
+            )
         if c.now - as_utc(record.created_at) < ABANDONED_AFTER:
             raise ApiError.of("request_in_progress")
         # No request runs this long: the one that wrote the placeholder died with its
         # process (an order killed while rendering). This retry runs in its place.
-        logger.warning("kiosk %s: an abandoned request left its Idempotency-Key in progress; running the retry",
-                       c.kiosk.id)
+        logger.warning(
+            "kiosk %s: an abandoned request left its Idempotency-Key in progress; running the retry", c.kiosk.id
+        )
         record.created_at = c.now
         c.session.flush()
         return None
-    c.session.add(IdempotencyRecord(kiosk_id=c.kiosk.id, key=key, fingerprint=print_, status_code=IN_PROGRESS,
-                                    body="null", created_at=c.now,
-                                    transaction_id=request.path_params.get("transaction_id")))
+    c.session.add(
+        IdempotencyRecord(
+            kiosk_id=c.kiosk.id,
+            key=key,
+            fingerprint=print_,
+            status_code=IN_PROGRESS,
+            body="null",
+            created_at=c.now,
+            transaction_id=request.path_params.get("transaction_id"),
+        )
+    )
     c.session.flush()
     return None
 

@@ -34,7 +34,11 @@ class ApiError(CodedRefusal):
 # Exceptions that are answers, not failures: the request's writes (audit entry, spent
 # challenge, ended transaction) are committed and the kiosk gets the code.
 REFUSALS: tuple[type[Exception], ...] = (
-    ApiError, TransactionError, ChallengeError, RuleViolation, CardCertificateError,
+    ApiError,
+    TransactionError,
+    ChallengeError,
+    RuleViolation,
+    CardCertificateError,
 )
 
 STATUS_BY_CODE: dict[str, int] = {
@@ -73,8 +77,9 @@ def status_for(exc: Exception) -> int:
     return STATUS_BY_CODE.get(code, 422)
 
 
-def error_body(code: str, message_ja: str, message_en: str,
-               fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message_ja: str, message_en: str, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The contract's error body as JSON; `fields` only for a request-shape error."""
     error = ErrorDetail(code=code, message_ja=message_ja, message_en=message_en, fields=fields)
     return ErrorBody(error=error).model_dump(mode="json", exclude_none=True)
@@ -110,19 +115,23 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     # Where and what, never the input itself (it may be huge or personal).
     fields = [
-        {"loc": [str(part) for part in err.get("loc", ())], "type": str(err.get("type", "")), "msg": str(err.get("msg", ""))}
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "type": str(err.get("type", "")),
+            "msg": str(err.get("msg", "")),
+        }
         for err in exc.errors()[:20]
     ]
-    body = error_body("invalid_request", *messages("invalid_request", detail="The request is not valid."),
-                      fields=fields)
+    body = error_body(
+        "invalid_request", *messages("invalid_request", detail="The request is not valid."), fields=fields
+    )
     return JSONResponse(body, status_code=422)
 
 
 async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # a body FastAPI could not even decode: same as any bad body
-        body = error_body("invalid_request", *messages("invalid_request",
-                                                       detail="The request body could not be read."))
+        body = error_body("invalid_request", *messages("invalid_request", detail="The request body could not be read."))
         return JSONResponse(body, status_code=422)
     if exc.status_code == 404:
         body = error_body("not_found", *messages("not_found"))

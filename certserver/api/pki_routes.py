@@ -71,25 +71,28 @@ def _card_purpose(purpose: str) -> Purpose:
     return Purpose(purpose)
 
 
-@router.get("/ca/{purpose}.crt", response_class=Response,
-            responses={200: {"content": {CERT_MEDIA_TYPE: {}}}})
+@router.get("/ca/{purpose}.crt", response_class=Response, responses={200: {"content": {CERT_MEDIA_TYPE: {}}}})
 def get_ca_certificate(purpose: str, context: PkiContextDep) -> Response:
     """The self-signed certificate of the "auth" or "sign" test CA (what EF 000B / 0002 hold)."""
     der = context.ca.for_purpose(_card_purpose(purpose)).der
-    return Response(content=der, media_type=CERT_MEDIA_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="jpki-emulator-{purpose}-ca.crt"'})
+    return Response(
+        content=der,
+        media_type=CERT_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="jpki-emulator-{purpose}-ca.crt"'},
+    )
 
 
-@router.get("/crl/{purpose}.crl", response_class=Response,
-            responses={200: {"content": {CRL_MEDIA_TYPE: {}}}})
+@router.get("/crl/{purpose}.crl", response_class=Response, responses={200: {"content": {CRL_MEDIA_TYPE: {}}}})
 def get_crl(purpose: str, context: PkiContextDep) -> Response:
     """The current CRL of the user-authentication ("auth") or signing ("sign") CA."""
     card_purpose = _card_purpose(purpose)
     with _read_only(context) as session:
         body = crl.crl_der(session, context.ca, card_purpose, context.clock())
-    return Response(content=body, media_type=CRL_MEDIA_TYPE,
-                    headers={"Cache-Control": "no-cache",
-                             "Content-Disposition": f'attachment; filename="{purpose}.crl"'})
+    return Response(
+        content=body,
+        media_type=CRL_MEDIA_TYPE,
+        headers={"Cache-Control": "no-cache", "Content-Disposition": f'attachment; filename="{purpose}.crl"'},
+    )
 
 
 def _ocsp_answer(context: PkiContext, request_der: bytes) -> Response:
@@ -98,8 +101,7 @@ def _ocsp_answer(context: PkiContext, request_der: bytes) -> Response:
     return Response(content=body, media_type=OCSP_RESPONSE_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/ocsp", response_class=Response,
-             responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}})
+@router.post("/ocsp", response_class=Response, responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}})
 async def post_ocsp(request: Request, context: PkiContextDep) -> Response:
     """RFC 6960 POST: the DER request is the body."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -114,8 +116,9 @@ async def post_ocsp(request: Request, context: PkiContextDep) -> Response:
     return await run_in_threadpool(_ocsp_answer, context, bytes(body))
 
 
-@router.get("/ocsp/{encoded:path}", response_class=Response,
-            responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}})
+@router.get(
+    "/ocsp/{encoded:path}", response_class=Response, responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}}
+)
 def get_ocsp(encoded: str, context: PkiContextDep) -> Response:
     """RFC 6960 Appendix A.1 GET: the URL-encoded base64 of the DER request."""
     if len(encoded) > 2 * ocsp.MAX_REQUEST_BYTES:

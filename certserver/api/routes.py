@@ -81,9 +81,15 @@ def _status_fields(tx: KioskTransaction, order: OrderSummary | None = None) -> d
     """The fields of a TransactionStatus (and of the answers that extend it)."""
     if order is None and tx.order_summary:
         order = OrderSummary.model_validate_json(tx.order_summary)
-    return {"transaction_id": tx.id, "state": tx.state, "expires_at": tx.expires_at,
-            "fee_total_yen": tx.fee_total_yen, "paid_yen": tx.paid_yen, "refunded_yen": tx.refunded_yen,
-            "order": order}
+    return {
+        "transaction_id": tx.id,
+        "state": tx.state,
+        "expires_at": tx.expires_at,
+        "fee_total_yen": tx.fee_total_yen,
+        "paid_yen": tx.paid_yen,
+        "refunded_yen": tx.refunded_yen,
+        "order": order,
+    }
 
 
 def _status(tx: KioskTransaction) -> dict[str, Any]:
@@ -102,10 +108,13 @@ def health(request: Request) -> Health:
 async def start_transaction(request: Request) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
+
             def produce() -> tuple[int, Any]:
                 tx, nonce = c.transactions.start(c.session, c.kiosk, c.now)
                 body = StartedResponse(
-                    transaction_id=tx.id, state=tx.state, challenge=base64.b64encode(nonce).decode(),
+                    transaction_id=tx.id,
+                    state=tx.state,
+                    challenge=base64.b64encode(nonce).decode(),
                     challenge_expires_at=c.now + timedelta(seconds=c.service.settings.challenge_ttl_seconds),
                     expires_at=tx.expires_at,
                 )
@@ -125,8 +134,7 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/authenticate", tags=["transactions"],
-             response_model=AuthenticatedResponse)
+@router.post("/transactions/{transaction_id}/authenticate", tags=["transactions"], response_model=AuthenticatedResponse)
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -136,8 +144,9 @@ async def authenticate(request: Request, transaction_id: TxId, body: Authenticat
                 raise invalid_request("certificate and signature must be standard base64.")
 
             def produce() -> tuple[int, Any]:
-                tx, menu = c.transactions.authenticate(c.session, c.kiosk, transaction_id, certificate, signature,
-                                                       c.now)
+                tx, menu = c.transactions.authenticate(
+                    c.session, c.kiosk, transaction_id, certificate, signature, c.now
+                )
                 return 200, AuthenticatedResponse(**_status_fields(tx), menu=menu).model_dump(mode="json")
 
             return idempotent(c, request, body.model_dump(), produce)
@@ -158,9 +167,14 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
 @router.post("/transactions/{transaction_id}/order", tags=["transactions"], response_model=OrderedResponse)
 async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
     order_request = OrderRequest(
-        municipality_code=body.municipality_code, role=body.role, kind=body.kind,
-        person_ids=tuple(body.person_ids), whole_household=body.whole_household,
-        options=frozenset(body.options), copies=body.copies, fiscal_year=body.fiscal_year,
+        municipality_code=body.municipality_code,
+        role=body.role,
+        kind=body.kind,
+        person_ids=tuple(body.person_ids),
+        whole_household=body.whole_household,
+        options=frozenset(body.options),
+        copies=body.copies,
+        fiscal_year=body.fiscal_year,
     )
 
     def place() -> JSONResponse | PlacedOrder:
@@ -186,8 +200,11 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
     transactions = service_context(request).transactions
     rendered: list[Rendered] | Exception
     try:
-        rendered = list(await asyncio.wait_for(
-            asyncio.gather(*(asyncio.wrap_future(f) for f in transactions.render(placed))), RENDER_TIMEOUT_SECONDS))
+        rendered = list(
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.wrap_future(f) for f in transactions.render(placed))), RENDER_TIMEOUT_SECONDS
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - any render failure ends the transaction, never half an order
         rendered = render_failure(exc)
 
@@ -198,8 +215,10 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
             except REFUSALS as exc:
                 finish_idempotent_refusal(c, exc)
                 raise
-            payload = OrderedResponse(**_status_fields(outcome.transaction, outcome.summary),
-                                      documents=len(outcome.summary.certificate_numbers)).model_dump(mode="json")
+            payload = OrderedResponse(
+                **_status_fields(outcome.transaction, outcome.summary),
+                documents=len(outcome.summary.certificate_numbers),
+            ).model_dump(mode="json")
             finish_idempotent(c, 200, payload)
             return JSONResponse(payload)
 
@@ -210,6 +229,7 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
 async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
+
             def produce() -> tuple[int, Any]:
                 return 200, _status(c.transactions.pay(c.session, c.kiosk, transaction_id, body.amount_yen, c.now))
 
@@ -223,28 +243,47 @@ async def list_documents(request: Request, transaction_id: TxId) -> JSONResponse
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
             docs = c.transactions.documents(c.session, c.kiosk, transaction_id, c.now)
-            return JSONResponse(DocumentList(transaction_id=transaction_id, documents=[
-                DocumentInfo(document_id=d.id, certificate_number=d.certificate_number, kind=d.kind,
-                             copy_index=d.copy_index, sha256=d.pdf_sha256 or "", size=len(d.pdf or b""))
-                for d in docs
-            ]).model_dump(mode="json"))
+            return JSONResponse(
+                DocumentList(
+                    transaction_id=transaction_id,
+                    documents=[
+                        DocumentInfo(
+                            document_id=d.id,
+                            certificate_number=d.certificate_number,
+                            kind=d.kind,
+                            copy_index=d.copy_index,
+                            sha256=d.pdf_sha256 or "",
+                            size=len(d.pdf or b""),
+                        )
+                        for d in docs
+                    ],
+                ).model_dump(mode="json")
+            )
 
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}/documents/{document_id}", tags=["documents"],
-            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+@router.get(
+    "/transactions/{transaction_id}/documents/{document_id}",
+    tags=["documents"],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 async def get_document(request: Request, transaction_id: TxId, document_id: DocId) -> Response:
     def work() -> Response:
         with unit_of_work(request) as c:
             doc = c.transactions.document(c.session, c.kiosk, transaction_id, document_id, c.now)
             assert doc.pdf is not None  # document() refuses a document without its PDF
-            return Response(doc.pdf, media_type="application/pdf", headers={
-                "X-Certificate-Number": doc.certificate_number,
-                "X-Content-SHA256": doc.pdf_sha256 or "",
-                "X-Transaction-Id": transaction_id,
-                "Cache-Control": "no-store",
-            })
+            return Response(
+                doc.pdf,
+                media_type="application/pdf",
+                headers={
+                    "X-Certificate-Number": doc.certificate_number,
+                    "X-Content-SHA256": doc.pdf_sha256 or "",
+                    "X-Transaction-Id": transaction_id,
+                    "Cache-Control": "no-store",
+                },
+            )
 
     return await in_db_turn(request, work)
 
@@ -261,6 +300,7 @@ async def cancel(request: Request, transaction_id: TxId) -> JSONResponse:
 
 async def _ending(request: Request, end: Callable[[Call], KioskTransaction]) -> JSONResponse:
     """A body-less, idempotent step that answers the transaction's status (printed, cancel)."""
+
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
             return idempotent(c, request, {}, lambda: (200, _status(end(c))))

@@ -124,4 +124,3 @@ def service_now(args: argparse.Namespace) -> datetime:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -47,13 +47,19 @@ def verify_log(args: argparse.Namespace) -> int:
             report = verify_chain(session)
     except SQLAlchemyError as exc:
         if not _initialised(factory):
-            raise CliError(f"cannot read the audit log: {exc.__class__.__name__} "
-                           "(did you run `certserver init`?)") from exc
+            raise CliError(
+                f"cannot read the audit log: {exc.__class__.__name__} (did you run `certserver init`?)"
+            ) from exc
         # The schema is there but the log cannot be read: damaged, not missing.
-        raise CliError(f"audit log BROKEN: the audit table cannot be read ({exc.__class__.__name__}: "
-                       f"{_first_line(exc)})", exit_code=1) from exc
+        raise CliError(
+            f"audit log BROKEN: the audit table cannot be read ({exc.__class__.__name__}: {_first_line(exc)})",
+            exit_code=1,
+        ) from exc
     if report.ok:
         print(f"audit log intact: {report.entries_checked} entries")
         return 0
-    raise CliError(f"audit log BROKEN at entry {report.broken_at_seq}: {report.problem} "
-                   f"({report.entries_checked} entries verified before it)", exit_code=1)
+    raise CliError(
+        f"audit log BROKEN at entry {report.broken_at_seq}: {report.problem} "
+        f"({report.entries_checked} entries verified before it)",
+        exit_code=1,
+    )

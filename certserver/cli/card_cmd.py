@@ -39,24 +39,32 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     issue = actions.add_parser("issue", parents=[common], help="issue a virtual card file to a resident")
     issue.add_argument("--resident", required=True, help="resident id, e.g. toride-0001")
-    issue.add_argument("--pin-stdin", action="store_true",
-                       help="read the 4-digit PIN (first line) and the signing password, 6-16 of A-Z 0-9 "
-                            f"(second line) from standard input; else {PIN_ENV} and {PASSWORD_ENV}, else a prompt")
+    issue.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="read the 4-digit PIN (first line) and the signing password, 6-16 of A-Z 0-9 "
+        f"(second line) from standard input; else {PIN_ENV} and {PASSWORD_ENV}, else a prompt",
+    )
     # Refused, but still parsed: so that `--pin 1234` is never read as another flag's value.
     issue.add_argument("--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     issue.add_argument("--password", dest="password_on_command_line", help=argparse.SUPPRESS)
-    issue.add_argument("--out", type=Path, default=None,
-                       help="card file to write (default <data-dir>/cards/<resident>.card.json)")
+    issue.add_argument(
+        "--out", type=Path, default=None, help="card file to write (default <data-dir>/cards/<resident>.card.json)"
+    )
     issue.add_argument("--force", action="store_true", help="replace an existing card file")
     issue.set_defaults(handler=issue_command)
 
-    revoke = actions.add_parser("revoke", parents=[common],
-                                help="revoke a card by either serial: both its certificates, or only the "
-                                     "signing one for attributes_changed")
+    revoke = actions.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke a card by either serial: both its certificates, or only the signing one for attributes_changed",
+    )
     revoke.add_argument("--serial", required=True, help="certificate serial in hex")
-    revoke.add_argument("--reason", required=True,
-                        help="lost, stolen, moved_out, deceased, attributes_changed, renewed, returned, "
-                             "key_compromise, unspecified")
+    revoke.add_argument(
+        "--reason",
+        required=True,
+        help="lost, stolen, moved_out, deceased, attributes_changed, renewed, returned, key_compromise, unspecified",
+    )
     revoke.set_defaults(handler=revoke_command)
 
     listing = actions.add_parser("list", parents=[common], help="list card certificates")
@@ -64,12 +72,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     listing.set_defaults(handler=list_command)
 
     enroll = actions.add_parser(
-        "enroll", parents=[common],
-        help="accept a REAL card's user-authentication certificate for a demo resident")
+        "enroll", parents=[common], help="accept a REAL card's user-authentication certificate for a demo resident"
+    )
     enroll.add_argument("--resident", required=True, help="resident id")
     enroll.add_argument("--cert", required=True, type=Path, help="the card's auth certificate (DER or PEM)")
-    enroll.add_argument("--trust-ca", required=True, type=Path,
-                        help="the CA certificate you choose to trust as its issuer (DER or PEM)")
+    enroll.add_argument(
+        "--trust-ca", required=True, type=Path, help="the CA certificate you choose to trust as its issuer (DER or PEM)"
+    )
     enroll.set_defaults(handler=enroll_command)
 
     ca = subparsers.add_parser("ca", help="the service's test CAs")
@@ -81,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 # -- plumbing -------------------------------------------------------------------------------
+
 
 def _load_ca(args: argparse.Namespace) -> CaBundle:
     from certserver.pki.ca import CaBundle, CaError
@@ -141,6 +151,7 @@ def _jst(moment: dt.datetime | None) -> str:
 
 # -- card -----------------------------------------------------------------------------------
 
+
 def _prompt(label: str) -> str:
     """Ask twice without echo. Raises CliError when the entries differ or input ends."""
     try:
@@ -158,8 +169,10 @@ def card_secrets(args: argparse.Namespace) -> tuple[str, str]:
     message never repeats a secret."""
     for dest, flag in (("pin_on_command_line", "--pin"), ("password_on_command_line", "--password")):
         if getattr(args, dest) is not None:
-            raise CliError(f"{flag} is refused: a secret on the command line is visible to every user of this "
-                           f"machine; use {PIN_ENV} and {PASSWORD_ENV}, or --pin-stdin")
+            raise CliError(
+                f"{flag} is refused: a secret on the command line is visible to every user of this "
+                f"machine; use {PIN_ENV} and {PASSWORD_ENV}, or --pin-stdin"
+            )
     if args.pin_stdin:
         try:
             return sys.stdin.readline().rstrip("\r\n"), sys.stdin.readline().rstrip("\r\n")
@@ -182,8 +195,18 @@ def issue_command(args: argparse.Namespace) -> int:
     if args.out is None:
         out.parent.mkdir(parents=True, exist_ok=True)
     with _session(args) as session:
-        issued = _run(lambda: issue_card(session, ca, args.resident, pin=pin, password=password,
-                                         out=out, overwrite=args.force, now=service_now(args)))
+        issued = _run(
+            lambda: issue_card(
+                session,
+                ca,
+                args.resident,
+                pin=pin,
+                password=password,
+                out=out,
+                overwrite=args.force,
+                now=service_now(args),
+            )
+        )
     print(f"issued a TEST ONLY card to {issued.resident_id}: {issued.path}")
     print(f"  auth serial {issued.auth_serial}")
     sign = issued.sign_serial or "none (holder under 15)"
@@ -227,13 +250,16 @@ def enroll_command(args: argparse.Namespace) -> int:
     ca = _load_ca(args)
     with _session(args) as session:
         summary = _run(lambda: enroll_real_card(session, ca, args.resident, cert, trust, now=service_now(args)))
-    print(f"enrolled a real card for {summary.resident_id}: serial {summary.serial}, "
-          f"valid until {_jst(summary.not_after)}")
+    print(
+        f"enrolled a real card for {summary.resident_id}: serial {summary.serial}, "
+        f"valid until {_jst(summary.not_after)}"
+    )
     print("  its issuer is now trusted for enrolled cards only; revoke with `certserver card revoke`")
     return 0
 
 
 # -- ca -------------------------------------------------------------------------------------
+
 
 def ca_init_command(args: argparse.Namespace) -> int:
     from certserver.pki.ca import CaBundle, CaError
@@ -259,8 +285,9 @@ def _attribute_text(value: str | bytes) -> str:
 
 def _describe(label: str, der: bytes, subject: str, serial: int, not_after: dt.datetime) -> str:
     fingerprint = hashlib.sha256(der).hexdigest()
-    return (f"{label}\n  subject  {subject}\n  serial   {serial:X}\n  until    {_jst(not_after)}\n"
-            f"  sha256   {fingerprint}")
+    return (
+        f"{label}\n  subject  {subject}\n  serial   {serial:X}\n  until    {_jst(not_after)}\n  sha256   {fingerprint}"
+    )
 
 
 def ca_show_command(args: argparse.Namespace) -> int:
@@ -269,8 +296,11 @@ def ca_show_command(args: argparse.Namespace) -> int:
     from certserver.db.models.pki import TrustedCa
 
     ca = _load_ca(args)
-    for label, loaded in (("user-authentication CA (利用者証明用)", ca.auth_ca),
-                          ("signing CA (署名用)", ca.sign_ca), ("document CA (文書署名用)", ca.document_ca)):
+    for label, loaded in (
+        ("user-authentication CA (利用者証明用)", ca.auth_ca),
+        ("signing CA (署名用)", ca.sign_ca),
+        ("document CA (文書署名用)", ca.document_ca),
+    ):
         cert = loaded.cert
         print(_describe(label, loaded.der, _dn(cert.subject), cert.serial_number, cert.not_valid_after_utc))
     try:

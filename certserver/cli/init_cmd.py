@@ -29,13 +29,14 @@ Progress = Callable[[str], None]
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "init", parents=[common],
+        "init",
+        parents=[common],
         help="create the database and test CAs (--demo: also demo residents and card files)",
     )
-    parser.add_argument("--demo", action="store_true",
-                        help="add the demo municipalities (取手市, つくば市), residents and card files")
-    parser.add_argument("--force", action="store_true",
-                        help="wipe an existing database, CA and card files first")
+    parser.add_argument(
+        "--demo", action="store_true", help="add the demo municipalities (取手市, つくば市), residents and card files"
+    )
+    parser.add_argument("--force", action="store_true", help="wipe an existing database, CA and card files first")
     parser.set_defaults(handler=run_init)
 
 
@@ -117,8 +118,9 @@ def _remove_created(settings: Settings, created: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def initialise(settings: Settings, *, demo: bool, force: bool = False, progress: Progress = print,
-               now: datetime | None = None) -> InitResult:
+def initialise(
+    settings: Settings, *, demo: bool, force: bool = False, progress: Progress = print, now: datetime | None = None
+) -> InitResult:
     """Create the database at head and the test CAs; with `demo` also the demo registry,
     card files (+ cards/index.json) and the municipalities' document signers.
 
@@ -131,8 +133,10 @@ def initialise(settings: Settings, *, demo: bool, force: bool = False, progress:
     moment = now or datetime.now(UTC)
     existing = _existing(settings)
     if existing and not force:
-        raise CliError(f"{settings.data_dir} is already initialised ({', '.join(existing)}); "
-                       "use --force to wipe it and start again")
+        raise CliError(
+            f"{settings.data_dir} is already initialised ({', '.join(existing)}); "
+            "use --force to wipe it and start again"
+        )
     if existing:
         _wipe(settings, progress)
     created: list[Path] = []
@@ -157,13 +161,20 @@ def initialise(settings: Settings, *, demo: bool, force: bool = False, progress:
         _remove_created(settings, created)
         if isinstance(exc, CliError):
             raise
-        raise CliError(f"init failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                       " (nothing was kept)") from exc
+        raise CliError(
+            f"init failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (nothing was kept)"
+        ) from exc
     except BaseException:
         _remove_created(settings, created)
         raise
-    progress("done" + (f": {result.residents} residents, {len(result.cards)} cards, index {result.index}"
-                       if demo else ": empty registry (add --demo for demo data)"))
+    progress(
+        "done"
+        + (
+            f": {result.residents} residents, {len(result.cards)} cards, index {result.index}"
+            if demo
+            else ": empty registry (add --demo for demo data)"
+        )
+    )
     return result
 
 
@@ -191,8 +202,10 @@ def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitRe
     try:
         with transaction(make_session_factory(engine)) as session:
             world = build_demo_registry(session, to_jst(moment).date())
-            progress(f"added the demo registry: 取手市 (08217), つくば市 (08220), "
-                     f"{world.households} households, {world.residents} residents")
+            progress(
+                f"added the demo registry: 取手市 (08217), つくば市 (08220), "
+                f"{world.households} households, {world.residents} residents"
+            )
             progress(f"issuing {len(world.cards)} demo cards into {settings.cards_dir}")
             try:
                 entries = issue_demo_cards(session, ca, world.cards, settings.cards_dir, moment, progress)
@@ -218,15 +231,17 @@ def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progres
     engine = make_engine(settings.resolved_database_url)
     try:
         with transaction(make_session_factory(engine)) as session:
-            municipalities = [(m.code, m.name) for m in session.scalars(select(Municipality).order_by(Municipality.code))]
+            municipalities = [
+                (m.code, m.name) for m in session.scalars(select(Municipality).order_by(Municipality.code))
+            ]
     finally:
         engine.dispose()
     store = SignerStore.open(settings.ca_dir)
     for code, name in municipalities:
         store.ensure_signer(
-            code, name,
-            functools.partial(ca.issue_document_signing_certificate, municipality_code=code,
-                              municipality_name=name),
+            code,
+            name,
+            functools.partial(ca.issue_document_signing_certificate, municipality_code=code, municipality_name=name),
             chain=[ca.document_ca.cert],
         )
         progress(f"document signer of {name} ({code}) ready")

@@ -40,10 +40,17 @@ def _switch(args: argparse.Namespace, stopped: bool, reason: str | None) -> int:
                 raise CliError(f"no municipality with code {args.code!r} (see `certserver municipality list`)")
             municipality.stopped = stopped
             municipality.stop_reason = reason.strip()[:200] if (stopped and reason) else None
-            audit.record(session, at=now, action="municipality_stop" if stopped else "municipality_resume",
-                         outcome="ok", detail={"municipality_code": args.code, "reason": reason or ""})
+            audit.record(
+                session,
+                at=now,
+                action="municipality_stop" if stopped else "municipality_resume",
+                outcome="ok",
+                detail={"municipality_code": args.code, "reason": reason or ""},
+            )
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot change the municipality: {exc.__class__.__name__} (did you run `certserver init`?)") from exc
+        raise CliError(
+            f"cannot change the municipality: {exc.__class__.__name__} (did you run `certserver init`?)"
+        ) from exc
     print(f"{args.code} {'stopped' if stopped else 'resumed'}")
     return 0
 
@@ -66,10 +73,14 @@ def list_municipalities(args: argparse.Namespace) -> int:
     factory = session_factory_from(args)
     try:
         with transaction(factory) as session:
-            rows = [(m.code, m.name, m.participating, m.stopped, m.stop_reason)
-                    for m in session.scalars(select(Municipality).order_by(Municipality.code))]
+            rows = [
+                (m.code, m.name, m.participating, m.stopped, m.stop_reason)
+                for m in session.scalars(select(Municipality).order_by(Municipality.code))
+            ]
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot read municipalities: {exc.__class__.__name__} (did you run `certserver init`?)") from exc
+        raise CliError(
+            f"cannot read municipalities: {exc.__class__.__name__} (did you run `certserver init`?)"
+        ) from exc
     for code, name, participating, stopped, reason in rows:
         state = "stopped: " + (reason or "") if stopped else ("open" if participating else "not participating")
         print(f"{code}\t{name}\t{state}")

@@ -51,19 +51,31 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
-    parser.add_argument("--render-processes", type=int, default=None, metavar="N",
-                        help="processes that draw and sign the certificate PDFs, so that this work runs on "
-                             "other CPU cores while the server answers the kiosks (default 2 on a machine "
-                             "with 2 or more cores, else 0; 0 draws them inside the server process). "
-                             "Each of the --workers has its own: W workers start W x N of them")
-    parser.add_argument("--pretend-time", default=None, metavar="ISO",
-                        help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
-                             "2026-11-26T10:00+09:00, so a demo outside service hours still issues; from "
-                             "the audit log's newest entry instead when that is later. The commands run "
-                             "on the same --data-dir (card revoke ...) use this clock too")
-    parser.add_argument(ALLOW_OPEN_FLAG, action="store_true",
-                        help="TESTS ONLY: start even when other users may enter or read the data folder "
-                             "(it holds residents' data and keys; the service refuses that by default)")
+    parser.add_argument(
+        "--render-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that draw and sign the certificate PDFs, so that this work runs on "
+        "other CPU cores while the server answers the kiosks (default 2 on a machine "
+        "with 2 or more cores, else 0; 0 draws them inside the server process). "
+        "Each of the --workers has its own: W workers start W x N of them",
+    )
+    parser.add_argument(
+        "--pretend-time",
+        default=None,
+        metavar="ISO",
+        help="DEMO/TRAINING ONLY: run the service's clock from this moment, e.g. "
+        "2026-11-26T10:00+09:00, so a demo outside service hours still issues; from "
+        "the audit log's newest entry instead when that is later. The commands run "
+        "on the same --data-dir (card revoke ...) use this clock too",
+    )
+    parser.add_argument(
+        ALLOW_OPEN_FLAG,
+        action="store_true",
+        help="TESTS ONLY: start even when other users may enter or read the data folder "
+        "(it holds residents' data and keys; the service refuses that by default)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -75,8 +87,16 @@ def run(args: argparse.Namespace) -> int:
     from certserver.documents.render_processes import default_render_processes
 
     settings = settings_from(args)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers),
-                                   ("render_processes", args.render_processes)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("host", args.host),
+            ("port", args.port),
+            ("workers", args.workers),
+            ("render_processes", args.render_processes),
+        )
+        if v is not None
+    }
     if args.render_processes is None and RENDER_PROCESSES_VARIABLE not in os.environ:
         overrides["render_processes"] = default_render_processes()
     settings = settings.model_copy(update=overrides)
@@ -92,27 +112,37 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"refusing to start: {exc}") from exc
     _share_clock(app, settings)
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
-                    log_config=log_config())
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level="info", access_log=False, log_config=log_config()
+        )
         return 0
     # This process only supervises; each worker has its own database pool and render processes.
     app.state.engine.dispose()
     if app.state.render_processes is not None:
         app.state.render_processes.close()
     # Each worker process rebuilds the app from CERTSERVER_* (and re-runs the checks).
-    os.environ.update({
-        "CERTSERVER_DATA_DIR": str(settings.data_dir.resolve()),
-        "CERTSERVER_DATABASE_URL": settings.database_url,
-        "CERTSERVER_WORKERS": str(settings.workers),
-        RENDER_PROCESSES_VARIABLE: str(settings.render_processes),
-    })
+    os.environ.update(
+        {
+            "CERTSERVER_DATA_DIR": str(settings.data_dir.resolve()),
+            "CERTSERVER_DATABASE_URL": settings.database_url,
+            "CERTSERVER_WORKERS": str(settings.workers),
+            RENDER_PROCESSES_VARIABLE: str(settings.render_processes),
+        }
+    )
     if settings.allow_open_data_dir:
         os.environ["CERTSERVER_ALLOW_OPEN_DATA_DIR"] = "1"
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
-    config = uvicorn.Config("certserver.cli.serve_cmd:worker_app", factory=True, host=settings.host,
-                            port=settings.port, workers=settings.workers, log_level="info", access_log=False,
-                            log_config=log_config())
+    config = uvicorn.Config(
+        "certserver.cli.serve_cmd:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=False,
+        log_config=log_config(),
+    )
     try:
         sock = _tcp_listener(settings.host, settings.port)
     except OSError as exc:
@@ -130,12 +160,15 @@ def log_config() -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"certserver": {"format": LOG_FORMAT}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "certserver",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "certserver", "stream": "ext://sys.stderr"}
+        },
         "root": {"level": "INFO", "handlers": ["stderr"]},
         "loggers": {
-            **{name: {"level": "INFO", "handlers": [], "propagate": True}
-               for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            **{
+                name: {"level": "INFO", "handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
             "alembic": {"level": "WARNING"},  # announces each of its plugins at INFO on every start
         },
     }
@@ -166,10 +199,10 @@ def _end_with_the_supervisor(supervisor: BaseProcess) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
-            logger.warning("no parent-death signal (errno %d); the supervisor is watched by a thread",
-                           ctypes.get_errno())
-    threading.Thread(target=_watch_the_supervisor, args=(supervisor,), name="supervisor-watch",
-                     daemon=True).start()
+            logger.warning(
+                "no parent-death signal (errno %d); the supervisor is watched by a thread", ctypes.get_errno()
+            )
+    threading.Thread(target=_watch_the_supervisor, args=(supervisor,), name="supervisor-watch", daemon=True).start()
 
 
 def _watch_the_supervisor(supervisor: BaseProcess) -> None:
@@ -177,8 +210,9 @@ def _watch_the_supervisor(supervisor: BaseProcess) -> None:
     logger.error("the supervising process %s is gone: worker %d shuts down", supervisor.pid, os.getpid())
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(ORPHAN_SHUTDOWN_SECONDS)
-    logger.error("worker %d did not shut down in %.0f s without its supervisor: ending it",
-                 os.getpid(), ORPHAN_SHUTDOWN_SECONDS)
+    logger.error(
+        "worker %d did not shut down in %.0f s without its supervisor: ending it", os.getpid(), ORPHAN_SHUTDOWN_SECONDS
+    )
     os._exit(1)
 
 

@@ -18,11 +18,11 @@ T = TypeVar("T")
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("transactions", help="reconcile payments; released transactions to settle")
     commands = parser.add_subparsers(dest="transactions_command", required=True, metavar="ACTION")
-    summary = commands.add_parser("summary", parents=[common],
-                                  help="transactions, paid and refunded yen per state")
+    summary = commands.add_parser("summary", parents=[common], help="transactions, paid and refunded yen per state")
     summary.set_defaults(handler=show_summary)
-    pending = commands.add_parser("unconfirmed", parents=[common],
-                                  help="released transactions whose kiosk never said what it printed")
+    pending = commands.add_parser(
+        "unconfirmed", parents=[common], help="released transactions whose kiosk never said what it printed"
+    )
     pending.set_defaults(handler=show_unconfirmed)
 
 
@@ -51,8 +51,10 @@ def show_summary(args: argparse.Namespace) -> int:
     kept = sum(r.paid_yen for r in totals if r.state == "printed")
     open_yen = sum(r.paid_yen - r.refunded_yen for r in totals if r.state not in ("printed", "released_unconfirmed"))
     unsettled = sum(r.paid_yen for r in totals if r.state == "released_unconfirmed")
-    print(f"fees kept (printed): {kept} yen; to settle (released_unconfirmed): {unsettled} yen; "
-          f"paid, not refunded, still open: {open_yen} yen")
+    print(
+        f"fees kept (printed): {kept} yen; to settle (released_unconfirmed): {unsettled} yen; "
+        f"paid, not refunded, still open: {open_yen} yen"
+    )
     return 0
 
 
@@ -62,7 +64,9 @@ def show_unconfirmed(args: argparse.Namespace) -> int:
     rows = _read(args, unconfirmed)
     for row in rows:
         ended = row.ended_at.isoformat(timespec="seconds") if row.ended_at else "-"
-        print(f"{row.transaction_id} kiosk={row.kiosk_id} ended={ended} ({row.end_reason}) paid={row.paid_yen} "
-              f"issued={','.join(row.certificate_numbers) or '-'}")
+        print(
+            f"{row.transaction_id} kiosk={row.kiosk_id} ended={ended} ({row.end_reason}) paid={row.paid_yen} "
+            f"issued={','.join(row.certificate_numbers) or '-'}"
+        )
     print(f"{len(rows)} released transaction(s) to settle")
     return 0

@@ -49,11 +49,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "records (withdrawn certificates). " + _EXIT_HELP,
     )
     parser.add_argument("file", nargs="?", type=Path, help="the certificate PDF")
+    parser.add_argument("--qr", metavar="TEXT", help="the decoded text of the certificate's QR code")
     parser.add_argument(
-        "--qr", metavar="TEXT", help="the decoded text of the certificate's QR code"
+        "--debug",
+        action="store_true",
+        help="with an indeterminate result, also print the error's traceback (for a bug report)",
     )
-    parser.add_argument("--debug", action="store_true",
-                        help="with an indeterminate result, also print the error's traceback (for a bug report)")
     parser.set_defaults(handler=run)
 
 
@@ -61,8 +62,10 @@ def _one_line(record: logging.LogRecord) -> bool:
     """A verifier error logged as one line: a damaged file that trips a library bug must not
     show a person a traceback (--debug shows it)."""
     if record.exc_info:
-        record.msg = f"{record.getMessage()}: {record.exc_info[0].__name__ if record.exc_info[0] else 'error'} " \
-                     "(certserver verify --debug shows the traceback)"
+        record.msg = (
+            f"{record.getMessage()}: {record.exc_info[0].__name__ if record.exc_info[0] else 'error'} "
+            "(certserver verify --debug shows the traceback)"
+        )
         record.args = None
         record.exc_info = None
         record.exc_text = None
@@ -143,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     number = f" {result.certificate_number}" if result.certificate_number else ""
     print(f"{result.status.value.upper()}{number}: {result.reason_ja} / {result.reason_en}")
     if lookup is None and result.status is VerificationStatus.VALID:
-        print(f"certserver: note: no database in {settings.data_dir}: whether the certificate "
-              "was withdrawn was not checked", file=sys.stderr)
+        print(
+            f"certserver: note: no database in {settings.data_dir}: whether the certificate "
+            "was withdrawn was not checked",
+            file=sys.stderr,
+        )
     return EXIT_CODES[result.status.value]

@@ -41,18 +41,35 @@ def add_municipality(
     """A municipality offering `kinds` 06:30–23:00 daily, 戸籍 kinds in `koseki_hours`
     (opens, closes, weekdays only)."""
     municipality = Municipality(
-        code=code, name=name, name_en=name_en, prefecture=prefecture, mayor_title=f"{name}長",
-        mayor_name=mayor_name, participating=participating, participation_start=participation_start,
-        stopped=False, stop_reason=None, allows_my_number_on_juminhyo=allows_my_number_on_juminhyo,
+        code=code,
+        name=name,
+        name_en=name_en,
+        prefecture=prefecture,
+        mayor_title=f"{name}長",
+        mayor_name=mayor_name,
+        participating=participating,
+        participation_start=participation_start,
+        stopped=False,
+        stop_reason=None,
+        allows_my_number_on_juminhyo=allows_my_number_on_juminhyo,
     )
     session.add(municipality)
     session.flush()  # rows below refer to it without an ORM relationship to order them
     for kind in kinds:
-        opens, closes, weekdays_only = koseki_hours if kind in KOSEKI_KINDS else (DEFAULT_OPENS_AT, DEFAULT_CLOSES_AT, False)
-        session.add(CertificateSetting(
-            municipality_code=code, kind=kind.value, offered=True, opens_at=opens, closes_at=closes,
-            weekdays_only=weekdays_only, max_copies=max_copies,
-        ))
+        opens, closes, weekdays_only = (
+            koseki_hours if kind in KOSEKI_KINDS else (DEFAULT_OPENS_AT, DEFAULT_CLOSES_AT, False)
+        )
+        session.add(
+            CertificateSetting(
+                municipality_code=code,
+                kind=kind.value,
+                offered=True,
+                opens_at=opens,
+                closes_at=closes,
+                weekdays_only=weekdays_only,
+                max_copies=max_copies,
+            )
+        )
     return municipality
 
 
@@ -67,8 +84,14 @@ def add_fees(
 ) -> list[Fee]:
     """One fee row per kind for the period `valid_from`..`valid_to` (inclusive)."""
     rows = [
-        Fee(municipality_code=municipality_code, kind=kind.value, fee_yen=yen, valid_from=valid_from,
-            valid_to=valid_to, label=label)
+        Fee(
+            municipality_code=municipality_code,
+            kind=kind.value,
+            fee_yen=yen,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            label=label,
+        )
         for kind, yen in fees.items()
     ]
     session.add_all(rows)

@@ -86,16 +86,12 @@ def _operators() -> str:
     runs = _runs(mask)
     for run in runs:
         y = TILE_HEIGHT - (run.row + 0.5) * PITCH
-        ops.append(
-            f"{run.start * column_width:.2f} {y:.2f} m {run.end * column_width:.2f} {y:.2f} l"
-        )
+        ops.append(f"{run.start * column_width:.2f} {y:.2f} m {run.end * column_width:.2f} {y:.2f} l")
     ops.append("S")
     ops.append(f"{GREY:.2f} G 0 J {0.3 * mm:.3f} w [{0.01 * mm:.3f} {1.0 * mm:.3f}] 0 d 1 J")
     for run in runs:
         y = TILE_HEIGHT - (run.row + 0.5) * PITCH
-        ops.append(
-            f"{run.start * column_width:.2f} {y:.2f} m {run.end * column_width:.2f} {y:.2f} l"
-        )
+        ops.append(f"{run.start * column_width:.2f} {y:.2f} m {run.end * column_width:.2f} {y:.2f} l")
     ops.append("S Q")
     return "\n".join(ops)
 

@@ -110,16 +110,10 @@ class PadesSigner:
                             "certs": [
                                 tsp.ESSCertIDv2(
                                     {
-                                        "hash_algorithm": algos.DigestAlgorithm(
-                                            {"algorithm": "sha256"}
-                                        ),
+                                        "hash_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
                                         "cert_hash": hashlib.sha256(signer_cert.dump()).digest(),
                                         "issuer_serial": {
-                                            "issuer": [
-                                                asn1_x509.GeneralName(
-                                                    {"directory_name": signer_cert.issuer}
-                                                )
-                                            ],
+                                            "issuer": [asn1_x509.GeneralName({"directory_name": signer_cert.issuer})],
                                             "serial_number": signer_cert.serial_number,
                                         },
                                     }
@@ -133,22 +127,17 @@ class PadesSigner:
         self._name = material.municipality_code
         self._sid_der = self._sid.dump()
         self._signing_certificate_der = self._signing_certificate.dump()
-        self._content_type_der = cms.CMSAttribute(
-            {"type": "content_type", "values": ["data"]}
-        ).dump()
+        self._content_type_der = cms.CMSAttribute({"type": "content_type", "values": ["data"]}).dump()
         template = cms.CMSAttribute({"type": "message_digest", "values": [bytes(32)]}).dump()
         self._digest_prefix = template[:-32]
         self._certificates_der = b"".join(
-            c.public_bytes(serialization.Encoding.DER)
-            for c in (material.pades_certificate, *material.chain)
+            c.public_bytes(serialization.Encoding.DER) for c in (material.pades_certificate, *material.chain)
         )
 
     def _cms(self, digest: bytes) -> bytes:
         """DER ContentInfo(SignedData) over `digest`, assembled from the parts prepared in
         __init__ (asn1crypto would re-serialise the certificates on every call)."""
-        attributes = sorted(
-            [self._content_type_der, self._digest_prefix + digest, self._signing_certificate_der]
-        )
+        attributes = sorted([self._content_type_der, self._digest_prefix + digest, self._signing_certificate_der])
         attributes_content = b"".join(attributes)  # DER: SET OF sorted by encoding
         signature = self._key.sign(_tlv(0x31, attributes_content), ec.ECDSA(hashes.SHA256()))
         signer_info = _tlv(

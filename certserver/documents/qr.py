@@ -43,9 +43,7 @@ class QrPayload:
     signature: bytes
 
     def signed_bytes(self) -> bytes:
-        return _signed_bytes(
-            self.municipality_code, self.certificate_number, self.issued_on, self.content_hash16
-        )
+        return _signed_bytes(self.municipality_code, self.certificate_number, self.issued_on, self.content_hash16)
 
     def text(self) -> str:
         blob = base64.b32encode(self.content_hash16 + self.signature).decode().rstrip("=")
@@ -92,11 +90,7 @@ def parse_payload(text: str) -> QrPayload:
     if not (_FIELD.fullmatch(code) and _FIELD.fullmatch(number)):
         raise QrPayloadError("bad municipality code or certificate number")
     try:
-        issued_on = (
-            date(int(day[:4]), int(day[4:6]), int(day[6:8]))
-            if re.fullmatch(r"[0-9]{8}", day)
-            else None
-        )
+        issued_on = date(int(day[:4]), int(day[4:6]), int(day[6:8])) if re.fullmatch(r"[0-9]{8}", day) else None
         raw = base64.b32decode(blob + "=" * (-len(blob) % 8))
     except ValueError as exc:
         raise QrPayloadError("bad date or signature encoding") from exc

@@ -132,9 +132,7 @@ def _carry_start(page: Sequence[Line], tail_height: float, last: float) -> int:
     return start
 
 
-def show_text(
-    canvas: Canvas, font_name: str, size: float, x: float, y: float, text: str, align: str = "left"
-) -> None:
+def show_text(canvas: Canvas, font_name: str, size: float, x: float, y: float, text: str, align: str = "left") -> None:
     """Draw one line of text with `font_name` (a registered TrueType font) at `size` points.
 
     Emits the text operators directly, using the font's subset API (`splitString`,
@@ -223,9 +221,7 @@ def draw_square_seal(canvas: Canvas, text: str, x: float, y: float, size: float)
     canvas.setLineWidth(size * 0.05)
     canvas.rect(x, y, size, size, stroke=1, fill=0)
     margin = size * 0.07
-    _draw_seal_characters(
-        canvas, LABEL, text, x + size - margin, y + size - margin, size - 2 * margin, 1.0
-    )
+    _draw_seal_characters(canvas, LABEL, text, x + size - margin, y + size - margin, size - 2 * margin, 1.0)
     canvas.restoreState()
 
 
@@ -295,9 +291,7 @@ def _draw_background(canvas: Canvas) -> None:
     canvas.addLiteral(_background_placements())
 
 
-def _draw_header(
-    canvas: Canvas, content: CertificateContent, layout: Layout, page: int, pages: int
-) -> None:
+def _draw_header(canvas: Canvas, content: CertificateContent, layout: Layout, page: int, pages: int) -> None:
     centre = PAGE_WIDTH / 2
     show_text(canvas, LABEL, 18, centre, 276 * mm, layout.title, "center")
     if layout.subtitle:
@@ -340,9 +334,7 @@ def _draw_continued(canvas: Canvas, mark: str) -> None:
     show_text(canvas, MINCHO, 10, right, FRAME_BOTTOM - 5 * mm, mark, "right")
 
 
-def _draw_certification(
-    canvas: Canvas, content: CertificateContent, layout: Layout, modules: int
-) -> None:
+def _draw_certification(canvas: Canvas, content: CertificateContent, layout: Layout, modules: int) -> None:
     issuer = content.issuer
     left = FRAME_LEFT + 8 * mm
     show_text(canvas, MINCHO, 11, left, 86 * mm, layout.certification)
@@ -364,9 +356,7 @@ def _draw_certification(
     show_text(canvas, LABEL, 7, caption_x, 28 * mm, "コンビニ交付")
 
 
-def render_pdf(
-    content: CertificateContent, layout: Layout, qr_text: str, keywords: str = ""
-) -> Rendered:
+def render_pdf(content: CertificateContent, layout: Layout, qr_text: str, keywords: str = "") -> Rendered:
     """Draw the whole document. `qr_text` is the signed payload to print as a QR code;
     `keywords` goes to the document information (the signed metadata verification reads).
 
@@ -375,9 +365,7 @@ def render_pdf(
     """
     register_fonts()
     buffer = io.BytesIO()
-    canvas = Canvas(
-        buffer, pagesize=A4, initialFontName=MINCHO, initialFontSize=10.5, pageCompression=1
-    )
+    canvas = Canvas(buffer, pagesize=A4, initialFontName=MINCHO, initialFontSize=10.5, pageCompression=1)
     canvas.setTitle(f"{layout.title} {content.certificate_number}")
     canvas.setAuthor(f"{content.issuer.prefecture}{content.issuer.name}")
     canvas.setSubject(content.certificate_number)

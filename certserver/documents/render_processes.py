@@ -78,6 +78,7 @@ class RenderWorkerLostError(RenderProcessError):
 
 # -- what crosses the boundary --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _StartFailure:
     """Why a worker could not build its DocumentService (reported by the warm-up)."""
@@ -99,8 +100,9 @@ def _start_worker(ca_dir: str, log_level: int, all_started: Any, server_alive: C
     failure is kept and reported by the warm-up and by every render.
     """
     global _service, _start_failure, _all_started
-    logging.basicConfig(level=log_level,
-                        format="%(asctime)s %(levelname)s %(name)s [render process %(process)d]: %(message)s")
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(levelname)s %(name)s [render process %(process)d]: %(message)s"
+    )
     # Ctrl-C in the server's terminal reaches this process too; the server ends it in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with_the_server, args=(server_alive,), name="server-watch", daemon=True).start()
@@ -164,6 +166,7 @@ def _survives_pickle(exc: BaseException) -> bool:
 
 # -- the server process side ----------------------------------------------------------------
 
+
 def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
@@ -180,8 +183,14 @@ class ProcessRenderer:
     them after the renders in flight. `render` may be called from any number of threads.
     """
 
-    def __init__(self, ca_dir: Path, processes: int, *, start_timeout: float = START_TIMEOUT_SECONDS,
-                 render_timeout: float = RENDER_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        ca_dir: Path,
+        processes: int,
+        *,
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        render_timeout: float = RENDER_TIMEOUT_SECONDS,
+    ) -> None:
         if processes < 1:
             raise ValueError("a ProcessRenderer needs at least one process")
         self.ca_dir = Path(ca_dir).resolve()
@@ -192,7 +201,9 @@ class ProcessRenderer:
         self._open = False
         self._pool: ProcessPoolExecutor | None = None
         self._pids: tuple[int, ...] = ()
-        self._server_alive: dict[ProcessPoolExecutor, Connection] = {}  # each pool's write end (see _end_with_the_server)
+        self._server_alive: dict[
+            ProcessPoolExecutor, Connection
+        ] = {}  # each pool's write end (see _end_with_the_server)
         self._workers_of: dict[ProcessPoolExecutor, tuple[int, ...]] = {}  # each pool's worker pids
 
     def start(self) -> None:
@@ -235,14 +246,19 @@ class ProcessRenderer:
         try:
             outcome = future.result(timeout=self.render_timeout)
         except TimeoutError as exc:
-            logger.error("certificate %s: no render process finished it in %.0f s; restarting the render processes",
-                         content.certificate_number, self.render_timeout)
+            logger.error(
+                "certificate %s: no render process finished it in %.0f s; restarting the render processes",
+                content.certificate_number,
+                self.render_timeout,
+            )
             self._end_workers(pool)
             self._replace_quietly(pool)
             raise RenderWorkerLostError("the render process did not finish this certificate in time") from exc
         except BrokenProcessPool as exc:
-            logger.error("certificate %s: a render process died while rendering it; restarting the render processes",
-                         content.certificate_number)
+            logger.error(
+                "certificate %s: a render process died while rendering it; restarting the render processes",
+                content.certificate_number,
+            )
             self._replace_quietly(pool)
             raise RenderWorkerLostError("the render process died while rendering this certificate") from exc
         return outcome
@@ -294,9 +310,12 @@ class ProcessRenderer:
         context = _context()
         all_started = context.Barrier(self.processes)
         watch_end, server_end = context.Pipe(duplex=False)
-        pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context, initializer=_start_worker,
-                                   initargs=(str(self.ca_dir), logging.getLogger().getEffectiveLevel(), all_started,
-                                             watch_end))
+        pool = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(str(self.ca_dir), logging.getLogger().getEffectiveLevel(), all_started, watch_end),
+        )
         self._server_alive[pool] = server_end
         try:
             # One warm-up task per worker: each spawns a process (none is idle yet), and each

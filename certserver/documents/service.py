@@ -63,9 +63,7 @@ def check_printable(content: CertificateContent) -> None:
         raise DocumentRefusedError.of("gaiji_in_record")
 
 
-def keywords_for(
-    content: CertificateContent, qr_text: str, content_hash: bytes | None = None
-) -> str:
+def keywords_for(content: CertificateContent, qr_text: str, content_hash: bytes | None = None) -> str:
     """The signed metadata verification reads back: content hash and QR payload."""
     digest = content_hash if content_hash is not None else content.content_hash()
     return f"content-sha256:{digest.hex()} qr:{qr_text}"
@@ -117,13 +115,9 @@ class DocumentService:
                 f"certificate number cannot be encoded: {exc}",
             ) from exc
         qr_text = payload.text()
-        rendered = render_pdf(
-            content, layout, qr_text, keywords_for(content, qr_text, content_hash)
-        )
+        rendered = render_pdf(content, layout, qr_text, keywords_for(content, qr_text, content_hash))
         signed = pades.sign(rendered.pdf)
-        logger.info(
-            "certificate %s rendered (%d pages)", content.certificate_number, rendered.pages
-        )
+        logger.info("certificate %s rendered (%d pages)", content.certificate_number, rendered.pages)
         return RenderedDocument(
             certificate_number=content.certificate_number,
             pdf=signed,

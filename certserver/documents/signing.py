@@ -95,11 +95,7 @@ class SignerStore:
     def municipality_codes(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if _CODE.fullmatch(p.name) and self.has_signer(p.name)
-        )
+        return sorted(p.name for p in self.root.iterdir() if _CODE.fullmatch(p.name) and self.has_signer(p.name))
 
     def ensure_signer(
         self,
@@ -163,9 +159,7 @@ class SignerStore:
                 raise SignerNotFoundError.of("signer_invalid", municipality_code=municipality_code)
             certificate = x509.load_pem_x509_certificate((folder / PADES_CERT).read_bytes())
             chain_bytes = (folder / CHAIN).read_bytes()
-            chain = (
-                tuple(x509.load_pem_x509_certificates(chain_bytes)) if chain_bytes.strip() else ()
-            )
+            chain = tuple(x509.load_pem_x509_certificates(chain_bytes)) if chain_bytes.strip() else ()
             signer = MunicipalitySigner(municipality_code, pades_key, certificate, chain, qr_key)
             self._cache[municipality_code] = signer
             return signer

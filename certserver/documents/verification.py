@@ -101,11 +101,7 @@ class TrustStore:
         """
         ca_dir = Path(ca_dir)
         anchor_file = ca_dir / DOCUMENT_CA_FILE
-        anchors = (
-            tuple(x509.load_pem_x509_certificates(anchor_file.read_bytes()))
-            if anchor_file.is_file()
-            else ()
-        )
+        anchors = tuple(x509.load_pem_x509_certificates(anchor_file.read_bytes())) if anchor_file.is_file() else ()
         keys: dict[str, ed25519.Ed25519PublicKey] = {}
         documents = ca_dir / "documents"
         if documents.is_dir():
@@ -117,10 +113,7 @@ class TrustStore:
 
     @cached_property
     def asn1_anchors(self) -> list[asn1_x509.Certificate]:
-        return [
-            asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
-            for c in self.anchors
-        ]
+        return [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in self.anchors]
 
 
 def _result(
@@ -150,9 +143,7 @@ def _judged(verify: Callable[[], VerificationResult], what: str) -> Verification
         return _INDETERMINATE
 
 
-def _check_payload(
-    payload: QrPayload, trust: TrustStore, lookup: Lookup | None
-) -> VerificationResult:
+def _check_payload(payload: QrPayload, trust: TrustStore, lookup: Lookup | None) -> VerificationResult:
     number, code = payload.certificate_number, payload.municipality_code
     key = trust.qr_keys.get(code)
     if key is None:

@@ -90,15 +90,15 @@ class CaBundle:
         ca_dir = Path(ca_dir)
         existing = [p.name for stem in _STEMS.values() for p in _paths(ca_dir, stem) if p.exists()]
         if existing:
-            raise CaExistsError(f"test CA already exists in {ca_dir} ({', '.join(sorted(existing))}); "
-                                "refusing to overwrite it")
+            raise CaExistsError(
+                f"test CA already exists in {ca_dir} ({', '.join(sorted(existing))}); refusing to overwrite it"
+            )
         moment = now or dt.datetime.now(dt.UTC)
         created: list[Path] = []
         try:
             ca_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(ca_dir, 0o700)
-            loaded = {purpose: _create_one(ca_dir, purpose, stem, moment, created)
-                      for purpose, stem in _STEMS.items()}
+            loaded = {purpose: _create_one(ca_dir, purpose, stem, moment, created) for purpose, stem in _STEMS.items()}
         except FileExistsError as exc:
             _remove(created)
             raise CaExistsError(f"test CA already exists in {ca_dir}; refusing to overwrite it") from exc
@@ -119,13 +119,20 @@ class CaBundle:
         return cls(loaded["auth"], loaded["sign"], loaded["document"], ca_dir=ca_dir)
 
     def issue_document_signing_certificate(
-        self, public_key: CertificateIssuerPublicKeyTypes, municipality_code: str,
-        municipality_name: str, *, now: dt.datetime | None = None,
+        self,
+        public_key: CertificateIssuerPublicKeyTypes,
+        municipality_code: str,
+        municipality_name: str,
+        *,
+        now: dt.datetime | None = None,
     ) -> x509.Certificate:
         """A document-signing certificate for a municipality's key, from the document CA."""
         return profiles.build_document_signing_certificate(
-            public_key=public_key, issuer_key=self.document_ca.key, issuer_cert=self.document_ca.cert,
-            municipality_code=municipality_code, municipality_name=municipality_name,
+            public_key=public_key,
+            issuer_key=self.document_ca.key,
+            issuer_cert=self.document_ca.cert,
+            municipality_code=municipality_code,
+            municipality_name=municipality_name,
             now=now or dt.datetime.now(dt.UTC),
         )
 
@@ -134,8 +141,10 @@ def _create_one(ca_dir: Path, purpose: str, stem: str, moment: dt.datetime, crea
     key = _new_ca_key(purpose)
     cert = profiles.build_ca_certificate(purpose, key, moment)
     key_path, cert_path = _paths(ca_dir, stem)
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    _write_private(
+        key_path,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
     created.append(key_path)
     _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     created.append(cert_path)
@@ -155,8 +164,7 @@ def _new_ca_key(purpose: str) -> CertificateIssuerPrivateKeyTypes:
     if purpose == "document":
         # P-256 keeps every PDF signature small and fast; the card CAs stay RSA like J-LIS.
         return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=profiles.RSA_PUBLIC_EXPONENT,
-                                    key_size=profiles.RSA_KEY_SIZE)
+    return rsa.generate_private_key(public_exponent=profiles.RSA_PUBLIC_EXPONENT, key_size=profiles.RSA_KEY_SIZE)
 
 
 def _load_one(ca_dir: Path, stem: str) -> LoadedCa:

@@ -18,7 +18,9 @@ from certserver.pki.revocation import revocation_date, x509_reason
 CRL_LIFETIME = dt.timedelta(days=1)  # nextUpdate; a fresh CRL is built on every request anyway
 
 
-def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime) -> x509.CertificateRevocationList:
+def build_crl(
+    session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.datetime
+) -> x509.CertificateRevocationList:
     """The CRL of the `purpose` CA ("auth" / "sign") listing every certificate it issued and
     revoked, as of `now` (the service clock's reading). Raises ValueError for an unknown
     purpose."""
@@ -26,9 +28,11 @@ def build_crl(session: Session, ca: CaBundle, purpose: Purpose | str, now: dt.da
     this_update = now.astimezone(dt.UTC).replace(microsecond=0)
     revoked = session.scalars(
         select(CardCertificate)
-        .where(CardCertificate.purpose == str(Purpose(purpose)),
-               CardCertificate.status == CertificateStatus.REVOKED.value,
-               CardCertificate.enrolled_real_card.is_(False))
+        .where(
+            CardCertificate.purpose == str(Purpose(purpose)),
+            CardCertificate.status == CertificateStatus.REVOKED.value,
+            CardCertificate.enrolled_real_card.is_(False),
+        )
         .order_by(CardCertificate.id)
     )
     ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value

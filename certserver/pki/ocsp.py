@@ -39,8 +39,11 @@ def _issuer_hashes(ca_der: bytes, algorithm_name: str) -> tuple[bytes, bytes]:
 
 
 _ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
 }
 
 
@@ -76,9 +79,11 @@ def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime
     purpose, issuer = issuing
     this_update = now.astimezone(dt.UTC).replace(microsecond=0)
     record = session.scalar(
-        select(CardCertificate).where(CardCertificate.serial == serial_to_hex(request.serial_number),
-                                      CardCertificate.purpose == purpose.value,
-                                      CardCertificate.enrolled_real_card.is_(False))
+        select(CardCertificate).where(
+            CardCertificate.serial == serial_to_hex(request.serial_number),
+            CardCertificate.purpose == purpose.value,
+            CardCertificate.enrolled_real_card.is_(False),
+        )
     )
     status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
     if record is not None and record.is_revoked and record.revoked_at is not None:
@@ -87,12 +92,21 @@ def respond(session: Session, ca: CaBundle, request_der: bytes, now: dt.datetime
         reason = None if flag is x509.ReasonFlags.unspecified else flag
     elif record is not None:
         status = ocsp.OCSPCertStatus.GOOD
-    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-        issuer_name_hash=request.issuer_name_hash, issuer_key_hash=request.issuer_key_hash,
-        serial_number=request.serial_number, algorithm=request.hash_algorithm, cert_status=status,
-        this_update=this_update, next_update=this_update + RESPONSE_LIFETIME,
-        revocation_time=revoked_at, revocation_reason=reason,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash,
+            issuer_key_hash=request.issuer_key_hash,
+            serial_number=request.serial_number,
+            algorithm=request.hash_algorithm,
+            cert_status=status,
+            this_update=this_update,
+            next_update=this_update + RESPONSE_LIFETIME,
+            revocation_time=revoked_at,
+            revocation_reason=reason,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
+    )
     try:
         nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
         builder = builder.add_extension(nonce, critical=False)

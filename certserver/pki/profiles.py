@@ -77,6 +77,7 @@ class CardHolder:
 
 # -- names ----------------------------------------------------------------------------------
 
+
 def ca_name(purpose: Purpose | str) -> x509.Name:
     """DN of a test CA. Keeps the substring 'JPKI for user authentication' / 'JPKI for
     digital signature' so purpose-sniffing clients classify it (jpki.md §11.4)."""
@@ -85,12 +86,14 @@ def ca_name(purpose: Purpose | str) -> x509.Name:
         Purpose.SIGN: "JPKI for digital signature (NOT J-LIS)",
         "document": "Municipal document signing (NOT LGPKI)",
     }[purpose]
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, _TEST_OU),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, _TEST_OU),
+        ]
+    )
 
 
 def ca_alt_name(purpose: Purpose | str) -> x509.Name:
@@ -100,12 +103,14 @@ def ca_alt_name(purpose: Purpose | str) -> x509.Name:
         Purpose.SIGN: "公的個人認証サービス署名用（テスト専用）",
         "document": "証明書交付文書署名用（テスト専用）",
     }[purpose]
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "公的個人認証サービスエミュレータ（テスト専用）"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "実在の機関ではありません"),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "公的個人認証サービスエミュレータ（テスト専用）"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "実在の機関ではありません"),
+        ]
+    )
 
 
 def opaque_common_name(municipality_code: str) -> str:
@@ -130,6 +135,7 @@ def card_subject(common_name: str, locality: str | None = None) -> x509.Name:
 
 # -- serials --------------------------------------------------------------------------------
 
+
 def new_serial_number() -> int:
     """A random positive 64-bit serial (real cards use 4 bytes; more avoids collisions)."""
     return secrets.randbits(63) | (1 << 62)
@@ -150,6 +156,7 @@ def normalise_serial(text: str) -> str:
 
 
 # -- dates ----------------------------------------------------------------------------------
+
 
 def _birthday_in(year: int, birth_date: dt.date) -> dt.date:
     # A 29 February birthday falls on 28 February in common years.
@@ -174,8 +181,9 @@ def end_of_day_jst(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=JST).astimezone(dt.UTC)
 
 
-def card_validity(birth_date: dt.date, issued_at: dt.datetime,
-                  stay_ends_on: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+def card_validity(
+    birth_date: dt.date, issued_at: dt.datetime, stay_ends_on: dt.date | None = None
+) -> tuple[dt.datetime, dt.datetime]:
     """(not_before, not_after) of a card's certificates issued at `issued_at` (aware): until
     the 5th birthday after issue, and for a foreign resident no later than the last day of
     the period of stay (在留期間の満了の日, `stay_ends_on`), jpki.md §11.2."""
@@ -198,8 +206,9 @@ def card_expiry(birth_date: dt.date, issued_at: dt.datetime, stay_ends_on: dt.da
     end of the period of stay. The certificates (card_validity) end earlier."""
     issue_day = issued_at.astimezone(JST).date()
     adult = age_on(birth_date, issue_day) >= CARD_ADULT_AGE
-    last_day = nth_birthday_after(birth_date, issue_day,
-                                  CARD_VALIDITY_ADULT_BIRTHDAYS if adult else CARD_VALIDITY_MINOR_BIRTHDAYS)
+    last_day = nth_birthday_after(
+        birth_date, issue_day, CARD_VALIDITY_ADULT_BIRTHDAYS if adult else CARD_VALIDITY_MINOR_BIRTHDAYS
+    )
     return last_day if stay_ends_on is None else min(last_day, stay_ends_on)
 
 
@@ -213,6 +222,7 @@ def era_birth_date(birth_date: dt.date) -> str:
 
 
 # -- DER for the otherName values ------------------------------------------------------------
+
 
 def der_length(length: int) -> bytes:
     """A DER definite length (short form below 128, else 81/82/... long form)."""
@@ -241,13 +251,17 @@ def full_width_address(address: str) -> str:
 # substitution string (jpki.md §11.3). Python's euc_jp codec covers exactly 0208 + 0212 (and
 # ASCII), but maps a few 0208 symbols to other code points than the Microsoft tables that
 # produce our full-width text: those are translated first.
-_JIS_MAPPING_VARIANTS = str.maketrans({
-    "\uff0d": "\u2212",  # FULLWIDTH HYPHEN-MINUS -> MINUS SIGN (JIS 1-1-61)
-    "\uff5e": "\u301c",  # FULLWIDTH TILDE -> WAVE DASH (1-1-33)
-    "\u2225": "\u2016",  # PARALLEL TO -> DOUBLE VERTICAL LINE (1-1-34)
-    "\uffe0": "\u00a2", "\uffe1": "\u00a3", "\uffe2": "\u00ac",  # ￠ ￡ ￢
-    "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (1-1-29)
-})
+_JIS_MAPPING_VARIANTS = str.maketrans(
+    {
+        "\uff0d": "\u2212",  # FULLWIDTH HYPHEN-MINUS -> MINUS SIGN (JIS 1-1-61)
+        "\uff5e": "\u301c",  # FULLWIDTH TILDE -> WAVE DASH (1-1-33)
+        "\u2225": "\u2016",  # PARALLEL TO -> DOUBLE VERTICAL LINE (1-1-34)
+        "\uffe0": "\u00a2",
+        "\uffe1": "\u00a3",
+        "\uffe2": "\u00ac",  # ￠ ￡ ￢
+        "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (1-1-29)
+    }
+)
 # 代替文字 for characters outside the sets: the usual registered form of a common variant.
 # The registry picks one by hand for anything else; this emulator falls back to 〓 (1-2-14).
 _SUBSTITUTES = {"\U00020bb7": "吉", "髙": "高", "\ufa11": "崎", "德": "徳", "\ufa10": "塚", "\ufa12": "晴"}
@@ -292,25 +306,37 @@ def signing_alt_names(holder: CardHolder) -> list[x509.GeneralName]:
 
 # -- builders -------------------------------------------------------------------------------
 
-def _key_usage(*, digital_signature: bool = False, non_repudiation: bool = False,
-               cert_sign: bool = False) -> x509.KeyUsage:
+
+def _key_usage(
+    *, digital_signature: bool = False, non_repudiation: bool = False, cert_sign: bool = False
+) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=non_repudiation,
-        key_encipherment=False, data_encipherment=False, key_agreement=False,
-        key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+        digital_signature=digital_signature,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
 def _crl_distribution_by_name(issuer_name: x509.Name) -> x509.CRLDistributionPoints:
     # Real JPKI certificates name the CRL by the CA's DN (a directoryName, no URL).
-    return x509.CRLDistributionPoints([
-        x509.DistributionPoint(full_name=[x509.DirectoryName(issuer_name)], relative_name=None,
-                               reasons=None, crl_issuer=None),
-    ])
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.DirectoryName(issuer_name)], relative_name=None, reasons=None, crl_issuer=None
+            ),
+        ]
+    )
 
 
-def build_ca_certificate(purpose: Purpose | str, key: CertificateIssuerPrivateKeyTypes,
-                         now: dt.datetime) -> x509.Certificate:
+def build_ca_certificate(
+    purpose: Purpose | str, key: CertificateIssuerPrivateKeyTypes, now: dt.datetime
+) -> x509.Certificate:
     """A self-signed root in the layout of the J-LIS roots (jpki.md §11.1)."""
     name = ca_name(purpose)
     not_before = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -319,9 +345,12 @@ def build_ca_certificate(purpose: Purpose | str, key: CertificateIssuerPrivateKe
     public = key.public_key()
     return (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(public)
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
         .serial_number(new_serial_number())
-        .not_valid_before(not_before).not_valid_after(end_of_day_jst(last_day))
+        .not_valid_before(not_before)
+        .not_valid_after(end_of_day_jst(last_day))
         .add_extension(_key_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(ca_alt_name(purpose))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -358,21 +387,21 @@ def build_card_certificate(
         x509.CertificateBuilder()
         .subject_name(card_subject(common_name, locality if purpose is Purpose.SIGN else None))
         .issuer_name(issuer_cert.subject)
-        .public_key(public_key).serial_number(serial)
-        .not_valid_before(not_before).not_valid_after(not_after)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
     )
     if purpose is Purpose.AUTH:
         builder = builder.add_extension(_key_usage(digital_signature=True), critical=True)
     else:
         if holder is None:
             raise ValueError("a signing certificate needs the holder's basic four items")
-        builder = (
-            builder.add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
-            .add_extension(x509.SubjectAlternativeName(signing_alt_names(holder)), critical=False)
-        )
+        builder = builder.add_extension(
+            _key_usage(digital_signature=True, non_repudiation=True), critical=True
+        ).add_extension(x509.SubjectAlternativeName(signing_alt_names(holder)), critical=False)
     builder = (
-        builder
-        .add_extension(x509.IssuerAlternativeName(list(issuer_alt)), critical=False)
+        builder.add_extension(x509.IssuerAlternativeName(list(issuer_alt)), critical=False)
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
         .add_extension(_crl_distribution_by_name(issuer_cert.subject), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -388,12 +417,14 @@ def _authority_key_id(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentif
 
 def document_signer_subject(municipality_code: str, municipality_name: str) -> x509.Name:
     """Subject of a municipality's document-signing certificate."""
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"municipality {municipality_code}"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"{municipality_name}（テスト専用）"),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _TEST_ORG),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"municipality {municipality_code}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{municipality_name}（テスト専用）"),
+        ]
+    )
 
 
 def build_document_signing_certificate(
@@ -412,13 +443,14 @@ def build_document_signing_certificate(
     return (
         x509.CertificateBuilder()
         .subject_name(document_signer_subject(municipality_code, municipality_name))
-        .issuer_name(issuer_cert.subject).public_key(public_key)
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key)
         .serial_number(new_serial_number())
-        .not_valid_before(not_before).not_valid_after(not_after)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOCUMENT_POLICY_OID, None)]),
-                       critical=False)
+        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOCUMENT_POLICY_OID, None)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(_authority_key_id(issuer_cert), critical=False)
         .sign(issuer_key, _signature_hash(issuer_key))

@@ -47,14 +47,23 @@ _FORBIDDEN_DETAIL_KEYS = frozenset(
 _ENTRIES = table_of(AuditEntry)
 _HEAD = table_of(AuditHead)
 # The head with its newest entry's time, in the one statement that locks the head.
-_READ_HEAD = (select(_HEAD.c.last_seq, _HEAD.c.last_hash, _ENTRIES.c.at.label("last_at"))
-              .select_from(_HEAD.outerjoin(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
-              .where(_HEAD.c.id == AUDIT_HEAD_ID).with_for_update(of=_HEAD))
-_LAST_AT = (select(_ENTRIES.c.at).select_from(_HEAD.join(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
-            .where(_HEAD.c.id == AUDIT_HEAD_ID))
+_READ_HEAD = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash, _ENTRIES.c.at.label("last_at"))
+    .select_from(_HEAD.outerjoin(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
+    .where(_HEAD.c.id == AUDIT_HEAD_ID)
+    .with_for_update(of=_HEAD)
+)
+_LAST_AT = (
+    select(_ENTRIES.c.at)
+    .select_from(_HEAD.join(_ENTRIES, _ENTRIES.c.seq == _HEAD.c.last_seq))
+    .where(_HEAD.c.id == AUDIT_HEAD_ID)
+)
 _APPEND = insert(_ENTRIES)
-_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == AUDIT_HEAD_ID)
-              .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == AUDIT_HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
 
 
 class AuditLogError(Exception):
@@ -140,9 +149,17 @@ def record(
     seq = head.last_seq + 1
     if head.last_at is not None and as_utc(head.last_at) > as_utc(at):
         at = as_utc(head.last_at)
-    fields = {"seq": seq, "at": at, "action": action, "outcome": outcome, "kiosk_id": kiosk_id,
-              "transaction_id": transaction_id, "card_serial": card_serial, "detail": detail_json,
-              "prev_hash": head.last_hash}
+    fields = {
+        "seq": seq,
+        "at": at,
+        "action": action,
+        "outcome": outcome,
+        "kiosk_id": kiosk_id,
+        "transaction_id": transaction_id,
+        "card_serial": card_serial,
+        "detail": detail_json,
+        "prev_hash": head.last_hash,
+    }
     digest = entry_hash(**fields)
     connection.execute(_APPEND, {**fields, "entry_hash": digest})
     connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
@@ -164,12 +181,17 @@ def verify_chain(session: Session) -> ChainReport:
     (SQLite outside a write transaction, PostgreSQL's read committed). Entries are only
     ever appended after the head, so the head read first still ends what was read after.
     """
-    head = session.execute(select(AuditHead).where(AuditHead.id == AUDIT_HEAD_ID)
-                           .execution_options(populate_existing=True)).scalar_one_or_none()
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == AUDIT_HEAD_ID).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if head is None:
         return ChainReport(False, 0, None, "audit_head row is missing")
-    rows = session.execute(select(AuditEntry).where(AuditEntry.seq <= head.last_seq).order_by(AuditEntry.seq)
-                           .execution_options(yield_per=1000))
+    rows = session.execute(
+        select(AuditEntry)
+        .where(AuditEntry.seq <= head.last_seq)
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=1000)
+    )
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -179,8 +201,12 @@ def verify_chain(session: Session) -> ChainReport:
             entry = next(entries, None)
         except (ValueError, TypeError) as exc:
             # A value its column type cannot read (SQLite keeps any text in any column).
-            return ChainReport(False, checked, expected_seq,
-                               f"this entry or one of the next cannot be read ({exc.__class__.__name__}): the table is damaged")
+            return ChainReport(
+                False,
+                checked,
+                expected_seq,
+                f"this entry or one of the next cannot be read ({exc.__class__.__name__}): the table is damaged",
+            )
         if entry is None:
             break
         if entry.seq != expected_seq:
@@ -188,9 +214,15 @@ def verify_chain(session: Session) -> ChainReport:
         if entry.prev_hash != expected_prev:
             return ChainReport(False, checked, entry.seq, "prev_hash does not match the previous entry")
         digest = entry_hash(
-            seq=entry.seq, at=entry.at, action=entry.action, outcome=entry.outcome,
-            kiosk_id=entry.kiosk_id, transaction_id=entry.transaction_id,
-            card_serial=entry.card_serial, detail=entry.detail, prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            at=entry.at,
+            action=entry.action,
+            outcome=entry.outcome,
+            kiosk_id=entry.kiosk_id,
+            transaction_id=entry.transaction_id,
+            card_serial=entry.card_serial,
+            detail=entry.detail,
+            prev_hash=entry.prev_hash,
         )
         if digest != entry.entry_hash:
             return ChainReport(False, checked, entry.seq, "entry was changed after it was written")

@@ -26,18 +26,24 @@ class ChallengeError(CodedRefusal):
 
 
 # Built once: every authentication runs it.
-_CHALLENGE_FOR_UPDATE = (select(Challenge)
-                         .where(Challenge.transaction_id == bindparam("transaction_id"),
-                                Challenge.kiosk_id == bindparam("kiosk_id"))
-                         .with_for_update().execution_options(populate_existing=True))
+_CHALLENGE_FOR_UPDATE = (
+    select(Challenge)
+    .where(Challenge.transaction_id == bindparam("transaction_id"), Challenge.kiosk_id == bindparam("kiosk_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
-def issue_challenge(session: Session, *, transaction_id: str, kiosk_id: str, now: datetime,
-                    ttl_seconds: int) -> Challenge:
+def issue_challenge(
+    session: Session, *, transaction_id: str, kiosk_id: str, now: datetime, ttl_seconds: int
+) -> Challenge:
     """A fresh challenge for the transaction (one per transaction)."""
     challenge = Challenge(
-        transaction_id=transaction_id, kiosk_id=kiosk_id, nonce=secrets.token_bytes(CHALLENGE_BYTES),
-        expires_at=now + timedelta(seconds=ttl_seconds), used_at=None,
+        transaction_id=transaction_id,
+        kiosk_id=kiosk_id,
+        nonce=secrets.token_bytes(CHALLENGE_BYTES),
+        expires_at=now + timedelta(seconds=ttl_seconds),
+        used_at=None,
     )
     session.add(challenge)
     session.flush()
@@ -56,7 +62,8 @@ def consume_challenge(session: Session, *, transaction_id: str, kiosk_id: str, n
     Raises ChallengeError "challenge_used", "challenge_expired" or "challenge_missing".
     """
     challenge = session.execute(
-        _CHALLENGE_FOR_UPDATE, {"transaction_id": transaction_id, "kiosk_id": kiosk_id}).scalar_one_or_none()
+        _CHALLENGE_FOR_UPDATE, {"transaction_id": transaction_id, "kiosk_id": kiosk_id}
+    ).scalar_one_or_none()
     if challenge is None:
         raise ChallengeError.of("challenge_missing")
     if challenge.used_at is not None:

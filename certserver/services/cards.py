@@ -109,8 +109,7 @@ def check_pin_format(pin: str, password: str) -> None:
     if not PIN_PATTERN.fullmatch(pin):
         raise InvalidPinFormatError("the PIN must be exactly 4 digits (利用者証明用暗証番号)")
     if not PASSWORD_PATTERN.fullmatch(password):
-        raise InvalidPinFormatError(
-            "the signing password must be 6-16 characters of A-Z and 0-9 (署名用パスワード)")
+        raise InvalidPinFormatError("the signing password must be 6-16 characters of A-Z and 0-9 (署名用パスワード)")
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -130,18 +129,29 @@ def _load_resident(session: Session, resident_id: str) -> Resident:
 
 def holder_of(resident: Resident) -> CardHolder:
     """The 基本4情報 of a resident as the card and its signing certificate carry them."""
-    return CardHolder(name=resident.name, birth_date=resident.birth_date,
-                      sex=_SEX_CODES.get(resident.sex, "9"),
-                      address=profiles.full_width_address(resident.address))
+    return CardHolder(
+        name=resident.name,
+        birth_date=resident.birth_date,
+        sex=_SEX_CODES.get(resident.sex, "9"),
+        address=profiles.full_width_address(resident.address),
+    )
 
 
-def _record(cert: IssuedCertificate, *, card_id: str, resident_id: str, issued_at: dt.datetime,
-            card_file: str | None) -> CardCertificate:
+def _record(
+    cert: IssuedCertificate, *, card_id: str, resident_id: str, issued_at: dt.datetime, card_file: str | None
+) -> CardCertificate:
     return CardCertificate(
-        serial=cert.serial, card_id=card_id, resident_id=resident_id, purpose=cert.purpose.value,
-        subject_cn=cert.common_name, issued_at=issued_at,
-        not_before=cert.certificate.not_valid_before_utc, not_after=cert.certificate.not_valid_after_utc,
-        status=CertificateStatus.ACTIVE.value, card_file=card_file, enrolled_real_card=False,
+        serial=cert.serial,
+        card_id=card_id,
+        resident_id=resident_id,
+        purpose=cert.purpose.value,
+        subject_cn=cert.common_name,
+        issued_at=issued_at,
+        not_before=cert.certificate.not_valid_before_utc,
+        not_after=cert.certificate.not_valid_after_utc,
+        status=CertificateStatus.ACTIVE.value,
+        card_file=card_file,
+        enrolled_real_card=False,
         certificate_der=cert.der,
     )
 
@@ -155,22 +165,33 @@ def _eligible_resident(session: Session, resident_id: str) -> Resident:
     return resident
 
 
-def _card_file(ca: CaBundle, resident: Resident, holder: CardHolder, credentials: CardCredentials,
-               pins: dict[str, PinRecord], issued_at: dt.datetime) -> CardFile:
+def _card_file(
+    ca: CaBundle,
+    resident: Resident,
+    holder: CardHolder,
+    credentials: CardCredentials,
+    pins: dict[str, PinRecord],
+    issued_at: dt.datetime,
+) -> CardFile:
     sign = credentials.sign
     expires_on = profiles.card_expiry(holder.birth_date, issued_at, _stay_ends_on(resident))
     return CardFile(
-        auth_certificate=credentials.auth.der, auth_ca_certificate=ca.auth_ca.der,
+        auth_certificate=credentials.auth.der,
+        auth_ca_certificate=ca.auth_ca.der,
         auth_private_key=credentials.auth.private_key_pem(),
         sign_certificate=None if sign is None else sign.der,
         sign_ca_certificate=None if sign is None else ca.sign_ca.der,
         sign_private_key=None if sign is None else sign.private_key_pem(),
-        kenhojo=KenhojoData(my_number=resident.my_number or "", name=holder.name, address=holder.address,
-                            birth_date=holder.birth_date.strftime("%Y%m%d"), sex=holder.sex),
+        kenhojo=KenhojoData(
+            my_number=resident.my_number or "",
+            name=holder.name,
+            address=holder.address,
+            birth_date=holder.birth_date.strftime("%Y%m%d"),
+            sex=holder.sex,
+        ),
         pins=pins,
         label=f"TEST ONLY virtual card of resident {resident.id}",
-        card_face=CardFaceData(municipality_code=resident.municipality_code,
-                               expires_on=expires_on.strftime("%Y%m%d")),
+        card_face=CardFaceData(municipality_code=resident.municipality_code, expires_on=expires_on.strftime("%Y%m%d")),
     )
 
 
@@ -179,9 +200,18 @@ def _stay_ends_on(resident: Resident) -> dt.date | None:
     return resident.period_expires_on if resident.is_foreign else None
 
 
-def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, password: str, out: Path,
-               now: dt.datetime | None = None, kenhojo_pin: str | None = None,
-               overwrite: bool = False) -> IssuedCard:
+def issue_card(
+    session: Session,
+    ca: CaBundle,
+    resident_id: str,
+    *,
+    pin: str,
+    password: str,
+    out: Path,
+    now: dt.datetime | None = None,
+    kenhojo_pin: str | None = None,
+    overwrite: bool = False,
+) -> IssuedCard:
     """Issue a new virtual card to an active resident and write its card file to `out`.
 
     The 券面事項入力補助 PIN defaults to `pin`. Raises InvalidPinFormatError,
@@ -200,16 +230,19 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
         raise CardServiceError(f"folder {out.parent} does not exist")
     holder = holder_of(resident)
     municipality = session.get(Municipality, resident.municipality_code)
-    credentials = issue_card_credentials(ca, holder=holder, municipality_code=resident.municipality_code,
-                                         issued_at=issued_at,
-                                         locality=None if municipality is None else municipality.name_en,
-                                         stay_ends_on=_stay_ends_on(resident))
+    credentials = issue_card_credentials(
+        ca,
+        holder=holder,
+        municipality_code=resident.municipality_code,
+        issued_at=issued_at,
+        locality=None if municipality is None else municipality.name_en,
+        stay_ends_on=_stay_ends_on(resident),
+    )
     card_id = secrets.token_hex(16)
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
     for cert in issued:
-        session.add(_record(cert, card_id=card_id, resident_id=resident.id, issued_at=issued_at,
-                            card_file=card_file))
+        session.add(_record(cert, card_id=card_id, resident_id=resident.id, issued_at=issued_at, card_file=card_file))
     session.flush()
     sign = credentials.sign
     pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin)
@@ -219,8 +252,12 @@ def issue_card(session: Session, ca: CaBundle, resident_id: str, *, pin: str, pa
         raise CardFileExistsError(f"{out} already exists; choose another file name") from exc
     except OSError as exc:
         raise CardServiceError(f"cannot write the card file {out}: {exc.strerror}") from exc
-    log.info("issued card %s: auth serial %s, sign serial %s", card_id, credentials.auth.serial,
-             None if sign is None else sign.serial)
+    log.info(
+        "issued card %s: auth serial %s, sign serial %s",
+        card_id,
+        credentials.auth.serial,
+        None if sign is None else sign.serial,
+    )
     return IssuedCard(resident.id, credentials.auth.serial, None if sign is None else sign.serial, out)
 
 
@@ -257,16 +294,21 @@ def revoke_card(session: Session, serial: str, reason: str, now: dt.datetime | N
     purposes = _purposes_revoked_by(parsed_reason)
     active = session.scalars(
         select(CardCertificate)
-        .where(CardCertificate.card_id == record.card_id, CardCertificate.status == CertificateStatus.ACTIVE.value,
-               CardCertificate.purpose.in_(purposes))
+        .where(
+            CardCertificate.card_id == record.card_id,
+            CardCertificate.status == CertificateStatus.ACTIVE.value,
+            CardCertificate.purpose.in_(purposes),
+        )
         .order_by(CardCertificate.id)
         .with_for_update()
     ).all()
     if not active:
         what = "signing certificate" if purposes == (CertificatePurpose.SIGN.value,) else "card"
-        raise AlreadyRevokedError(f"the {what} with serial {normalised} is already revoked"
-                                  if record.purpose in purposes
-                                  else f"the card with serial {normalised} has no active {what}")
+        raise AlreadyRevokedError(
+            f"the {what} with serial {normalised} is already revoked"
+            if record.purpose in purposes
+            else f"the card with serial {normalised} has no active {what}"
+        )
     for cert in active:
         _revoke(cert, parsed_reason.value, at)
     session.flush()
@@ -285,8 +327,11 @@ def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, no
     at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
     active = session.scalars(
         select(CardCertificate)
-        .where(CardCertificate.resident_id == resident_id, CardCertificate.status == CertificateStatus.ACTIVE.value,
-               CardCertificate.purpose.in_(_purposes_revoked_by(parsed_reason)))
+        .where(
+            CardCertificate.resident_id == resident_id,
+            CardCertificate.status == CertificateStatus.ACTIVE.value,
+            CardCertificate.purpose.in_(_purposes_revoked_by(parsed_reason)),
+        )
         .with_for_update()
     ).all()
     for cert in active:
@@ -305,10 +350,19 @@ def list_cards(session: Session, resident_id: str | None = None) -> list[CardSum
 
 
 def _summary(r: CardCertificate) -> CardSummary:
-    return CardSummary(serial=r.serial, card_id=r.card_id, resident_id=r.resident_id, purpose=r.purpose,
-                       status=r.status, not_before=r.not_before, not_after=r.not_after,
-                       revoked_at=r.revoked_at, revocation_reason=r.revocation_reason,
-                       card_file=r.card_file, enrolled_real_card=r.enrolled_real_card)
+    return CardSummary(
+        serial=r.serial,
+        card_id=r.card_id,
+        resident_id=r.resident_id,
+        purpose=r.purpose,
+        status=r.status,
+        not_before=r.not_before,
+        not_after=r.not_after,
+        revoked_at=r.revoked_at,
+        revocation_reason=r.revocation_reason,
+        card_file=r.card_file,
+        enrolled_real_card=r.enrolled_real_card,
+    )
 
 
 def load_certificate_bytes(data: bytes) -> x509.Certificate:
@@ -337,16 +391,27 @@ def _trusted_ca_row(session: Session, ca_cert: x509.Certificate, at: dt.datetime
     fingerprint = hashlib.sha256(der).hexdigest()
     row = session.scalar(select(TrustedCa).where(TrustedCa.fingerprint_sha256 == fingerprint))
     if row is None:
-        row = TrustedCa(fingerprint_sha256=fingerprint, subject=ca_cert.subject.rfc4514_string()[:1024],
-                        purpose=CertificatePurpose.AUTH.value, added_at=at, certificate_der=der)
+        row = TrustedCa(
+            fingerprint_sha256=fingerprint,
+            subject=ca_cert.subject.rfc4514_string()[:1024],
+            purpose=CertificatePurpose.AUTH.value,
+            added_at=at,
+            certificate_der=der,
+        )
         session.add(row)
         session.flush()
         log.info("operator trusts external CA %s", fingerprint)
     return row
 
 
-def enroll_real_card(session: Session, ca: CaBundle, resident_id: str, cert_data: bytes, trust_ca_data: bytes,
-                     now: dt.datetime | None = None) -> CardSummary:
+def enroll_real_card(
+    session: Session,
+    ca: CaBundle,
+    resident_id: str,
+    cert_data: bytes,
+    trust_ca_data: bytes,
+    now: dt.datetime | None = None,
+) -> CardSummary:
     """Register a real card's user-authentication certificate (DER or PEM) for a resident,
     trusting `trust_ca_data` (the CA certificate the operator chose) as its issuer.
 
@@ -384,12 +449,19 @@ def enroll_real_card(session: Session, ca: CaBundle, resident_id: str, cert_data
     trusted = _trusted_ca_row(session, trust_ca, at)
     common_names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     record = CardCertificate(
-        serial=serial, card_id=secrets.token_hex(16), resident_id=resident.id,
+        serial=serial,
+        card_id=secrets.token_hex(16),
+        resident_id=resident.id,
         purpose=CertificatePurpose.AUTH.value,
         subject_cn=str(common_names[0].value)[:64] if common_names else "",
-        issued_at=at, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-        status=CertificateStatus.ACTIVE.value, card_file=None, enrolled_real_card=True,
-        trusted_ca_id=trusted.id, certificate_der=cert.public_bytes(serialization.Encoding.DER),
+        issued_at=at,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        status=CertificateStatus.ACTIVE.value,
+        card_file=None,
+        enrolled_real_card=True,
+        trusted_ca_id=trusted.id,
+        certificate_der=cert.public_bytes(serialization.Encoding.DER),
     )
     session.add(record)
     try:

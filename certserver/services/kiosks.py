@@ -56,8 +56,9 @@ def register_kiosk(session: Session, kiosk_id: str, store_name: str, now: dateti
     if session.get(Kiosk, kiosk_id) is not None:
         raise KioskError(f"kiosk {kiosk_id} is already registered")
     secret = secrets.token_urlsafe(32)
-    session.add(Kiosk(id=kiosk_id, store_name=store_name.strip(), secret_sha256=_digest(secret),
-                      active=True, created_at=now))
+    session.add(
+        Kiosk(id=kiosk_id, store_name=store_name.strip(), secret_sha256=_digest(secret), active=True, created_at=now)
+    )
     session.flush()
     return KioskCredential(kiosk_id, secret)
 

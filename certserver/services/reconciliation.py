@@ -38,10 +38,16 @@ class Unconfirmed:
 
 def totals_by_state(session: Session) -> list[StateTotals]:
     """Transactions and money per state, in one read."""
-    rows = session.execute(select(KioskTransaction.state, func.count(),
-                                  _yen_total(KioskTransaction.paid_yen),
-                                  _yen_total(KioskTransaction.refunded_yen))
-                           .group_by(KioskTransaction.state).order_by(KioskTransaction.state))
+    rows = session.execute(
+        select(
+            KioskTransaction.state,
+            func.count(),
+            _yen_total(KioskTransaction.paid_yen),
+            _yen_total(KioskTransaction.refunded_yen),
+        )
+        .group_by(KioskTransaction.state)
+        .order_by(KioskTransaction.state)
+    )
     return [StateTotals(state, count, int(paid), int(refunded)) for state, count, paid, refunded in rows]
 
 
@@ -52,12 +58,17 @@ def _yen_total(amounts: InstrumentedAttribute[int | None]) -> ColumnElement[int]
 
 def unconfirmed(session: Session) -> list[Unconfirmed]:
     """Every `released_unconfirmed` transaction with its issued certificate numbers."""
-    txs = session.scalars(select(KioskTransaction).where(KioskTransaction.state == "released_unconfirmed")
-                          .order_by(KioskTransaction.ended_at))
+    txs = session.scalars(
+        select(KioskTransaction)
+        .where(KioskTransaction.state == "released_unconfirmed")
+        .order_by(KioskTransaction.ended_at)
+    )
     result = []
     for tx in txs:
-        numbers = session.scalars(select(IssuedDocument.certificate_number)
-                                  .where(IssuedDocument.transaction_id == tx.id, IssuedDocument.status == "issued")
-                                  .order_by(IssuedDocument.copy_index))
+        numbers = session.scalars(
+            select(IssuedDocument.certificate_number)
+            .where(IssuedDocument.transaction_id == tx.id, IssuedDocument.status == "issued")
+            .order_by(IssuedDocument.copy_index)
+        )
         result.append(Unconfirmed(tx.id, tx.kiosk_id, tx.ended_at, tx.end_reason, tx.paid_yen or 0, tuple(numbers)))
     return result

@@ -30,11 +30,15 @@ IDEMPOTENCY_RETENTION = timedelta(hours=24)
 # What a replay of a request of an ended transaction gets (docs/api.md: 409 transaction_ended).
 ENDED_STATUS = 409
 _ENDED_JA, _ENDED_EN = messages("transaction_ended")
-ENDED_BODY = json.dumps({"error": {"code": "transaction_ended", "message_ja": _ENDED_JA, "message_en": _ENDED_EN}},
-                        ensure_ascii=False)
+ENDED_BODY = json.dumps(
+    {"error": {"code": "transaction_ended", "message_ja": _ENDED_JA, "message_en": _ENDED_EN}}, ensure_ascii=False
+)
 
-_SCRUB_ANSWERS = (update(IdempotencyRecord).where(IdempotencyRecord.transaction_id == bindparam("of_transaction"))
-                  .values(status_code=ENDED_STATUS, body=ENDED_BODY))
+_SCRUB_ANSWERS = (
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.transaction_id == bindparam("of_transaction"))
+    .values(status_code=ENDED_STATUS, body=ENDED_BODY)
+)
 _PURGE_OLD = delete(IdempotencyRecord).where(IdempotencyRecord.created_at < bindparam("older_than"))
 
 
@@ -53,8 +57,13 @@ def transaction_ended(tx: KioskTransaction) -> None:
 def purge_idempotency_records(factory: sessionmaker[Session], now: datetime) -> int:
     """Delete the idempotency records older than IDEMPOTENCY_RETENTION; returns how many."""
     with factory() as session, session.begin():
-        purged = rows_matched(session.execute(_PURGE_OLD, {"older_than": now - IDEMPOTENCY_RETENTION},
-                                              execution_options={"synchronize_session": False}))
+        purged = rows_matched(
+            session.execute(
+                _PURGE_OLD,
+                {"older_than": now - IDEMPOTENCY_RETENTION},
+                execution_options={"synchronize_session": False},
+            )
+        )
         if purged:
             checkpoint_after_commit(session)
     return purged

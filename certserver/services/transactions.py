@@ -93,8 +93,15 @@ class TransactionState(StrEnum):
     RELEASED_UNCONFIRMED = "released_unconfirmed"
 
 
-OPEN_STATES = frozenset({TransactionState.STARTED, TransactionState.AUTHENTICATED, TransactionState.ORDERED,
-                         TransactionState.PAID, TransactionState.RELEASED})
+OPEN_STATES = frozenset(
+    {
+        TransactionState.STARTED,
+        TransactionState.AUTHENTICATED,
+        TransactionState.ORDERED,
+        TransactionState.PAID,
+        TransactionState.RELEASED,
+    }
+)
 
 
 class DocumentStatus(StrEnum):
@@ -182,44 +189,73 @@ class PlacedOrder:
 # session already holds keeps its loaded values otherwise (the session does not expire them
 # on commit), and an order that re-reads its transaction after rendering would not see that
 # the sweep expired it meanwhile.
-_TRANSACTION_FOR_UPDATE = (select(KioskTransaction).where(KioskTransaction.id == bindparam("transaction_id"))
-                           .with_for_update().execution_options(populate_existing=True))
-_OPEN_TRANSACTION_OF_KIOSK = (select(KioskTransaction)
-                              .where(KioskTransaction.open_for_kiosk == bindparam("kiosk_id")).with_for_update()
-                              .execution_options(populate_existing=True))
-_DOCUMENTS_OF_TRANSACTION = (select(IssuedDocument)
-                             .where(IssuedDocument.transaction_id == bindparam("transaction_id"),
-                                    IssuedDocument.kiosk_id == bindparam("kiosk_id"))
-                             .order_by(IssuedDocument.copy_index))
+_TRANSACTION_FOR_UPDATE = (
+    select(KioskTransaction)
+    .where(KioskTransaction.id == bindparam("transaction_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_OPEN_TRANSACTION_OF_KIOSK = (
+    select(KioskTransaction)
+    .where(KioskTransaction.open_for_kiosk == bindparam("kiosk_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_DOCUMENTS_OF_TRANSACTION = (
+    select(IssuedDocument)
+    .where(
+        IssuedDocument.transaction_id == bindparam("transaction_id"), IssuedDocument.kiosk_id == bindparam("kiosk_id")
+    )
+    .order_by(IssuedDocument.copy_index)
+)
 # Only a document still rendering takes its PDF: a withdrawn one must stay empty.
-_STORE_PDF = (update(IssuedDocument)
-              .where(IssuedDocument.id == bindparam("document_id"), IssuedDocument.status == DocumentStatus.RENDERING)
-              .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING)
-              .execution_options(synchronize_session=False))
-_ISSUE_PENDING = (update(IssuedDocument)
-                  .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
-                         IssuedDocument.status == DocumentStatus.PENDING)
-                  .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time")))
+_STORE_PDF = (
+    update(IssuedDocument)
+    .where(IssuedDocument.id == bindparam("document_id"), IssuedDocument.status == DocumentStatus.RENDERING)
+    .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING)
+    .execution_options(synchronize_session=False)
+)
+_ISSUE_PENDING = (
+    update(IssuedDocument)
+    .where(
+        IssuedDocument.transaction_id == bindparam("of_transaction"), IssuedDocument.status == DocumentStatus.PENDING
+    )
+    .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time"))
+)
 # A released transaction that ends unconfirmed: what the kiosk downloaded may be printed.
-_ISSUE_FETCHED = (update(IssuedDocument)
-                  .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
-                         IssuedDocument.status == DocumentStatus.PENDING, IssuedDocument.fetched_at.is_not(None))
-                  .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time")))
+_ISSUE_FETCHED = (
+    update(IssuedDocument)
+    .where(
+        IssuedDocument.transaction_id == bindparam("of_transaction"),
+        IssuedDocument.status == DocumentStatus.PENDING,
+        IssuedDocument.fetched_at.is_not(None),
+    )
+    .values(status=DocumentStatus.ISSUED, pdf=None, ended_at=bindparam("end_time"))
+)
 # The kiosk's late word that printing failed (and the fee went back): nothing stands issued.
-_WITHDRAW_ISSUED = (update(IssuedDocument)
-                    .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
-                           IssuedDocument.status == DocumentStatus.ISSUED)
-                    .values(status=DocumentStatus.WITHDRAWN, ended_at=bindparam("end_time")))
-_WITHDRAW_UNISSUED = (update(IssuedDocument)
-                      .where(IssuedDocument.transaction_id == bindparam("of_transaction"),
-                             IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]))
-                      .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time")))
+_WITHDRAW_ISSUED = (
+    update(IssuedDocument)
+    .where(IssuedDocument.transaction_id == bindparam("of_transaction"), IssuedDocument.status == DocumentStatus.ISSUED)
+    .values(status=DocumentStatus.WITHDRAWN, ended_at=bindparam("end_time"))
+)
+_WITHDRAW_UNISSUED = (
+    update(IssuedDocument)
+    .where(
+        IssuedDocument.transaction_id == bindparam("of_transaction"),
+        IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]),
+    )
+    .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time"))
+)
 # Advancing the counter and reading where it stands is one statement, which also locks the
 # row until commit (PostgreSQL); the row is created only the first time an issuer numbers.
 _COUNTERS = table_of(CertificateCounter)
-_ADVANCE_COUNTER = (update(_COUNTERS).where(_COUNTERS.c.issuer_code == bindparam("of_issuer"))
-                    .values(last_number=_COUNTERS.c.last_number + bindparam("advance_by"))
-                    .returning(_COUNTERS.c.last_number))
+_ADVANCE_COUNTER = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.issuer_code == bindparam("of_issuer"))
+    .values(last_number=_COUNTERS.c.last_number + bindparam("advance_by"))
+    .returning(_COUNTERS.c.last_number)
+)
+
 
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
@@ -252,13 +288,18 @@ class TransactionService:
             self._abort(session, previous, TransactionState.CANCELLED, "superseded", now)
             session.flush()  # free the kiosk's open slot before the new row takes it
         tx = KioskTransaction(
-            id=new_id(), kiosk_id=kiosk.id, open_for_kiosk=kiosk.id, state=TransactionState.STARTED,
-            created_at=now, expires_at=now + self.transaction_ttl,
+            id=new_id(),
+            kiosk_id=kiosk.id,
+            open_for_kiosk=kiosk.id,
+            state=TransactionState.STARTED,
+            created_at=now,
+            expires_at=now + self.transaction_ttl,
         )
         session.add(tx)
         session.flush()
-        challenge = issue_challenge(session, transaction_id=tx.id, kiosk_id=kiosk.id, now=now,
-                                    ttl_seconds=self.challenge_ttl_seconds)
+        challenge = issue_challenge(
+            session, transaction_id=tx.id, kiosk_id=kiosk.id, now=now, ttl_seconds=self.challenge_ttl_seconds
+        )
         audit.record(session, at=now, action="start", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id)
         return tx, challenge.nonce
 
@@ -273,8 +314,14 @@ class TransactionService:
             if tx is not None:
                 # Someone asked for another kiosk's transaction: an anomaly worth an alert.
                 logger.warning("kiosk %s asked for transaction %s of another kiosk", kiosk.id, transaction_id)
-                audit.record(session, at=now, action="access", outcome="foreign_transaction",
-                             kiosk_id=kiosk.id, transaction_id=transaction_id)
+                audit.record(
+                    session,
+                    at=now,
+                    action="access",
+                    outcome="foreign_transaction",
+                    kiosk_id=kiosk.id,
+                    transaction_id=transaction_id,
+                )
             raise _not_found()
         if tx.state in OPEN_STATES and now >= as_utc(tx.expires_at):
             self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
@@ -286,8 +333,15 @@ class TransactionService:
 
     # -- authentication -----------------------------------------------------------------
 
-    def authenticate(self, session: Session, kiosk: Kiosk, transaction_id: str, certificate_der: bytes,
-                     signature: bytes, now: datetime) -> tuple[KioskTransaction, Menu]:
+    def authenticate(
+        self,
+        session: Session,
+        kiosk: Kiosk,
+        transaction_id: str,
+        certificate_der: bytes,
+        signature: bytes,
+        now: datetime,
+    ) -> tuple[KioskTransaction, Menu]:
         """Check the card's signature over the challenge and its certificate; on success the
         transaction is bound to the certificate's serial and the menu is returned.
 
@@ -310,16 +364,30 @@ class TransactionService:
             # The holder may be barred altogether (moved out, DV support measure ...).
             menu = menu_for(session, card.resident_id, now)
         except (ChallengeError, TransactionError, CardCertificateError, RuleViolation) as exc:
-            audit.record(session, at=now, action="authenticate", outcome=exc.code, kiosk_id=kiosk.id,
-                         transaction_id=tx.id, card_serial=serial)
+            audit.record(
+                session,
+                at=now,
+                action="authenticate",
+                outcome=exc.code,
+                kiosk_id=kiosk.id,
+                transaction_id=tx.id,
+                card_serial=serial,
+            )
             if tx.state in OPEN_STATES:
                 self._abort(session, tx, TransactionState.FAILED, f"authentication:{exc.code}", now)
             raise
         tx.state = TransactionState.AUTHENTICATED
         tx.card_serial = card.serial
         tx.resident_id = card.resident_id
-        audit.record(session, at=now, action="authenticate", outcome="ok", kiosk_id=kiosk.id,
-                     transaction_id=tx.id, card_serial=card.serial)
+        audit.record(
+            session,
+            at=now,
+            action="authenticate",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=card.serial,
+        )
         return tx, menu
 
     def menu(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> Menu:
@@ -331,8 +399,9 @@ class TransactionService:
 
     # -- ordering -----------------------------------------------------------------------
 
-    def order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
-              now: datetime) -> OrderOutcome:
+    def order(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest, now: datetime
+    ) -> OrderOutcome:
         """Prepare, number, render and store the documents of an order, waiting for the
         render in this thread: `place_order`, `render`, `store_rendered` in a row. (The API
         runs the three itself, so that no thread waits while certificates render.)
@@ -346,8 +415,9 @@ class TransactionService:
         session.commit()
         return self.store_rendered(session, kiosk, placed, self._wait_for_render(placed), now)
 
-    def place_order(self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest,
-                    now: datetime) -> PlacedOrder:
+    def place_order(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest, now: datetime
+    ) -> PlacedOrder:
         """Check the order, number its documents and record them as rendering; the caller
         commits before rendering. Raises RuleViolation or state errors."""
         tx = self.load(session, kiosk, transaction_id, now)
@@ -356,19 +426,35 @@ class TransactionService:
         try:
             prepared = prepare_order(session, tx.resident_id, request, now)
         except RuleViolation as exc:
-            audit.record(session, at=now, action="order", outcome=exc.code, kiosk_id=kiosk.id,
-                         transaction_id=tx.id, card_serial=tx.card_serial,
-                         detail={"municipality_code": request.municipality_code, "kind": str(request.kind)})
+            audit.record(
+                session,
+                at=now,
+                action="order",
+                outcome=exc.code,
+                kiosk_id=kiosk.id,
+                transaction_id=tx.id,
+                card_serial=tx.card_serial,
+                detail={"municipality_code": request.municipality_code, "kind": str(request.kind)},
+            )
             raise
         issuer_code = prepared.content.issuer.code
         numbers = self._allocate_numbers(session, issuer_code, prepared.copies)
-        contents = [dataclasses.replace(prepared.content, certificate_number=number, requester_serial=tx.card_serial)
-                    for number in numbers]
+        contents = [
+            dataclasses.replace(prepared.content, certificate_number=number, requester_serial=tx.card_serial)
+            for number in numbers
+        ]
         documents = [
             IssuedDocument(
-                id=new_id(), transaction_id=tx.id, kiosk_id=kiosk.id, card_serial=tx.card_serial,
-                issuer_code=issuer_code, certificate_number=content.certificate_number, kind=str(content.kind),
-                copy_index=index, status=DocumentStatus.RENDERING, content_sha256=content.content_hash().hex(),
+                id=new_id(),
+                transaction_id=tx.id,
+                kiosk_id=kiosk.id,
+                card_serial=tx.card_serial,
+                issuer_code=issuer_code,
+                certificate_number=content.certificate_number,
+                kind=str(content.kind),
+                copy_index=index,
+                status=DocumentStatus.RENDERING,
+                content_sha256=content.content_hash().hex(),
                 created_at=now,
             )
             for index, content in enumerate(contents)
@@ -389,21 +475,40 @@ class TransactionService:
         tx.state = TransactionState.ORDERED
         tx.fee_total_yen = prepared.total_fee_yen
         tx.order_summary = summary.model_dump_json()
-        audit.record(session, at=now, action="order", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail={
-                         "municipality_code": request.municipality_code, "role": str(request.role),
-                         "kind": str(prepared.content.kind), "copies": prepared.copies,
-                         "persons_count": len(summary.persons), "options": sorted(request.options),
-                         "fee_total_yen": prepared.total_fee_yen, "certificate_numbers": numbers,
-                         "content_sha256": [d.content_sha256 for d in documents]})
+        audit.record(
+            session,
+            at=now,
+            action="order",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail={
+                "municipality_code": request.municipality_code,
+                "role": str(request.role),
+                "kind": str(prepared.content.kind),
+                "copies": prepared.copies,
+                "persons_count": len(summary.persons),
+                "options": sorted(request.options),
+                "fee_total_yen": prepared.total_fee_yen,
+                "certificate_numbers": numbers,
+                "content_sha256": [d.content_sha256 for d in documents],
+            },
+        )
         return PlacedOrder(tx.id, tuple(contents), tuple(d.id for d in documents), summary)
 
     def render(self, placed: PlacedOrder) -> list[concurrent.futures.Future[Rendered]]:
         """Start rendering the order's documents in the render pool."""
         return [self.render_pool.submit(self.renderer.render, content) for content in placed.contents]
 
-    def store_rendered(self, session: Session, kiosk: Kiosk, placed: PlacedOrder,
-                       rendered: Sequence[Rendered] | BaseException, now: datetime) -> OrderOutcome:
+    def store_rendered(
+        self,
+        session: Session,
+        kiosk: Kiosk,
+        placed: PlacedOrder,
+        rendered: Sequence[Rendered] | BaseException,
+        now: datetime,
+    ) -> OrderOutcome:
         """Store the PDFs of a placed order, or end it as failed when rendering failed
         (`rendered` is the exception). Raises TransactionError "render_failed" or
         "transaction_ended" (cancelled or expired while its certificates rendered)."""
@@ -417,12 +522,21 @@ class TransactionService:
             # Cancelled or expired while rendering: its documents were withdrawn with it.
             raise _ended(tx)
         for doc_id, result in zip(placed.document_ids, rendered, strict=True):
-            stored = session.execute(_STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf,
-                                                  "new_pdf_sha256": result.sha256})
+            stored = session.execute(
+                _STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf, "new_pdf_sha256": result.sha256}
+            )
             if rows_matched(stored) != 1:  # pragma: no cover - the transaction row lock rules it out
                 raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
-        audit.record(session, at=now, action="render", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail={"pdf_sha256": [r.sha256 for r in rendered]})
+        audit.record(
+            session,
+            at=now,
+            action="render",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail={"pdf_sha256": [r.sha256 for r in rendered]},
+        )
         return OrderOutcome(tx, placed.summary)
 
     def _wait_for_render(self, placed: PlacedOrder) -> list[Rendered] | BaseException:
@@ -435,20 +549,26 @@ class TransactionService:
     def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:
         """`count` fresh certificate numbers of the issuer (a locked per-issuer counter)."""
         connection = session.connection()
-        last = connection.execute(_ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}).scalar_one_or_none()
+        last = connection.execute(
+            _ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}
+        ).scalar_one_or_none()
         if last is None:  # the issuer's first certificate: create its counter (a racing twin may too)
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            connection.execute(insert(_COUNTERS).values(issuer_code=issuer_code, last_number=0)
-                               .on_conflict_do_nothing(index_elements=["issuer_code"]))
+            connection.execute(
+                insert(_COUNTERS)
+                .values(issuer_code=issuer_code, last_number=0)
+                .on_conflict_do_nothing(index_elements=["issuer_code"])
+            )
             last = connection.execute(_ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}).scalar_one()
         first = last - count + 1
         return [f"{issuer_code}-{n:08d}" for n in range(first, first + count)]
 
     # -- payment, release, printing -------------------------------------------------------
 
-    def pay(self, session: Session, kiosk: Kiosk, transaction_id: str, amount_yen: int,
-            now: datetime) -> KioskTransaction:
+    def pay(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, amount_yen: int, now: datetime
+    ) -> KioskTransaction:
         """Record that the kiosk took the fee. Raises TransactionError "amount_mismatch",
         "documents_not_ready" or state errors, CertificateRevokedError (the card was revoked
         since it authenticated: the transaction is ended whole)."""
@@ -457,15 +577,31 @@ class TransactionService:
             raise _wrong_state(tx, "pay for")
         self._refuse_revoked_card(session, tx, "payment", now)
         if amount_yen != tx.fee_total_yen:
-            audit.record(session, at=now, action="payment", outcome="amount_mismatch", kiosk_id=kiosk.id,
-                         transaction_id=tx.id, card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
+            audit.record(
+                session,
+                at=now,
+                action="payment",
+                outcome="amount_mismatch",
+                kiosk_id=kiosk.id,
+                transaction_id=tx.id,
+                card_serial=tx.card_serial,
+                detail={"amount_yen": amount_yen},
+            )
             raise TransactionError.of("amount_mismatch", fee=tx.fee_total_yen)
         if any(d.status != DocumentStatus.PENDING for d in self._documents(session, tx)):
             raise TransactionError.of("documents_not_ready")
         tx.state = TransactionState.PAID
         tx.paid_yen = amount_yen
-        audit.record(session, at=now, action="payment", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail={"amount_yen": amount_yen})
+        audit.record(
+            session,
+            at=now,
+            action="payment",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail={"amount_yen": amount_yen},
+        )
         return tx
 
     def documents(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> list[IssuedDocument]:
@@ -476,28 +612,50 @@ class TransactionService:
         docs = self._documents(session, tx)
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
-            audit.record(session, at=now, action="release", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                         card_serial=tx.card_serial, detail={"documents": len(docs)})
+            audit.record(
+                session,
+                at=now,
+                action="release",
+                outcome="ok",
+                kiosk_id=kiosk.id,
+                transaction_id=tx.id,
+                card_serial=tx.card_serial,
+                detail={"documents": len(docs)},
+            )
         return docs
 
-    def document(self, session: Session, kiosk: Kiosk, transaction_id: str, document_id: str,
-                 now: datetime) -> IssuedDocument:
+    def document(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, document_id: str, now: datetime
+    ) -> IssuedDocument:
         """One document with its PDF, only for this kiosk, this transaction, this card, after
         payment. Raises TransactionError "document_not_found" or state errors,
         CertificateRevokedError (see `pay`)."""
         tx = self._paid_transaction(session, kiosk, transaction_id, now, "fetch a document of")
         self._refuse_revoked_card(session, tx, "fetch_document", now)
         doc = session.get(IssuedDocument, document_id)
-        if (doc is None or doc.transaction_id != tx.id or doc.kiosk_id != kiosk.id
-                or doc.card_serial != tx.card_serial or doc.status != DocumentStatus.PENDING or doc.pdf is None):
+        if (
+            doc is None
+            or doc.transaction_id != tx.id
+            or doc.kiosk_id != kiosk.id
+            or doc.card_serial != tx.card_serial
+            or doc.status != DocumentStatus.PENDING
+            or doc.pdf is None
+        ):
             raise TransactionError.of("document_not_found")
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
         if doc.fetched_at is None:
             doc.fetched_at = now
-        audit.record(session, at=now, action="fetch_document", outcome="ok", kiosk_id=kiosk.id,
-                     transaction_id=tx.id, card_serial=tx.card_serial,
-                     detail={"certificate_number": doc.certificate_number, "pdf_sha256": doc.pdf_sha256})
+        audit.record(
+            session,
+            at=now,
+            action="fetch_document",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail={"certificate_number": doc.certificate_number, "pdf_sha256": doc.pdf_sha256},
+        )
         return doc
 
     def printed(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
@@ -517,8 +675,16 @@ class TransactionService:
             tx.state, tx.end_reason = TransactionState.PRINTED, "printed_reported_late"
         else:
             self._end(tx, TransactionState.PRINTED, "printed", now)
-        audit.record(session, at=now, action="printed", outcome="ok", kiosk_id=kiosk.id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail={"late": late} if late else None)
+        audit.record(
+            session,
+            at=now,
+            action="printed",
+            outcome="ok",
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail={"late": late} if late else None,
+        )
         return tx
 
     def cancel(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
@@ -543,13 +709,19 @@ class TransactionService:
         """End every overdue open transaction (one database transaction each, so that the
         lock order stays transaction row -> audit head). Returns how many were expired."""
         with factory() as session:
-            due = list(session.scalars(select(KioskTransaction.id).where(
-                KioskTransaction.open_for_kiosk.is_not(None), KioskTransaction.expires_at <= now).limit(limit)))
+            due = list(
+                session.scalars(
+                    select(KioskTransaction.id)
+                    .where(KioskTransaction.open_for_kiosk.is_not(None), KioskTransaction.expires_at <= now)
+                    .limit(limit)
+                )
+            )
         expired = 0
         for tx_id in due:
             with factory() as session, session.begin():
-                tx = session.execute(select(KioskTransaction).where(KioskTransaction.id == tx_id)
-                                     .with_for_update()).scalar_one()
+                tx = session.execute(
+                    select(KioskTransaction).where(KioskTransaction.id == tx_id).with_for_update()
+                ).scalar_one()
                 if tx.state in OPEN_STATES and now >= as_utc(tx.expires_at):
                     self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
                     expired += 1
@@ -557,8 +729,9 @@ class TransactionService:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _settling(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
-                  action: str) -> KioskTransaction:
+    def _settling(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime, action: str
+    ) -> KioskTransaction:
         """The transaction for the kiosk's outcome report (printed, cancel): an open one, or
         one that ended `released_unconfirmed` and still waits for that report."""
         try:
@@ -567,7 +740,11 @@ class TransactionService:
             # load() has just ended it if it was overdue; a report that arrives after the
             # time-out still settles it.
             ended = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": transaction_id}).scalar_one_or_none()
-            if ended is not None and ended.kiosk_id == kiosk.id and ended.state == TransactionState.RELEASED_UNCONFIRMED:
+            if (
+                ended is not None
+                and ended.kiosk_id == kiosk.id
+                and ended.state == TransactionState.RELEASED_UNCONFIRMED
+            ):
                 return ended
             raise
         if action == "finish" and tx.state not in (TransactionState.PAID, TransactionState.RELEASED):
@@ -585,13 +762,22 @@ class TransactionService:
         except CardCertificateError as exc:
             refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
             logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
-            audit.record(session, at=now, action=action, outcome=exc.code, kiosk_id=tx.kiosk_id,
-                         transaction_id=tx.id, card_serial=tx.card_serial, detail=refund)
+            audit.record(
+                session,
+                at=now,
+                action=action,
+                outcome=exc.code,
+                kiosk_id=tx.kiosk_id,
+                transaction_id=tx.id,
+                card_serial=tx.card_serial,
+                detail=refund,
+            )
             self._abort(session, tx, TransactionState.FAILED, f"{action}:{exc.code}", now, nothing_printed=True)
             raise
 
-    def _paid_transaction(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime,
-                          action: str) -> KioskTransaction:
+    def _paid_transaction(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime, action: str
+    ) -> KioskTransaction:
         tx = self.load(session, kiosk, transaction_id, now)
         if tx.state not in (TransactionState.PAID, TransactionState.RELEASED):
             raise _wrong_state(tx, action)
@@ -611,8 +797,16 @@ class TransactionService:
         tx.order_summary = None  # it names people; the record keeps numbers and hashes only
         retention.transaction_ended(tx)  # the idempotent answers, the WAL's copies of the PDFs
 
-    def _abort(self, session: Session, tx: KioskTransaction, state: TransactionState, reason: str,
-               now: datetime, *, nothing_printed: bool = False) -> None:
+    def _abort(
+        self,
+        session: Session,
+        tx: KioskTransaction,
+        state: TransactionState,
+        reason: str,
+        now: datetime,
+        *,
+        nothing_printed: bool = False,
+    ) -> None:
         """End the transaction whole: withdraw and erase every document not yet issued.
 
         A released transaction whose kiosk fetched documents and has not said what it did
@@ -621,13 +815,20 @@ class TransactionService:
         hand, so they become issued, and the operator settles it (or the kiosk's late report
         does). A paid transaction ending otherwise owes its fee back: the refund is recorded.
         """
-        unconfirmed = (tx.state == TransactionState.RELEASED and not nothing_printed
-                       and any(d.fetched_at is not None for d in self._documents(session, tx)))
+        unconfirmed = (
+            tx.state == TransactionState.RELEASED
+            and not nothing_printed
+            and any(d.fetched_at is not None for d in self._documents(session, tx))
+        )
         if unconfirmed:
             session.execute(_ISSUE_FETCHED, {"of_transaction": tx.id, "end_time": now})
             state = TransactionState.RELEASED_UNCONFIRMED
-            logger.warning("transaction %s ended (%s) after its documents were released, before the kiosk "
-                           "reported printing: released_unconfirmed, the operator must settle it", tx.id, reason)
+            logger.warning(
+                "transaction %s ended (%s) after its documents were released, before the kiosk "
+                "reported printing: released_unconfirmed, the operator must settle it",
+                tx.id,
+                reason,
+            )
         elif tx.paid_yen:
             tx.refunded_yen = tx.paid_yen
         result = session.execute(_WITHDRAW_UNISSUED, {"of_transaction": tx.id, "end_time": now})
@@ -636,16 +837,24 @@ class TransactionService:
         detail: dict[str, Any] = {"reason": reason, "documents_withdrawn": rows_matched(result)}
         if tx.refunded_yen:
             detail["refunded_yen"] = tx.refunded_yen
-        audit.record(session, at=now, action="end", outcome=str(state), kiosk_id=tx.kiosk_id, transaction_id=tx.id,
-                     card_serial=tx.card_serial, detail=detail)
+        audit.record(
+            session,
+            at=now,
+            action="end",
+            outcome=str(state),
+            kiosk_id=tx.kiosk_id,
+            transaction_id=tx.id,
+            card_serial=tx.card_serial,
+            detail=detail,
+        )
 
 
 def certificate_status(session: Session, certificate_number: str) -> str | None:
     """What verification may say of a certificate number: "issued" (printed), "withdrawn"
     (its transaction ended unprinted), or None (unknown, or not issued yet)."""
-    status = session.scalar(select(IssuedDocument.status).where(
-        IssuedDocument.certificate_number == certificate_number).limit(1))
+    status = session.scalar(
+        select(IssuedDocument.status).where(IssuedDocument.certificate_number == certificate_number).limit(1)
+    )
     if status in (DocumentStatus.ISSUED, DocumentStatus.WITHDRAWN):
         return str(status)
     return None
-

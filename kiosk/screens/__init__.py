@@ -26,10 +26,26 @@ from kiosk.screens.welcome import LanguageScreen, ServiceMenuScreen, StartScreen
 SCREENS: dict[f.Step, type[StepScreen]] = {
     screen.step: screen
     for screen in (
-        StartScreen, ServiceMenuScreen, LanguageScreen, TermsScreen, PlaceCardScreen, ReadingCardScreen,
-        PinScreen, AuthenticatingScreen, RemoveCardScreen, MunicipalityScreen, CertificateScreen,
-        PersonsScreen, CopiesScreen, ConfirmScreen, OrderingScreen, PaymentScreen, SettlingScreen,
-        PrintingScreen, TakeItemsScreen, FailedScreen,
+        StartScreen,
+        ServiceMenuScreen,
+        LanguageScreen,
+        TermsScreen,
+        PlaceCardScreen,
+        ReadingCardScreen,
+        PinScreen,
+        AuthenticatingScreen,
+        RemoveCardScreen,
+        MunicipalityScreen,
+        CertificateScreen,
+        PersonsScreen,
+        CopiesScreen,
+        ConfirmScreen,
+        OrderingScreen,
+        PaymentScreen,
+        SettlingScreen,
+        PrintingScreen,
+        TakeItemsScreen,
+        FailedScreen,
     )
 }
 

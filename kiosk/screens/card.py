@@ -49,8 +49,7 @@ class PinScreen(StepScreen):
                 if self.flow.pin_error:
                     yield Static(self.t("pin.wrong"), id="pin-wrong", classes="error")
                 if self.flow.tries_left is not None:
-                    yield Static(self.t("pin.tries_left", tries=self.flow.tries_left), id="tries-left",
-                                 classes="big")
+                    yield Static(self.t("pin.tries_left", tries=self.flow.tries_left), id="tries-left", classes="big")
                     if self.flow.tries_left == 1:
                         yield Static(self.t("pin.last_try"), id="last-try", classes="warning")
                 yield Static(self.t("pin.body"), classes="message")

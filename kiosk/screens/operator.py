@@ -117,8 +117,14 @@ class OperatorLoginScreen(ModalScreen[bool]):
 class OperatorScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close", show=False)]
 
-    def __init__(self, language: str, devices: KioskDevices, tray: CardTray, cards: list[DemoCardEntry],
-                 card_present: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        language: str,
+        devices: KioskDevices,
+        tray: CardTray,
+        cards: list[DemoCardEntry],
+        card_present: Callable[[], bool],
+    ) -> None:
         super().__init__()
         self.language = language
         self._card_present = card_present
@@ -145,9 +151,16 @@ class OperatorScreen(ModalScreen[None]):
             if not outcomes:
                 yield Static(self.t("operator.no_outcomes"))
             for outcome in outcomes:
-                yield Static(self.t("operator.outcome", at=f"{outcome.at:%H:%M:%S}", outcome=outcome.outcome,
-                                    transaction=(outcome.transaction_id or "-")[:8], fee=outcome.fee_yen),
-                             classes="outcome")
+                yield Static(
+                    self.t(
+                        "operator.outcome",
+                        at=f"{outcome.at:%H:%M:%S}",
+                        outcome=outcome.outcome,
+                        transaction=(outcome.transaction_id or "-")[:8],
+                        fee=outcome.fee_yen,
+                    ),
+                    classes="outcome",
+                )
             if self.cards:
                 yield Static(self.t("operator.tray"), classes="subtitle")
                 for index, card in enumerate(self.cards):
@@ -166,16 +179,18 @@ class OperatorScreen(ModalScreen[None]):
         # belongs to the thread that watches it.
         present = self._card_present()
         state = self.t("card_status.present" if present else "card_status.absent")
-        self.query_one("#reader-state", Static).update(self.t("operator.reader", reader=runner.reader.name,
-                                                              state=state))
+        self.query_one("#reader-state", Static).update(
+            self.t("operator.reader", reader=runner.reader.name, state=state)
+        )
         self.query_one("#paper", Static).update(self.t("operator.paper", sheets=runner.printer.sheets))
 
     @work(thread=True, exclusive=True, group="operator")
     def _check_service(self) -> None:
         up = self.devices.runner.client.health()
         state = self.t("operator.service_up" if up else "operator.service_down")
-        self.app.call_from_thread(self.query_one("#service-state", Static).update,
-                                  self.t("operator.service", state=state))
+        self.app.call_from_thread(
+            self.query_one("#service-state", Static).update, self.t("operator.service", state=state)
+        )
 
     @on(Button.Pressed, "#paper-refill, #paper-empty")
     def _paper(self, event: Button.Pressed) -> None:

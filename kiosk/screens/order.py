@@ -26,8 +26,9 @@ class MunicipalityScreen(StepScreen):
             label = self.t(f"municipality.{municipality.role.value}", name=municipality.name)
             if not municipality.open:
                 label = self.t("municipality.closed", name=label)
-            yield Button(label, id=f"municipality-{index}", classes="choice", variant="primary",
-                         disabled=not municipality.open)
+            yield Button(
+                label, id=f"municipality-{index}", classes="choice", variant="primary", disabled=not municipality.open
+            )
             if not municipality.open:
                 yield from self.why_not(municipality.closed_reason, f"municipality-{index}-why")
 
@@ -49,10 +50,14 @@ class CertificateScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         for offer in self._offers():
             title = kind_title(self.language, offer.kind)
-            label = (self.t("certificate.fee", title=title, fee=offer.fee_yen) if offer.available
-                     else self.t("certificate.unavailable", title=title))
-            yield Button(label, id=f"kind-{offer.kind}", classes="choice", variant="primary",
-                         disabled=not offer.available)
+            label = (
+                self.t("certificate.fee", title=title, fee=offer.fee_yen)
+                if offer.available
+                else self.t("certificate.unavailable", title=title)
+            )
+            yield Button(
+                label, id=f"kind-{offer.kind}", classes="choice", variant="primary", disabled=not offer.available
+            )
             if not offer.available:
                 yield from self.why_not(offer.unavailable_reason, f"kind-{offer.kind}-why")
 
@@ -77,8 +82,12 @@ class PersonsScreen(StepScreen):
         if offer.whole_household_allowed:
             yield Checkbox(self.t("persons.whole_household"), selection.whole_household, id="whole-household")
         for index, person in enumerate(offer.persons):
-            yield Checkbox(self.t("persons.person", name=person.name, relationship=person.relationship),
-                           person.person_id in selection.person_ids, id=f"person-{index}", classes="person")
+            yield Checkbox(
+                self.t("persons.person", name=person.name, relationship=person.relationship),
+                person.person_id in selection.person_ids,
+                id=f"person-{index}",
+                classes="person",
+            )
         if offer.options:
             yield Static(self.t("persons.options"), classes="subtitle")
         for index, option in enumerate(offer.options):
@@ -151,8 +160,11 @@ class ConfirmScreen(StepScreen):
             names = [p.name for p in offer.persons if p.person_id in selection.person_ids]
             yield Static(self.t("confirm.persons", persons=self.t("confirm.separator").join(names)))
         if selection.options:
-            labels = [o.label_ja if self.language == "ja" else o.label_en
-                      for o in offer.options if o.code in selection.options]
+            labels = [
+                o.label_ja if self.language == "ja" else o.label_en
+                for o in offer.options
+                if o.code in selection.options
+            ]
             yield Static(self.t("confirm.options", options=self.t("confirm.separator").join(labels)))
         yield Static(self.t("confirm.copies", copies=selection.copies))
         yield Static(self.t("confirm.fee", fee=self.flow.fee_yen), id="fee", classes="big")

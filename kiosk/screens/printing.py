@@ -26,8 +26,7 @@ class PrintingScreen(StepScreen):
         total = max(1, self.flow.total_pages)
         bar = self.query_one(ProgressBar)
         bar.update(total=total, progress=self.flow.printed_pages)
-        self.query_one("#pages", Static).update(
-            self.t("printing.progress", done=self.flow.printed_pages, total=total))
+        self.query_one("#pages", Static).update(self.t("printing.progress", done=self.flow.printed_pages, total=total))
 
 
 class TakeItemsScreen(StepScreen):
@@ -43,9 +42,18 @@ class TakeItemsScreen(StepScreen):
         else:
             yield Static(self.t("take_items.no_change"), id="change")
         yield Static(self.t("take_items.card"))
-        yield Static(self.t("take_items.receipt", title=kind_title(self.language, receipt.kind),
-                            copies=receipt.copies, fee=receipt.fee_yen, paid=receipt.paid_yen,
-                            change=receipt.change_yen), id="receipt", classes="receipt")
+        yield Static(
+            self.t(
+                "take_items.receipt",
+                title=kind_title(self.language, receipt.kind),
+                copies=receipt.copies,
+                fee=receipt.fee_yen,
+                paid=receipt.paid_yen,
+                change=receipt.change_yen,
+            ),
+            id="receipt",
+            classes="receipt",
+        )
 
     def compose_actions(self) -> ComposeResult:
         yield Button(self.t("take_items.ok"), id="acknowledge", variant="success")

@@ -28,8 +28,9 @@ class ServiceMenuScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Button(self.t("service_menu.certificates"), id="certificates", variant="primary", classes="choice")
-        yield Button(self.t("service_menu.honseki_registration"), id="honseki-registration", classes="choice",
-                     disabled=True)
+        yield Button(
+            self.t("service_menu.honseki_registration"), id="honseki-registration", classes="choice", disabled=True
+        )
 
     def compose_actions(self) -> ComposeResult:
         yield Button(self.t("common.back"), id="back")

@@ -34,8 +34,14 @@ T = TypeVar("T")
 
 async def echo(request: Request) -> JSONResponse:
     assert request.client is not None
-    return JSONResponse({"got": await request.json(), "authorization": request.headers.get("authorization"),
-                         "client_port": request.client.port, "content_type": request.headers.get("content-type")})
+    return JSONResponse(
+        {
+            "got": await request.json(),
+            "authorization": request.headers.get("authorization"),
+            "client_port": request.client.port,
+            "content_type": request.headers.get("content-type"),
+        }
+    )
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -51,6 +57,7 @@ async def stream(_request: Request) -> StreamingResponse:
     async def parts() -> AsyncIterator[bytes]:
         for part in STREAM_PARTS:
             yield part
+
     return StreamingResponse(parts(), media_type="application/pdf")
 
 
@@ -64,10 +71,16 @@ async def slow(_request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
-APP = Starlette(routes=[
-    Route("/echo", echo, methods=["POST"]), Route("/whoami", whoami, methods=["GET", "POST"]),
-    Route("/blob", blob), Route("/stream", stream), Route("/bye", bye), Route("/slow", slow),
-])
+APP = Starlette(
+    routes=[
+        Route("/echo", echo, methods=["POST"]),
+        Route("/whoami", whoami, methods=["GET", "POST"]),
+        Route("/blob", blob),
+        Route("/stream", stream),
+        Route("/bye", bye),
+        Route("/slow", slow),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +89,17 @@ def port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         free = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(APP, host="127.0.0.1", port=free, log_level="warning", access_log=False,
-                                           timeout_keep_alive=KEEP_ALIVE_SECONDS, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            APP,
+            host="127.0.0.1",
+            port=free,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            lifespan="off",
+        )
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-lean-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -246,13 +268,17 @@ def test_a_request_the_server_dropped_unanswered_on_a_reused_socket_is_sent_once
     assert seen[:3] == [(1, b"GET /a HTTP/1.1"), (1, b"GET /b HTTP/1.1"), (2, b"GET /b HTTP/1.1")]
 
 
-@pytest.mark.parametrize("reply", [
-    b"SMTP ready\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nno-colon-here\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
-    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
-    b"",  # a new connection closed without a response
-], ids=["not-http", "bad-header", "truncated-body", "bad-chunk-size", "closed-at-once"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno-colon-here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"",  # a new connection closed without a response
+    ],
+    ids=["not-http", "bad-header", "truncated-body", "bad-chunk-size", "closed-at-once"],
+)
 def test_malformed_responses_raise_a_clear_error(reply: bytes) -> None:
     async def send_reply(_number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

@@ -12,10 +12,18 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "service_steps_bench.py"
 
 
 def test_the_steps_bench_reports_every_step_with_its_statements() -> None:
-    result = subprocess.run([sys.executable, str(BENCH), "--transactions", "5"], capture_output=True, text=True,
-                            timeout=180, cwd=BENCH.parent, check=True)
-    rows = {m[1]: (float(m[2]), float(m[3]), float(m[4])) for m in re.finditer(
-        r"^(\w+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+\d+%$", result.stdout, re.MULTILINE)}
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--transactions", "5"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=BENCH.parent,
+        check=True,
+    )
+    rows = {
+        m[1]: (float(m[2]), float(m[3]), float(m[4]))
+        for m in re.finditer(r"^(\w+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+\d+%$", result.stdout, re.MULTILINE)
+    }
     assert set(rows) == {"start", "authenticate", "order", "payment", "documents", "fetch", "printed", "transaction"}
     for step, (ms, statements, driver_ms) in rows.items():
         assert ms > 0 and statements >= 1 and 0 < driver_ms < ms, step

@@ -44,8 +44,15 @@ CHILD = textwrap.dedent("""
 def run_card_process(path: Path, mode: str, apdus: list[str]) -> tuple[list[str], int]:
     """Send `apdus` to a card in a child process; its answers and its exit status."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], input="\n".join(apdus) + "\n",
-                          capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), mode],
+        input="\n".join(apdus) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=REPO,
+    )
     return done.stdout.split(), done.returncode
 
 
@@ -59,19 +66,20 @@ def card_path(tmp_path: Path) -> Path:
 
 
 def test_pin_lock_survives_a_process_restart(card_path: Path) -> None:
-    answers, code = run_card_process(card_path, "plain", [
-        select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000"), verify("0000")])
+    answers, code = run_card_process(
+        card_path, "plain", [select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000"), verify("0000")]
+    )
     assert code == 0 and answers[-3:] == ["63c2", "63c1", "63c0"]
-    answers, code = run_card_process(card_path, "plain", [
-        select_df(JPKI), select_ef("0018"), "00200080", verify(PIN)])
+    answers, code = run_card_process(card_path, "plain", [select_df(JPKI), select_ef("0018"), "00200080", verify(PIN)])
     assert answers[-2:] == ["63c0", "6984"]
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_a_process_killed_right_after_a_wrong_pin_answer_kept_the_count(card_path: Path, attempt: int) -> None:
     for expected in range(attempt):
-        answers, code = run_card_process(card_path, "kill-after-answer",
-                                         [select_df(JPKI), select_ef("0018"), verify("0000"), verify(PIN)])
+        answers, code = run_card_process(
+            card_path, "kill-after-answer", [select_df(JPKI), select_ef("0018"), verify("0000"), verify(PIN)]
+        )
         assert code == -signal.SIGKILL
         assert answers[-1] == f"63c{2 - expected}"  # the correct PIN after it was never read
     assert tries_on_disk(card_path) == 3 - attempt
@@ -108,7 +116,8 @@ def test_a_failed_save_answers_a_memory_failure_not_a_count(card_path: Path, mon
 
 
 def test_a_wrong_pin_and_a_right_one_look_the_same_while_the_disk_fails(
-        card_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    card_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     card = Card(card_path)
     card.ok(select_df(JPKI), select_ef("0018"))
     assert card.sw(verify("0000")) == "63C2"
@@ -145,12 +154,19 @@ def test_reset_pin_written_by_another_process_is_seen_by_an_inserted_card(card_p
 
 @pytest.mark.parametrize("answers_before_kill", [1, 2, 3, 4])
 def test_killing_the_card_mid_burst_never_loses_a_count_nor_tears_the_file(
-        card_path: Path, answers_before_kill: int) -> None:
+    card_path: Path, answers_before_kill: int
+) -> None:
     """The card answers wrong passwords as fast as it can; it is SIGKILLed as soon as the
     k-th answer is out, usually while it saves the next one."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(card_path), "plain"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(card_path), "plain"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     assert child.stdin is not None and child.stdout is not None
     wrong = f"00200080{len('WRONG1'):02X}{b'WRONG1'.hex()}"
     child.stdin.write("\n".join([select_df(JPKI), select_ef("001B")] + [wrong] * 5) + "\n")

@@ -15,11 +15,43 @@ from konbini_testkit.cards import PASSWORD, PIN, make_card
 COMMANDS = 100_000
 SEED = 20261126
 
-AIDS = [bytes.fromhex(a) for a in (
-    "D392F000260100000001", "D3921000310001010408", "D3921000310001010402", "D3921000310001010100",
-    "D3921000310001010401", "A0000001510000", "A000000308000010", "D392F0002601")]
-FIDS = [0x0001, 0x0002, 0x0006, 0x0008, 0x000A, 0x000B, 0x0010, 0x0011, 0x0012, 0x0013, 0x0014,
-        0x0015, 0x0017, 0x0018, 0x001A, 0x001B, 0x001C, 0x0003, 0x0004, 0x0005, 0x3F00, 0xFFFF]
+AIDS = [
+    bytes.fromhex(a)
+    for a in (
+        "D392F000260100000001",
+        "D3921000310001010408",
+        "D3921000310001010402",
+        "D3921000310001010100",
+        "D3921000310001010401",
+        "A0000001510000",
+        "A000000308000010",
+        "D392F0002601",
+    )
+]
+FIDS = [
+    0x0001,
+    0x0002,
+    0x0006,
+    0x0008,
+    0x000A,
+    0x000B,
+    0x0010,
+    0x0011,
+    0x0012,
+    0x0013,
+    0x0014,
+    0x0015,
+    0x0017,
+    0x0018,
+    0x001A,
+    0x001B,
+    0x001C,
+    0x0003,
+    0x0004,
+    0x0005,
+    0x3F00,
+    0xFFFF,
+]
 KNOWN_SW1 = {0x90, 0x63, 0x65, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6D, 0x6E}
 
 
@@ -35,8 +67,9 @@ def well_formed(rng: random.Random) -> bytes:
         offset = rng.choice((0, rng.randrange(0x8000), rng.randrange(2048)))
         return bytes((0x00, 0xB0, offset >> 8, offset & 0xFF, rng.randrange(256)))
     if kind == 3:
-        secret = rng.choice((PIN.encode(), PASSWORD.encode(), b"0000", b"123456789018",
-                             rng.randbytes(rng.randrange(18))))
+        secret = rng.choice(
+            (PIN.encode(), PASSWORD.encode(), b"0000", b"123456789018", rng.randbytes(rng.randrange(18)))
+        )
         p2 = rng.choice((0x80, 0x80, 0x98, 0x9B, 0x91, 0x00))
         return bytes((0x00, 0x20, 0x00, p2)) + (bytes((len(secret),)) + secret if secret else b"")
     if kind == 4:
@@ -59,7 +92,7 @@ def mutated(rng: random.Random, apdu: bytes) -> bytes:
         if action == 0 and data:
             data[rng.randrange(len(data))] = rng.randrange(256)
         elif action == 1 and data:
-            del data[rng.randrange(len(data)):]
+            del data[rng.randrange(len(data)) :]
         elif action == 2:
             data += rng.randbytes(rng.randrange(1, 8))
         else:

@@ -67,16 +67,27 @@ MYNACARD = "import sys; from cardreader.cli import main; sys.exit(main())"
 KIOSK = "import sys; from kiosk.cli import main; sys.exit(main())"
 
 
-@pytest.mark.parametrize("argv", [
-    (MYNACARD, "verify", "--card", "{card}", "--pin-stdin"),
-    (MYNACARD, "reset-pin", "{card}", "--pin-stdin"),
-    (KIOSK, "simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "K1", "--card", "{card}", "--pin-stdin"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (MYNACARD, "verify", "--card", "{card}", "--pin-stdin"),
+        (MYNACARD, "reset-pin", "{card}", "--pin-stdin"),
+        (KIOSK, "simulate", "--server", "http://127.0.0.1:9", "--kiosk-id", "K1", "--card", "{card}", "--pin-stdin"),
+    ],
+)
 def test_every_command_that_opens_a_damaged_card_file_says_so_in_one_line(
-        damaged_card: Path, argv: tuple[str, ...]) -> None:
-    done = subprocess.run([sys.executable, "-c", *(a.format(card=damaged_card) for a in argv)],
-                          input=PIN + "\n", capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), KIOSK_SECRET="s"), check=False)
+    damaged_card: Path, argv: tuple[str, ...]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", *(a.format(card=damaged_card) for a in argv)],
+        input=PIN + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO), KIOSK_SECRET="s"),
+        check=False,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
     assert "card file" in lines[0]

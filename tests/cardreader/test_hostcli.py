@@ -94,9 +94,7 @@ def test_a_malformed_pin_exits_2_and_costs_no_try(
     assert "auth PIN tries:     3" in capsys.readouterr().out
 
 
-def test_the_pin_is_asked_without_echo_when_not_on_stdin(
-    card_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_pin_is_asked_without_echo_when_not_on_stdin(card_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     prompts: list[str] = []
 
     def fake_getpass(prompt: str = "") -> str:  # the terminal is not ours to drive
@@ -108,9 +106,7 @@ def test_the_pin_is_asked_without_echo_when_not_on_stdin(
     assert prompts and "PIN" in prompts[0]
 
 
-def test_a_missing_card_file_is_one_line_not_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_missing_card_file_is_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--card", str(tmp_path / "nothing.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mynacard: ") and err.count("\n") == 1
@@ -121,13 +117,15 @@ def test_without_pcscd_the_reader_error_is_one_line(tmp_path: Path) -> None:
     # Through main() as the `mynacard` script calls it (`python -m cardreader.cli` would load
     # cardreader.cli twice, as __main__ and as itself, and not catch the second's CliError).
     script = "import sys; from cardreader.cli import main; sys.exit(main(['readers']))"
-    run = subprocess.run([sys.executable, "-c", script], env=env,
-                         capture_output=True, text=True, timeout=30, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     assert run.returncode == hostcli.EXIT_READER
     assert "pcscd" in run.stderr and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
 
 
 # -- through pcscd ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def inserted_reader(vpcd_slot: VpcdSlot, card_path: Path) -> Iterator[str]:

@@ -79,6 +79,7 @@ def _public_key(der: bytes) -> rsa.RSAPublicKey:
 
 # -- reading ----------------------------------------------------------------------------
 
+
 def test_the_token_label_is_that_of_a_physical_card(client: JpkiClient) -> None:
     assert client.read_token_label() == "JPKIAPICCTOKEN2"
 
@@ -97,6 +98,7 @@ def test_a_fresh_card_has_three_auth_pin_tries_and_five_password_tries(client: J
 
 
 # -- the auth PIN -------------------------------------------------------------------------
+
 
 def test_signing_without_the_pin_is_refused(client: JpkiClient) -> None:
     client.select_jpki()
@@ -162,6 +164,7 @@ def test_authenticate_with_a_wrong_pin_signs_nothing(client: JpkiClient) -> None
 
 # -- the sign password ------------------------------------------------------------------
 
+
 def test_the_sign_certificate_opens_with_the_password_in_any_case(client: JpkiClient, card_path: Path) -> None:
     assert client.read_sign_certificate(PASSWORD.lower()) == CardFile.load(card_path).sign_certificate
 
@@ -187,6 +190,7 @@ def test_a_malformed_password_is_refused_before_reaching_the_card(client: JpkiCl
 
 # -- 券面事項入力補助AP ------------------------------------------------------------------
 
+
 def test_my_number_is_read_with_the_card_info_pin(client: JpkiClient, card_path: Path) -> None:
     assert client.read_my_number(PIN) == CardFile.load(card_path).kenhojo.my_number
 
@@ -195,11 +199,16 @@ def test_the_basic_four_items_are_read_with_the_card_info_pin(client: JpkiClient
     expected = CardFile.load(card_path).kenhojo
     four = client.read_basic_four(PIN)
     assert (four.name, four.address, four.birth_date, four.sex) == (
-        expected.name, expected.address, expected.birth_date, expected.sex)
+        expected.name,
+        expected.address,
+        expected.birth_date,
+        expected.sex,
+    )
     assert expected.name not in repr(four)
 
 
 # -- the trace never holds a secret --------------------------------------------------------
+
 
 def test_the_debug_trace_never_contains_the_pin_or_password(
     client: JpkiClient, caplog: pytest.LogCaptureFixture
@@ -217,6 +226,7 @@ def test_the_debug_trace_never_contains_the_pin_or_password(
 
 
 # -- exact bytes (the same code must drive a real card) -------------------------------------
+
 
 class RecordingTransport(Transport):
     """Our in-process transport, with every command's bytes kept for inspection."""
@@ -267,6 +277,7 @@ def test_the_user_authentication_sends_exactly_the_apdus_of_the_spec(card_path: 
 
 # -- BER and the card-info data formats (pure) -----------------------------------------------
 
+
 @given(st.integers(0, 0xFFFF), st.sampled_from([0x30, 0xDF22, 0xFF20]))
 def test_ber_headers_in_every_length_form_are_parsed(length: int, tag: int) -> None:
     tag_bytes = tag.to_bytes(2 if tag > 0xFF else 1, "big")
@@ -295,16 +306,20 @@ def _tlv(tag: bytes, value: bytes, *, long_form: bool = False) -> bytes:
 
 @given(st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=120), st.booleans())
 def test_basic_four_parses_short_and_long_length_forms(name: str, address: str, long_form: bool) -> None:
-    body = (_tlv(b"\xDF\x21", bytes(8)) + _tlv(b"\xDF\x22", name.encode(), long_form=long_form)
-            + _tlv(b"\xDF\x23", address.encode(), long_form=long_form)
-            + _tlv(b"\xDF\x24", b"19800217") + _tlv(b"\xDF\x25", b"2"))
-    raw = _tlv(b"\xFF\x20", body, long_form=True) + b"\xFF\xFF"
+    body = (
+        _tlv(b"\xdf\x21", bytes(8))
+        + _tlv(b"\xdf\x22", name.encode(), long_form=long_form)
+        + _tlv(b"\xdf\x23", address.encode(), long_form=long_form)
+        + _tlv(b"\xdf\x24", b"19800217")
+        + _tlv(b"\xdf\x25", b"2")
+    )
+    raw = _tlv(b"\xff\x20", body, long_form=True) + b"\xff\xff"
     assert parse_basic_four(raw) == BasicFour(name, address, "19800217", "2")
 
 
 def test_basic_four_without_ff20_is_a_card_data_error() -> None:
     with pytest.raises(CardDataError):
-        parse_basic_four(_tlv(b"\xFF\x10", b"123456789018"))
+        parse_basic_four(_tlv(b"\xff\x10", b"123456789018"))
 
 
 def test_a_digest_that_is_not_sha256_is_refused() -> None:

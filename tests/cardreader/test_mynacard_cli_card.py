@@ -21,15 +21,26 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def mynacard(*args: str, **options) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-c", "import sys; from cardreader.cli import main; sys.exit(main())",
-                           *args], capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), **options)
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from cardreader.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        **options,
+    )
 
 
 def start_insert(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", "import sys; from cardreader.cli import main; sys.exit(main())",
-                             "insert", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from cardreader.cli import main; sys.exit(main())", "insert", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
 
 
 @pytest.fixture
@@ -46,6 +57,7 @@ def lock_auth_pin(path: Path) -> None:
 
 
 # -- insert --------------------------------------------------------------------------------
+
 
 @pytest.mark.pcsc
 def test_insert_serves_until_sigterm_and_sigusr1_toggles_removal(vpcd_slot, card_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -97,8 +109,9 @@ def test_insert_without_vpcd_says_pcscd_with_vpcd_must_run(card_path: Path) -> N
     assert len(lines) == 1 and "vsmartcard-vpcd" in lines[0] and lines[0].startswith("mynacard: ")
 
 
-@pytest.mark.parametrize("content, message", [(None, "No such file"), ("{not json", "not JSON"),
-                                              ('{"format": "other"}', "not a version-1")])
+@pytest.mark.parametrize(
+    "content, message", [(None, "No such file"), ("{not json", "not JSON"), ('{"format": "other"}', "not a version-1")]
+)
 def test_insert_with_a_bad_card_file_prints_one_line(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "card.json"
     if content is not None:
@@ -110,6 +123,7 @@ def test_insert_with_a_bad_card_file_prints_one_line(tmp_path: Path, content: st
 
 
 # -- reset-pin -----------------------------------------------------------------------------
+
 
 def test_reset_pin_unlocks_a_locked_auth_pin_with_a_new_pin(card_path: Path) -> None:
     lock_auth_pin(card_path)
@@ -124,8 +138,9 @@ def test_reset_pin_unlocks_a_locked_auth_pin_with_a_new_pin(card_path: Path) -> 
 
 
 def test_reset_pin_prompts_twice_without_echo(card_path: Path) -> None:
-    done = mynacard("reset-pin", str(card_path), "--which", "sign", input="newpass9\nnewpass9\n",
-                    start_new_session=True)
+    done = mynacard(
+        "reset-pin", str(card_path), "--which", "sign", input="newpass9\nnewpass9\n", start_new_session=True
+    )
     assert done.returncode == 0, done.stderr
     assert "newpass9" not in done.stdout.lower() + done.stderr.lower()
     card = Card(card_path)

@@ -30,6 +30,7 @@ def card_in_reader(card: VirtualCard, slot: VpcdSlot) -> Iterator[VpcdBridge]:
         assert wait_for_card(slot.reader, timeout=5.0), "pcscd did not see the inserted card"
         yield bridge
 
+
 READ_256 = CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256)
 
 
@@ -59,7 +60,6 @@ def test_in_process_connect_without_a_card_is_no_card(card: VirtualCard) -> None
     transport.remove()
     with pytest.raises(NoCardError):
         transport.connect()
-
 
 
 @pytest.mark.pcsc
@@ -116,7 +116,7 @@ def test_removal_during_a_stream_of_commands_is_card_removed(vpcd_slot: VpcdSlot
     outcome: list[BaseException] = []
     with card_in_reader(card, vpcd_slot) as bridge, PcscTransport(vpcd_slot.reader) as transport:
         JpkiClient(transport).select_jpki()
-        transport.transmit(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x0A"))
+        transport.transmit(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x0a"))
         started = threading.Event()
 
         def read_forever() -> None:

@@ -41,14 +41,17 @@ def test_6984_verify_on_a_blocked_pin_is_locked() -> None:
     assert isinstance(error_for(ResponseApdu.status(0x6984)), PinLockedError)
 
 
-@pytest.mark.parametrize(("sw", "kind"), [
-    (0x6982, SecurityStatusError),
-    (0x6983, PinLockedError),
-    (0x6A82, FileNotFoundOnCardError),
-    (0x6B00, CardCommandError),
-    (0x6D00, CardCommandError),
-    (0x6700, CardCommandError),
-])
+@pytest.mark.parametrize(
+    ("sw", "kind"),
+    [
+        (0x6982, SecurityStatusError),
+        (0x6983, PinLockedError),
+        (0x6A82, FileNotFoundOnCardError),
+        (0x6B00, CardCommandError),
+        (0x6D00, CardCommandError),
+        (0x6700, CardCommandError),
+    ],
+)
 def test_documented_status_words_map_to_their_exception(sw: int, kind: type) -> None:
     with pytest.raises(kind) as caught:
         check(ResponseApdu.status(sw))

@@ -18,23 +18,39 @@ ROWS = [
     ("90 00 normal end", [], select_df(JPKI), "9000"),
     ("63 Cx wrong PIN, x tries left", [select_df(JPKI), select_ef("0018")], verify("9999"), "63C2"),
     ("63 Cx empty VERIFY", [select_df(JPKI), select_ef("001B")], "00200080", "63C5"),
-    ("63 C0 counter exhausted", [select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000")],
-     verify("0000"), "63C0"),
+    (
+        "63 C0 counter exhausted",
+        [select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000")],
+        verify("0000"),
+        "63C0",
+    ),
     ("63 C0 empty VERIFY on a blocked key", [select_df(KENHOJO), select_ef("0012")], "00200080", "63C0"),
     ("63 00 key without retry limit", [select_df(JPKI), select_ef("0010")], verify("1234"), "6300"),
-    ("69 84 VERIFY on a blocked PIN",
-     [select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000"), verify("0000")], verify(PIN), "6984"),
+    (
+        "69 84 VERIFY on a blocked PIN",
+        [select_df(JPKI), select_ef("0018"), verify("0000"), verify("0000"), verify("0000")],
+        verify(PIN),
+        "6984",
+    ),
     ("69 82 READ 0001 without the sign password", [select_df(JPKI), select_ef("0001")], "00B0000004", "6982"),
     ("69 82 signing without the PIN", [select_df(JPKI), select_ef("0017")], SIGN, "6982"),
-    ("69 85 signing with a certificate as current EF",
-     [select_df(JPKI), select_ef("001B"), verify(PASSWORD), select_ef("0001")], SIGN, "6985"),
+    (
+        "69 85 signing with a certificate as current EF",
+        [select_df(JPKI), select_ef("001B"), verify(PASSWORD), select_ef("0001")],
+        SIGN,
+        "6985",
+    ),
     ("69 86 no current EF", [select_df(JPKI)], "00B0000004", "6986"),
     ("69 81 READ BINARY on a key EF", [select_df(JPKI), select_ef("0017")], "00B0000004", "6981"),
     ("6A 82 unknown AID", [], select_df("A000000308000010000100"), "6A82"),
     ("6A 82 unknown FID", [select_df(JPKI)], select_ef("1234"), "6A82"),
     ("6A 83 record not found", [select_df(KYOTSU)], "00B2020C00", "6A83"),
-    ("6A 86 unknown sign scheme", [select_df(JPKI), select_ef("0018"), verify(PIN), select_ef("0017")],
-     SIGN[:4] + "07" + SIGN[6:], "6A86"),
+    (
+        "6A 86 unknown sign scheme",
+        [select_df(JPKI), select_ef("0018"), verify(PIN), select_ef("0017")],
+        SIGN[:4] + "07" + SIGN[6:],
+        "6A86",
+    ),
     ("6A 88 GET DATA of an unknown object", [], "00CADF3005", "6A88"),
     ("6B 00 READ BINARY past the end", [select_df(JPKI), select_ef("0008")], "00B0000301", "6B00"),
     ("67 00 EF select with Lc 3", [select_df(JPKI)], "00A4020C03000A00", "6700"),
@@ -56,8 +72,25 @@ def test_status_word(tmp_path: Path, before: list[str], command: str, expected: 
 
 
 def test_every_row_of_the_spec_table_is_covered() -> None:
-    table = {"9000", "63C", "6300", "6984", "6982", "6985", "6986", "6981", "6A82", "6A83", "6A86",
-             "6A88", "6B00", "6700", "6881", "6D00", "6E00"}
+    table = {
+        "9000",
+        "63C",
+        "6300",
+        "6984",
+        "6982",
+        "6985",
+        "6986",
+        "6981",
+        "6A82",
+        "6A83",
+        "6A86",
+        "6A88",
+        "6B00",
+        "6700",
+        "6881",
+        "6D00",
+        "6E00",
+    }
     covered = {row[3][:3] if row[3].startswith("63C") else row[3] for row in ROWS}
     assert table <= covered
     assert {"63C2", "63C0"} <= {row[3] for row in ROWS}

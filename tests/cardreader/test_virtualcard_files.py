@@ -74,7 +74,7 @@ def _tlv_size(header: bytes) -> int:
     length = header[position]
     if length & 0x80:
         count = length & 0x7F
-        return position + 1 + count + int.from_bytes(header[position + 1:position + 1 + count], "big")
+        return position + 1 + count + int.from_bytes(header[position + 1 : position + 1 + count], "big")
     return position + 1 + length
 
 
@@ -90,19 +90,23 @@ def card(card_path: Path) -> Card:
 
 # -- SELECT ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("aid", [JPKI, KENHOJO, KENKAKU, KYOTSU, JUKI, ISD])
 def test_every_application_of_the_card_is_selectable_by_its_full_name(card: Card, aid: str) -> None:
     assert card.sw(select_df(aid)) == "9000"
 
 
-@pytest.mark.parametrize("aid", [
-    "A000000116",  # coolkey
-    "A00000000101",  # muscle
-    "A000000308000010",  # PIV
-    "D27600012401",  # openpgp
-    "D392F00026010000",  # a prefix of the JPKI AID: exact match only
-    "D392F00026010000000102",  # longer than the JPKI AID
-])
+@pytest.mark.parametrize(
+    "aid",
+    [
+        "A000000116",  # coolkey
+        "A00000000101",  # muscle
+        "A000000308000010",  # PIV
+        "D27600012401",  # openpgp
+        "D392F00026010000",  # a prefix of the JPKI AID: exact match only
+        "D392F00026010000000102",  # longer than the JPKI AID
+    ],
+)
 def test_foreign_and_partial_aids_are_not_found(card: Card, aid: str) -> None:
     assert card.sw(select_df(aid)) == "6A82"
 
@@ -127,6 +131,7 @@ def test_select_mf_quirks_after_reset_and_with_an_application(card: Card) -> Non
 
 # -- READ BINARY -------------------------------------------------------------------------
 
+
 def test_token_info_is_160_bytes_with_the_space_padded_physical_card_label(card: Card) -> None:
     info = card.ok(select_df(JPKI), select_ef("0006"), "00B0000000")
     assert len(info) == 160
@@ -145,11 +150,13 @@ def test_certificate_availability_says_which_certificates_exist(card: Card, tmp_
     assert child.sw(select_ef("001A")) == "6A82"
 
 
-@pytest.mark.parametrize("fid, field", [("000A", "auth_certificate"), ("000B", "auth_ca_certificate"),
-                                        ("0002", "sign_ca_certificate")])
+@pytest.mark.parametrize(
+    "fid, field", [("000A", "auth_certificate"), ("000B", "auth_ca_certificate"), ("0002", "sign_ca_certificate")]
+)
 @pytest.mark.parametrize("client", ["opensc", "myna", "go-myna"])
 def test_certificates_read_back_byte_exact_with_each_clients_chunking(
-        card: Card, card_path: Path, fid: str, field: str, client: str) -> None:
+    card: Card, card_path: Path, fid: str, field: str, client: str
+) -> None:
     expected = getattr(CardFile.load(card_path), field)
     card.ok(select_df(JPKI), select_ef(fid))
     if client == "opensc":  # 4-byte header, then everything from offset 0
@@ -203,20 +210,22 @@ def test_sign_certificate_needs_the_sign_password(card: Card, card_path: Path) -
 
 # -- 券面事項入力補助AP --------------------------------------------------------------------
 
+
 def test_my_number_is_17_bytes_and_needs_the_pin(card: Card) -> None:
     assert card.sw(select_df(KENHOJO), select_ef("0001"), "00B0000011") == "6982"
     assert card.ok(select_ef("0011"), verify(PIN), select_ef("0001"), "00B0000011") == (
-        bytes.fromhex("FF100C") + b"123456789018" + b"\xff\xff")
+        bytes.fromhex("FF100C") + b"123456789018" + b"\xff\xff"
+    )
 
 
 def _parse_tlv(data: bytes, offset: int) -> tuple[bytes, bytes, int]:
-    tag = data[offset:offset + 2]
+    tag = data[offset : offset + 2]
     length, position = data[offset + 2], offset + 3
     if length & 0x80:
         count = length & 0x7F
-        length = int.from_bytes(data[position:position + count], "big")
+        length = int.from_bytes(data[position : position + count], "big")
         position += count
-    return tag, data[position:position + length], position + length
+    return tag, data[position : position + length], position + length
 
 
 def _basic_four(card: Card) -> dict[bytes, bytes]:
@@ -233,7 +242,7 @@ def _basic_four(card: Card) -> dict[bytes, bytes]:
         tag, item, position = _parse_tlv(data, position)
         items[tag] = item
     table = items[b"\xdf\x21"]
-    assert [int.from_bytes(table[i:i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
+    assert [int.from_bytes(table[i : i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
     return items
 
 
@@ -284,6 +293,7 @@ def test_basic_info_has_the_apid_and_a_16_byte_key_id(card: Card) -> None:
 
 # -- other applications -------------------------------------------------------------------
 
+
 def test_kyotsu_record_one_holds_28_ascii_digits(card: Card) -> None:
     record = card.ok(select_df(KYOTSU), "00B2010C00")
     assert record[:2] == bytes.fromhex("011C") and len(record) == 30 and record[2:].isdigit()
@@ -319,14 +329,16 @@ def test_a_card_file_without_an_atr_is_refused(tmp_path: Path) -> None:
         VirtualCard(path)
 
 
-_japanese = st.text(alphabet=st.sampled_from("取手太郎花子茨城県寺田番地１２３４５６７８９０－ー　ABCあいう"),
-                    min_size=1, max_size=200)
+_japanese = st.text(
+    alphabet=st.sampled_from("取手太郎花子茨城県寺田番地１２３４５６７８９０－ー　ABCあいう"), min_size=1, max_size=200
+)
 
 
-@given(name=_japanese, address=_japanese,
-       birth=st.from_regex(r"[0-9]{8}", fullmatch=True), sex=st.sampled_from("129"))
+@given(name=_japanese, address=_japanese, birth=st.from_regex(r"[0-9]{8}", fullmatch=True), sex=st.sampled_from("129"))
 @settings(max_examples=200, deadline=None)
-def test_basic_four_encoding_round_trips_with_a_true_offset_table(name: str, address: str, birth: str, sex: str) -> None:
+def test_basic_four_encoding_round_trips_with_a_true_offset_table(
+    name: str, address: str, birth: str, sex: str
+) -> None:
     data = basic_four_ef(KenhojoData("123456789018", name, address, birth, sex))
     tag, value, end = _parse_tlv(data, 0)
     assert tag == b"\xff\x20" and end == len(data)
@@ -337,7 +349,7 @@ def test_basic_four_encoding_round_trips_with_a_true_offset_table(name: str, add
         items.append((tag, item))
     assert [t for t, _ in items] == [b"\xdf\x21", b"\xdf\x22", b"\xdf\x23", b"\xdf\x24", b"\xdf\x25"]
     table = items[0][1]
-    assert [int.from_bytes(table[i:i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
+    assert [int.from_bytes(table[i : i + 2], "big") for i in range(0, 8, 2)] == starts[1:]
     assert [item.decode() for _, item in items[1:]] == [name, address, birth, sex]
 
 
@@ -357,11 +369,11 @@ def _face_items(face: bytes) -> tuple[list[int], dict[bytes, bytes]]:
     items: dict[bytes, bytes] = {}
     offsets: list[int] = []
     while at < len(face) and face[at] == 0xDF:
-        tag = face[at:at + 2]
+        tag = face[at : at + 2]
         length, start = _length_at(face, at + 2)
         if tag != b"\xdf\x21":
             offsets.append(at)
-        items[tag] = face[start:start + length]
+        items[tag] = face[start : start + length]
         at = start + length
     return offsets, items
 
@@ -371,7 +383,7 @@ def _length_at(data: bytes, at: int) -> tuple[int, int]:
     if first < 0x80:
         return first, at + 1
     count = first & 0x7F
-    return int.from_bytes(data[at + 1:at + 1 + count], "big"), at + 1 + count
+    return int.from_bytes(data[at + 1 : at + 1 + count], "big"), at + 1 + count
 
 
 def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> None:
@@ -388,7 +400,7 @@ def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> N
     offsets, items = _face_items(face)
     tags = [bytes((0xDF, n)) for n in range(0x21, 0x2B)]
     assert list(items) == tags
-    assert [int.from_bytes(items[b"\xdf\x21"][i:i + 2], "big") for i in range(0, 18, 2)] == offsets
+    assert [int.from_bytes(items[b"\xdf\x21"][i : i + 2], "big") for i in range(0, 18, 2)] == offsets
     assert items[b"\xdf\x22"] == b"19800217" and items[b"\xdf\x23"] == b"1"
     for tag, size in ((b"\xdf\x25", (1024, 192)), (b"\xdf\x26", (1024, 288)), (b"\xdf\x2a", (256, 96))):
         image = Image.open(io.BytesIO(items[tag]))
@@ -399,7 +411,7 @@ def test_kenkaku_card_face_has_every_item_in_the_real_structure(card: Card) -> N
     assert photo.format == "JPEG2000" and photo.size == (288, 360)
     key = serialization.load_der_public_key(items[b"\xdf\x24"])
     assert isinstance(key, rsa.RSAPublicKey)
-    signed = face[offsets[0]:offsets[6]]  # DF22..DF27 as stored
+    signed = face[offsets[0] : offsets[6]]  # DF22..DF27 as stored
     key.verify(items[b"\xdf\x28"], signed, padding.PKCS1v15(), hashes.SHA256())
     assert len(items[b"\xdf\x29"]) == 8 and items[b"\xdf\x29"].isdigit()
     assert len(face) < 32768  # READ BINARY's 15-bit offset reaches all of it
@@ -412,13 +424,13 @@ def _tlvs(data: bytes) -> dict[bytes, tuple[bytes, bytes]]:
     while at < len(data) and not _filler_at(data, at):
         tag_size = 2 if data[at] & 0x1F == 0x1F else 1
         length, start = _length_at(data, at + tag_size)
-        found[data[at:at + tag_size]] = (data[at:start + length], data[start:start + length])
+        found[data[at : at + tag_size]] = (data[at : start + length], data[start : start + length])
         at = start + length
     return found
 
 
 def _filler_at(data: bytes, at: int) -> bool:
-    return data[at] == 0xFF and data[at:at + 2] != b"\xff\x30"  # FF30 is a tag, other FF filler
+    return data[at] == 0xFF and data[at : at + 2] != b"\xff\x30"  # FF30 is a tag, other FF filler
 
 
 def test_kenhojo_cv_certificate_and_integrity_signature_verify_with_its_public_key(card: Card) -> None:
@@ -427,8 +439,7 @@ def test_kenhojo_cv_certificate_and_integrity_signature_verify_with_its_public_k
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    cv = card.ok(select_df(KENHOJO), select_ef("0004"), "00B0000000") + card.ok("00B00100FF") + \
-        card.ok("00B001FF00")
+    cv = card.ok(select_df(KENHOJO), select_ef("0004"), "00B0000000") + card.ok("00B00100FF") + card.ok("00B001FF00")
     cv = cv[:568]
     outer = _tlvs(cv)
     assert list(outer) == [b"\x7f\x21"]
@@ -437,8 +448,9 @@ def test_kenhojo_cv_certificate_and_integrity_signature_verify_with_its_public_k
     body = _tlvs(inner[b"\x5f\x4e"][1])
     assert {b"\x42", b"\x7f\x49", b"\x5f\x20"} <= set(body)
     key_parts = _tlvs(body[b"\x7f\x49"][1])
-    key = rsa.RSAPublicNumbers(int.from_bytes(key_parts[b"\x82"][1], "big"),
-                               int.from_bytes(key_parts[b"\x81"][1], "big")).public_key()
+    key = rsa.RSAPublicNumbers(
+        int.from_bytes(key_parts[b"\x82"][1], "big"), int.from_bytes(key_parts[b"\x81"][1], "big")
+    ).public_key()
     assert key.key_size == 2048
     key.verify(inner[b"\x5f\x37"][1], inner[b"\x5f\x4e"][0], padding.PKCS1v15(), hashes.SHA256())
 

@@ -84,7 +84,7 @@ def test_verify_without_a_pin_ef_selected(card: Card) -> None:
 def test_verify_by_short_ef_id(card: Card) -> None:
     assert card.sw(select_df(JPKI), "00200098") == "63C3"
     assert card.sw("00200098" + verify(PIN)[8:]) == "9000"
-    assert card.ok(select_ef("0017"))  == b""
+    assert card.ok(select_ef("0017")) == b""
 
 
 def test_verified_state_survives_ef_selection_and_reselecting_the_df(card: Card) -> None:
@@ -167,10 +167,15 @@ def test_change_pin_needs_a_verify_first_and_persists_the_new_pin(card: Card, ca
     assert tries_on_disk(card_path) == 3
 
 
-@pytest.mark.parametrize("ef, new, sw", [
-    ("0018", "123", "6700"), ("0018", "12a4", "6A80"),
-    ("001B", "ABC12", "6700"), ("001B", "abc123", "6A80"),
-])
+@pytest.mark.parametrize(
+    "ef, new, sw",
+    [
+        ("0018", "123", "6700"),
+        ("0018", "12a4", "6A80"),
+        ("001B", "ABC12", "6700"),
+        ("001B", "abc123", "6A80"),
+    ],
+)
 def test_change_pin_refuses_secrets_of_the_wrong_form(card: Card, ef: str, new: str, sw: str) -> None:
     secret = PIN if ef == "0018" else PASSWORD
     card.ok(select_df(JPKI), select_ef(ef), verify(secret))
@@ -190,7 +195,8 @@ def test_counters_are_shared_by_two_cards_on_one_file(card_path: Path) -> None:
 
 
 def test_debug_log_shows_headers_and_status_words_but_never_the_pin(
-        card: Card, caplog: pytest.LogCaptureFixture) -> None:
+    card: Card, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG", logger="cardreader.virtualcard")
     card.ok(select_df(JPKI), select_ef("0018"), verify(PIN))
     logged = caplog.text

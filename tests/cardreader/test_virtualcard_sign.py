@@ -42,14 +42,15 @@ def card(card_path: Path) -> Card:
     return Card(card_path)
 
 
-@pytest.mark.parametrize("which, pin_ef, key_ef, secret", [
-    ("auth", "0018", "0017", PIN), ("sign", "001B", "001A", PASSWORD)])
+@pytest.mark.parametrize(
+    "which, pin_ef, key_ef, secret", [("auth", "0018", "0017", PIN), ("sign", "001B", "001A", PASSWORD)]
+)
 def test_signature_over_a_digest_info_verifies_with_the_certificate(
-        card: Card, card_path: Path, which: str, pin_ef: str, key_ef: str, secret: str) -> None:
+    card: Card, card_path: Path, which: str, pin_ef: str, key_ef: str, secret: str
+) -> None:
     message = b"konbini-kiosk authentication challenge"
     digest_info = SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(message).digest()
-    signature = card.ok(select_df(JPKI), select_ef(pin_ef), verify(secret), select_ef(key_ef),
-                        sign_apdu(digest_info))
+    signature = card.ok(select_df(JPKI), select_ef(pin_ef), verify(secret), select_ef(key_ef), sign_apdu(digest_info))
     assert len(signature) == 256
     public_key(card_path, which).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
 
@@ -63,11 +64,14 @@ def test_data_is_padded_as_given_not_hashed(card: Card, card_path: Path) -> None
     assert block == b"\x00\x01" + b"\xff" * (256 - 3 - len(data)) + b"\x00" + data
 
 
-@pytest.mark.parametrize("data", [
-    SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(b"a").digest(),  # a DigestInfo
-    SHA256_DIGEST_INFO_PREFIX[:-1] + b"\x21" + hashlib.sha256(b"a").digest() + b"!",  # almost one
-    b"\x30" * 245,  # the longest input
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(b"a").digest(),  # a DigestInfo
+        SHA256_DIGEST_INFO_PREFIX[:-1] + b"\x21" + hashlib.sha256(b"a").digest() + b"!",  # almost one
+        b"\x30" * 245,  # the longest input
+    ],
+)
 def test_signature_is_the_textbook_rsa_of_the_padded_data(card: Card, card_path: Path, data: bytes) -> None:
     key = serialization.load_pem_private_key(CardFile.load(card_path).auth_private_key, password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
@@ -132,15 +136,18 @@ def test_a_signature_with_the_wrong_key_does_not_verify(card: Card, card_path: P
         public_key(card_path, "auth").verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
 
 
-@pytest.mark.parametrize("apdu, sw", [
-    (sign_apdu(b"\x00" * 246), "6700"),  # more than k - 11 bytes
-    ("802A008000", "6700"),  # no data
-    (sign_apdu(bytes(31), p1=0x02), "6700"),  # scheme 02 takes exactly 32 bytes
-    (sign_apdu(bytes(51), p1=0x06), "6A86"),  # no such scheme
-    (sign_apdu(bytes(51), p2=0x00), "6A86"),  # application default key: not offered
-    (sign_apdu(bytes(51), p2=0x8A), "6985"),  # 000A is a certificate, not a key
-    (sign_apdu(bytes(51), p2=0x85), "6A88"),  # no EF 0005
-])
+@pytest.mark.parametrize(
+    "apdu, sw",
+    [
+        (sign_apdu(b"\x00" * 246), "6700"),  # more than k - 11 bytes
+        ("802A008000", "6700"),  # no data
+        (sign_apdu(bytes(31), p1=0x02), "6700"),  # scheme 02 takes exactly 32 bytes
+        (sign_apdu(bytes(51), p1=0x06), "6A86"),  # no such scheme
+        (sign_apdu(bytes(51), p2=0x00), "6A86"),  # application default key: not offered
+        (sign_apdu(bytes(51), p2=0x8A), "6985"),  # 000A is a certificate, not a key
+        (sign_apdu(bytes(51), p2=0x85), "6A88"),  # no EF 0005
+    ],
+)
 def test_bad_sign_commands(card: Card, apdu: str, sw: str) -> None:
     card.ok(select_df(JPKI), select_ef("0018"), verify(PIN), select_ef("0017"))
     assert card.sw(apdu) == sw

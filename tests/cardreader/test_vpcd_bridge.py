@@ -90,8 +90,9 @@ def test_inserted_card_shows_its_atr_and_answers_select(vpcd_slot, card: Virtual
         connection = _eventually(lambda: _connect(vpcd_slot.reader))
         assert bytes(connection.getATR()) == card.atr == bytes.fromhex("3BE000FF8131FE4514")
         connection.disconnect()
-        answers = _eventually(lambda: _exchange(
-            vpcd_slot.reader, SELECT_JPKI, SELECT_AUTH_CERT, [0x00, 0xB0, 0x00, 0x00, 0x04]))
+        answers = _eventually(
+            lambda: _exchange(vpcd_slot.reader, SELECT_JPKI, SELECT_AUTH_CERT, [0x00, 0xB0, 0x00, 0x00, 0x04])
+        )
         assert [sw for _, sw in answers] == [0x9000] * 3
         assert answers[-1][0][:2] == b"\x30\x82" and len(answers[-1][0]) == 4
     assert not bridge.inserted
@@ -115,16 +116,28 @@ def test_removed_card_is_gone_for_pyscard_and_reinsertion_works(vpcd_slot, card:
 
 def test_removal_clears_the_verified_pin(vpcd_slot, card: VirtualCard) -> None:  # type: ignore[no-untyped-def]
     with VpcdBridge(card, host=vpcd_slot.host, port=vpcd_slot.port) as bridge:
-        answers = _eventually(lambda: _exchange(
-            vpcd_slot.reader, SELECT_JPKI, [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x1B],
-            [0x00, 0x20, 0x00, 0x80, 6, *b"ABC123"], [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x01],
-            [0x00, 0xB0, 0x00, 0x00, 0x04]))
+        answers = _eventually(
+            lambda: _exchange(
+                vpcd_slot.reader,
+                SELECT_JPKI,
+                [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x1B],
+                [0x00, 0x20, 0x00, 0x80, 6, *b"ABC123"],
+                [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x01],
+                [0x00, 0xB0, 0x00, 0x00, 0x04],
+            )
+        )
         assert [sw for _, sw in answers] == [0x9000] * 5  # the sign certificate opened
         bridge.remove()
         _wait_until_absent(vpcd_slot.reader)
         bridge.insert()
-        answers = _eventually(lambda: _exchange(
-            vpcd_slot.reader, SELECT_JPKI, [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x01], [0x00, 0xB0, 0x00, 0x00, 0x04]))
+        answers = _eventually(
+            lambda: _exchange(
+                vpcd_slot.reader,
+                SELECT_JPKI,
+                [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x01],
+                [0x00, 0xB0, 0x00, 0x00, 0x04],
+            )
+        )
         assert answers[-1] == (b"", 0x6982)
 
 
@@ -136,8 +149,9 @@ def test_two_cards_in_two_readers_at_once(vpcd_slots, tmp_path: Path) -> None:  
     try:
         certs = []
         for slot in vpcd_slots:
-            answers = _eventually(lambda slot=slot: _exchange(
-                slot.reader, SELECT_JPKI, SELECT_AUTH_CERT, [0x00, 0xB0, 0x00, 0x00, 0x00]))
+            answers = _eventually(
+                lambda slot=slot: _exchange(slot.reader, SELECT_JPKI, SELECT_AUTH_CERT, [0x00, 0xB0, 0x00, 0x00, 0x00])
+            )
             assert [sw for _, sw in answers] == [0x9000] * 3
             certs.append(answers[-1][0])
         for card, cert in zip(cards, certs, strict=True):
@@ -162,7 +176,8 @@ def test_insert_without_vpcd_raises_a_reader_error(card: VirtualCard) -> None:
 
 
 def test_a_second_card_in_an_occupied_reader_is_refused_and_the_first_keeps_working(  # type: ignore[no-untyped-def]
-        vpcd_slot, tmp_path: Path) -> None:
+    vpcd_slot, tmp_path: Path
+) -> None:
     first = VirtualCard(make_card(tmp_path / "first.json"))
     second = VirtualCard(make_card(tmp_path / "second.json", slot=1))
     with VpcdBridge(first, host=vpcd_slot.host, port=vpcd_slot.port):

@@ -66,10 +66,16 @@ def _people() -> list[Person]:
     people = []
     for h in range(HOUSEHOLDS):
         surname = _SURNAME_PARTS[h // 10] + _SURNAME_PARTS[h % 10]
-        people.extend(Person(
-            resident_id=f"toride-{h:02d}{m}", name=f"{surname}　{_GIVEN[m]}", household_id=f"hh-{h:02d}",
-            zokugara=_ZOKUGARA[m], birth_date=dt.date(1970 + m * 10, 1 + h % 12, 10),
-        ) for m in range(MEMBERS))
+        people.extend(
+            Person(
+                resident_id=f"toride-{h:02d}{m}",
+                name=f"{surname}　{_GIVEN[m]}",
+                household_id=f"hh-{h:02d}",
+                zokugara=_ZOKUGARA[m],
+                birth_date=dt.date(1970 + m * 10, 1 + h % 12, 10),
+            )
+            for m in range(MEMBERS)
+        )
     return people
 
 
@@ -111,14 +117,18 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     data_dir = tmp_path_factory.mktemp("certserver-data")
     ca = CaBundle.create(data_dir / "ca")
     store = SignerStore.open(data_dir / "ca")
-    store.ensure_signer(MUNICIPALITY, "取手市", partial(ca.issue_document_signing_certificate,
-                                                     municipality_code=MUNICIPALITY, municipality_name="取手市"),
-                        chain=(ca.document_ca.cert,))
+    store.ensure_signer(
+        MUNICIPALITY,
+        "取手市",
+        partial(ca.issue_document_signing_certificate, municipality_code=MUNICIPALITY, municipality_name="取手市"),
+        chain=(ca.document_ca.cert,),
+    )
     issued_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     cards = {}
     for person in PEOPLE:
-        holder = CardHolder(name=person.name, birth_date=person.birth_date, sex="1",
-                            address="茨城県取手市寺田５１３９番地")
+        holder = CardHolder(
+            name=person.name, birth_date=person.birth_date, sex="1", address="茨城県取手市寺田５１３９番地"
+        )
         cert = issue_certificate(ca, Purpose.AUTH, holder=holder, municipality_code=MUNICIPALITY, issued_at=issued_at)
         cards[person.resident_id] = Card(person.resident_id, cert)
     return Pki(data_dir, ca, cards)
@@ -126,39 +136,86 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def populate(session: Session, pki: Pki) -> None:
     """The registry and card rows every API test starts from."""
-    session.add(Municipality(code=MUNICIPALITY, name="取手市", name_en="Toride City", prefecture="茨城県",
-                             mayor_title="取手市長", mayor_name="試験　市長", participating=True))
+    session.add(
+        Municipality(
+            code=MUNICIPALITY,
+            name="取手市",
+            name_en="Toride City",
+            prefecture="茨城県",
+            mayor_title="取手市長",
+            mayor_name="試験　市長",
+            participating=True,
+        )
+    )
     session.flush()
     for kind, fee in (("juminhyo", JUMINHYO_FEE), ("inkan", INKAN_FEE)):
-        session.add(CertificateSetting(municipality_code=MUNICIPALITY, kind=kind, offered=True,
-                                       opens_at=dt.time(6, 30), closes_at=dt.time(23, 0), weekdays_only=False,
-                                       max_copies=5))
-        session.add(Fee(municipality_code=MUNICIPALITY, kind=kind, fee_yen=fee, valid_from=dt.date(2016, 7, 1),
-                        valid_to=None, label="demo value"))
+        session.add(
+            CertificateSetting(
+                municipality_code=MUNICIPALITY,
+                kind=kind,
+                offered=True,
+                opens_at=dt.time(6, 30),
+                closes_at=dt.time(23, 0),
+                weekdays_only=False,
+                max_copies=5,
+            )
+        )
+        session.add(
+            Fee(
+                municipality_code=MUNICIPALITY,
+                kind=kind,
+                fee_yen=fee,
+                valid_from=dt.date(2016, 7, 1),
+                valid_to=None,
+                label="demo value",
+            )
+        )
     for h in range(HOUSEHOLDS):
         session.add(Household(id=f"hh-{h:02d}", municipality_code=MUNICIPALITY, address=f"茨城県取手市寺田{h + 1}番地"))
     session.flush()
     for person in PEOPLE:
-        session.add(Resident(
-            id=person.resident_id, municipality_code=MUNICIPALITY, household_id=person.household_id,
-            name=person.name, name_kana=None, birth_date=person.birth_date, sex="男",
-            address=f"茨城県取手市寺田{int(person.household_id[3:]) + 1}番地", zokugara=person.zokugara,
-            became_resident_on=dt.date(2010, 4, 1), address_since=dt.date(2010, 4, 1),
-            honseki="茨城県取手市寺田１番地", hitto_sha=person.name, my_number=None, status="active",
-        ))
+        session.add(
+            Resident(
+                id=person.resident_id,
+                municipality_code=MUNICIPALITY,
+                household_id=person.household_id,
+                name=person.name,
+                name_kana=None,
+                birth_date=person.birth_date,
+                sex="男",
+                address=f"茨城県取手市寺田{int(person.household_id[3:]) + 1}番地",
+                zokugara=person.zokugara,
+                became_resident_on=dt.date(2010, 4, 1),
+                address_since=dt.date(2010, 4, 1),
+                honseki="茨城県取手市寺田１番地",
+                hitto_sha=person.name,
+                my_number=None,
+                status="active",
+            )
+        )
     session.flush()
     for card in pki.cards.values():
         cert = card.certificate.certificate
-        session.add(CardCertificate(
-            serial=card.serial, card_id=secrets.token_hex(16), resident_id=card.resident_id, purpose="auth",
-            subject_cn=card.certificate.common_name, issued_at=cert.not_valid_before_utc,
-            not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, status="active",
-            enrolled_real_card=False, certificate_der=card.der,
-        ))
+        session.add(
+            CardCertificate(
+                serial=card.serial,
+                card_id=secrets.token_hex(16),
+                resident_id=card.resident_id,
+                purpose="auth",
+                subject_cn=card.certificate.common_name,
+                issued_at=cert.not_valid_before_utc,
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                status="active",
+                enrolled_real_card=False,
+                certificate_der=card.der,
+            )
+        )
 
 
-def populated_with_kiosks(db_url: str, pki: Pki, kiosk_ids: Sequence[str],
-                          now: dt.datetime | None = None) -> list[KioskCredential]:
+def populated_with_kiosks(
+    db_url: str, pki: Pki, kiosk_ids: Sequence[str], now: dt.datetime | None = None
+) -> list[KioskCredential]:
     """`populate` the database at `db_url` and register these kiosks; their credentials."""
     engine = make_engine(db_url)
     try:
@@ -202,8 +259,11 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False, lifespan="on", backlog=512))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", backlog=512
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     @property
@@ -290,13 +350,19 @@ class KioskClient:
     def start(self, **kw: Any) -> httpx.Response:
         return self.http.post("/api/v1/transactions", **kw)
 
-    def authenticate(self, tx_id: str, card: Card, challenge_b64: str, *, signature: bytes | None = None,
-                     **kw: Any) -> httpx.Response:
+    def authenticate(
+        self, tx_id: str, card: Card, challenge_b64: str, *, signature: bytes | None = None, **kw: Any
+    ) -> httpx.Response:
         challenge = base64.b64decode(challenge_b64)
         signature = card.sign(challenge) if signature is None else signature
-        return self.http.post(f"/api/v1/transactions/{tx_id}/authenticate", json={
-            "certificate": base64.b64encode(card.der).decode(), "signature": base64.b64encode(signature).decode(),
-        }, **kw)
+        return self.http.post(
+            f"/api/v1/transactions/{tx_id}/authenticate",
+            json={
+                "certificate": base64.b64encode(card.der).decode(),
+                "signature": base64.b64encode(signature).decode(),
+            },
+            **kw,
+        )
 
     def order(self, tx_id: str, **body: Any) -> httpx.Response:
         headers = body.pop("headers", None)

@@ -63,19 +63,35 @@ def add_resident(
 ) -> Resident:
     """A resident of 取手市 (municipality and household created when missing)."""
     if session.get(Municipality, MUNICIPALITY) is None:
-        session.add(Municipality(
-            code=MUNICIPALITY, name="取手市", name_en="Toride City", prefecture="茨城県",
-            mayor_title="取手市長", mayor_name="試験　市長", participating=True,
-        ))
+        session.add(
+            Municipality(
+                code=MUNICIPALITY,
+                name="取手市",
+                name_en="Toride City",
+                prefecture="茨城県",
+                mayor_title="取手市長",
+                mayor_name="試験　市長",
+                participating=True,
+            )
+        )
         session.flush()
     household_id = f"hh-{resident_id}"
     session.add(Household(id=household_id, municipality_code=MUNICIPALITY, address=address))
     session.flush()
     resident = Resident(
-        id=resident_id, municipality_code=MUNICIPALITY, household_id=household_id, name=name,
-        name_kana=None, birth_date=birth_date, sex=sex, address=address, zokugara="世帯主",
-        became_resident_on=dt.date(2010, 4, 1), address_since=dt.date(2010, 4, 1),
-        my_number=my_number, status=status,
+        id=resident_id,
+        municipality_code=MUNICIPALITY,
+        household_id=household_id,
+        name=name,
+        name_kana=None,
+        birth_date=birth_date,
+        sex=sex,
+        address=address,
+        zokugara="世帯主",
+        became_resident_on=dt.date(2010, 4, 1),
+        address_since=dt.date(2010, 4, 1),
+        my_number=my_number,
+        status=status,
     )
     session.add(resident)
     session.flush()
@@ -87,24 +103,36 @@ def foreign_ca_with_same_names(ca: CaBundle) -> tuple[rsa.RSAPrivateKey, x509.Ce
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     real = ca.auth_ca.cert
     cert = (
-        x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.issuer)
-        .public_key(key.public_key()).serial_number(real.serial_number)
-        .not_valid_before(real.not_valid_before_utc).not_valid_after(real.not_valid_after_utc)
+        x509.CertificateBuilder()
+        .subject_name(real.subject)
+        .issuer_name(real.issuer)
+        .public_key(key.public_key())
+        .serial_number(real.serial_number)
+        .not_valid_before(real.not_valid_before_utc)
+        .not_valid_after(real.not_valid_after_utc)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     return key, cert
 
 
-def forge_like(cert_der: bytes, issuer_key: rsa.RSAPrivateKey, *, public_key: rsa.RSAPublicKey | None = None,
-               serial: int | None = None) -> bytes:
+def forge_like(
+    cert_der: bytes,
+    issuer_key: rsa.RSAPrivateKey,
+    *,
+    public_key: rsa.RSAPublicKey | None = None,
+    serial: int | None = None,
+) -> bytes:
     """A copy of a certificate (names, serial, dates) signed by another key."""
     original = x509.load_der_x509_certificate(cert_der)
     builder = (
-        x509.CertificateBuilder().subject_name(original.subject).issuer_name(original.issuer)
+        x509.CertificateBuilder()
+        .subject_name(original.subject)
+        .issuer_name(original.issuer)
         .public_key(public_key or original.public_key())  # type: ignore[arg-type]
         .serial_number(serial if serial is not None else original.serial_number)
-        .not_valid_before(original.not_valid_before_utc).not_valid_after(original.not_valid_after_utc)
+        .not_valid_before(original.not_valid_before_utc)
+        .not_valid_after(original.not_valid_after_utc)
     )
     for ext in original.extensions:
         builder = builder.add_extension(ext.value, ext.critical)
@@ -114,18 +142,34 @@ def forge_like(cert_der: bytes, issuer_key: rsa.RSAPrivateKey, *, public_key: rs
 def external_ca_and_card(now: dt.datetime) -> tuple[x509.Certificate, x509.Certificate, rsa.RSAPrivateKey]:
     """A stand-in for a real J-LIS root and a real card's auth certificate under it."""
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "JP"),
-                      x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Stand-in external CA")])
-    ca_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ca_key.public_key())
-               .serial_number(1).not_valid_before(now - dt.timedelta(days=30))
-               .not_valid_after(now + dt.timedelta(days=3650))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-               .sign(ca_key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Stand-in external CA"),
+        ]
+    )
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     card_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    card = (x509.CertificateBuilder().subject_name(profiles.card_subject("8439ABCDEFGHIJKLMNOP"))
-            .issuer_name(name).public_key(card_key.public_key()).serial_number(0x0705D990)
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=900))
-            .sign(ca_key, hashes.SHA256()))
+    card = (
+        x509.CertificateBuilder()
+        .subject_name(profiles.card_subject("8439ABCDEFGHIJKLMNOP"))
+        .issuer_name(name)
+        .public_key(card_key.public_key())
+        .serial_number(0x0705D990)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=900))
+        .sign(ca_key, hashes.SHA256())
+    )
     return ca_cert, card, card_key
 
 

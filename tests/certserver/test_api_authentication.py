@@ -100,8 +100,13 @@ def test_an_expired_certificate_is_refused(service: Service) -> None:
 def test_a_revoked_certificate_is_refused(service: Service) -> None:
     card = service.pki.cards["toride-000"]
     with transaction(service.factory) as session:
-        session.execute(update(CardCertificate).where(CardCertificate.serial == card.serial).values(
-            status="revoked", revoked_at=service.clock() - dt.timedelta(hours=1), revocation_reason="keyCompromise"))
+        session.execute(
+            update(CardCertificate)
+            .where(CardCertificate.serial == card.serial)
+            .values(
+                status="revoked", revoked_at=service.clock() - dt.timedelta(hours=1), revocation_reason="keyCompromise"
+            )
+        )
     with service.kiosk() as kiosk:
         tx_id, challenge = _start(kiosk)
         answer = kiosk.authenticate(tx_id, card, challenge)
@@ -141,9 +146,15 @@ def test_another_kiosk_cannot_see_or_touch_a_transaction_or_its_documents(servic
     with service.kiosk("K1") as mine, service.kiosk("K2") as theirs:
         tx_id, _ = mine.paid(card)
         doc_id = mine.documents(tx_id).json()["documents"][0]["document_id"]
-        for answer in (theirs.status(tx_id), theirs.documents(tx_id), theirs.document(tx_id, doc_id),
-                       theirs.pay(tx_id, 200), theirs.printed(tx_id), theirs.cancel(tx_id),
-                       theirs.order(tx_id)):
+        for answer in (
+            theirs.status(tx_id),
+            theirs.documents(tx_id),
+            theirs.document(tx_id, doc_id),
+            theirs.pay(tx_id, 200),
+            theirs.printed(tx_id),
+            theirs.cancel(tx_id),
+            theirs.order(tx_id),
+        ):
             assert answer.status_code == 404
             assert error_code(answer) == "transaction_not_found"
             assert b"%PDF" not in answer.content

@@ -33,18 +33,32 @@ def authed(service: Service) -> tuple[httpx.Client, str]:
 def test_garbage_json_is_an_invalid_request(service: Service, authed: tuple[httpx.Client, str]) -> None:
     http, tx_id = authed
     for raw in (b"{", b"not json", b"\xff\xfe\x00", b"[1,2", b"", b"null", b"[]", b'"text"'):
-        answer = http.post(f"/api/v1/transactions/{tx_id}/order", content=raw,
-                           headers={"Content-Type": "application/json"})
+        answer = http.post(
+            f"/api/v1/transactions/{tx_id}/order", content=raw, headers={"Content-Type": "application/json"}
+        )
         assert answer.status_code == 422, raw
         assert error_code(answer) == "invalid_request"
 
 
 BAD_ORDER_FIELDS = [
-    {"copies": "2"}, {"copies": 2.5}, {"copies": True}, {"copies": 0}, {"copies": -1},
-    {"copies": 10**30}, {"whole_household": "yes"}, {"person_ids": "toride-000"}, {"person_ids": [1, 2]},
-    {"person_ids": ["x" * 1000]}, {"options": [None]}, {"kind": "passport"}, {"role": "anywhere"},
-    {"municipality_code": 8217}, {"municipality_code": "08217; DROP TABLE residents"},
-    {"fiscal_year": -5}, {"fiscal_year": 10**20}, {"unexpected": 1},
+    {"copies": "2"},
+    {"copies": 2.5},
+    {"copies": True},
+    {"copies": 0},
+    {"copies": -1},
+    {"copies": 10**30},
+    {"whole_household": "yes"},
+    {"person_ids": "toride-000"},
+    {"person_ids": [1, 2]},
+    {"person_ids": ["x" * 1000]},
+    {"options": [None]},
+    {"kind": "passport"},
+    {"role": "anywhere"},
+    {"municipality_code": 8217},
+    {"municipality_code": "08217; DROP TABLE residents"},
+    {"fiscal_year": -5},
+    {"fiscal_year": 10**20},
+    {"unexpected": 1},
 ]
 
 
@@ -57,8 +71,13 @@ def test_wrong_types_and_huge_numbers_in_an_order_are_invalid_requests(authed: t
         assert error_code(answer) == "invalid_request"
         assert "fields" in answer.json()["error"]
     # The refusals changed nothing: a good order still goes through.
-    assert http.post(f"/api/v1/transactions/{tx_id}/order", json={
-        "municipality_code": "08217", "role": "jushochi", "kind": "juminhyo"}).status_code == 200
+    assert (
+        http.post(
+            f"/api/v1/transactions/{tx_id}/order",
+            json={"municipality_code": "08217", "role": "jushochi", "kind": "juminhyo"},
+        ).status_code
+        == 200
+    )
 
 
 def test_a_payment_with_a_huge_or_wrong_amount_is_refused(service: Service) -> None:
@@ -74,12 +93,18 @@ def test_a_payment_with_a_huge_or_wrong_amount_is_refused(service: Service) -> N
 def test_undecodable_or_malformed_card_data_is_refused_cleanly(service: Service) -> None:
     with service.kiosk() as kiosk:
         started = kiosk.start().json()
-        bad_base64 = kiosk.http.post(f"/api/v1/transactions/{started['transaction_id']}/authenticate",
-                                     json={"certificate": "@@@@", "signature": "AAAA"})
+        bad_base64 = kiosk.http.post(
+            f"/api/v1/transactions/{started['transaction_id']}/authenticate",
+            json={"certificate": "@@@@", "signature": "AAAA"},
+        )
         assert error_code(bad_base64) == "invalid_request"
-        not_a_cert = kiosk.http.post(f"/api/v1/transactions/{started['transaction_id']}/authenticate", json={
-            "certificate": base64.b64encode(b"\x30\x03\x02\x01\x01").decode(),
-            "signature": base64.b64encode(b"\x00" * 256).decode()})
+        not_a_cert = kiosk.http.post(
+            f"/api/v1/transactions/{started['transaction_id']}/authenticate",
+            json={
+                "certificate": base64.b64encode(b"\x30\x03\x02\x01\x01").decode(),
+                "signature": base64.b64encode(b"\x00" * 256).decode(),
+            },
+        )
         assert not_a_cert.status_code in (403, 422)
         assert error_code(not_a_cert) in ("certificate_malformed", "signature_invalid")
 
@@ -87,9 +112,11 @@ def test_undecodable_or_malformed_card_data_is_refused_cleanly(service: Service)
 def test_an_oversized_body_is_refused_before_parsing(service: Service) -> None:
     with service.kiosk() as kiosk:
         tx_id = kiosk.start().json()["transaction_id"]
-        answer = kiosk.http.post(f"/api/v1/transactions/{tx_id}/authenticate",
-                                 content=b'{"certificate":"' + b"A" * 200_000 + b'"}',
-                                 headers={"Content-Type": "application/json"})
+        answer = kiosk.http.post(
+            f"/api/v1/transactions/{tx_id}/authenticate",
+            content=b'{"certificate":"' + b"A" * 200_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code == 413
         assert error_code(answer) == "payload_too_large"
 
@@ -111,8 +138,11 @@ def test_unknown_paths_methods_and_malformed_ids_are_plain_client_errors(service
 def test_no_json_body_whatever_makes_the_server_fail(authed: tuple[httpx.Client, str], body: object) -> None:
     http, tx_id = authed
     for step in ("order", "payment", "authenticate"):
-        answer = http.post(f"/api/v1/transactions/{tx_id}/{step}", content=json.dumps(body),
-                           headers={"Content-Type": "application/json"})
+        answer = http.post(
+            f"/api/v1/transactions/{tx_id}/{step}",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code < 500, (step, body, answer.text)
         assert "error" in answer.json() or answer.status_code == 200
 
@@ -120,6 +150,7 @@ def test_no_json_body_whatever_makes_the_server_fail(authed: tuple[httpx.Client,
 def test_an_oversized_chunked_body_without_content_length_gets_413(service: Service) -> None:
     """A body sent chunked (no Content-Length) is counted as it arrives: past 64 KiB the
     answer is the documented 413, as for a declared length."""
+
     def chunks() -> Iterator[bytes]:
         yield b'{"certificate":"'
         for _ in range(20):
@@ -128,8 +159,9 @@ def test_an_oversized_chunked_body_without_content_length_gets_413(service: Serv
 
     with service.kiosk() as kiosk:
         tx_id = kiosk.start().json()["transaction_id"]
-        answer = kiosk.http.post(f"/api/v1/transactions/{tx_id}/authenticate", content=chunks(),
-                                 headers={"Content-Type": "application/json"})
+        answer = kiosk.http.post(
+            f"/api/v1/transactions/{tx_id}/authenticate", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert answer.request.headers.get("transfer-encoding") == "chunked"
         assert "content-length" not in answer.request.headers
         assert answer.status_code == 413

@@ -33,7 +33,8 @@ def _session(url: str):
 
 
 def test_kiosk_add_prints_the_credential_once_and_stores_only_its_hash(
-        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["kiosk", "add", "--id", "TORIDE-001", "--store", "取手駅前店", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("KIOSK_CREDENTIAL="))
@@ -48,7 +49,8 @@ def test_kiosk_add_prints_the_credential_once_and_stores_only_its_hash(
 
 
 def test_kiosk_add_refuses_a_taken_or_malformed_id_with_one_line(
-        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["kiosk", "add", "--id", "K1", "--store", "s", "--data-dir", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["kiosk", "add", "--id", "K1", "--store", "s", "--data-dir", str(tmp_path)]) == 2
@@ -58,7 +60,8 @@ def test_kiosk_add_refuses_a_taken_or_malformed_id_with_one_line(
 
 
 def test_municipality_stop_and_resume_switch_issuing_and_are_audited(
-        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["municipality", "stop", MUNICIPALITY, "--reason", "点検", "--data-dir", str(tmp_path)]) == 0
     with _session(cli_db) as session:
         assert session.get(Municipality, MUNICIPALITY).stopped
@@ -73,7 +76,8 @@ def test_municipality_stop_and_resume_switch_issuing_and_are_audited(
 
 
 def test_audit_verify_passes_an_intact_log_and_fails_a_tampered_one(
-        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for _ in range(2):
         main(["municipality", "stop", MUNICIPALITY, "--reason", "x", "--data-dir", str(tmp_path)])
     capsys.readouterr()
@@ -85,24 +89,30 @@ def test_audit_verify_passes_an_intact_log_and_fails_a_tampered_one(
     assert "BROKEN at entry 1" in capsys.readouterr().err
 
 
-
-@pytest.mark.parametrize("command", [["serve"], ["kiosk", "list"], ["audit", "verify"], ["municipality", "list"],
-                                     ["transactions", "summary"]])
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["kiosk", "list"], ["audit", "verify"], ["municipality", "list"], ["transactions", "summary"]],
+)
 def test_a_data_dir_without_a_database_is_refused_and_left_untouched(
-        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "typo"
     assert main([*command, "--data-dir", str(missing)]) != 0
     assert "certserver init" in capsys.readouterr().err
     assert not missing.exists()  # no empty database created by accident
 
 
-@pytest.mark.parametrize("damage", [
-    "DROP TABLE audit_entries",
-    "ALTER TABLE audit_entries DROP COLUMN prev_hash",
-    "UPDATE audit_entries SET at = 'not a time' WHERE seq = 2",  # SQLite keeps any text
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "DROP TABLE audit_entries",
+        "ALTER TABLE audit_entries DROP COLUMN prev_hash",
+        "UPDATE audit_entries SET at = 'not a time' WHERE seq = 2",  # SQLite keeps any text
+    ],
+)
 def test_audit_verify_reports_a_damaged_audit_table_as_broken(
-        damage: str, cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    damage: str, cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A migrated database whose audit table cannot be read is a broken log (exit 1), not
     a data folder someone forgot to initialise."""
     if "not a time" in damage and not cli_db.startswith("sqlite"):

@@ -92,16 +92,29 @@ def test_the_kiosk_reads_the_menu_as_the_very_value_the_rules_built(service: Ser
     assert menu == built
 
 
-@pytest.mark.parametrize("field, value", [
-    ("fee_yen", 200.5),  # a fee is whole yen: 200.5 must not become 200
-    ("kind", 7),
-    ("persons", [{"person_id": 7, "name": "取手　太郎", "relationship": "本人", "is_requester": True}]),
-    ("unavailable_reason", ["outside_hours"]),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("fee_yen", 200.5),  # a fee is whole yen: 200.5 must not become 200
+        ("kind", 7),
+        ("persons", [{"person_id": 7, "name": "取手　太郎", "relationship": "本人", "is_requester": True}]),
+        ("unavailable_reason", ["outside_hours"]),
+    ],
+)
 def test_a_menu_that_does_not_fit_the_contract_is_a_bad_response(field: str, value: object) -> None:
     offer = {"kind": "juminhyo", "fee_yen": 200, "max_copies": 5, field: value}
-    raw = {"municipalities": [{"code": "08217", "name": "取手市", "role": "jushochi", "open": True,
-                               "closed_reason": None, "offers": [offer]}]}
+    raw = {
+        "municipalities": [
+            {
+                "code": "08217",
+                "name": "取手市",
+                "role": "jushochi",
+                "open": True,
+                "closed_reason": None,
+                "offers": [offer],
+            }
+        ]
+    }
     with pytest.raises(ServiceError) as refused:
         parse_menu(raw)
     assert refused.value.code == "bad_response"
@@ -109,9 +122,19 @@ def test_a_menu_that_does_not_fit_the_contract_is_a_bad_response(field: str, val
 
 
 def test_the_kiosk_sends_its_order_as_the_contract_writes_it() -> None:
-    order = contract.Order(municipality_code="08217", role=contract.MunicipalityRole.JUSHOCHI,
-                           kind=contract.CertificateKind.JUMINHYO, options=frozenset({"setainushi", "honseki"}))
+    order = contract.Order(
+        municipality_code="08217",
+        role=contract.MunicipalityRole.JUSHOCHI,
+        kind=contract.CertificateKind.JUMINHYO,
+        options=frozenset({"setainushi", "honseki"}),
+    )
     assert order.model_dump(mode="json") == {
-        "municipality_code": "08217", "role": "jushochi", "kind": "juminhyo", "person_ids": [],
-        "whole_household": False, "options": ["honseki", "setainushi"], "copies": 1, "fiscal_year": None,
+        "municipality_code": "08217",
+        "role": "jushochi",
+        "kind": "juminhyo",
+        "person_ids": [],
+        "whole_household": False,
+        "options": ["honseki", "setainushi"],
+        "copies": 1,
+        "fiscal_year": None,
     }

@@ -66,8 +66,9 @@ def test_a_printed_certificate_verifies_and_one_of_a_cancelled_transaction_is_wi
         printed_tx, _ = kiosk.paid(service.pki.cards["toride-000"])
         doc = kiosk.documents(printed_tx).json()["documents"][0]
         printed_pdf = kiosk.document(printed_tx, doc["document_id"]).content
-        before = httpx.post(f"{service.url}/verify/pdf", content=printed_pdf,
-                            headers={"Content-Type": "application/pdf"}, timeout=30).json()
+        before = httpx.post(
+            f"{service.url}/verify/pdf", content=printed_pdf, headers={"Content-Type": "application/pdf"}, timeout=30
+        ).json()
         assert before["status"] == "unknown_issuer"  # not issued until the kiosk says printed
         kiosk.printed(printed_tx)
 
@@ -77,8 +78,9 @@ def test_a_printed_certificate_verifies_and_one_of_a_cancelled_transaction_is_wi
         kiosk.cancel(cancelled_tx)
 
     def verify(pdf: bytes) -> dict:
-        return httpx.post(f"{service.url}/verify/pdf", content=pdf, headers={"Content-Type": "application/pdf"},
-                          timeout=30).json()
+        return httpx.post(
+            f"{service.url}/verify/pdf", content=pdf, headers={"Content-Type": "application/pdf"}, timeout=30
+        ).json()
 
     assert verify(printed_pdf)["status"] == "valid"
     assert verify(cancelled_pdf)["status"] == "revoked_or_withdrawn"

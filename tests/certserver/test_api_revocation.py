@@ -40,12 +40,15 @@ def _ended_whole(service: Service, tx_id: str) -> tuple[KioskTransaction, list[I
 
 def _audit(service: Service, tx_id: str) -> list[tuple[str, str, str]]:
     with transaction(service.factory) as session:
-        return [(e.action, e.outcome, e.detail) for e in session.scalars(
-            select(AuditEntry).where(AuditEntry.transaction_id == tx_id).order_by(AuditEntry.seq))]
+        return [
+            (e.action, e.outcome, e.detail)
+            for e in session.scalars(
+                select(AuditEntry).where(AuditEntry.transaction_id == tx_id).order_by(AuditEntry.seq)
+            )
+        ]
 
 
-def test_a_card_revoked_at_a_later_date_than_the_service_clock_is_refused_at_authentication(
-        service: Service) -> None:
+def test_a_card_revoked_at_a_later_date_than_the_service_clock_is_refused_at_authentication(service: Service) -> None:
     """The stolen card of the report: revoked from a shell whose clock was ahead of the
     service's pretended time. The revocation's date is later than the service's now, and it
     is in force all the same."""
@@ -58,16 +61,19 @@ def test_a_card_revoked_at_a_later_date_than_the_service_clock_is_refused_at_aut
     assert error_code(answer) == "certificate_revoked"
 
 
-def test_ocsp_says_revoked_for_a_revocation_dated_after_the_answer_and_dates_it_no_later(
-        service: Service) -> None:
+def test_ocsp_says_revoked_for_a_revocation_dated_after_the_answer_and_dates_it_no_later(service: Service) -> None:
     card = service.pki.cards["toride-001"]
     _revoke(service, card, service.clock() + dt.timedelta(days=3))
-    request = (ocsp.OCSPRequestBuilder()
-               .add_certificate(card.certificate.certificate, service.pki.ca.auth_ca.cert, hashes.SHA256())
-               .build().public_bytes(serialization.Encoding.DER))
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(card.certificate.certificate, service.pki.ca.auth_ca.cert, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
     with KioskClient(service.url, None) as client:
-        answer = ocsp.load_der_ocsp_response(client.http.post(
-            "/pki/ocsp", content=request, headers={"content-type": "application/ocsp-request"}).content)
+        answer = ocsp.load_der_ocsp_response(
+            client.http.post("/pki/ocsp", content=request, headers={"content-type": "application/ocsp-request"}).content
+        )
         crl = x509.load_der_x509_crl(client.http.get("/pki/crl/auth.crl").content)
     assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert answer.revocation_time_utc == answer.this_update_utc
@@ -80,13 +86,17 @@ def test_crl_and_ocsp_are_dated_by_the_service_clock(service: Service) -> None:
     service.clock.advance(7 * 24 * 3600)
     now = service.clock().replace(microsecond=0)
     card = service.pki.cards["toride-002"]
-    request = (ocsp.OCSPRequestBuilder()
-               .add_certificate(card.certificate.certificate, service.pki.ca.auth_ca.cert, hashes.SHA1())
-               .build().public_bytes(serialization.Encoding.DER))
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(card.certificate.certificate, service.pki.ca.auth_ca.cert, hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
     with KioskClient(service.url, None) as client:
         crl = x509.load_der_x509_crl(client.http.get("/pki/crl/auth.crl").content)
-        answer = ocsp.load_der_ocsp_response(client.http.post(
-            "/pki/ocsp", content=request, headers={"content-type": "application/ocsp-request"}).content)
+        answer = ocsp.load_der_ocsp_response(
+            client.http.post("/pki/ocsp", content=request, headers={"content-type": "application/ocsp-request"}).content
+        )
     assert crl.last_update_utc == now
     assert answer.this_update_utc == now
     assert answer.certificate_status is ocsp.OCSPCertStatus.GOOD
@@ -120,8 +130,11 @@ def test_a_card_revoked_after_payment_is_refused_at_release_and_the_fee_is_owed_
     tx, _ = _ended_whole(service, tx_id)
     fee = ordered["fee_total_yen"]
     assert tx.paid_yen == tx.refunded_yen == fee and tx.end_reason == "release:certificate_revoked"
-    refusal = [detail for action, outcome, detail in _audit(service, tx_id)
-               if (action, outcome) == ("release", "certificate_revoked")]
+    refusal = [
+        detail
+        for action, outcome, detail in _audit(service, tx_id)
+        if (action, outcome) == ("release", "certificate_revoked")
+    ]
     assert [json.loads(d) for d in refusal] == [{"refund_due_yen": fee}]
 
 

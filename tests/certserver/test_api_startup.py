@@ -49,18 +49,22 @@ def test_a_missing_ca_is_refused(db_url: str, tmp_path: Path) -> None:
         create_app(Settings(data_dir=tmp_path, database_url=db_url))
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"workers": 0}, "workers"),
-    ({"challenge_ttl_seconds": 900, "transaction_ttl_seconds": 600}, "challenge_ttl_seconds"),
-    ({"render_pool_size": 0}, "render_pool_size"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"workers": 0}, "workers"),
+        ({"challenge_ttl_seconds": 900, "transaction_ttl_seconds": 600}, "challenge_ttl_seconds"),
+        ({"render_pool_size": 0}, "render_pool_size"),
+    ],
+)
 def test_contradicting_settings_are_refused(pki: Pki, tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(DeploymentCheckError, match=message):
         create_app(make_settings(pki, f"sqlite:///{tmp_path / 'x.db'}", **overrides))
 
 
 def test_several_workers_on_sqlite_on_a_network_file_system_are_refused(
-        pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade_to_head(url)
     create_app(make_settings(pki, url, workers=2)).state.engine.dispose()  # local disk: fine
@@ -75,8 +79,9 @@ def test_the_file_system_of_a_path_is_read_from_the_mount_table(tmp_path: Path) 
     assert app_module._filesystem_type(tmp_path) not in (None, "")
 
 
-def test_serve_refuses_with_one_line_and_a_non_zero_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_with_one_line_and_a_non_zero_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CERTSERVER_DATABASE_URL", raising=False)
     assert main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -96,13 +101,28 @@ def test_two_worker_processes_on_one_sqlite_file_serve_one_consistent_service(pk
     (credential,) = populated_with_kiosks(url, pki, ["K1"])
     port = _free_port()
     env = {**os.environ, "CERTSERVER_DATABASE_URL": url}
-    server = subprocess.Popen([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve", "--data-dir", str(pki.data_dir),
-                               "--port", str(port), "--workers", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from certserver.cli import main; sys.exit(main())",
+            "serve",
+            "--data-dir",
+            str(pki.data_dir),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base, server, poll=0.2,
-                           describe=lambda: server.stderr.read().decode() if server.stderr else "")
+        wait_until_healthy(
+            base, server, poll=0.2, describe=lambda: server.stderr.read().decode() if server.stderr else ""
+        )
         card = pki.cards["toride-000"]
         # Fresh connections each time, so requests spread over both workers: the challenge
         # one worker issued must be known to the other, and spent for both.
@@ -150,7 +170,6 @@ def test_the_workers_listening_socket_gives_connections_tcp_nodelay() -> None:
     assert nodelay and nodelay[0] != 0
 
 
-
 def test_a_pretended_time_starts_the_service_clock_there_and_lets_it_run() -> None:
     # Demos and training outside service hours: the clock starts at the pretended moment.
     jst = JST
@@ -183,8 +202,9 @@ def _damage_a_table_page(db: Path, table: str) -> None:
         f.write(b"\xa5" * (page_size - 8))
 
 
-def test_a_damaged_sqlite_database_is_refused_at_start(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_sqlite_database_is_refused_at_start(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The start-up checks run `PRAGMA quick_check`: a damaged file is never served from."""
     db = tmp_path / "service.db"
     url = f"sqlite:///{db}"

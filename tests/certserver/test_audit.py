@@ -43,7 +43,15 @@ def test_every_step_of_a_transaction_is_logged_with_kiosk_and_serial(service: Se
         kiosk.printed(tx_id)
     entries = _entries(service, tx_id)
     assert [e.action for e in entries] == [
-        "start", "authenticate", "order", "render", "payment", "release", "fetch_document", "printed"]
+        "start",
+        "authenticate",
+        "order",
+        "render",
+        "payment",
+        "release",
+        "fetch_document",
+        "printed",
+    ]
     assert all(e.outcome == "ok" and e.kiosk_id == "K1" for e in entries)
     assert all(e.card_serial == card.serial for e in entries[1:])
     assert _verify(service).ok
@@ -60,7 +68,8 @@ def test_refusals_are_logged_with_their_code(service: Service) -> None:
 
 
 def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_the_audit_keeps_it(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     """The person at the kiosk may not be the protected one: the answer must not differ
     from any other 'not here' refusal, in code or in words."""
     card = service.pki.cards["toride-000"]
@@ -70,11 +79,13 @@ def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_th
         started = kiosk.start().json()
         answer = kiosk.authenticate(started["transaction_id"], card, started["challenge"])
     assert answer.status_code == 422
-    assert answer.json() == {"error": {
-        "code": "not_available_at_kiosk",
-        "message_ja": "この証明書はコンビニでは交付できません。市区町村の窓口にお問い合わせください。",
-        "message_en": "This certificate cannot be issued at a convenience store. Please ask at the municipal office.",
-    }}
+    assert answer.json() == {
+        "error": {
+            "code": "not_available_at_kiosk",
+            "message_ja": "この証明書はコンビニでは交付できません。市区町村の窓口にお問い合わせください。",
+            "message_en": "This certificate cannot be issued at a convenience store. Please ask at the municipal office.",
+        }
+    }
     for revealing in ("dv", "支援", "support"):
         assert revealing not in answer.text.lower()
     outcomes = [(e.action, e.outcome) for e in _entries(service, started["transaction_id"])]
@@ -119,12 +130,21 @@ def test_a_changed_entry_breaks_the_chain(service: Service) -> None:
 def test_a_changed_entry_with_a_recomputed_hash_still_breaks_the_chain(service: Service) -> None:
     _some_history(service)
     victim = _entries(service)[2]
-    forged = audit.entry_hash(seq=victim.seq, at=victim.at, action=victim.action, outcome="forged",
-                              kiosk_id=victim.kiosk_id, transaction_id=victim.transaction_id,
-                              card_serial=victim.card_serial, detail=victim.detail, prev_hash=victim.prev_hash)
+    forged = audit.entry_hash(
+        seq=victim.seq,
+        at=victim.at,
+        action=victim.action,
+        outcome="forged",
+        kiosk_id=victim.kiosk_id,
+        transaction_id=victim.transaction_id,
+        card_serial=victim.card_serial,
+        detail=victim.detail,
+        prev_hash=victim.prev_hash,
+    )
     with transaction(service.factory) as session:
-        session.execute(update(AuditEntry).where(AuditEntry.seq == victim.seq).values(outcome="forged",
-                                                                                       entry_hash=forged))
+        session.execute(
+            update(AuditEntry).where(AuditEntry.seq == victim.seq).values(outcome="forged", entry_hash=forged)
+        )
     report = _verify(service)
     assert not report.ok and report.broken_at_seq == victim.seq + 1
 
@@ -159,8 +179,13 @@ def test_concurrent_appends_from_many_connections_keep_one_chain(service: Servic
         try:
             for n in range(15):
                 with transaction(factory) as session:
-                    audit.record(session, at=dt.datetime.now(dt.UTC), action="test", outcome="ok",
-                                 detail={"writer": index, "n": n})
+                    audit.record(
+                        session,
+                        at=dt.datetime.now(dt.UTC),
+                        action="test",
+                        outcome="ok",
+                        detail={"writer": index, "n": n},
+                    )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -47,11 +47,13 @@ def _one_line_error(err: str, fragment: str) -> None:
     assert lines[0].startswith("certserver: ") and fragment in lines[0], lines[0]
 
 
-def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:  # noqa: F811
+def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:
     with transaction(db.factory) as session:
         add_resident(session)
     capsys.readouterr()
-    code, out, _ = _issue(capsys, "--data-dir", str(data_dir), "--resident", "toride-0001", pin="1234", password="ABC123")
+    code, out, _ = _issue(
+        capsys, "--data-dir", str(data_dir), "--resident", "toride-0001", pin="1234", password="ABC123"
+    )
     assert code == 0
     card = data_dir / "cards" / "toride-0001.card.json"
     assert card.exists() and stat.S_IMODE(card.stat().st_mode) == 0o600
@@ -61,18 +63,22 @@ def test_issue_list_revoke_round_trip(capsys, data_dir: Path, db: Db) -> None:  
     code, out, _ = _run(capsys, "card", "list", "--data-dir", str(data_dir), "--resident", "toride-0001")
     assert code == 0
     rows = out.strip().splitlines()[1:]
-    assert [r.split("\t")[:4] for r in rows] == [[serials[0], "auth", "toride-0001", "active"],
-                                                 [serials[1], "sign", "toride-0001", "active"]]
+    assert [r.split("\t")[:4] for r in rows] == [
+        [serials[0], "auth", "toride-0001", "active"],
+        [serials[1], "sign", "toride-0001", "active"],
+    ]
 
-    code, out, _ = _run(capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", serials[1].lower(),
-                        "--reason", "lost")
+    code, out, _ = _run(
+        capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", serials[1].lower(), "--reason", "lost"
+    )
     assert code == 0 and "revoked 2 certificate(s)" in out
     assert f"serial {serials[0]}" in out and f"serial {serials[1]}" in out
     code, out, _ = _run(capsys, "card", "list", "--data-dir", str(data_dir))
     assert [r.split("\t")[3] for r in out.strip().splitlines()[1:]] == ["revoked (lost)"] * 2
 
-    code, _, err = _run(capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", serials[0],
-                        "--reason", "lost")
+    code, _, err = _run(
+        capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", serials[0], "--reason", "lost"
+    )
     assert code == 2
     _one_line_error(err, "already revoked")
 
@@ -85,10 +91,13 @@ def test_issue_to_an_unknown_resident_is_one_clear_line(capsys, data_dir: Path) 
     assert not (data_dir / "cards" / "nobody.card.json").exists()
 
 
-@pytest.mark.parametrize(("pin", "password", "fragment"), [("12345", "ABC123", "PIN must be exactly 4 digits"),
-                                                           ("1234", "short", "6-16 characters")])
-def test_bad_pin_format_is_refused_before_anything_happens(capsys, tmp_path: Path, pin: str, password: str,
-                                                           fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("pin", "password", "fragment"),
+    [("12345", "ABC123", "PIN must be exactly 4 digits"), ("1234", "short", "6-16 characters")],
+)
+def test_bad_pin_format_is_refused_before_anything_happens(
+    capsys, tmp_path: Path, pin: str, password: str, fragment: str
+) -> None:
     # No CA and no database exist: the format check comes first.
     code, _, err = _issue(capsys, "--data-dir", str(tmp_path), "--resident", "x", pin=pin, password=password)
     assert code == 2
@@ -101,8 +110,9 @@ def test_missing_ca_says_to_run_init(capsys, tmp_path: Path) -> None:
     _one_line_error(err, "run `certserver init` first")
 
 
-def test_missing_database_says_to_run_init_and_creates_nothing(capsys, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_database_says_to_run_init_and_creates_nothing(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CERTSERVER_DATABASE_URL", raising=False)
     folder = tmp_path / "var"
     assert main(["ca", "init", "--data-dir", str(folder)]) == 0
@@ -124,8 +134,12 @@ def test_ca_init_twice_refuses_and_ca_show_prints_fingerprints(capsys, data_dir:
     assert "trusted external CAs (for enrolled real cards): none" in out
 
 
-def test_enroll_accepts_a_real_card_under_the_ca_the_operator_names(capsys, data_dir: Path, db: Db,  # noqa: F811
-                                                                     tmp_path: Path) -> None:
+def test_enroll_accepts_a_real_card_under_the_ca_the_operator_names(
+    capsys,
+    data_dir: Path,
+    db: Db,
+    tmp_path: Path,
+) -> None:
     import datetime as dt
 
     with transaction(db.factory) as session:
@@ -137,29 +151,61 @@ def test_enroll_accepts_a_real_card_under_the_ca_the_operator_names(capsys, data
     (tmp_path / "stranger.der").write_bytes(der(stranger))
     capsys.readouterr()
 
-    code, _, err = _run(capsys, "card", "enroll", "--data-dir", str(data_dir), "--resident", "toride-0001",
-                        "--cert", str(tmp_path / "stranger.der"), "--trust-ca", str(tmp_path / "ca.pem"))
+    code, _, err = _run(
+        capsys,
+        "card",
+        "enroll",
+        "--data-dir",
+        str(data_dir),
+        "--resident",
+        "toride-0001",
+        "--cert",
+        str(tmp_path / "stranger.der"),
+        "--trust-ca",
+        str(tmp_path / "ca.pem"),
+    )
     assert code == 2
     _one_line_error(err, "not issued by the given CA")
 
-    code, out, _ = _run(capsys, "card", "enroll", "--data-dir", str(data_dir), "--resident", "toride-0001",
-                        "--cert", str(tmp_path / "auth.der"), "--trust-ca", str(tmp_path / "ca.pem"))
+    code, out, _ = _run(
+        capsys,
+        "card",
+        "enroll",
+        "--data-dir",
+        str(data_dir),
+        "--resident",
+        "toride-0001",
+        "--cert",
+        str(tmp_path / "auth.der"),
+        "--trust-ca",
+        str(tmp_path / "ca.pem"),
+    )
     assert code == 0 and "serial 0705D990" in out
     code, out, _ = _run(capsys, "card", "list", "--data-dir", str(data_dir))
     assert "enrolled real card" in out
     code, out, _ = _run(capsys, "ca", "show", "--data-dir", str(data_dir))
     assert "Stand-in external CA" in out
 
-    code, _, err = _run(capsys, "card", "enroll", "--data-dir", str(data_dir), "--resident", "toride-0001",
-                        "--cert", str(tmp_path / "missing.der"), "--trust-ca", str(tmp_path / "ca.pem"))
+    code, _, err = _run(
+        capsys,
+        "card",
+        "enroll",
+        "--data-dir",
+        str(data_dir),
+        "--resident",
+        "toride-0001",
+        "--cert",
+        str(tmp_path / "missing.der"),
+        "--trust-ca",
+        str(tmp_path / "ca.pem"),
+    )
     assert code == 2
     _one_line_error(err, "cannot read the card certificate")
 
 
 @sqlite_only
 def test_revoke_with_an_unknown_reason_lists_the_known_ones(capsys, data_dir: Path) -> None:
-    code, _, err = _run(capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", "0A",
-                        "--reason", "bored")
+    code, _, err = _run(capsys, "card", "revoke", "--data-dir", str(data_dir), "--serial", "0A", "--reason", "bored")
     assert code == 2
     _one_line_error(err, "known: lost, stolen, moved_out")
 
@@ -172,8 +218,15 @@ def test_the_installed_command_issues_a_card_in_a_fresh_data_folder(tmp_path: Pa
     command = [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())"]
 
     def run(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*command, *argv, "--data-dir", str(folder)], input=stdin, capture_output=True,
-                              text=True, env=env, timeout=120, check=False)
+        return subprocess.run(
+            [*command, *argv, "--data-dir", str(folder)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
 
     assert run("init").returncode == 0
     failed = run("card", "issue", "--resident", "nobody", "--pin-stdin", stdin="1234\nABC123\n")
@@ -183,21 +236,25 @@ def test_the_installed_command_issues_a_card_in_a_fresh_data_folder(tmp_path: Pa
 
 # -- the card's secrets never on the command line --------------------------------------------
 
+
 def test_issue_reads_the_pin_and_password_from_standard_input(
-        capsys, data_dir: Path, db: Db, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    capsys, data_dir: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with transaction(db.factory) as session:
         add_resident(session)
     monkeypatch.delenv("CERTSERVER_CARD_PIN", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO("1234\nABC123\n"))
-    code, out, _ = _run(capsys, "card", "issue", "--data-dir", str(data_dir), "--resident", "toride-0001",
-                        "--pin-stdin")
+    code, out, _ = _run(
+        capsys, "card", "issue", "--data-dir", str(data_dir), "--resident", "toride-0001", "--pin-stdin"
+    )
     assert code == 0 and "issued a TEST ONLY card" in out
     card = (data_dir / "cards" / "toride-0001.card.json").read_text()
     assert '"1234"' not in card and "ABC123" not in card  # verifiers only
 
 
 def test_issue_without_secrets_and_without_a_terminal_says_where_they_come_from(
-        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("CERTSERVER_CARD_PIN", "CERTSERVER_CARD_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no prompt, no hang
@@ -206,15 +263,33 @@ def test_issue_without_secrets_and_without_a_terminal_says_where_they_come_from(
     _one_line_error(err, "set CERTSERVER_CARD_PIN and CERTSERVER_CARD_PASSWORD, or give --pin-stdin")
 
 
-@pytest.mark.parametrize("secret_flags", [("--pin", "4826", "--password", "QWERTY48"), ("--pin", "4826"),
-                                          ("--password", "QWERTY48")])
+@pytest.mark.parametrize(
+    "secret_flags", [("--pin", "4826", "--password", "QWERTY48"), ("--pin", "4826"), ("--password", "QWERTY48")]
+)
 def test_a_pin_or_password_on_the_command_line_is_refused_in_a_line_that_does_not_repeat_it(
-        tmp_path: Path, secret_flags: tuple[str, ...]) -> None:
+    tmp_path: Path, secret_flags: tuple[str, ...]
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSERVER_")}
     env |= {"CERTSERVER_CARD_PIN": "1234", "CERTSERVER_CARD_PASSWORD": "ABC123"}
-    done = subprocess.run([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())",
-                           "card", "issue", "--data-dir", str(tmp_path), "--resident", "x", *secret_flags],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from certserver.cli import main; sys.exit(main())",
+            "card",
+            "issue",
+            "--data-dir",
+            str(tmp_path),
+            "--resident",
+            "x",
+            *secret_flags,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
     assert "is refused" in lines[0] and "4826" not in lines[0] and "QWERTY48" not in lines[0]
@@ -225,10 +300,25 @@ def test_a_pin_or_password_on_the_command_line_is_refused_in_a_line_that_does_no
 def test_non_utf8_standard_input_is_one_line(tmp_path: Path, io_encoding: str) -> None:
     """Undecodable bytes on standard input, whichever way Python decodes it: one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSERVER_")}
-    done = subprocess.run([sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())",
-                           "card", "issue", "--data-dir", str(tmp_path), "--resident", "x", "--pin-stdin"],
-                          input=b"\xff\xfe12\n\x80\x81\n", capture_output=True,
-                          env=env | {"PYTHONIOENCODING": io_encoding}, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from certserver.cli import main; sys.exit(main())",
+            "card",
+            "issue",
+            "--data-dir",
+            str(tmp_path),
+            "--resident",
+            "x",
+            "--pin-stdin",
+        ],
+        input=b"\xff\xfe12\n\x80\x81\n",
+        capture_output=True,
+        env=env | {"PYTHONIOENCODING": io_encoding},
+        timeout=120,
+        check=False,
+    )
     stderr = done.stderr.decode()
     assert done.returncode == 2 and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "cards").exists()

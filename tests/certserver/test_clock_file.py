@@ -24,8 +24,9 @@ def test_the_clock_file_holds_the_offset_for_the_commands_and_goes_with_the_host
     assert not load_clock(tmp_path).pretending
 
 
-def test_a_damaged_clock_file_is_one_line_for_the_operator(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_clock_file_is_one_line_for_the_operator(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CERTSERVER_DATABASE_URL", db_url)
     (tmp_path / CLOCK_FILE).write_text("{not json")
     assert main(["card", "revoke", "--data-dir", str(tmp_path), "--serial", "0A", "--reason", "stolen"]) == 2

@@ -104,9 +104,24 @@ def served(pki: Pki, tmp_path: Path) -> Iterator[ServeProcess]:
     clock = MovableClock()
     pretend = clock().isoformat()
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve",
-         "--data-dir", str(pki.data_dir), "--port", str(port), "--render-processes", "0", "--pretend-time", pretend],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from certserver.cli import main; sys.exit(main())",
+            "serve",
+            "--data-dir",
+            str(pki.data_dir),
+            "--port",
+            str(port),
+            "--render-processes",
+            "0",
+            "--pretend-time",
+            pretend,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     served = ServeProcess(process, f"http://127.0.0.1:{port}", folder, credential, clock)
     try:
         _wait_until_up(served)
@@ -121,8 +136,9 @@ def served(pki: Pki, tmp_path: Path) -> Iterator[ServeProcess]:
 
 def _wait_until_up(served: ServeProcess) -> None:
     process = served.process
-    wait_until_healthy(served.url, process, poll=0.2,
-                       describe=lambda: process.stderr.read().decode() if process.stderr else "")
+    wait_until_healthy(
+        served.url, process, poll=0.2, describe=lambda: process.stderr.read().decode() if process.stderr else ""
+    )
 
 
 def _fetched(kiosk: KioskClient, card: api_support.Card) -> tuple[str, list[bytes]]:
@@ -144,7 +160,7 @@ def _end(kiosk: KioskClient, tx_id: str, *, print_it: bool) -> None:
 
 def _distinctive_windows(pdf: bytes) -> list[bytes]:
     """Windows spread over the PDF, leaving out runs that are mostly one byte (padding)."""
-    windows = [pdf[i:i + WINDOW] for i in range(0, len(pdf) - WINDOW, 997)]
+    windows = [pdf[i : i + WINDOW] for i in range(0, len(pdf) - WINDOW, 997)]
     return [w for w in windows if len(set(w)) > WINDOW // 3]
 
 
@@ -160,15 +176,15 @@ def carve(folder: Path, pdfs: list[bytes]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_no_pdf_of_an_ended_transaction_survives_in_the_data_folder_after_a_crash(served: ServeProcess,
-                                                                              pki: Pki) -> None:
+def test_no_pdf_of_an_ended_transaction_survives_in_the_data_folder_after_a_crash(
+    served: ServeProcess, pki: Pki
+) -> None:
     """Many visits end printed or withdrawn, the server is killed (SIGKILL), and the
     database, its WAL and its shared-memory file are carved for the PDFs' bytes: none is
     there (secure_delete zeroes freed pages; a TRUNCATE checkpoint follows every erasure)."""
     cards = list(pki.cards.values())
     pdfs: list[bytes] = []
-    with (KioskClient(served.url, served.credential) as first,
-          KioskClient(served.url, served.add_kiosk("K2")) as second):
+    with KioskClient(served.url, served.credential) as first, KioskClient(served.url, served.add_kiosk("K2")) as second:
         # Two kiosks overlap, so that each erasure's checkpoint copies the other kiosk's
         # pending PDFs into the database file before they too are erased.
         for n in range(12):
@@ -185,6 +201,7 @@ def test_no_pdf_of_an_ended_transaction_survives_in_the_data_folder_after_a_cras
 
 
 # -- the data folder's modes --------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _umask(mask: int) -> Iterator[None]:
@@ -225,9 +242,9 @@ def test_the_data_folder_is_0700_and_its_files_0600_whatever_the_umask(tmp_path:
     assert _open_modes(folder) == {}
 
 
-def test_the_service_refuses_a_data_folder_open_to_other_users(pki: Pki, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_refuses_a_data_folder_open_to_other_users(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'private' / 'certserver.db'}"
     upgrade_to_head(url)
     shared = tmp_path / "shared"
@@ -249,6 +266,7 @@ def test_the_service_refuses_a_data_folder_open_to_other_users(pki: Pki, tmp_pat
 
 # -- idempotency records ------------------------------------------------------------------
 
+
 def _records(factory: sessionmaker[Session]) -> list[IdempotencyRecord]:
     with factory() as session:
         return list(session.scalars(select(IdempotencyRecord)))
@@ -267,7 +285,9 @@ def test_a_replay_after_the_transaction_ended_gets_transaction_ended_and_names_n
         assert answer.status_code == 200 and names[0] in answer.text
         ordered = kiosk.order(tx_id, whole_household=True, headers={"Idempotency-Key": "order-1"})
         assert ordered.status_code == 200 and names[1] in ordered.text
-        assert kiosk.pay(tx_id, ordered.json()["fee_total_yen"], headers={"Idempotency-Key": "pay-1"}).status_code == 200
+        assert (
+            kiosk.pay(tx_id, ordered.json()["fee_total_yen"], headers={"Idempotency-Key": "pay-1"}).status_code == 200
+        )
         assert any(n in r.body for r in _records(service.factory) for n in names)  # stored while it runs
         kiosk.download_all(tx_id)
         assert kiosk.printed(tx_id).json()["state"] == "printed"
@@ -334,6 +354,7 @@ def test_a_key_left_in_progress_by_a_crash_does_not_block_its_retries(served: Se
     clock.advance(5)
     app = create_app(Settings(data_dir=pki.data_dir, database_url=served.database_url), clock=clock)
     with LiveServer(app) as restarted, KioskClient(restarted.url, served.credential) as kiosk:
+
         def retry() -> httpx.Response:
             return kiosk.order(tx_id, whole_household=True, copies=5, headers={"Idempotency-Key": "order-1"})
 
@@ -346,8 +367,7 @@ def test_a_key_left_in_progress_by_a_crash_does_not_block_its_retries(served: Se
         assert error_code(retry()) == "transaction_ended"
 
 
-def test_a_reader_in_another_process_delays_an_erasure_briefly_and_the_next_one_truncates(
-        service: Service) -> None:
+def test_a_reader_in_another_process_delays_an_erasure_briefly_and_the_next_one_truncates(service: Service) -> None:
     """A TRUNCATE checkpoint waits for readers of the WAL (a CLI command beside the service).
     It waits about a second, not the 30 s a writer would, and the next erasure catches up."""
     if not service.settings.resolved_database_url.startswith("sqlite"):
@@ -383,8 +403,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint: the WAL keeps b
 """
 
 
-def test_a_wal_left_by_a_crash_between_an_erasure_and_its_checkpoint_is_cut_at_start(pki: Pki,
-                                                                                      tmp_path: Path) -> None:
+def test_a_wal_left_by_a_crash_between_an_erasure_and_its_checkpoint_is_cut_at_start(pki: Pki, tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir(mode=0o700)
     database = folder / "certserver.db"
@@ -392,8 +411,12 @@ def test_a_wal_left_by_a_crash_between_an_erasure_and_its_checkpoint_is_cut_at_s
     upgrade_to_head(url)
     populated_with_kiosks(url, pki, ["K1"])
     secret = os.urandom(64)
-    died = subprocess.run([sys.executable, "-c", _WRITE_ERASE_AND_DIE, str(database), secret.hex()],
-                          capture_output=True, timeout=60, check=False)
+    died = subprocess.run(
+        [sys.executable, "-c", _WRITE_ERASE_AND_DIE, str(database), secret.hex()],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert died.returncode == -signal.SIGKILL, died.stderr
     assert secret in (folder / "certserver.db-wal").read_bytes()
     app = create_app(Settings(data_dir=pki.data_dir, database_url=url))

@@ -66,8 +66,11 @@ def test_index_lists_every_card_file_with_its_demo_pin(demo_dir: Path) -> None:
 def test_every_card_is_registered_for_its_resident(demo_dir: Path) -> None:
     with _session(demo_dir) as session:
         for entry in read_index(demo_dir / "cards"):
-            count = session.scalar(select(func.count()).select_from(CardCertificate)
-                                   .where(CardCertificate.resident_id == entry.resident_id))
+            count = session.scalar(
+                select(func.count())
+                .select_from(CardCertificate)
+                .where(CardCertificate.resident_id == entry.resident_id)
+            )
             assert count in (1, 2), entry.resident_id  # under 15: no signing certificate
             card = json.loads((demo_dir / "cards" / entry.file).read_text(encoding="utf-8"))
             resident = session.get(Resident, entry.resident_id)

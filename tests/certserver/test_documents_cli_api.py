@@ -60,9 +60,7 @@ def run_verify(data_dir: Path, *args: str) -> int:
     return main(["verify", "--data-dir", str(data_dir), *args])
 
 
-def test_cli_exits_zero_for_a_valid_pdf(
-    data_dir: Path, signed_pdf: bytes, tmp_path: Path, capsys
-) -> None:
+def test_cli_exits_zero_for_a_valid_pdf(data_dir: Path, signed_pdf: bytes, tmp_path: Path, capsys) -> None:
     path = tmp_path / "tax.pdf"
     path.write_bytes(signed_pdf)
     assert run_verify(data_dir, str(path)) == 0
@@ -115,12 +113,8 @@ def client(data_dir: Path) -> AsgiClient:
     return AsgiClient(app)
 
 
-def test_api_verifies_an_uploaded_pdf(
-    client: AsgiClient, signed_pdf: bytes, foreign_pdf: bytes
-) -> None:
-    answer = client.post(
-        "/verify/pdf", content=signed_pdf, headers={"content-type": "application/pdf"}
-    )
+def test_api_verifies_an_uploaded_pdf(client: AsgiClient, signed_pdf: bytes, foreign_pdf: bytes) -> None:
+    answer = client.post("/verify/pdf", content=signed_pdf, headers={"content-type": "application/pdf"})
     assert answer.status_code == 200
     assert answer.json() == {
         "status": "revoked_or_withdrawn",
@@ -151,9 +145,7 @@ def test_configure_wires_the_trust_store_and_lookup(data_dir: Path, signed_pdf: 
     answer = AsgiClient(app).post("/verify/pdf", content=signed_pdf).json()
     assert answer["status"] == "valid" and answer["certificate_number"] == "R8-000103"
     configure(app, TrustStore.from_ca_dir(data_dir / "ca"), lambda number: None)
-    assert (
-        AsgiClient(app).post("/verify/pdf", content=signed_pdf).json()["status"] == "unknown_issuer"
-    )
+    assert AsgiClient(app).post("/verify/pdf", content=signed_pdf).json()["status"] == "unknown_issuer"
 
 
 def test_api_without_a_trust_store_is_unavailable(signed_pdf: bytes) -> None:
@@ -173,8 +165,12 @@ def _verifier_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_exits_indeterminate_when_verification_itself_fails(
-    data_dir: Path, signed_pdf: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    data_dir: Path,
+    signed_pdf: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "tax.pdf"
     path.write_bytes(signed_pdf)
@@ -222,7 +218,10 @@ def _printed_pdf(service: Service) -> tuple[bytes, str]:
 
 
 def test_cli_with_a_database_never_initialised_says_so_in_one_line(
-    data_dir: Path, signed_pdf: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    signed_pdf: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A data folder whose database cannot tell withdrawn certificates is a wrong folder:
@@ -242,8 +241,11 @@ def test_cli_with_a_database_never_initialised_says_so_in_one_line(
 
 
 def test_cli_and_api_are_indeterminate_when_the_issuing_records_fail_during_the_lookup(
-    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    service: Service,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The database opened, then failed (locked, connection lost): no verdict (exit 7, API
     "indeterminate"); the API used to answer 500, the CLI did not ask."""
@@ -268,7 +270,10 @@ def test_cli_and_api_are_indeterminate_when_the_issuing_records_fail_during_the_
 
 
 def test_cli_without_a_database_says_withdrawal_was_not_checked(
-    data_dir: Path, signed_pdf: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    signed_pdf: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("CERTSERVER_DATABASE_URL", raising=False)
@@ -280,7 +285,10 @@ def test_cli_without_a_database_says_withdrawal_was_not_checked(
 
 
 def test_cli_and_api_agree_that_a_withdrawn_certificate_is_withdrawn(
-    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    service: Service,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With the service's data folder, `certserver verify` consults the issuing records as
     POST /verify/pdf and /verify/qr do: valid once printed, withdrawn (exit 5) once the
@@ -294,13 +302,20 @@ def test_cli_and_api_agree_that_a_withdrawn_certificate_is_withdrawn(
     def both_say() -> tuple[str, str, int, int]:
         api_pdf = httpx.post(f"{service.url}/verify/pdf", content=pdf, timeout=30).json()["status"]
         api_qr = httpx.post(f"{service.url}/verify/qr", json={"text": qr}, timeout=30).json()["status"]
-        return api_pdf, api_qr, run_verify(service.pki.data_dir, str(path)), run_verify(
-            service.pki.data_dir, "--qr", qr)
+        return (
+            api_pdf,
+            api_qr,
+            run_verify(service.pki.data_dir, str(path)),
+            run_verify(service.pki.data_dir, "--qr", qr),
+        )
 
     assert both_say() == ("valid", "valid", 0, 0)
     # Withdrawn after issue: what certificate_status reads, whichever step withdraws it.
     with transaction(service.factory) as session:
-        session.execute(update(IssuedDocument).where(
-            IssuedDocument.certificate_number == certificate_number).values(status="withdrawn"))
+        session.execute(
+            update(IssuedDocument)
+            .where(IssuedDocument.certificate_number == certificate_number)
+            .values(status="withdrawn")
+        )
     assert both_say() == ("revoked_or_withdrawn", "revoked_or_withdrawn", 5, 5)
     assert capsys.readouterr().out.count("REVOKED_OR_WITHDRAWN") == 2

@@ -104,6 +104,7 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 # -- the renderer ---------------------------------------------------------------------------
 
+
 def test_every_certificate_content_crosses_the_process_boundary_unchanged() -> None:
     for content in [*samples.one_of_each().values(), replace(samples.inkan(), requester_serial="0A1B")]:
         copy = pickle.loads(pickle.dumps(content))
@@ -119,8 +120,7 @@ def test_the_workers_are_other_processes_each_ready_before_the_first_order(rende
     assert all(Path(f"/proc/{pid}").exists() for pid in pids)
 
 
-def test_every_kind_rendered_in_the_workers_is_a_valid_signed_pdf(renderer: ProcessRenderer,
-                                                                   trust: TrustStore) -> None:
+def test_every_kind_rendered_in_the_workers_is_a_valid_signed_pdf(renderer: ProcessRenderer, trust: TrustStore) -> None:
     contents = list(samples.one_of_each().values())
     with ThreadPoolExecutor(max_workers=2) as threads:  # as the app's render threads call it
         documents = list(threads.map(renderer.render, contents))
@@ -147,7 +147,8 @@ def test_a_municipality_without_signing_keys_arrives_as_signer_not_found(rendere
 
 
 def test_a_worker_killed_while_rendering_fails_that_render_and_the_next_one_succeeds(
-        lone_renderer: ProcessRenderer, trust: TrustStore) -> None:
+    lone_renderer: ProcessRenderer, trust: TrustStore
+) -> None:
     (worker,) = lone_renderer.worker_pids()
     outcome: list[object] = []
 
@@ -249,6 +250,7 @@ def test_the_workers_end_when_the_server_process_is_killed(ca_dir: Path) -> None
 
 # -- settings and the command ---------------------------------------------------------------
 
+
 def test_the_settings_check_refuses_a_negative_number_of_render_processes() -> None:
     with pytest.raises(DeploymentCheckError, match="render_processes must be 0"):
         check_settings(Settings(render_processes=-1))
@@ -256,7 +258,8 @@ def test_the_settings_check_refuses_a_negative_number_of_render_processes() -> N
 
 
 def test_serve_refuses_negative_render_processes_with_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", "--data-dir", str(tmp_path), "--render-processes", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "render_processes must be 0" in err[0], err
@@ -277,6 +280,7 @@ def test_an_app_built_from_bare_settings_renders_in_its_own_process(pki: Pki, tm
 
 # -- the service ----------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class RunningService:
     url: str
@@ -295,7 +299,8 @@ def service_with_a_render_process(db_url: str, pki: Pki) -> Iterator[RunningServ
 
 @pytest.mark.slow
 def test_a_kiosk_transaction_renders_in_the_render_process_and_its_pdf_verifies(
-        service_with_a_render_process: RunningService, pki: Pki) -> None:
+    service_with_a_render_process: RunningService, pki: Pki
+) -> None:
     service = service_with_a_render_process
     processes: ProcessRenderer = service.app.state.render_processes  # type: ignore[attr-defined]
     (worker,) = processes.worker_pids()

@@ -25,9 +25,7 @@ days = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
 
 
 @given(codes, numbers, days, st.binary(min_size=32, max_size=32))
-def test_payloads_round_trip_and_verify(
-    code: str, number: str, day: date, content_hash: bytes
-) -> None:
+def test_payloads_round_trip_and_verify(code: str, number: str, day: date, content_hash: bytes) -> None:
     payload = sign_payload(KEY, code, number, day, content_hash)
     parsed = parse_payload(payload.text())
     assert parsed == payload
@@ -37,9 +35,7 @@ def test_payloads_round_trip_and_verify(
 
 @settings(max_examples=50)
 @given(codes, numbers, days, st.binary(min_size=32, max_size=32))
-def test_payloads_fit_a_small_qr_code(
-    code: str, number: str, day: date, content_hash: bytes
-) -> None:
+def test_payloads_fit_a_small_qr_code(code: str, number: str, day: date, content_hash: bytes) -> None:
     text = sign_payload(KEY, code, number, day, content_hash).text()
     assert segno.make_qr(text, error="m", mask=0).version <= QR_MAX_VERSION
     assert set(text) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # alphanumeric mode

@@ -57,9 +57,7 @@ def render_text(service: DocumentService, content: CertificateContent) -> tuple[
 JUMINHYO_OPTIONS = list(itertools.product([True, False], repeat=5))
 
 
-@pytest.mark.parametrize(
-    ("whole", "setainushi", "honseki", "my_number", "foreign"), JUMINHYO_OPTIONS
-)
+@pytest.mark.parametrize(("whole", "setainushi", "honseki", "my_number", "foreign"), JUMINHYO_OPTIONS)
 def test_juminhyo_prints_exactly_the_chosen_items(
     service: DocumentService,
     whole: bool,
@@ -140,12 +138,8 @@ CERTIFYING = {
 }
 
 
-@pytest.mark.parametrize(
-    "content", [c for c in samples.one_of_each().values() if c.kind in CERTIFYING], ids=str
-)
-def test_each_type_carries_its_certifying_sentence(
-    service: DocumentService, content: CertificateContent
-) -> None:
+@pytest.mark.parametrize("content", [c for c in samples.one_of_each().values() if c.kind in CERTIFYING], ids=str)
+def test_each_type_carries_its_certifying_sentence(service: DocumentService, content: CertificateContent) -> None:
     text, _ = render_text(service, content)
     assert CERTIFYING[content.kind] in text
 
@@ -165,9 +159,7 @@ def test_type_specific_items_are_printed(service: DocumentService) -> None:
     ):
         assert figure in tax
     assert "給与所得" in tax_lines and tax_lines[tax_lines.index("給与所得") + 1] == "4,760,000円"
-    koseki, _ = render_text(
-        service, samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:])
-    )
+    koseki, _ = render_text(service, samples.koseki(zenbu=False, persons=samples.KOSEKI_PERSONS[2:]))
     assert "【出生地】茨城県取手市" in koseki
     assert "平成元年1月8日" in koseki
 
@@ -182,8 +174,7 @@ def test_a_kojin_certificate_names_only_the_chosen_persons(service: DocumentServ
 
 def test_a_large_household_runs_over_numbered_pages(service: DocumentService) -> None:
     persons = tuple(
-        replace(samples.HOUSEHOLD[1], name=f"見本　{given}", name_kana=None)
-        for given in "一二三四五六七八九十百千"
+        replace(samples.HOUSEHOLD[1], name=f"見本　{given}", name_kana=None) for given in "一二三四五六七八九十百千"
     )
     content = samples.juminhyo(persons=persons, foreign_items=False)
     document = service.render(content)
@@ -208,9 +199,7 @@ def test_fonts_are_embedded_subsets_of_ipaex_and_nothing_else(service: DocumentS
             fonts[name] = ref.get_object()
     assert fonts
     for font in fonts.values():
-        assert re.fullmatch(r"/[A-Z]{6}\+IPAex(Mincho|Gothic)", font["/BaseFont"]), font[
-            "/BaseFont"
-        ]
+        assert re.fullmatch(r"/[A-Z]{6}\+IPAex(Mincho|Gothic)", font["/BaseFont"]), font["/BaseFont"]
         descriptor = font["/FontDescriptor"].get_object()
         embedded = descriptor["/FontFile2"].get_object()
         assert len(embedded.get_data()) < 200_000  # a subset, not the 4 MB font
@@ -259,9 +248,7 @@ def test_concurrent_renders_never_mix_documents(service: DocumentService, ca_dir
     givens = "一二三四五六七八九十百千万億兆京"
     contents = [
         samples.juminhyo(
-            persons=(
-                replace(samples.HOUSEHOLD[0], name=f"並行　{given}", my_number=f"{index:012d}"),
-            ),
+            persons=(replace(samples.HOUSEHOLD[0], name=f"並行　{given}", my_number=f"{index:012d}"),),
             whole_household=False,
             my_number=True,
             number=f"R8-{index:06d}",
@@ -291,9 +278,7 @@ def test_background_seals_and_qr_are_vector_drawings_not_images(service: Documen
     st.lists(st.sampled_from([4.0, 6.5, 7.5, 12.0, 34.0]), min_size=0, max_size=120),
     st.integers(0, 6),
 )
-def test_pagination_keeps_every_line_in_order_within_the_frame(
-    heights: list[float], rule_every: int
-) -> None:
+def test_pagination_keeps_every_line_in_order_within_the_frame(heights: list[float], rule_every: int) -> None:
     lines = [
         Line(
             (Cell(0, f"line {index}"),),

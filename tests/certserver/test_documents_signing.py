@@ -21,9 +21,7 @@ def ca(tmp_path: Path) -> CaBundle:
 
 
 def certify_with(ca: CaBundle, code: str = "08217"):
-    return partial(
-        ca.issue_document_signing_certificate, municipality_code=code, municipality_name="取手市"
-    )
+    return partial(ca.issue_document_signing_certificate, municipality_code=code, municipality_name="取手市")
 
 
 def test_keys_are_created_once_and_readable_only_by_the_owner(tmp_path: Path, ca: CaBundle) -> None:

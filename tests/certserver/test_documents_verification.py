@@ -78,23 +78,13 @@ def test_verification_works_inside_a_running_event_loop(document: RenderedDocume
 
 
 def test_a_withdrawn_certificate_is_reported(document: RenderedDocument, trust: TrustStore) -> None:
-    assert (
-        verify_pdf(document.pdf, trust, lambda n: "withdrawn").status
-        is VerificationStatus.REVOKED_OR_WITHDRAWN
-    )
+    assert verify_pdf(document.pdf, trust, lambda n: "withdrawn").status is VerificationStatus.REVOKED_OR_WITHDRAWN
     qr = qr_text_of(document.pdf)
-    assert (
-        verify_qr(qr, trust, lambda n: "withdrawn").status
-        is VerificationStatus.REVOKED_OR_WITHDRAWN
-    )
+    assert verify_qr(qr, trust, lambda n: "withdrawn").status is VerificationStatus.REVOKED_OR_WITHDRAWN
 
 
-def test_a_number_missing_from_the_records_is_not_valid(
-    document: RenderedDocument, trust: TrustStore
-) -> None:
-    assert (
-        verify_pdf(document.pdf, trust, lambda n: None).status is VerificationStatus.UNKNOWN_ISSUER
-    )
+def test_a_number_missing_from_the_records_is_not_valid(document: RenderedDocument, trust: TrustStore) -> None:
+    assert verify_pdf(document.pdf, trust, lambda n: None).status is VerificationStatus.UNKNOWN_ISSUER
 
 
 def test_changing_one_byte_of_the_page_fails(document: RenderedDocument, trust: TrustStore) -> None:
@@ -104,9 +94,7 @@ def test_changing_one_byte_of_the_page_fails(document: RenderedDocument, trust: 
     assert verify_pdf(bytes(tampered), trust).status is MODIFIED
 
 
-def test_changing_one_byte_of_the_signature_fails(
-    document: RenderedDocument, trust: TrustStore
-) -> None:
+def test_changing_one_byte_of_the_signature_fails(document: RenderedDocument, trust: TrustStore) -> None:
     tampered = bytearray(document.pdf)
     contents = tampered.index(b"/Contents <") + len(b"/Contents <") + 200
     tampered[contents] = ord("0") if tampered[contents] != ord("0") else ord("1")
@@ -119,9 +107,7 @@ def test_an_appended_page_fails(document: RenderedDocument, trust: TrustStore) -
     assert verify_pdf(forged, trust).status is MODIFIED
 
 
-def test_a_replaced_page_fails(
-    document: RenderedDocument, service: DocumentService, trust: TrustStore
-) -> None:
+def test_a_replaced_page_fails(document: RenderedDocument, service: DocumentService, trust: TrustStore) -> None:
     other = PdfReader(io.BytesIO(service.render(samples.tax()).pdf))
 
     def replace_page(writer: PdfWriter) -> None:
@@ -144,23 +130,17 @@ def test_text_changed_after_signing_fails(document: RenderedDocument, trust: Tru
     assert verify_pdf(forged, trust).status is MODIFIED
 
 
-def test_a_second_signature_by_another_key_fails(
-    document: RenderedDocument, tmp_path: Path, trust: TrustStore
-) -> None:
+def test_a_second_signature_by_another_key_fails(document: RenderedDocument, tmp_path: Path, trust: TrustStore) -> None:
     intruder = samples.demo_signers(tmp_path / "intruder-ca")
     forged = PyhankoPadesSigner(intruder.signer("08217"), field_name="Intruder").sign(document.pdf)
     assert verify_pdf(forged, trust).status is MODIFIED
 
 
-def test_a_certificate_signed_outside_the_document_ca_is_unknown(
-    tmp_path: Path, trust: TrustStore
-) -> None:
+def test_a_certificate_signed_outside_the_document_ca_is_unknown(tmp_path: Path, trust: TrustStore) -> None:
     intruder = DocumentService(samples.demo_signers(tmp_path / "intruder-ca"))
     forged = intruder.render(samples.inkan())
     assert verify_pdf(forged.pdf, trust).status is VerificationStatus.UNKNOWN_ISSUER
-    assert (
-        verify_qr(qr_text_of(forged.pdf), trust).status is MODIFIED
-    )  # not the municipality's QR key
+    assert verify_qr(qr_text_of(forged.pdf), trust).status is MODIFIED  # not the municipality's QR key
 
 
 def test_a_qr_from_another_document_does_not_verify_this_one(
@@ -169,9 +149,7 @@ def test_a_qr_from_another_document_does_not_verify_this_one(
     mine, theirs = samples.inkan(), samples.inkan(number="R8-000999")
     signer = SignerStore.open(ca_dir).signer("08217")
     their_qr = qr_text_of(service.render(theirs).pdf)
-    my_qr = sign_payload(
-        signer.qr_key, "08217", mine.certificate_number, mine.issued_on, mine.content_hash()
-    ).text()
+    my_qr = sign_payload(signer.qr_key, "08217", mine.certificate_number, mine.issued_on, mine.content_hash()).text()
     # Properly signed metadata, but the QR drawn on the page is another document's.
     rendered = render_pdf(mine, layout_for(mine), their_qr, keywords_for(mine, my_qr))
     forged = PadesSigner(signer).sign(rendered.pdf)
@@ -180,9 +158,7 @@ def test_a_qr_from_another_document_does_not_verify_this_one(
     assert verify_qr(my_qr, trust, expected=mine).status is VALID
 
 
-def test_a_qr_for_changed_content_does_not_match(
-    service: DocumentService, trust: TrustStore
-) -> None:
+def test_a_qr_for_changed_content_does_not_match(service: DocumentService, trust: TrustStore) -> None:
     content = samples.inkan()
     qr = qr_text_of(service.render(content).pdf)
     changed = replace(content, body=replace(content.body, address="茨城県取手市別の町1番"))
@@ -194,16 +170,11 @@ def test_an_edited_qr_text_fails(document: RenderedDocument, trust: TrustStore) 
     qr = qr_text_of(document.pdf)
     assert verify_qr(qr, trust).status is VALID
     assert verify_qr(qr.replace("R8-000102", "R8-000103"), trust).status is MODIFIED
-    assert (
-        verify_qr(qr.replace(":08217:", ":08218:"), trust).status
-        is VerificationStatus.UNKNOWN_ISSUER
-    )
+    assert verify_qr(qr.replace(":08217:", ":08218:"), trust).status is VerificationStatus.UNKNOWN_ISSUER
     assert verify_qr("https://example.invalid/", trust).status is VerificationStatus.MALFORMED
 
 
-def test_the_direct_signer_and_pyhanko_make_equally_valid_signatures(
-    ca_dir: Path, trust: TrustStore
-) -> None:
+def test_the_direct_signer_and_pyhanko_make_equally_valid_signatures(ca_dir: Path, trust: TrustStore) -> None:
     content = samples.tax()
     signer = SignerStore.open(ca_dir).signer("08217")
     qr = sign_payload(
@@ -218,9 +189,7 @@ def test_the_direct_signer_and_pyhanko_make_equally_valid_signatures(
         assert verify_pdf(pades.sign(unsigned), trust).status is VALID
 
 
-def test_the_direct_signer_refuses_a_pdf_it_did_not_render(
-    document: RenderedDocument, ca_dir: Path
-) -> None:
+def test_the_direct_signer_refuses_a_pdf_it_did_not_render(document: RenderedDocument, ca_dir: Path) -> None:
     signer = PadesSigner(SignerStore.open(ca_dir).signer("08217"))
     with pytest.raises(UnsupportedPdfError):
         signer.sign(document.pdf)  # already signed: a second revision

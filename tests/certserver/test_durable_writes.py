@@ -37,7 +37,8 @@ def _private(path: Path) -> bool:
 
 
 def test_the_service_clock_file_is_private_and_its_folder_synced(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced = _synced_folders(monkeypatch)
     save_clock(tmp_path, ServiceClock(dt.timedelta(days=-3)))
     assert _private(tmp_path / "service-clock.json")
@@ -45,8 +46,7 @@ def test_the_service_clock_file_is_private_and_its_folder_synced(
     assert [p.name for p in tmp_path.iterdir()] == ["service-clock.json"]  # no temporary left
 
 
-def test_the_demo_card_index_is_private_and_its_folder_synced(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_card_index_is_private_and_its_folder_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced = _synced_folders(monkeypatch)
     entry = IndexEntry("card.json", "toride-0001", "取手　太郎", "4321", "TESTPASS9", "works")
     path = write_index(tmp_path, [entry])
@@ -55,12 +55,16 @@ def test_the_demo_card_index_is_private_and_its_folder_synced(
 
 
 def test_a_municipality_signing_key_is_private_and_its_folder_synced(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = CaBundle.create(tmp_path / "ca")
     store = SignerStore.open(tmp_path / "signers")
     synced = _synced_folders(monkeypatch)
-    store.ensure_signer("08217", "取手市", partial(ca.issue_document_signing_certificate,
-                                                 municipality_code="08217", municipality_name="取手市"))
+    store.ensure_signer(
+        "08217",
+        "取手市",
+        partial(ca.issue_document_signing_certificate, municipality_code="08217", municipality_name="取手市"),
+    )
     folder = store.directory("08217")
     assert folder in synced
     keys = [p for p in folder.iterdir() if p.name.endswith(".key") or p.name.endswith("key.pem")]

@@ -18,11 +18,22 @@ from sqlalchemy.engine import make_url
 from certserver.db.models import Base
 from certserver.db.session import alembic_config, make_engine
 
-REGISTRY_TABLES = frozenset({
-    "municipalities", "certificate_settings", "fees", "closures", "households", "residents",
-    "seal_registrations", "tax_records", "koseki", "koseki_members", "fuhyo_entries",
-    "honseki_registrations",
-})
+REGISTRY_TABLES = frozenset(
+    {
+        "municipalities",
+        "certificate_settings",
+        "fees",
+        "closures",
+        "households",
+        "residents",
+        "seal_registrations",
+        "tax_records",
+        "koseki",
+        "koseki_members",
+        "fuhyo_entries",
+        "honseki_registrations",
+    }
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -58,8 +69,7 @@ def _registry_diff(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"include_object": only_registry, "compare_type": True,
-                            "compare_server_default": True}
+                conn, opts={"include_object": only_registry, "compare_type": True, "compare_server_default": True}
             )
             return list(compare_metadata(context, Base.metadata))
     finally:

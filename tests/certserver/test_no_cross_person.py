@@ -101,9 +101,10 @@ def world(db_url: str, pki: Pki) -> Iterator[World]:
     clock = RunningClock()
     with transaction(factory) as session:
         populate(session, pki)
-        credentials = {f"K{i:02d}": register_kiosk(session, f"K{i:02d}", f"store {i}", clock())
-                       for i in range(KIOSKS)}
-    settings = api_support.make_settings(pki, db_url, transaction_ttl_seconds=TTL_SECONDS, challenge_ttl_seconds=TTL_SECONDS)
+        credentials = {f"K{i:02d}": register_kiosk(session, f"K{i:02d}", f"store {i}", clock()) for i in range(KIOSKS)}
+    settings = api_support.make_settings(
+        pki, db_url, transaction_ttl_seconds=TTL_SECONDS, challenge_ttl_seconds=TTL_SECONDS
+    )
     app = create_app(settings, clock=clock)
     try:
         with LiveServer(app) as server:
@@ -130,16 +131,18 @@ def _kiosk_run(world: World, kiosk_id: str, seed: int, ledger: Ledger, cards: di
     with KioskClient(world.url, world.credentials[kiosk_id], timeout=60) as kiosk:
         for _ in range(PER_KIOSK):
             requester = rng.choice(PEOPLE).resident_id
-            plan = rng.choices(["complete", "cancel_ordered", "cancel_paid", "timeout", "abandon"],
-                               weights=[70, 10, 8, 5, 7])[0]
+            plan = rng.choices(
+                ["complete", "cancel_ordered", "cancel_paid", "timeout", "abandon"], weights=[70, 10, 8, 5, 7]
+            )[0]
             try:
                 _one_transaction(kiosk, kiosk_id, requester, plan, rng, ledger, cards)
             except AssertionError as exc:
                 ledger.fail(f"{kiosk_id} {plan} {requester}: {exc}")
 
 
-def _one_transaction(kiosk: KioskClient, kiosk_id: str, requester: str, plan: str, rng: random.Random,
-                     ledger: Ledger, cards: dict) -> None:
+def _one_transaction(
+    kiosk: KioskClient, kiosk_id: str, requester: str, plan: str, rng: random.Random, ledger: Ledger, cards: dict
+) -> None:
     started = kiosk.start()
     assert started.status_code == 201, started.text
     tx_id = started.json()["transaction_id"]
@@ -186,8 +189,9 @@ def _one_transaction(kiosk: KioskClient, kiosk_id: str, requester: str, plan: st
         pdf = kiosk.document(tx_id, doc["document_id"])
         assert pdf.status_code == 200, pdf.text
         with ledger.lock:
-            ledger.received.append(Received(kiosk_id, requester, expected, doc["document_id"], doc["sha256"],
-                                            pdf.content))
+            ledger.received.append(
+                Received(kiosk_id, requester, expected, doc["document_id"], doc["sha256"], pdf.content)
+            )
     assert kiosk.printed(tx_id).status_code == 200
     ledger.count(plan)
 
@@ -211,8 +215,10 @@ def _content_hash_in_metadata(pdf: bytes) -> str:
 @pytest.mark.slow
 def test_no_person_ever_receives_another_persons_data_under_load(world: World, pki: Pki) -> None:
     ledger = Ledger()
-    threads = [threading.Thread(target=_kiosk_run, args=(world, kiosk_id, 1000 + i, ledger, pki.cards))
-               for i, kiosk_id in enumerate(world.credentials)]
+    threads = [
+        threading.Thread(target=_kiosk_run, args=(world, kiosk_id, 1000 + i, ledger, pki.cards))
+        for i, kiosk_id in enumerate(world.credentials)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -244,8 +250,10 @@ def test_no_person_ever_receives_another_persons_data_under_load(world: World, p
         states = dict(session.execute(select(KioskTransaction.id, KioskTransaction.state)))
         assert sum(state in OPEN_STATES for state in states.values()) <= KIOSKS
         documents_with_state = session.execute(
-            select(IssuedDocument.status, IssuedDocument.pdf.is_(None), KioskTransaction.state)
-            .join(KioskTransaction, IssuedDocument.transaction_id == KioskTransaction.id))
+            select(IssuedDocument.status, IssuedDocument.pdf.is_(None), KioskTransaction.state).join(
+                KioskTransaction, IssuedDocument.transaction_id == KioskTransaction.id
+            )
+        )
         for status, erased, state in documents_with_state:
             if state not in OPEN_STATES and state != "printed":
                 assert erased and status == "withdrawn", (state, status)

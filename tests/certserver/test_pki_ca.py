@@ -72,9 +72,10 @@ def test_load_reports_damaged_files_in_one_line(tmp_path: Path) -> None:
         CaBundle.load(tmp_path / "ca")
 
 
-@pytest.mark.parametrize(("attr", "ou"), [("auth_ca", "JPKI for user authentication"),
-                                          ("sign_ca", "JPKI for digital signature")])
-def test_card_cas_are_rsa_2048_roots_named_test_only(ca_bundle: CaBundle, attr: str, ou: str) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    ("attr", "ou"), [("auth_ca", "JPKI for user authentication"), ("sign_ca", "JPKI for digital signature")]
+)
+def test_card_cas_are_rsa_2048_roots_named_test_only(ca_bundle: CaBundle, attr: str, ou: str) -> None:
     cert = getattr(ca_bundle, attr).cert
     assert cert.subject == cert.issuer
     cert.verify_directly_issued_by(cert)
@@ -88,11 +89,16 @@ def test_card_cas_are_rsa_2048_roots_named_test_only(ca_bundle: CaBundle, attr: 
     assert "O=JPKI," not in cert.subject.rfc4514_string() and "JPKI-TEST," not in cert.subject.rfc4514_string()
 
 
-def test_card_ca_extensions_follow_the_jlis_root_layout(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_card_ca_extensions_follow_the_jlis_root_layout(ca_bundle: CaBundle) -> None:
     cert = ca_bundle.auth_ca.cert
     names = [type(e.value) for e in cert.extensions]
-    assert names == [x509.KeyUsage, x509.SubjectAlternativeName, x509.BasicConstraints,
-                     x509.CRLDistributionPoints, x509.SubjectKeyIdentifier]
+    assert names == [
+        x509.KeyUsage,
+        x509.SubjectAlternativeName,
+        x509.BasicConstraints,
+        x509.CRLDistributionPoints,
+        x509.SubjectKeyIdentifier,
+    ]
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
     assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
     assert not usage.value.digital_signature
@@ -105,7 +111,7 @@ def test_card_ca_extensions_follow_the_jlis_root_layout(ca_bundle: CaBundle) -> 
     assert dp.full_name == [x509.DirectoryName(cert.subject)]
 
 
-def test_card_ca_is_valid_ten_years_until_2359_jst(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_card_ca_is_valid_ten_years_until_2359_jst(ca_bundle: CaBundle) -> None:
     cert = ca_bundle.sign_ca.cert
     after = cert.not_valid_after_utc
     assert (after.hour, after.minute, after.second) == (14, 59, 59)
@@ -113,12 +119,12 @@ def test_card_ca_is_valid_ten_years_until_2359_jst(ca_bundle: CaBundle) -> None:
     assert 9.9 < years < 10.01
 
 
-def test_certificates_use_the_long_der_length_form(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_certificates_use_the_long_der_length_form(ca_bundle: CaBundle) -> None:
     der = ca_bundle.auth_ca.cert.public_bytes(serialization.Encoding.DER)
     assert der[:2] == b"\x30\x82"
 
 
-def test_document_ca_certifies_a_municipality_signing_key(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_document_ca_certifies_a_municipality_signing_key(ca_bundle: CaBundle) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = ca_bundle.issue_document_signing_certificate(key.public_key(), "08217", "取手市", now=now)

@@ -32,7 +32,8 @@ def _pki_diff(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"include_object": only_pki, "compare_type": True, "compare_server_default": True})
+                conn, opts={"include_object": only_pki, "compare_type": True, "compare_server_default": True}
+            )
             return list(compare_metadata(context, Base.metadata))
     finally:
         engine.dispose()
@@ -48,12 +49,18 @@ def test_pki_constraints_are_named_by_the_convention(db_url: str) -> None:
         inspector = inspect(engine)
         assert inspector.get_pk_constraint("card_certificates")["name"] == "pk_card_certificates"
         assert {fk["name"] for fk in inspector.get_foreign_keys("card_certificates")} == {
-            "fk_card_certificates_resident_id_residents", "fk_card_certificates_trusted_ca_id_trusted_cas"}
+            "fk_card_certificates_resident_id_residents",
+            "fk_card_certificates_trusted_ca_id_trusted_cas",
+        }
         assert {uq["name"] for uq in inspector.get_unique_constraints("card_certificates")} == {
-            "uq_card_certificates_serial"}
+            "uq_card_certificates_serial"
+        }
         assert {ck["name"] for ck in inspector.get_check_constraints("card_certificates")} >= {
-            "ck_card_certificates_purpose_known", "ck_card_certificates_status_known",
-            "ck_card_certificates_revoked_has_time", "ck_card_certificates_enrolled_has_ca"}
+            "ck_card_certificates_purpose_known",
+            "ck_card_certificates_status_known",
+            "ck_card_certificates_revoked_has_time",
+            "ck_card_certificates_enrolled_has_ca",
+        }
     finally:
         engine.dispose()
 
@@ -74,28 +81,40 @@ def test_pki_migration_downgrades_to_the_registry_alone(tmp_path: Path) -> None:
 def _certificate(**overrides: object) -> CardCertificate:
     now = dt.datetime.now(dt.UTC)
     values: dict[str, object] = {
-        "serial": "0A", "card_id": "c" * 32, "resident_id": "toride-0001", "purpose": "auth", "subject_cn": "TESTONLY",
-        "issued_at": now, "not_before": now, "not_after": now, "status": "active", "enrolled_real_card": False,
-        "certificate_der": b"\x30\x00"}
+        "serial": "0A",
+        "card_id": "c" * 32,
+        "resident_id": "toride-0001",
+        "purpose": "auth",
+        "subject_cn": "TESTONLY",
+        "issued_at": now,
+        "not_before": now,
+        "not_after": now,
+        "status": "active",
+        "enrolled_real_card": False,
+        "certificate_der": b"\x30\x00",
+    }
     values.update(overrides)
     return CardCertificate(**values)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"purpose": "document"},
-    {"status": "revoked"},  # revoked without a time
-    {"revoked_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},  # a time without the status
-    {"enrolled_real_card": True},  # an enrolled card without its trusted CA
-    {"resident_id": "nobody"},
-])
-def test_the_database_refuses_inconsistent_certificate_rows(db: Db, overrides: dict[str, object]) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"purpose": "document"},
+        {"status": "revoked"},  # revoked without a time
+        {"revoked_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},  # a time without the status
+        {"enrolled_real_card": True},  # an enrolled card without its trusted CA
+        {"resident_id": "nobody"},
+    ],
+)
+def test_the_database_refuses_inconsistent_certificate_rows(db: Db, overrides: dict[str, object]) -> None:
     with transaction(db.factory) as session:
         add_resident(session)
     with pytest.raises(IntegrityError), transaction(db.factory) as session:
         session.add(_certificate(**overrides))
 
 
-def test_serials_are_unique(db: Db) -> None:  # noqa: F811
+def test_serials_are_unique(db: Db) -> None:
     with transaction(db.factory) as session:
         add_resident(session)
         session.add(_certificate())
@@ -103,7 +122,7 @@ def test_serials_are_unique(db: Db) -> None:  # noqa: F811
         session.add(_certificate(card_id="d" * 32))
 
 
-def test_times_come_back_as_aware_utc(db: Db) -> None:  # noqa: F811
+def test_times_come_back_as_aware_utc(db: Db) -> None:
     moment = dt.datetime(2026, 11, 26, 12, 0, tzinfo=JST)
     with transaction(db.factory) as session:
         add_resident(session)

@@ -19,17 +19,17 @@ from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import issue_card_credentials
 from certserver.pki.profiles import CardHolder
 
-HOLDER = CardHolder(name="取手　太郎", birth_date=dt.date(1980, 2, 17), sex="1",
-                    address="茨城県取手市寺田5139-1")
+HOLDER = CardHolder(name="取手　太郎", birth_date=dt.date(1980, 2, 17), sex="1", address="茨城県取手市寺田5139-1")
 ISSUED_AT = dt.datetime(2025, 10, 27, 1, 0, tzinfo=dt.UTC)  # 10:00 JST
 
 
 @pytest.fixture(scope="module")
-def credentials(ca_bundle: CaBundle):  # noqa: F811
+def credentials(ca_bundle: CaBundle):
     return issue_card_credentials(ca_bundle, holder=HOLDER, municipality_code="08217", issued_at=ISSUED_AT)
 
 
 # -- validity -----------------------------------------------------------------------------
+
 
 def test_validity_ends_on_the_fifth_birthday_after_issue_at_2359_jst() -> None:
     # The J-LIS test card of jpki.md §11.2: issued 2025-10-27, born 02-17 -> 2030-02-17.
@@ -57,8 +57,9 @@ def test_leap_day_birthday_falls_on_28_february_in_common_years() -> None:
     assert profiles.nth_birthday_after(dt.date(2000, 2, 29), issued.date()) == dt.date(2030, 2, 28)
 
 
-@given(birth=st.dates(dt.date(1900, 1, 1), dt.date(2024, 12, 31)),
-       day=st.dates(dt.date(2025, 1, 1), dt.date(2060, 12, 31)))
+@given(
+    birth=st.dates(dt.date(1900, 1, 1), dt.date(2024, 12, 31)), day=st.dates(dt.date(2025, 1, 1), dt.date(2060, 12, 31))
+)
 def test_fifth_birthday_is_after_the_day_and_within_five_years(birth: dt.date, day: dt.date) -> None:
     fifth = profiles.nth_birthday_after(birth, day)
     assert day < fifth
@@ -66,19 +67,23 @@ def test_fifth_birthday_is_after_the_day_and_within_five_years(birth: dt.date, d
     assert (fifth.month, fifth.day) == (birth.month, birth.day) or (birth.month, birth.day) == (2, 29)
 
 
-@pytest.mark.parametrize(("born", "expected"), [
-    (dt.date(1980, 2, 17), "319800217"),  # 昭和 (the jpki.md example)
-    (dt.date(1989, 1, 7), "319890107"),  # last day of 昭和
-    (dt.date(1989, 1, 8), "419890108"),  # first day of 平成
-    (dt.date(2019, 5, 1), "520190501"),  # 令和
-    (dt.date(1926, 12, 24), "219261224"),  # 大正
-    (dt.date(1900, 1, 1), "119000101"),  # 明治
-])
+@pytest.mark.parametrize(
+    ("born", "expected"),
+    [
+        (dt.date(1980, 2, 17), "319800217"),  # 昭和 (the jpki.md example)
+        (dt.date(1989, 1, 7), "319890107"),  # last day of 昭和
+        (dt.date(1989, 1, 8), "419890108"),  # first day of 平成
+        (dt.date(2019, 5, 1), "520190501"),  # 令和
+        (dt.date(1926, 12, 24), "219261224"),  # 大正
+        (dt.date(1900, 1, 1), "119000101"),  # 明治
+    ],
+)
 def test_birth_date_carries_the_era_digit_and_the_gregorian_date(born: dt.date, expected: str) -> None:
     assert profiles.era_birth_date(born) == expected
 
 
 # -- DER helpers --------------------------------------------------------------------------
+
 
 @given(st.integers(min_value=0, max_value=2**24))
 def test_der_length_round_trips(length: int) -> None:
@@ -110,7 +115,8 @@ def test_serial_text_round_trips(serial: int) -> None:
 
 # -- auth certificate ---------------------------------------------------------------------
 
-def test_auth_certificate_subject_is_only_country_and_opaque_cn(credentials, ca_bundle: CaBundle) -> None:  # noqa: F811
+
+def test_auth_certificate_subject_is_only_country_and_opaque_cn(credentials, ca_bundle: CaBundle) -> None:
     cert = credentials.auth.certificate
     assert [a.oid for a in cert.subject] == [NameOID.COUNTRY_NAME, NameOID.COMMON_NAME]
     cn = str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
@@ -146,27 +152,30 @@ def test_card_certificates_are_rsa_2048_sha256_in_long_der_form(credentials) -> 
 
 
 def test_policies_are_private_documentation_arcs_not_the_jlis_ones(credentials) -> None:
-    for issued, expected in ((credentials.auth, profiles.AUTH_POLICY_OID),
-                             (credentials.sign, profiles.SIGN_POLICY_OID)):
+    for issued, expected in (
+        (credentials.auth, profiles.AUTH_POLICY_OID),
+        (credentials.sign, profiles.SIGN_POLICY_OID),
+    ):
         policies = issued.certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
         oids = [p.policy_identifier.dotted_string for p in policies]
         assert oids == [expected.dotted_string]
         assert oids[0].startswith("1.3.6.1.4.1.32473.") and "1.2.392.200149.8.5.1" not in oids[0]
 
 
-def test_issuer_alt_name_is_the_japanese_ca_directory_name(credentials, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_issuer_alt_name_is_the_japanese_ca_directory_name(credentials, ca_bundle: CaBundle) -> None:
     ian = credentials.auth.certificate.extensions.get_extension_for_class(x509.IssuerAlternativeName).value
     ca_alt = ca_bundle.auth_ca.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert list(ian) == list(ca_alt)
 
 
-def test_card_certificate_serials_differ_and_keys_are_fresh(ca_bundle: CaBundle, credentials) -> None:  # noqa: F811
+def test_card_certificate_serials_differ_and_keys_are_fresh(ca_bundle: CaBundle, credentials) -> None:
     other = issue_card_credentials(ca_bundle, holder=HOLDER, municipality_code="08217", issued_at=ISSUED_AT)
     assert other.auth.serial != credentials.auth.serial
     assert other.auth.certificate.public_key() != credentials.auth.certificate.public_key()
 
 
 # -- sign certificate ---------------------------------------------------------------------
+
 
 def _other_names(cert: x509.Certificate) -> list[tuple[str, str]]:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -198,7 +207,7 @@ def test_sign_certificate_san_other_name_is_explicitly_tagged_in_der(credentials
     assert marker in credentials.sign.der
 
 
-def test_sign_certificate_key_usage_adds_non_repudiation(credentials, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_sign_certificate_key_usage_adds_non_repudiation(credentials, ca_bundle: CaBundle) -> None:
     cert = credentials.sign.certificate
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
     assert usage.critical and usage.value.digital_signature and usage.value.content_commitment
@@ -207,12 +216,13 @@ def test_sign_certificate_key_usage_adds_non_repudiation(credentials, ca_bundle:
     assert cert.not_valid_after_utc == credentials.auth.certificate.not_valid_after_utc
 
 
-def test_no_sign_certificate_under_fifteen(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_no_sign_certificate_under_fifteen(ca_bundle: CaBundle) -> None:
     child = CardHolder(name="取手　花子", birth_date=dt.date(2010, 10, 28), sex="2", address="茨城県取手市寺田１")
     young = issue_card_credentials(ca_bundle, holder=child, municipality_code="08217", issued_at=ISSUED_AT)
     assert young.sign is None  # 14 on 2025-10-27, 15 the next day
-    older = issue_card_credentials(ca_bundle, holder=child, municipality_code="08217",
-                                   issued_at=ISSUED_AT + dt.timedelta(days=1))
+    older = issue_card_credentials(
+        ca_bundle, holder=child, municipality_code="08217", issued_at=ISSUED_AT + dt.timedelta(days=1)
+    )
     assert older.sign is not None
 
 
@@ -233,11 +243,12 @@ def test_a_foreign_residents_certificates_end_with_the_period_of_stay() -> None:
     assert not_after == dt.datetime(2031, 7, 2, 14, 59, 59, tzinfo=dt.UTC)
 
 
-def test_characters_outside_jis_x0208_and_x0212_are_substituted_and_flagged(ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_characters_outside_jis_x0208_and_x0212_are_substituted_and_flagged(ca_bundle: CaBundle) -> None:
     """jpki.md §11.3: toride-0070's 𠮷 (JIS X 0213 only) is carried as 吉 with flags 10000;
     JIS X 0212 (丂), ASCII and the full-width digits and hyphen stay as they are."""
-    holder = CardHolder(name="\U00020bb7田　大輔", birth_date=dt.date(1985, 10, 10), sex="1",
-                        address="茨城県取手市稲1200-丂髙")
+    holder = CardHolder(
+        name="\U00020bb7田　大輔", birth_date=dt.date(1985, 10, 10), sex="1", address="茨城県取手市稲1200-丂髙"
+    )
     sign = issue_card_credentials(ca_bundle, holder=holder, municipality_code="08217", issued_at=ISSUED_AT).sign
     assert sign is not None
     values = dict(_other_names(sign.certificate))

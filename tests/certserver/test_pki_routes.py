@@ -31,7 +31,7 @@ from certserver.services import cards
 
 
 @pytest.fixture
-def app(db: Db, ca_bundle: CaBundle) -> FastAPI:  # noqa: F811
+def app(db: Db, ca_bundle: CaBundle) -> FastAPI:
     app = FastAPI()
     app.include_router(router)
     app.state.pki = PkiContext(session_factory=db.factory, ca=ca_bundle, clock=host_now)
@@ -44,19 +44,26 @@ def client(app: FastAPI) -> AsgiClient:
 
 
 @pytest.fixture
-def issued(db: Db, ca_bundle: CaBundle, tmp_path: Path) -> tuple[x509.Certificate, x509.Certificate]:  # noqa: F811
+def issued(db: Db, ca_bundle: CaBundle, tmp_path: Path) -> tuple[x509.Certificate, x509.Certificate]:
     """(auth, sign) certificates of a freshly issued card."""
     with transaction(db.factory) as session:
         add_resident(session)
     with transaction(db.factory) as session:
         cards.issue_card(session, ca_bundle, "toride-0001", pin="1234", password="ABC123", out=tmp_path / "c.json")
     raw = card_json(tmp_path / "c.json")["jpki"]
-    return (x509.load_der_x509_certificate(base64.b64decode(raw["auth_certificate"])),
-            x509.load_der_x509_certificate(base64.b64decode(raw["sign_certificate"])))
+    return (
+        x509.load_der_x509_certificate(base64.b64decode(raw["auth_certificate"])),
+        x509.load_der_x509_certificate(base64.b64decode(raw["sign_certificate"])),
+    )
 
 
-def _ocsp_request(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: bytes | None = None,
-                  algorithm: hashes.HashAlgorithm | None = None) -> bytes:
+def _ocsp_request(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    nonce: bytes | None = None,
+    algorithm: hashes.HashAlgorithm | None = None,
+) -> bytes:
     builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, algorithm or hashes.SHA1())
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
@@ -70,12 +77,12 @@ def _post_ocsp(client: AsgiClient | httpx.Client, body: bytes) -> ocsp.OCSPRespo
     return ocsp.load_der_ocsp_response(response.content)
 
 
-def _revoke(db: Db, serial: str, reason: str) -> None:  # noqa: F811
+def _revoke(db: Db, serial: str, reason: str) -> None:
     with transaction(db.factory) as session:
         cards.revoke_card(session, serial, reason)
 
 
-def test_ocsp_says_good_for_an_active_card_signed_by_its_ca(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_says_good_for_an_active_card_signed_by_its_ca(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:
     auth, _ = issued
     answer = _post_ocsp(client, _ocsp_request(auth, ca_bundle.auth_ca.cert, nonce=b"0123456789abcdef"))
     assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
@@ -86,11 +93,13 @@ def test_ocsp_says_good_for_an_active_card_signed_by_its_ca(client: AsgiClient, 
     ca_key = ca_bundle.auth_ca.cert.public_key()
     assert isinstance(ca_key, rsa.RSAPublicKey)
     ca_key.verify(answer.signature, answer.tbs_response_bytes, padding.PKCS1v15(), hashes.SHA256())
-    assert answer.responder_key_hash == x509.SubjectKeyIdentifier.from_public_key(
-        ca_bundle.auth_ca.cert.public_key()).digest
+    assert (
+        answer.responder_key_hash
+        == x509.SubjectKeyIdentifier.from_public_key(ca_bundle.auth_ca.cert.public_key()).digest
+    )
 
 
-def test_ocsp_says_revoked_with_time_and_reason(client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_says_revoked_with_time_and_reason(client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:
     auth, sign = issued
     _revoke(db, format(auth.serial_number, "x"), "lost")
     for cert, issuer in ((auth, ca_bundle.auth_ca.cert), (sign, ca_bundle.sign_ca.cert)):
@@ -100,11 +109,18 @@ def test_ocsp_says_revoked_with_time_and_reason(client: AsgiClient, db: Db, issu
         assert abs(answer.revocation_time_utc - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
 
 
-def test_ocsp_says_unknown_for_a_serial_the_ca_never_issued(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_says_unknown_for_a_serial_the_ca_never_issued(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:
     auth, _ = issued
-    request = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
-        *_hashes(auth, ca_bundle), serial_number=auth.serial_number + 1, algorithm=hashes.SHA1(),
-    ).build().public_bytes(serialization.Encoding.DER)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(
+            *_hashes(auth, ca_bundle),
+            serial_number=auth.serial_number + 1,
+            algorithm=hashes.SHA1(),
+        )
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
     assert _post_ocsp(client, request).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
 
 
@@ -114,7 +130,7 @@ def _hashes(cert: x509.Certificate, ca: CaBundle) -> tuple[bytes, bytes]:
 
 
 @sqlite_only
-def test_ocsp_refuses_other_cas_and_garbage_with_ocsp_statuses(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_refuses_other_cas_and_garbage_with_ocsp_statuses(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:
     # The document CA is not a card CA: this responder does not answer for it.
     foreign = _ocsp_request(ca_bundle.document_ca.cert, ca_bundle.document_ca.cert)
     assert _post_ocsp(client, foreign).response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
@@ -122,16 +138,17 @@ def test_ocsp_refuses_other_cas_and_garbage_with_ocsp_statuses(client: AsgiClien
 
 
 @sqlite_only
-def test_ocsp_post_needs_the_ocsp_media_type_and_a_small_body(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_post_needs_the_ocsp_media_type_and_a_small_body(client: AsgiClient, issued, ca_bundle: CaBundle) -> None:
     auth, _ = issued
     body = _ocsp_request(auth, ca_bundle.auth_ca.cert)
     assert client.post("/pki/ocsp", content=body, headers={"content-type": "text/plain"}).status_code == 415
     huge = b"\x30" * (64 * 1024)
-    assert client.post("/pki/ocsp", content=huge,
-                       headers={"content-type": "application/ocsp-request"}).status_code == 413
+    assert (
+        client.post("/pki/ocsp", content=huge, headers={"content-type": "application/ocsp-request"}).status_code == 413
+    )
 
 
-def test_ocsp_get_form_answers_like_post(client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ocsp_get_form_answers_like_post(client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:
     auth, _ = issued
     encoded = quote(base64.b64encode(_ocsp_request(auth, ca_bundle.auth_ca.cert)).decode(), safe="")
     response = client.get(f"/pki/ocsp/{encoded}")
@@ -143,7 +160,8 @@ def test_ocsp_get_form_answers_like_post(client: AsgiClient, db: Db, issued, ca_
 
 @pytest.mark.parametrize("purpose", ["auth", "sign"])
 def test_crl_is_signed_by_its_ca_and_lists_revoked_certificates(
-        client: AsgiClient, db: Db, issued, ca_bundle: CaBundle, purpose: str) -> None:  # noqa: F811
+    client: AsgiClient, db: Db, issued, ca_bundle: CaBundle, purpose: str
+) -> None:
     auth, sign = issued
     issuer = ca_bundle.for_purpose(purpose).cert
     mine = auth if purpose == "auth" else sign
@@ -160,12 +178,14 @@ def test_crl_is_signed_by_its_ca_and_lists_revoked_certificates(
     _revoke(db, format(auth.serial_number, "X"), "deceased")
     entry = fetch().get_revoked_certificate_by_serial_number(mine.serial_number)
     assert entry is not None
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.cessation_of_operation
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.cessation_of_operation
+    )
     assert len(list(fetch())) == 1  # the other purpose's certificate is on the other CRL
 
 
 @sqlite_only
-def test_ca_certificates_are_published_as_der(client: AsgiClient, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_ca_certificates_are_published_as_der(client: AsgiClient, ca_bundle: CaBundle) -> None:
     for purpose in ("auth", "sign"):
         response = client.get(f"/pki/ca/{purpose}.crt")
         assert response.status_code == 200 and response.headers["content-type"] == "application/pkix-cert"
@@ -182,6 +202,7 @@ def test_unknown_crl_is_404_and_missing_context_is_503(client: AsgiClient) -> No
 
 
 # -- a real server ----------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -207,10 +228,12 @@ def live_server(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def test_real_http_server_answers_ocsp_and_crl(live_server: str, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_real_http_server_answers_ocsp_and_crl(live_server: str, db: Db, issued, ca_bundle: CaBundle) -> None:
     auth, _ = issued
     with httpx.Client(base_url=live_server, timeout=10) as http:
-        assert _post_ocsp(http, _ocsp_request(auth, ca_bundle.auth_ca.cert)).certificate_status is ocsp.OCSPCertStatus.GOOD
+        assert (
+            _post_ocsp(http, _ocsp_request(auth, ca_bundle.auth_ca.cert)).certificate_status is ocsp.OCSPCertStatus.GOOD
+        )
         _revoke(db, format(auth.serial_number, "X"), "moved_out")
         answer = _post_ocsp(http, _ocsp_request(auth, ca_bundle.auth_ca.cert))
         assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
@@ -220,7 +243,8 @@ def test_real_http_server_answers_ocsp_and_crl(live_server: str, db: Db, issued,
 
 
 def test_ocsp_after_an_attribute_change_says_auth_good_and_sign_revoked(
-        client: AsgiClient, db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+    client: AsgiClient, db: Db, issued, ca_bundle: CaBundle
+) -> None:
     """A move within the municipality ends the signing certificate only (jpki.md §11)."""
     auth, sign = issued
     _revoke(db, format(sign.serial_number, "x"), "attributes_changed")
@@ -231,7 +255,7 @@ def test_ocsp_after_an_attribute_change_says_auth_good_and_sign_revoked(
     assert sign_answer.revocation_reason is x509.ReasonFlags.affiliation_changed
 
 
-def test_crl_and_ocsp_times_come_from_the_service_clock(db: Db, issued, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_crl_and_ocsp_times_come_from_the_service_clock(db: Db, issued, ca_bundle: CaBundle) -> None:
     """A service pretending a date ten days back dates its CRL and OCSP answers (thisUpdate,
     nextUpdate, revocation time) by that clock, not the host's; nextUpdate follows thisUpdate."""
     from certserver.pki.crl import CRL_LIFETIME

@@ -27,8 +27,7 @@ from certserver.pki.issuance import issue_card_credentials
 from certserver.pki.profiles import CardHolder
 
 ISSUED_AT = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
-HOLDER = CardHolder(name="取手　太郎", birth_date=dt.date(1980, 2, 17), sex="1",
-                    address="茨城県取手市寺田５１３９番地")
+HOLDER = CardHolder(name="取手　太郎", birth_date=dt.date(1980, 2, 17), sex="1", address="茨城県取手市寺田５１３９番地")
 
 _GO_PARSER = """package main
 
@@ -61,18 +60,19 @@ func main() {
 
 
 @pytest.fixture(scope="module")
-def every_certificate(ca_bundle: CaBundle) -> dict[str, x509.Certificate]:  # noqa: F811
+def every_certificate(ca_bundle: CaBundle) -> dict[str, x509.Certificate]:
     """Each kind of certificate the CA makes: three roots, a card's two, a document signer's."""
-    credentials = issue_card_credentials(ca_bundle, holder=HOLDER, municipality_code="08217",
-                                         issued_at=ISSUED_AT)
+    credentials = issue_card_credentials(ca_bundle, holder=HOLDER, municipality_code="08217", issued_at=ISSUED_AT)
     assert credentials.sign is not None
     signer_key = ec.generate_private_key(ec.SECP256R1())
-    document = ca_bundle.issue_document_signing_certificate(signer_key.public_key(), "08217", "取手市",
-                                                            now=ISSUED_AT)
+    document = ca_bundle.issue_document_signing_certificate(signer_key.public_key(), "08217", "取手市", now=ISSUED_AT)
     return {
-        "auth-ca": ca_bundle.auth_ca.cert, "sign-ca": ca_bundle.sign_ca.cert,
-        "document-ca": ca_bundle.document_ca.cert, "auth": credentials.auth.certificate,
-        "sign": credentials.sign.certificate, "document-signer": document,
+        "auth-ca": ca_bundle.auth_ca.cert,
+        "sign-ca": ca_bundle.sign_ca.cert,
+        "document-ca": ca_bundle.document_ca.cert,
+        "auth": credentials.auth.certificate,
+        "sign": credentials.sign.certificate,
+        "document-signer": document,
     }
 
 
@@ -87,13 +87,27 @@ def _go_toolchain() -> str:
 
 
 def test_go_crypto_x509_parses_every_certificate_the_ca_makes(
-        every_certificate: dict[str, x509.Certificate], tmp_path: Path) -> None:
+    every_certificate: dict[str, x509.Certificate], tmp_path: Path
+) -> None:
     go = _go_toolchain()
     (tmp_path / "main.go").write_text(_GO_PARSER)
-    env = {**os.environ, "GOCACHE": str(tmp_path / "cache"), "GOPATH": str(tmp_path / "gopath"),
-           "GO111MODULE": "off", "GOFLAGS": "", "GOPROXY": "off", "CGO_ENABLED": "0"}
-    subprocess.run([go, "build", "-o", str(tmp_path / "parse"), str(tmp_path / "main.go")],
-                   cwd=tmp_path, env=env, check=True, timeout=300, capture_output=True)
+    env = {
+        **os.environ,
+        "GOCACHE": str(tmp_path / "cache"),
+        "GOPATH": str(tmp_path / "gopath"),
+        "GO111MODULE": "off",
+        "GOFLAGS": "",
+        "GOPROXY": "off",
+        "CGO_ENABLED": "0",
+    }
+    subprocess.run(
+        [go, "build", "-o", str(tmp_path / "parse"), str(tmp_path / "main.go")],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     paths = []
     for kind, cert in every_certificate.items():
         path = tmp_path / f"{kind}.der"
@@ -104,8 +118,7 @@ def test_go_crypto_x509_parses_every_certificate_the_ca_makes(
     assert result.stdout.count("ok ") == len(every_certificate)
 
 
-def test_asn1crypto_reads_every_extension_of_every_certificate(
-        every_certificate: dict[str, x509.Certificate]) -> None:
+def test_asn1crypto_reads_every_extension_of_every_certificate(every_certificate: dict[str, x509.Certificate]) -> None:
     for kind, cert in every_certificate.items():
         parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER), strict=True)
         for extension in parsed["tbs_certificate"]["extensions"]:
@@ -129,9 +142,9 @@ def _walk(data: bytes, found: list[str]) -> None:
         header = 2
         if length & 0x80:
             count = length & 0x7F
-            length = int.from_bytes(data[offset + 2:offset + 2 + count], "big")
+            length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
             header += count
-        body = data[offset + header:offset + header + length]
+        body = data[offset + header : offset + header + length]
         if tag == 0x06:
             found.append(_decode_oid(body))
         elif tag & 0x20:

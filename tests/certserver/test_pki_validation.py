@@ -50,21 +50,22 @@ class Card:
 
 
 @pytest.fixture
-def card(db: Db, ca_bundle: CaBundle, tmp_path: Path) -> Card:  # noqa: F811
+def card(db: Db, ca_bundle: CaBundle, tmp_path: Path) -> Card:
     with transaction(db.factory) as session:
         add_resident(session)
     with transaction(db.factory) as session:
-        cards.issue_card(session, ca_bundle, "toride-0001", pin="1234", password="ABC123",
-                         out=tmp_path / "card.json", now=NOW)
+        cards.issue_card(
+            session, ca_bundle, "toride-0001", pin="1234", password="ABC123", out=tmp_path / "card.json", now=NOW
+        )
     return Card(tmp_path / "card.json")
 
 
-def _validate(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timedelta(hours=1)):  # noqa: F811
+def _validate(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timedelta(hours=1)):
     with db.factory() as session:
         return validation.validate_card_certificate(session, ca, der, at)
 
 
-def _refused(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timedelta(hours=1)) -> str:  # noqa: F811
+def _refused(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timedelta(hours=1)) -> str:
     with pytest.raises(validation.CardCertificateError) as caught:
         _validate(db, ca, der, at)
     error = caught.value
@@ -72,7 +73,7 @@ def _refused(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timede
     return error.code
 
 
-def test_good_card_is_accepted_and_names_its_resident(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_good_card_is_accepted_and_names_its_resident(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     accepted = _validate(db, ca_bundle, card.cert_der)
     assert accepted.resident_id == "toride-0001"
     assert accepted.not_after == dt.datetime(2031, 2, 17, 14, 59, 59, tzinfo=dt.UTC)
@@ -96,17 +97,17 @@ def test_signature_by_another_key_is_refused(card: Card) -> None:
         validation.verify_challenge_signature(card.cert_der, CHALLENGE, b"\x00" * 256)
 
 
-def test_expired_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_expired_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     after = dt.datetime(2031, 2, 17, 15, 0, 0, tzinfo=dt.UTC)  # 00:00 JST the next day
     assert _refused(db, ca_bundle, card.cert_der, after) == "certificate_expired"
     assert _validate(db, ca_bundle, card.cert_der, after - dt.timedelta(seconds=61)).resident_id == "toride-0001"
 
 
-def test_not_yet_valid_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_not_yet_valid_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     assert _refused(db, ca_bundle, card.cert_der, NOW - dt.timedelta(seconds=1)) == "certificate_not_yet_valid"
 
 
-def test_revoked_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_revoked_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     with db.factory() as session:
         serial = cards.list_cards(session)[0].serial
     with transaction(db.factory) as session:
@@ -114,19 +115,17 @@ def test_revoked_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card)
     assert _refused(db, ca_bundle, card.cert_der) == "certificate_revoked"
 
 
-def test_certificate_from_another_ca_with_the_same_names_is_refused(
-        db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_certificate_from_another_ca_with_the_same_names_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     key, _ = foreign_ca_with_same_names(ca_bundle)
     forged = forge_like(card.cert_der, key)  # same subject, issuer, serial and key; other signer
     assert _refused(db, ca_bundle, forged) == "certificate_unknown_ca"
 
 
-def test_signing_certificate_cannot_authenticate(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_signing_certificate_cannot_authenticate(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     assert _refused(db, ca_bundle, card.sign_cert_der) == "certificate_unknown_ca"
 
 
-def test_certificate_of_our_ca_with_an_unregistered_serial_is_refused(
-        db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_certificate_of_our_ca_with_an_unregistered_serial_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     with db.factory() as session:
         from certserver.db.models.registry import Resident
 
@@ -135,7 +134,7 @@ def test_certificate_of_our_ca_with_an_unregistered_serial_is_refused(
     assert _refused(db, ca_bundle, stray.auth.der) == "certificate_not_registered"
 
 
-def test_registered_serial_on_another_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:  # noqa: F811
+def test_registered_serial_on_another_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     # The CA's own key signing a second certificate with a registered serial but another key
     # (what a CA compromise or a bug would produce) is still not the registered card.
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -145,25 +144,37 @@ def test_registered_serial_on_another_certificate_is_refused(db: Db, ca_bundle: 
 
 @sqlite_only
 @pytest.mark.parametrize("garbage", [b"", b"\x30\x82\x01\x00", b"not a certificate", b"\x00" * 300])
-def test_malformed_certificate_is_refused(db: Db, ca_bundle: CaBundle, garbage: bytes) -> None:  # noqa: F811
+def test_malformed_certificate_is_refused(db: Db, ca_bundle: CaBundle, garbage: bytes) -> None:
     assert _refused(db, ca_bundle, garbage) == "certificate_malformed"
 
 
 def test_each_refusal_has_its_own_code() -> None:
-    classes = [validation.CertificateMalformedError, validation.CertificateUnknownCaError,
-               validation.CertificateExpiredError, validation.CertificateNotYetValidError,
-               validation.CertificateRevokedError, validation.CertificateNotRegisteredError,
-               validation.SignatureInvalidError]
+    classes = [
+        validation.CertificateMalformedError,
+        validation.CertificateUnknownCaError,
+        validation.CertificateExpiredError,
+        validation.CertificateNotYetValidError,
+        validation.CertificateRevokedError,
+        validation.CertificateNotRegisteredError,
+        validation.SignatureInvalidError,
+    ]
     codes = [c.code for c in classes]
-    assert codes == ["certificate_malformed", "certificate_unknown_ca", "certificate_expired",
-                     "certificate_not_yet_valid", "certificate_revoked", "certificate_not_registered",
-                     "signature_invalid"]
+    assert codes == [
+        "certificate_malformed",
+        "certificate_unknown_ca",
+        "certificate_expired",
+        "certificate_not_yet_valid",
+        "certificate_revoked",
+        "certificate_not_registered",
+        "signature_invalid",
+    ]
     assert all(issubclass(c, validation.CardCertificateError) for c in classes)
 
 
 # -- enrolled real cards --------------------------------------------------------------------
 
-def test_enrolled_real_card_is_accepted_until_revoked(db: Db, ca_bundle: CaBundle) -> None:  # noqa: F811
+
+def test_enrolled_real_card_is_accepted_until_revoked(db: Db, ca_bundle: CaBundle) -> None:
     ca_cert, card_cert, card_key = external_ca_and_card(NOW)
     with transaction(db.factory) as session:
         add_resident(session)
@@ -179,11 +190,12 @@ def test_enrolled_real_card_is_accepted_until_revoked(db: Db, ca_bundle: CaBundl
     assert _refused(db, ca_bundle, der(card_cert)) == "certificate_revoked"
 
 
-def test_unenrolled_certificate_under_a_trusted_external_ca_is_not_registered(db: Db, ca_bundle: CaBundle) -> None:  # noqa: F811
+def test_unenrolled_certificate_under_a_trusted_external_ca_is_not_registered(db: Db, ca_bundle: CaBundle) -> None:
     ca_cert, card_cert, _ = external_ca_and_card(NOW)
     with transaction(db.factory) as session:
         add_resident(session)
-    ca_bundle_with_anchor = CaBundle(ca_bundle.auth_ca, ca_bundle.sign_ca, ca_bundle.document_ca,
-                                     trusted_external_auth_cas=[ca_cert])
+    ca_bundle_with_anchor = CaBundle(
+        ca_bundle.auth_ca, ca_bundle.sign_ca, ca_bundle.document_ca, trusted_external_auth_cas=[ca_cert]
+    )
     assert _refused(db, ca_bundle_with_anchor, der(card_cert)) == "certificate_not_registered"
     assert _refused(db, ca_bundle, der(card_cert)) == "certificate_unknown_ca"

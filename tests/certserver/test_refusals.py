@@ -15,8 +15,15 @@ from certserver.services.authentication import ChallengeError
 from certserver.services.ordering import RuleViolation
 from certserver.services.transactions import TransactionError
 
-REFUSAL_CLASSES = (ApiError, TransactionError, ChallengeError, RuleViolation, DocumentRefusedError,
-                   FontNotFoundError, SignerNotFoundError)
+REFUSAL_CLASSES = (
+    ApiError,
+    TransactionError,
+    ChallengeError,
+    RuleViolation,
+    DocumentRefusedError,
+    FontNotFoundError,
+    SignerNotFoundError,
+)
 
 
 @pytest.mark.parametrize("refusal_class", REFUSAL_CLASSES, ids=lambda c: c.__name__)
@@ -27,7 +34,10 @@ def test_every_refusal_carries_its_code_and_messages_across_processes(refusal_cl
     again = pickle.loads(pickle.dumps(refusal))
     assert type(again) is refusal_class
     assert (again.code, again.message_ja, again.message_en) == (
-        "transaction_not_found", "取引が見つかりません。", "No such transaction.")
+        "transaction_not_found",
+        "取引が見つかりません。",
+        "No such transaction.",
+    )
 
 
 def test_every_api_error_code_has_its_messages_in_the_catalogue() -> None:
@@ -36,8 +46,7 @@ def test_every_api_error_code_has_its_messages_in_the_catalogue() -> None:
 
 @pytest.mark.parametrize("code", sorted(MESSAGES))
 def test_every_catalogue_entry_reads_in_both_languages(code: str) -> None:
-    facts = {name: "X" for text in MESSAGES[code]
-             for _, name, _, _ in string.Formatter().parse(text) if name}
+    facts = {name: "X" for text in MESSAGES[code] for _, name, _, _ in string.Formatter().parse(text) if name}
     message_ja, message_en = messages(code, **facts)
     assert message_ja.strip() and message_en.strip()
 
@@ -45,6 +54,8 @@ def test_every_catalogue_entry_reads_in_both_languages(code: str) -> None:
 def test_a_message_names_the_facts_of_the_moment() -> None:
     refusal = TransactionError.of("amount_mismatch", fee=300)
     assert (refusal.message_ja, refusal.message_en) == (
-        "金額が一致しません（手数料 300 円）。", "The amount does not match the fee (300 yen).")
+        "金額が一致しません（手数料 300 円）。",
+        "The amount does not match the fee (300 yen).",
+    )
     with pytest.raises(KeyError):
         TransactionError.of("amount_mismatch")  # the fee it names is missing

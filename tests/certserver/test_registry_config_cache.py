@@ -72,26 +72,38 @@ def token(engine: Engine) -> str:
         return str(connection.execute(text("SELECT token FROM registry_revision WHERE id = 1")).scalar_one())
 
 
-def test_a_fee_changed_in_sql_by_another_connection_is_charged_at_once(service_engine: Engine,
-                                                                        other_writer: Engine) -> None:
+def test_a_fee_changed_in_sql_by_another_connection_is_charged_at_once(
+    service_engine: Engine, other_writer: Engine
+) -> None:
     before = juminhyo_fee(service_engine)
-    write(other_writer, "UPDATE fees SET fee_yen = fee_yen + 50 WHERE municipality_code = :code AND kind = 'juminhyo'",
-          code=TORIDE)
+    write(
+        other_writer,
+        "UPDATE fees SET fee_yen = fee_yen + 50 WHERE municipality_code = :code AND kind = 'juminhyo'",
+        code=TORIDE,
+    )
     assert juminhyo_fee(service_engine) == before + 50
 
 
 def test_the_stop_switch_thrown_elsewhere_closes_the_next_menu(service_engine: Engine, other_writer: Engine) -> None:
     assert menu(service_engine).municipalities[0].open
-    write(other_writer, "UPDATE municipalities SET stopped = :yes, stop_reason = 'test' WHERE code = :code",
-          yes=True, code=TORIDE)
+    write(
+        other_writer,
+        "UPDATE municipalities SET stopped = :yes, stop_reason = 'test' WHERE code = :code",
+        yes=True,
+        code=TORIDE,
+    )
     home = menu(service_engine).municipalities[0]
     assert (home.open, home.closed_reason) == (False, "municipality_stopped")
 
 
 def test_a_maintenance_day_added_elsewhere_closes_the_next_menu(service_engine: Engine, other_writer: Engine) -> None:
     assert menu(service_engine).municipalities[0].open
-    write(other_writer, "INSERT INTO closures (municipality_code, closed_on, reason) VALUES (:code, :day, 'test')",
-          code=TORIDE, day=FRIDAY_NOON.date())
+    write(
+        other_writer,
+        "INSERT INTO closures (municipality_code, closed_on, reason) VALUES (:code, :day, 'test')",
+        code=TORIDE,
+        day=FRIDAY_NOON.date(),
+    )
     assert menu(service_engine).municipalities[0].closed_reason == "maintenance_day"
 
 
@@ -99,8 +111,11 @@ def test_a_certificate_withdrawn_elsewhere_is_refused_at_order(service_engine: E
     order = OrderRequest(TORIDE, MunicipalityRole.JUSHOCHI, CertificateKind.JUMINHYO)
     with make_session_factory(service_engine)() as session, session.begin():
         prepare_order(session, KENICHI, order, FRIDAY_NOON)
-    write(other_writer, "DELETE FROM certificate_settings WHERE municipality_code = :code AND kind = 'juminhyo'",
-          code=TORIDE)
+    write(
+        other_writer,
+        "DELETE FROM certificate_settings WHERE municipality_code = :code AND kind = 'juminhyo'",
+        code=TORIDE,
+    )
     kinds = {o.kind for o in menu(service_engine).municipalities[0].offers}
     assert CertificateKind.JUMINHYO not in kinds
 
@@ -120,22 +135,31 @@ def test_a_change_rolled_back_is_never_served(service_engine: Engine) -> None:
 def test_every_kind_of_write_to_the_configuration_gives_a_new_token(other_writer: Engine, table: str) -> None:
     code = "99999"
     statements = {
-        "municipalities": ("INSERT INTO municipalities (code, name, name_en, prefecture, mayor_title, mayor_name, "
-                           "participating, stopped, allows_my_number_on_juminhyo) VALUES (:code, 'x', 'x', 'x', "
-                           "'x', 'x', :no, :no, :no)", "UPDATE municipalities SET name = 'y' WHERE code = :code",
-                           "DELETE FROM municipalities WHERE code = :code"),
-        "certificate_settings": ("INSERT INTO certificate_settings (municipality_code, kind, offered, opens_at, "
-                                 "closes_at, weekdays_only, max_copies) VALUES (:code, 'juminhyo', :no, '06:30:00', "
-                                 "'23:00:00', :no, 1)",
-                                 "UPDATE certificate_settings SET max_copies = 2 WHERE municipality_code = :code",
-                                 "DELETE FROM certificate_settings WHERE municipality_code = :code"),
-        "fees": ("INSERT INTO fees (municipality_code, kind, fee_yen, valid_from, label) "
-                 "VALUES (:code, 'juminhyo', 1, '2020-01-01', '')",
-                 "UPDATE fees SET fee_yen = 2 WHERE municipality_code = :code",
-                 "DELETE FROM fees WHERE municipality_code = :code"),
-        "closures": ("INSERT INTO closures (municipality_code, closed_on, reason) VALUES (:code, '2030-01-01', 'x')",
-                     "UPDATE closures SET reason = 'y' WHERE municipality_code = :code",
-                     "DELETE FROM closures WHERE municipality_code = :code"),
+        "municipalities": (
+            "INSERT INTO municipalities (code, name, name_en, prefecture, mayor_title, mayor_name, "
+            "participating, stopped, allows_my_number_on_juminhyo) VALUES (:code, 'x', 'x', 'x', "
+            "'x', 'x', :no, :no, :no)",
+            "UPDATE municipalities SET name = 'y' WHERE code = :code",
+            "DELETE FROM municipalities WHERE code = :code",
+        ),
+        "certificate_settings": (
+            "INSERT INTO certificate_settings (municipality_code, kind, offered, opens_at, "
+            "closes_at, weekdays_only, max_copies) VALUES (:code, 'juminhyo', :no, '06:30:00', "
+            "'23:00:00', :no, 1)",
+            "UPDATE certificate_settings SET max_copies = 2 WHERE municipality_code = :code",
+            "DELETE FROM certificate_settings WHERE municipality_code = :code",
+        ),
+        "fees": (
+            "INSERT INTO fees (municipality_code, kind, fee_yen, valid_from, label) "
+            "VALUES (:code, 'juminhyo', 1, '2020-01-01', '')",
+            "UPDATE fees SET fee_yen = 2 WHERE municipality_code = :code",
+            "DELETE FROM fees WHERE municipality_code = :code",
+        ),
+        "closures": (
+            "INSERT INTO closures (municipality_code, closed_on, reason) VALUES (:code, '2030-01-01', 'x')",
+            "UPDATE closures SET reason = 'y' WHERE municipality_code = :code",
+            "DELETE FROM closures WHERE municipality_code = :code",
+        ),
     }[table]
     if table != "municipalities":
         write(other_writer, statements_for_parent(), code=code, no=False)
@@ -146,8 +170,10 @@ def test_every_kind_of_write_to_the_configuration_gives_a_new_token(other_writer
 
 
 def statements_for_parent() -> str:
-    return ("INSERT INTO municipalities (code, name, name_en, prefecture, mayor_title, mayor_name, participating, "
-            "stopped, allows_my_number_on_juminhyo) VALUES (:code, 'x', 'x', 'x', 'x', 'x', :no, :no, :no)")
+    return (
+        "INSERT INTO municipalities (code, name, name_en, prefecture, mayor_title, mayor_name, participating, "
+        "stopped, allows_my_number_on_juminhyo) VALUES (:code, 'x', 'x', 'x', 'x', 'x', :no, :no, :no)"
+    )
 
 
 def test_an_unchanged_configuration_is_read_once_per_process(service_engine: Engine) -> None:

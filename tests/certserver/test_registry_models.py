@@ -45,29 +45,68 @@ def test_my_numbers_are_unique(session: Session) -> None:
     existing = session.get(Resident, "toride-0001")
     assert existing is not None
     clone = Resident(
-        id="toride-0999", municipality_code=TORIDE, household_id=existing.household_id, name="見本　花子",
-        name_kana=None, birth_date=date(1990, 1, 1), sex="女", address=existing.address, zokugara="同居人",
-        became_resident_on=date(2020, 1, 1), address_since=date(2020, 1, 1), my_number=existing.my_number,
-        status="active", has_gaiji=False,
+        id="toride-0999",
+        municipality_code=TORIDE,
+        household_id=existing.household_id,
+        name="見本　花子",
+        name_kana=None,
+        birth_date=date(1990, 1, 1),
+        sex="女",
+        address=existing.address,
+        zokugara="同居人",
+        became_resident_on=date(2020, 1, 1),
+        address_since=date(2020, 1, 1),
+        my_number=existing.my_number,
+        status="active",
+        has_gaiji=False,
     )
     _rejects(session, clone)
 
 
 def test_fee_periods_and_values_are_checked(session: Session) -> None:
     _rejects(session, Fee(municipality_code=TORIDE, kind="juminhyo", fee_yen=-1, valid_from=date(2027, 1, 1), label=""))
-    _rejects(session, Fee(municipality_code=TORIDE, kind="juminhyo", fee_yen=100, valid_from=date(2027, 1, 2),
-                          valid_to=date(2027, 1, 1), label=""))
+    _rejects(
+        session,
+        Fee(
+            municipality_code=TORIDE,
+            kind="juminhyo",
+            fee_yen=100,
+            valid_from=date(2027, 1, 2),
+            valid_to=date(2027, 1, 1),
+            label="",
+        ),
+    )
 
 
 def test_one_tax_record_per_resident_and_year(session: Session) -> None:
-    _rejects(session, TaxRecord(resident_id="toride-0001", fiscal_year=2026, declared=True, address_on_jan1="x",
-                                total_income=0, salary_income=0, deductions_total=0, taxable_income=0,
-                                municipal_tax=0, prefectural_tax=0, dependents=0))
+    _rejects(
+        session,
+        TaxRecord(
+            resident_id="toride-0001",
+            fiscal_year=2026,
+            declared=True,
+            address_on_jan1="x",
+            total_income=0,
+            salary_income=0,
+            deductions_total=0,
+            taxable_income=0,
+            municipal_tax=0,
+            prefectural_tax=0,
+            dependents=0,
+        ),
+    )
 
 
 def test_a_registration_cannot_take_effect_before_it_is_made(session: Session) -> None:
-    _rejects(session, HonsekiRegistration(resident_id="toride-0010", municipality_code=TSUKUBA,
-                                          registered_on=date(2026, 11, 26), effective_from=date(2026, 11, 25)))
+    _rejects(
+        session,
+        HonsekiRegistration(
+            resident_id="toride-0010",
+            municipality_code=TSUKUBA,
+            registered_on=date(2026, 11, 26),
+            effective_from=date(2026, 11, 25),
+        ),
+    )
 
 
 def test_every_demo_my_number_has_a_valid_check_digit(session: Session) -> None:
@@ -84,9 +123,16 @@ def test_demo_addresses_use_full_width_digits(session: Session) -> None:
 
 def test_only_the_gaiji_resident_has_a_character_the_font_lacks(session: Session) -> None:
     for resident in session.scalars(select(Resident)):
-        texts = [resident.name, resident.name_kana or "", resident.address, resident.previous_address or "",
-                 resident.honseki or "", resident.hitto_sha or "", resident.nationality or "",
-                 resident.residence_status or ""]
+        texts = [
+            resident.name,
+            resident.name_kana or "",
+            resident.address,
+            resident.previous_address or "",
+            resident.honseki or "",
+            resident.hitto_sha or "",
+            resident.nationality or "",
+            resident.residence_status or "",
+        ]
         assert bool(missing_characters(texts)) is resident.has_gaiji, resident.id
     gaiji = session.get(Resident, "toride-0070")
     assert gaiji is not None and missing_characters(gaiji.name) == {"\U00020bb7"}

@@ -39,7 +39,13 @@ NOON = datetime(2026, 11, 27, 12, 0, tzinfo=JST)  # the next day, a Friday
 
 KENICHI, MISAKI, SHOTA, YUI, MASAO = "toride-0001", "toride-0002", "toride-0003", "toride-0004", "toride-0005"
 SUZUKI, NGUYEN, TAKAHASHI, TANAKA, ITO, WATANABE, YOSHIDA, KOBAYASHI = (
-    "toride-0010", "toride-0020", "toride-0030", "toride-0040", "toride-0050", "toride-0060", "toride-0070",
+    "toride-0010",
+    "toride-0020",
+    "toride-0030",
+    "toride-0040",
+    "toride-0050",
+    "toride-0060",
+    "toride-0070",
     "toride-0080",
 )
 J = MunicipalityRole.JUSHOCHI
@@ -47,10 +53,16 @@ H = MunicipalityRole.HONSEKICHI
 K = CertificateKind
 
 
-
-
-def order(session: Session, requester: str, kind: CertificateKind, *, municipality: str = TORIDE,
-          role: MunicipalityRole = J, now: datetime = NOON, **fields: object) -> PreparedOrder:
+def order(
+    session: Session,
+    requester: str,
+    kind: CertificateKind,
+    *,
+    municipality: str = TORIDE,
+    role: MunicipalityRole = J,
+    now: datetime = NOON,
+    **fields: object,
+) -> PreparedOrder:
     return prepare_order(session, requester, OrderRequest(municipality, role, kind, **fields), now)  # type: ignore[arg-type]
 
 
@@ -69,6 +81,7 @@ def set_status(session: Session, resident_id: str, status: str) -> None:
 
 
 # -- 住民票の写し ---------------------------------------------------------------------------
+
 
 def test_juminhyo_defaults_to_the_requester_alone(session: Session) -> None:
     prepared = order(session, KENICHI, K.JUMINHYO)
@@ -103,10 +116,16 @@ def test_optional_items_are_printed_only_when_asked(session: Session) -> None:
     assert isinstance(plain, JuminhyoContent)
     person = plain.persons[0]
     assert (plain.setainushi, person.relationship, person.honseki, person.hitto_sha, person.my_number) == (
-        None, None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     assert plain.omitted_items == ("世帯主・続柄", "本籍・筆頭者", "個人番号", "住民票コード")
-    full = order(session, KENICHI, K.JUMINHYO, person_ids=(MISAKI,),
-                 options=frozenset({"setainushi", "honseki", "my_number"})).content.body
+    full = order(
+        session, KENICHI, K.JUMINHYO, person_ids=(MISAKI,), options=frozenset({"setainushi", "honseki", "my_number"})
+    ).content.body
     assert isinstance(full, JuminhyoContent)
     misaki = session.get(Resident, MISAKI)
     assert misaki is not None
@@ -119,8 +138,13 @@ def test_optional_items_are_printed_only_when_asked(session: Session) -> None:
 
 def test_juminhyo_code_is_never_in_any_certificate(session: Session) -> None:
     orders = [
-        order(session, KENICHI, K.JUMINHYO, whole_household=True,
-              options=frozenset({"setainushi", "honseki", "my_number"})),
+        order(
+            session,
+            KENICHI,
+            K.JUMINHYO,
+            whole_household=True,
+            options=frozenset({"setainushi", "honseki", "my_number"}),
+        ),
         order(session, KENICHI, K.KISAIJIKO, whole_household=True),
         order(session, KENICHI, K.INKAN),
         order(session, NGUYEN, K.JUMINHYO, options=frozenset({"foreign_items", "my_number"})),
@@ -148,7 +172,10 @@ def test_foreign_resident_items_for_a_foreign_resident(session: Session) -> None
     foreign = body.persons[0].foreign
     assert foreign is not None
     assert (foreign.nationality, foreign.residence_card_number, foreign.residence_status) == (
-        "ベトナム", "AB12345678CD", "技術・人文知識・国際業務")
+        "ベトナム",
+        "AB12345678CD",
+        "技術・人文知識・国際業務",
+    )
     assert body.persons[0].honseki is None
 
 
@@ -201,12 +228,16 @@ def test_kisaijiko_has_a_fixed_format_without_options(session: Session) -> None:
 
 # -- who may use the service at all ---------------------------------------------------------
 
-@pytest.mark.parametrize(("status", "code"), [
-    ("moved_out", "resident_moved_out"),
-    ("deceased", "resident_deceased"),
-    ("dv_support", "dv_support_measure"),
-    ("change_pending", "change_pending"),
-])
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("moved_out", "resident_moved_out"),
+        ("deceased", "resident_deceased"),
+        ("dv_support", "dv_support_measure"),
+        ("change_pending", "change_pending"),
+    ],
+)
 def test_a_requester_whose_record_is_not_current_is_refused(session: Session, status: str, code: str) -> None:
     set_status(session, SUZUKI, status)
     with pytest.raises(RuleViolation) as caught:
@@ -216,8 +247,7 @@ def test_a_requester_whose_record_is_not_current_is_refused(session: Session, st
 
 
 def test_the_demo_refusals_hold(session: Session) -> None:
-    expected = {TANAKA: "dv_support_measure", WATANABE: "change_pending", YOSHIDA: "gaiji_in_record",
-                YUI: "under_15"}
+    expected = {TANAKA: "dv_support_measure", WATANABE: "change_pending", YOSHIDA: "gaiji_in_record", YUI: "under_15"}
     for resident_id, code in expected.items():
         with pytest.raises(RuleViolation) as caught:
             menu_for(session, resident_id, NOON)
@@ -256,7 +286,9 @@ def test_a_household_member_with_a_pending_change_blocks_the_whole_household(ses
     set_status(session, SHOTA, "change_pending")
     assert refusal(session, KENICHI, K.JUMINHYO, whole_household=True) == "change_pending"
     assert order(session, KENICHI, K.JUMINHYO, person_ids=(KENICHI, MISAKI)).content.subject_names() == (
-        "佐藤　健一", "佐藤　美咲")
+        "佐藤　健一",
+        "佐藤　美咲",
+    )
 
 
 def test_a_household_member_with_an_unregistered_character_cannot_be_printed(session: Session) -> None:
@@ -268,6 +300,7 @@ def test_a_household_member_with_an_unregistered_character_cannot_be_printed(ses
 
 
 # -- 印鑑登録証明書 -----------------------------------------------------------------------
+
 
 def test_seal_certificate_for_the_holder_with_an_active_registration(session: Session) -> None:
     body = order(session, KENICHI, K.INKAN).content.body
@@ -290,6 +323,7 @@ def test_seal_certificate_refused_without_or_with_a_cancelled_registration(sessi
 
 
 # -- 所得・課税証明書 ---------------------------------------------------------------------
+
 
 def test_tax_certificate_is_for_the_latest_fiscal_year(session: Session) -> None:
     body = order(session, KENICHI, K.SHOTOKU_KAZEI).content.body
@@ -325,6 +359,7 @@ def test_tax_certificate_refused_without_a_declaration(session: Session) -> None
 
 # -- 戸籍 and 附票 ------------------------------------------------------------------------
 
+
 def test_koseki_zenbu_from_the_honsekichi_holds_every_member(session: Session) -> None:
     prepared = order(session, KENICHI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H)
     body = prepared.content.body
@@ -358,13 +393,17 @@ def test_a_removed_member_gets_no_koseki_kojin(session: Session) -> None:
     shota = session.query(KosekiMember).filter_by(resident_id=SHOTA, koseki_id="tsukuba-k0001").one()
     shota.removed = True
     session.flush()
-    assert refusal(session, KENICHI, K.KOSEKI_KOJIN, municipality=TSUKUBA, role=H,
-                   person_ids=(shota.id,)) == "person_not_allowed"
+    assert (
+        refusal(session, KENICHI, K.KOSEKI_KOJIN, municipality=TSUKUBA, role=H, person_ids=(shota.id,))
+        == "person_not_allowed"
+    )
 
 
 def test_a_person_outside_the_koseki_cannot_be_named(session: Session) -> None:
-    assert refusal(session, KENICHI, K.KOSEKI_KOJIN, municipality=TSUKUBA, role=H,
-                   person_ids=("toride-k0001-1",)) == "person_not_allowed"
+    assert (
+        refusal(session, KENICHI, K.KOSEKI_KOJIN, municipality=TSUKUBA, role=H, person_ids=("toride-k0001-1",))
+        == "person_not_allowed"
+    )
 
 
 def test_joseki_and_kaisei_gen_koseki_are_not_issued(session: Session) -> None:
@@ -393,10 +432,15 @@ def test_koseki_kept_by_the_jushochi_needs_no_registration(session: Session) -> 
 def test_honsekichi_needs_a_registration_that_is_already_effective(session: Session) -> None:
     assert refusal(session, SUZUKI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H) == "honseki_not_registered"
     # 美咲 applied on BUILT_ON (Thursday); it takes effect 3 business days later (Tuesday).
-    assert refusal(session, MISAKI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H,
-                   now=datetime(2026, 11, 30, 12, 0, tzinfo=JST)) == "honseki_registration_pending"
-    prepared = order(session, MISAKI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H,
-                     now=datetime(2026, 12, 1, 12, 0, tzinfo=JST))
+    assert (
+        refusal(
+            session, MISAKI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H, now=datetime(2026, 11, 30, 12, 0, tzinfo=JST)
+        )
+        == "honseki_registration_pending"
+    )
+    prepared = order(
+        session, MISAKI, K.KOSEKI_ZENBU, municipality=TSUKUBA, role=H, now=datetime(2026, 12, 1, 12, 0, tzinfo=JST)
+    )
     assert "佐藤　美咲" in prepared.content.subject_names()
 
 
@@ -406,6 +450,7 @@ def test_honsekichi_issues_only_koseki_certificates(session: Session) -> None:
 
 
 # -- the menu ------------------------------------------------------------------------------
+
 
 def test_menu_shows_the_jushochi_and_each_registered_honsekichi(session: Session) -> None:
     menu = menu_for(session, KENICHI, NOON)

@@ -49,9 +49,7 @@ def test_employment_income_matches_the_published_table(salary: int, year: int, i
 
 
 @given(st.integers(0, 30_000_000), st.integers(2017, 2030))
-def test_employment_income_never_falls_as_salary_rises_and_is_flat_in_4000_yen_steps(
-    salary: int, year: int
-) -> None:
+def test_employment_income_never_falls_as_salary_rises_and_is_flat_in_4000_yen_steps(salary: int, year: int) -> None:
     income = employment_income(salary, year)
     assert 0 <= income <= salary
     assert employment_income(salary + 1, year) >= income

@@ -41,11 +41,16 @@ def jst(y: int, m: int, d: int, hh: int = 12, mm: int = 0) -> datetime:
 FRIDAY_NOON = jst(2026, 11, 27)
 
 
-
-
-def order(session: Session, now: datetime, kind: CertificateKind = K.JUMINHYO, *, requester: str = KENICHI,
-          municipality: str = TORIDE, role: MunicipalityRole = MunicipalityRole.JUSHOCHI,
-          copies: int = 1) -> PreparedOrder:
+def order(
+    session: Session,
+    now: datetime,
+    kind: CertificateKind = K.JUMINHYO,
+    *,
+    requester: str = KENICHI,
+    municipality: str = TORIDE,
+    role: MunicipalityRole = MunicipalityRole.JUSHOCHI,
+    copies: int = 1,
+) -> PreparedOrder:
     return prepare_order(session, requester, OrderRequest(municipality, role, kind, copies=copies), now)
 
 
@@ -57,10 +62,18 @@ def refusal(session: Session, now: datetime, kind: CertificateKind = K.JUMINHYO,
 
 # -- pure calendar rules -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("day", "closed"), [
-    (date(2026, 12, 28), False), (date(2026, 12, 29), True), (date(2026, 12, 31), True),
-    (date(2027, 1, 1), True), (date(2027, 1, 3), True), (date(2027, 1, 4), False),
-])
+
+@pytest.mark.parametrize(
+    ("day", "closed"),
+    [
+        (date(2026, 12, 28), False),
+        (date(2026, 12, 29), True),
+        (date(2026, 12, 31), True),
+        (date(2027, 1, 1), True),
+        (date(2027, 1, 3), True),
+        (date(2027, 1, 4), False),
+    ],
+)
 def test_year_end_closure_runs_from_29_december_to_3_january(day: date, closed: bool) -> None:
     assert is_year_end_closure(day) is closed
 
@@ -76,6 +89,7 @@ def test_business_days_skip_weekends_and_the_year_end() -> None:
 
 
 # -- My Number check digits -----------------------------------------------------------------
+
 
 def test_my_number_check_digit_matches_the_published_example() -> None:
     assert check_digit("12345678901") == 8
@@ -94,6 +108,7 @@ def test_malformed_my_numbers_are_invalid(bad: str) -> None:
 
 
 # -- hours ---------------------------------------------------------------------------------
+
 
 def test_hours_are_0630_to_2300_jst(session: Session) -> None:
     assert refusal(session, jst(2026, 11, 27, 6, 29)) == "outside_hours"
@@ -132,6 +147,7 @@ def test_menu_marks_offers_outside_their_hours(session: Session) -> None:
 
 
 # -- closures and the stop switch -----------------------------------------------------------
+
 
 def test_year_end_closure_applies_to_orders_and_the_menu(session: Session) -> None:
     assert refusal(session, jst(2026, 12, 29)) == "year_end_closure"
@@ -186,9 +202,18 @@ def test_a_certificate_not_offered_is_refused(session: Session) -> None:
 
 # -- fees and copies ------------------------------------------------------------------------
 
+
 def test_fee_comes_from_the_dated_table_of_the_jst_date(session: Session) -> None:
-    session.add(Fee(municipality_code=TORIDE, kind=K.JUMINHYO.value, fee_yen=120, valid_from=date(2027, 4, 1),
-                    valid_to=date(2027, 4, 30), label="demo value (temporary discount)"))
+    session.add(
+        Fee(
+            municipality_code=TORIDE,
+            kind=K.JUMINHYO.value,
+            fee_yen=120,
+            valid_from=date(2027, 4, 1),
+            valid_to=date(2027, 4, 30),
+            label="demo value (temporary discount)",
+        )
+    )
     session.flush()
     assert order(session, jst(2027, 3, 31, 22, 0)).fee_per_copy_yen == 200
     # 21:30 UTC on 31 March is 06:30 JST on 1 April: the April fee.
@@ -236,15 +261,19 @@ def test_settings_hours_are_data_not_code(session: Session) -> None:
 
 # -- when demos, benches and tests run the service: the calendar's own answer ----------------
 
-@pytest.mark.parametrize(("now", "expected"), [
-    (jst(2026, 11, 26, 12, 0), jst(2026, 11, 26, 12, 0)),  # a Thursday noon: now
-    (jst(2026, 11, 26, 8, 0), jst(2026, 11, 26, 10, 0)),  # before 10:00: the same day
-    (jst(2026, 11, 26, 16, 0), jst(2026, 11, 27, 10, 0)),  # after 16:00: the next weekday
-    (jst(2026, 11, 28, 12, 0), jst(2026, 11, 30, 10, 0)),  # a Saturday: Monday
-    (jst(2026, 12, 28, 17, 0), jst(2027, 1, 4, 10, 0)),  # year-end closure: 4 January
-    (jst(2027, 1, 2, 12, 0), jst(2027, 1, 4, 10, 0)),  # inside the closure on a weekend
-    (jst(2026, 12, 29, 12, 0), jst(2027, 1, 4, 10, 0)),  # a Tuesday, but closed
-])
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (jst(2026, 11, 26, 12, 0), jst(2026, 11, 26, 12, 0)),  # a Thursday noon: now
+        (jst(2026, 11, 26, 8, 0), jst(2026, 11, 26, 10, 0)),  # before 10:00: the same day
+        (jst(2026, 11, 26, 16, 0), jst(2026, 11, 27, 10, 0)),  # after 16:00: the next weekday
+        (jst(2026, 11, 28, 12, 0), jst(2026, 11, 30, 10, 0)),  # a Saturday: Monday
+        (jst(2026, 12, 28, 17, 0), jst(2027, 1, 4, 10, 0)),  # year-end closure: 4 January
+        (jst(2027, 1, 2, 12, 0), jst(2027, 1, 4, 10, 0)),  # inside the closure on a weekend
+        (jst(2026, 12, 29, 12, 0), jst(2027, 1, 4, 10, 0)),  # a Tuesday, but closed
+    ],
+)
 def test_the_next_moment_every_certificate_is_on_offer(now: datetime, expected: datetime) -> None:
     """The demo script, the benches and the kiosk tests shift the service's clock to this
     moment; it is never in the year-end closure, on a weekend or outside 10:00-16:00 JST."""

@@ -32,8 +32,10 @@ STARTUP_SECONDS = 90.0  # two workers importing and warming their render process
 # The workers notice at once (parent-death signal) and shut down in order; measured ~2 s.
 ORPHANS_GONE_SECONDS = 15.0
 # time, level, logger (a render process names itself after it): the command's LOG_FORMAT
-LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
-                      r"[\w.]+( \[render process \d+\])?: ")
+LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+    r"[\w.]+( \[render process \d+\])?: "
+)
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +63,22 @@ class Serve:
         self.log = log
         with log.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve",
-                 "--data-dir", str(data_dir), "--port", str(port), *extra],
-                env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from certserver.cli import main; sys.exit(main())",
+                    "serve",
+                    "--data-dir",
+                    str(data_dir),
+                    "--port",
+                    str(port),
+                    *extra,
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
 
     @property
     def pid(self) -> int:
@@ -112,8 +127,9 @@ class KilledRun:
 def killed_run(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
     """One real run, killed; its tests each check one consequence (a start costs seconds)."""
     port = _free_port()
-    run = Serve(demo_data, port, tmp_path_factory.mktemp("killed") / "serve.log",
-                "--workers", "2", "--render-processes", "2")
+    run = Serve(
+        demo_data, port, tmp_path_factory.mktemp("killed") / "serve.log", "--workers", "2", "--render-processes", "2"
+    )
     try:
         run.wait_until_serving(workers=2)
         before = run.group()
@@ -179,7 +195,8 @@ def test_killing_the_supervisor_ends_its_workers_and_their_render_processes(kill
 
 
 def test_after_the_kill_the_port_is_free_and_a_restart_on_it_serves(
-        killed_run: KilledRun, demo_data: Path, tmp_path: Path, runs: list[Serve]) -> None:
+    killed_run: KilledRun, demo_data: Path, tmp_path: Path, runs: list[Serve]
+) -> None:
     assert _port_is_free(killed_run.port)
     restarted = Serve(demo_data, killed_run.port, tmp_path / "serve.log", "--workers", "2", "--render-processes", "2")
     runs.append(restarted)
@@ -220,8 +237,9 @@ if __name__ == "__main__":
 def test_a_worker_whose_shutdown_hangs_is_ended_once_its_supervisor_is_gone(tmp_path: Path) -> None:
     script = tmp_path / "supervisor.py"
     script.write_text(HUNG_WORKER)
-    supervisor = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                                  start_new_session=True)
+    supervisor = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert supervisor.stdout is not None
         readable, _, _ = select.select([supervisor.stdout], [], [], STARTUP_SECONDS)

@@ -62,6 +62,7 @@ def test_an_audit_entry_is_never_dated_before_the_one_it_follows(db_url: str) ->
 
 # -- the real command, restarted -------------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,10 +77,26 @@ def _serving(data_dir: Path, db_url: str, pretend: dt.datetime, workers: int, lo
     env.pop("CERTSERVER_PRETEND_TIME", None)
     with log.open("ab") as err:
         server = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from certserver.cli import main; sys.exit(main())", "serve",
-             "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers),
-             "--render-processes", "0", "--pretend-time", pretend.isoformat()],
-            env=env, stdout=subprocess.DEVNULL, stderr=err)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from certserver.cli import main; sys.exit(main())",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--render-processes",
+                "0",
+                "--pretend-time",
+                pretend.isoformat(),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, server, poll=0.2, describe=log.read_text)
@@ -98,7 +115,8 @@ def _data_dir(tmp_path: Path, pki: Pki) -> Path:
 
 @pytest.mark.slow
 def test_a_card_revoked_from_the_shell_carries_the_pretended_time(
-        db_url: str, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The service pretends a date ten days before the host's: a card revoked from the shell
     meanwhile carries the service's date, not the host's (which the service would see as a
     revocation still in its future)."""
@@ -108,8 +126,7 @@ def test_a_card_revoked_from_the_shell_carries_the_pretended_time(
     pretended = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).replace(microsecond=0)
     card = pki.cards["toride-000"]
     with _serving(data_dir, db_url, pretended, 1, tmp_path / "serve.log"):
-        assert main(["card", "revoke", "--data-dir", str(data_dir), "--serial", card.serial,
-                     "--reason", "stolen"]) == 0
+        assert main(["card", "revoke", "--data-dir", str(data_dir), "--serial", card.serial, "--reason", "stolen"]) == 0
     engine = make_engine(db_url)
     try:
         with transaction(make_session_factory(engine)) as session:
@@ -121,7 +138,8 @@ def test_a_card_revoked_from_the_shell_carries_the_pretended_time(
 
 @pytest.mark.slow
 def test_a_restart_with_an_earlier_pretended_time_continues_from_the_last_recorded_time(
-        db_url: str, pki: Pki, tmp_path: Path) -> None:
+    db_url: str, pki: Pki, tmp_path: Path
+) -> None:
     """Restarted with an earlier --pretend-time, the service (both of its workers) continues
     from its audit log's newest entry, and the log never goes backwards."""
     data_dir = _data_dir(tmp_path, pki)
@@ -144,8 +162,10 @@ def test_a_restart_with_an_earlier_pretended_time_continues_from_the_last_record
 
         with transaction(factory) as session:
             times = [as_utc(at) for at in session.scalars(select(AuditEntry.at).order_by(AuditEntry.seq))]
-            started = [as_utc(at) for at in session.scalars(
-                select(KioskTransaction.created_at).order_by(KioskTransaction.created_at))]
+            started = [
+                as_utc(at)
+                for at in session.scalars(select(KioskTransaction.created_at).order_by(KioskTransaction.created_at))
+            ]
     finally:
         engine.dispose()
     assert times == sorted(times)

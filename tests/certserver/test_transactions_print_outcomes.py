@@ -30,22 +30,28 @@ def _transaction(service: Service, tx_id: str) -> KioskTransaction:
 
 def _statuses(service: Service, tx_id: str) -> list[str]:
     with transaction(service.factory) as session:
-        docs = session.scalars(select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id)
-                               .order_by(IssuedDocument.copy_index))
+        docs = session.scalars(
+            select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id).order_by(IssuedDocument.copy_index)
+        )
         return [d.status for d in docs]
 
 
 def _numbers(service: Service, tx_id: str) -> list[str]:
     with transaction(service.factory) as session:
-        return list(session.scalars(select(IssuedDocument.certificate_number)
-                                    .where(IssuedDocument.transaction_id == tx_id)
-                                    .order_by(IssuedDocument.copy_index)))
+        return list(
+            session.scalars(
+                select(IssuedDocument.certificate_number)
+                .where(IssuedDocument.transaction_id == tx_id)
+                .order_by(IssuedDocument.copy_index)
+            )
+        )
 
 
 def _no_pdf_kept(service: Service, tx_id: str) -> bool:
     with transaction(service.factory) as session:
-        return all(d.pdf is None for d in session.scalars(
-            select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id)))
+        return all(
+            d.pdf is None for d in session.scalars(select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id))
+        )
 
 
 def test_printed_is_refused_until_every_document_was_downloaded(service: Service) -> None:
@@ -101,8 +107,7 @@ def test_a_late_printed_report_settles_an_unconfirmed_transaction_as_printed(ser
     assert _statuses(service, tx_id) == ["issued"]
 
 
-def test_a_late_cancel_withdraws_an_unconfirmed_transactions_documents_and_records_the_refund(
-        service: Service) -> None:
+def test_a_late_cancel_withdraws_an_unconfirmed_transactions_documents_and_records_the_refund(service: Service) -> None:
     with service.kiosk() as kiosk:
         tx_id, ordered = kiosk.paid(service.pki.cards["toride-000"])
         kiosk.download_all(tx_id)
@@ -152,8 +157,7 @@ def test_an_unpaid_transaction_that_ends_records_no_refund(service: Service) -> 
     assert (tx.state, tx.paid_yen, tx.refunded_yen) == ("cancelled", None, None)
 
 
-def test_the_operator_sees_what_to_settle_and_where_every_paid_yen_went(
-        service: Service, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_operator_sees_what_to_settle_and_where_every_paid_yen_went(service: Service, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     from certserver.cli import main
 
     with service.kiosk() as kiosk:

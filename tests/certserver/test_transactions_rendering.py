@@ -66,7 +66,8 @@ def slow_service(db_url: str, pki: Pki) -> Iterator[tuple[str, ObservedRenderer,
 
 
 def test_orders_render_one_at_a_time_while_the_server_keeps_answering(
-        slow_service: tuple[str, ObservedRenderer, list[KioskCredential]], pki: Pki) -> None:
+    slow_service: tuple[str, ObservedRenderer, list[KioskCredential]], pki: Pki
+) -> None:
     url, renderer, credentials = slow_service
     answers: list[int] = []
 
@@ -75,7 +76,10 @@ def test_orders_render_one_at_a_time_while_the_server_keeps_answering(
             tx_id, _ = kiosk.authenticated(pki.cards[resident])
             answers.append(kiosk.order(tx_id).status_code)
 
-    threads = [threading.Thread(target=order, args=(c, r)) for c, r in zip(credentials, ("toride-000", "toride-010", "toride-020"), strict=True)]
+    threads = [
+        threading.Thread(target=order, args=(c, r))
+        for c, r in zip(credentials, ("toride-000", "toride-010", "toride-020"), strict=True)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -109,8 +113,7 @@ class TimingOutRenderer:
         return self.real.render(content)
 
 
-def test_a_transaction_that_times_out_while_its_certificates_render_keeps_no_document(
-        db_url: str, pki: Pki) -> None:
+def test_a_transaction_that_times_out_while_its_certificates_render_keeps_no_document(db_url: str, pki: Pki) -> None:
     engine = make_engine(db_url)
     clock = MovableClock()
     factory = make_session_factory(engine)

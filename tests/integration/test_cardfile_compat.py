@@ -53,19 +53,46 @@ def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 def _add_resident(session: Session, resident_id: str, birth_date: dt.date, my_number: str) -> None:
     if session.get(Municipality, "08217") is None:
-        session.add(Municipality(code="08217", name="取手市", name_en="Toride City", prefecture="茨城県",
-                                 mayor_title="取手市長", mayor_name="試験　市長", participating=True))
+        session.add(
+            Municipality(
+                code="08217",
+                name="取手市",
+                name_en="Toride City",
+                prefecture="茨城県",
+                mayor_title="取手市長",
+                mayor_name="試験　市長",
+                participating=True,
+            )
+        )
         session.flush()
     session.add(Household(id=f"hh-{resident_id}", municipality_code="08217", address=ADDRESS))
     session.flush()
-    session.add(Resident(id=resident_id, municipality_code="08217", household_id=f"hh-{resident_id}",
-                         name=NAME, birth_date=birth_date, sex="男", address=ADDRESS, zokugara="世帯主",
-                         became_resident_on=dt.date(2010, 4, 1), address_since=dt.date(2010, 4, 1),
-                         my_number=my_number))
+    session.add(
+        Resident(
+            id=resident_id,
+            municipality_code="08217",
+            household_id=f"hh-{resident_id}",
+            name=NAME,
+            birth_date=birth_date,
+            sex="男",
+            address=ADDRESS,
+            zokugara="世帯主",
+            became_resident_on=dt.date(2010, 4, 1),
+            address_since=dt.date(2010, 4, 1),
+            my_number=my_number,
+        )
+    )
 
 
-def _issue(factory: sessionmaker[Session], ca: CaBundle, out: Path, *, resident_id: str = "toride-0001",
-           birth_date: dt.date = dt.date(1980, 2, 17), my_number: str = "123456789018") -> cards.IssuedCard:
+def _issue(
+    factory: sessionmaker[Session],
+    ca: CaBundle,
+    out: Path,
+    *,
+    resident_id: str = "toride-0001",
+    birth_date: dt.date = dt.date(1980, 2, 17),
+    my_number: str = "123456789018",
+) -> cards.IssuedCard:
     with transaction(factory) as session:
         _add_resident(session, resident_id, birth_date, my_number)
     with transaction(factory) as session:
@@ -104,16 +131,25 @@ def test_cardreader_loads_what_certserver_wrote(factory: sessionmaker[Session], 
     assert card.auth_certificate == rows["auth"].certificate_der
     assert card.sign_certificate == rows["sign"].certificate_der
     assert card.auth_ca_certificate == ca.auth_ca.der and card.sign_ca_certificate == ca.sign_ca.der
-    assert (card.kenhojo.my_number, card.kenhojo.name, card.kenhojo.address, card.kenhojo.birth_date,
-            card.kenhojo.sex) == ("123456789018", NAME, ADDRESS, "19800217", "1")
+    assert (
+        card.kenhojo.my_number,
+        card.kenhojo.name,
+        card.kenhojo.address,
+        card.kenhojo.birth_date,
+        card.kenhojo.sex,
+    ) == ("123456789018", NAME, ADDRESS, "19800217", "1")
     assert {name: (p.max_tries, p.tries_left) for name, p in card.pins.items()} == {
-        "auth": (3, 3), "sign": (5, 5), "kenhojo": (3, 3)}
+        "auth": (3, 3),
+        "sign": (5, 5),
+        "kenhojo": (3, 3),
+    }
     assert card.token_label == "JPKIAPICCTOKEN2" and card.atr.hex().upper() == "3BE000FF8131FE4514"
     assert os.stat(card_path).st_mode & 0o077 == 0
 
 
 def test_the_virtual_card_authenticates_and_the_service_accepts_it(
-        client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle) -> None:
+    client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle
+) -> None:
     challenge = os.urandom(32)
     auth = client.authenticate(PIN, challenge)
     with factory() as session:
@@ -133,7 +169,8 @@ def test_the_pin_the_service_set_is_the_one_the_card_checks(client: JpkiClient, 
 
 
 def test_the_card_shows_the_signing_certificate_and_basic_four_the_service_wrote(
-        client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle) -> None:
+    client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle
+) -> None:
     sign_der = client.read_sign_certificate(PASSWORD)
     with factory() as session:
         registered = session.scalar(select(CardCertificate).where(CardCertificate.purpose == "sign"))
@@ -145,9 +182,16 @@ def test_the_card_shows_the_signing_certificate_and_basic_four_the_service_wrote
 
 
 def test_a_child_card_has_no_signing_certificate_but_authenticates(
-        factory: sessionmaker[Session], ca: CaBundle, tmp_path: Path) -> None:
-    _issue(factory, ca, tmp_path / "child.json", resident_id="toride-0002", birth_date=dt.date(2015, 6, 1),
-           my_number="234567890123")
+    factory: sessionmaker[Session], ca: CaBundle, tmp_path: Path
+) -> None:
+    _issue(
+        factory,
+        ca,
+        tmp_path / "child.json",
+        resident_id="toride-0002",
+        birth_date=dt.date(2015, 6, 1),
+        my_number="234567890123",
+    )
     with VirtualCardTransport(VirtualCard(tmp_path / "child.json")) as transport:
         child = JpkiClient(transport)
         with pytest.raises(FileNotFoundOnCardError):
@@ -161,7 +205,8 @@ def test_a_child_card_has_no_signing_certificate_but_authenticates(
 
 
 def test_a_revoked_card_still_signs_but_the_service_refuses_it(
-        client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle) -> None:
+    client: JpkiClient, factory: sessionmaker[Session], ca: CaBundle
+) -> None:
     with transaction(factory) as session:
         assert cards.revoke_cards_of_resident(session, "toride-0001", "lost") == 2
     challenge = os.urandom(32)
@@ -177,19 +222,28 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=_text, address=_text, pin=st.from_regex(r"[0-9]{4}", fullmatch=True),
-       password=st.from_regex(r"[A-Z0-9]{6,16}", fullmatch=True), label=_text,
-       with_sign=st.booleans())
+@given(
+    name=_text,
+    address=_text,
+    pin=st.from_regex(r"[0-9]{4}", fullmatch=True),
+    password=st.from_regex(r"[A-Z0-9]{6,16}", fullmatch=True),
+    label=_text,
+    with_sign=st.booleans(),
+)
 def test_any_card_the_issuing_side_writes_reads_back_the_same(
-        tmp_path: Path, name: str, address: str, pin: str, password: str, label: str, with_sign: bool) -> None:
+    tmp_path: Path, name: str, address: str, pin: str, password: str, label: str, with_sign: bool
+) -> None:
     written = CardFile(
-        auth_certificate=b"\x30\x82\x00\x01a", auth_ca_certificate=b"\x30\x82\x00\x01b",
+        auth_certificate=b"\x30\x82\x00\x01a",
+        auth_ca_certificate=b"\x30\x82\x00\x01b",
         auth_private_key=b"-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n",
         sign_certificate=b"\x30\x82\x00\x01c" if with_sign else None,
         sign_ca_certificate=b"\x30\x82\x00\x01d" if with_sign else None,
         sign_private_key=b"-----BEGIN PRIVATE KEY-----\nAQ==\n-----END PRIVATE KEY-----\n" if with_sign else None,
         kenhojo=KenhojoData(my_number="123456789018", name=name, address=address, birth_date="19800217", sex="9"),
-        pins=new_card_pins(pin=pin, password=password, kenhojo_pin=pin), label=label)
+        pins=new_card_pins(pin=pin, password=password, kenhojo_pin=pin),
+        label=label,
+    )
     path = tmp_path / "card.json"
     written.save(path, overwrite=True)
     card = CardFile.load(path)
@@ -205,19 +259,20 @@ def test_any_card_the_issuing_side_writes_reads_back_the_same(
 
 def _tlv_items(data: bytes) -> dict[bytes, bytes]:
     """The two-byte-tag TLVs inside the first constructed two-byte-tag TLV of `data`."""
+
     def header(at: int) -> tuple[int, int]:  # (length, header size after the 2-byte tag)
         first = data[at + 2]
         if first < 0x80:
             return first, 3
         count = first & 0x7F
-        return int.from_bytes(data[at + 3:at + 3 + count], "big"), 3 + count
+        return int.from_bytes(data[at + 3 : at + 3 + count], "big"), 3 + count
 
     outer_length, outer_header = header(0)
     items: dict[bytes, bytes] = {}
     at, end = outer_header, outer_header + outer_length
     while at < end:
         length, size = header(at)
-        items[data[at:at + 2]] = data[at + size:at + size + length]
+        items[data[at : at + 2]] = data[at + size : at + size + length]
         at += size + length
     return items
 
@@ -255,9 +310,13 @@ def test_a_new_card_is_never_written_over_an_existing_one(tmp_path: Path) -> Non
     """`certserver card issue` without --overwrite refuses an existing file and leaves it as it was."""
     path = tmp_path / "card.json"
     path.write_text("someone's card", encoding="utf-8")
-    card = CardFile(auth_certificate=b"a", auth_ca_certificate=b"b", auth_private_key=b"k",
-                    kenhojo=KenhojoData("123456789018", "n", "a", "19800217", "1"),
-                    pins=new_card_pins(pin="1234", password="ABCDEF", kenhojo_pin="1234"))
+    card = CardFile(
+        auth_certificate=b"a",
+        auth_ca_certificate=b"b",
+        auth_private_key=b"k",
+        kenhojo=KenhojoData("123456789018", "n", "a", "19800217", "1"),
+        pins=new_card_pins(pin="1234", password="ABCDEF", kenhojo_pin="1234"),
+    )
     with pytest.raises(FileExistsError):
         card.save(path, overwrite=False)
     assert path.read_text(encoding="utf-8") == "someone's card"

@@ -111,9 +111,25 @@ def test_pkcs11_tool_signs_with_the_auth_key_and_the_signature_verifies(
     message = tmp_path / "challenge.bin"
     message.write_bytes(b"konbini challenge for the auth key")
     signature_file = tmp_path / "signature.bin"
-    _run("pkcs11-tool", "--module", str(_pkcs11_module()), "--slot", _auth_token_slot(reader),
-         "--login", "--pin", PIN, "--sign", "--mechanism", "SHA256-RSA-PKCS", "--id", "01",
-         "--input-file", str(message), "--output-file", str(signature_file))
+    _run(
+        "pkcs11-tool",
+        "--module",
+        str(_pkcs11_module()),
+        "--slot",
+        _auth_token_slot(reader),
+        "--login",
+        "--pin",
+        PIN,
+        "--sign",
+        "--mechanism",
+        "SHA256-RSA-PKCS",
+        "--id",
+        "01",
+        "--input-file",
+        str(message),
+        "--output-file",
+        str(signature_file),
+    )
     public_key = x509.load_der_x509_certificate(CardFile.load(card_path).auth_certificate).public_key()
     assert isinstance(public_key, rsa.RSAPublicKey)
     public_key.verify(signature_file.read_bytes(), message.read_bytes(), padding.PKCS1v15(), hashes.SHA256())
@@ -121,9 +137,21 @@ def test_pkcs11_tool_signs_with_the_auth_key_and_the_signature_verifies(
 
 def test_pkcs11_tool_with_a_wrong_pin_fails_and_costs_a_try(reader: VpcdSlot) -> None:
     run = subprocess.run(
-        ["pkcs11-tool", "--module", str(_pkcs11_module()), "--slot", _auth_token_slot(reader),
-         "--login", "--pin", "9999", "--list-objects"],
-        capture_output=True, timeout=60, check=False)
+        [
+            "pkcs11-tool",
+            "--module",
+            str(_pkcs11_module()),
+            "--slot",
+            _auth_token_slot(reader),
+            "--login",
+            "--pin",
+            "9999",
+            "--list-objects",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode != 0
     assert b"CKR_PIN_INCORRECT" in run.stderr + run.stdout
     dump = _run("pkcs15-tool", "--reader", _reader_number(reader), "--list-pins").stdout.decode()

@@ -25,12 +25,24 @@ class Kiosk:
     messages: list
 
 
-def make_kiosk(service: Service, resident_id: str, tmp_path: Path, *, placed: bool = False,
-               server_url: str | None = None, **settings: object) -> Kiosk:
+def make_kiosk(
+    service: Service,
+    resident_id: str,
+    tmp_path: Path,
+    *,
+    placed: bool = False,
+    server_url: str | None = None,
+    **settings: object,
+) -> Kiosk:
     printed = tmp_path / "printed"
-    kiosk_settings = KioskSettings(server_url=server_url or service.url, kiosk_id=service.kiosk_id,
-                                   kiosk_secret=service.kiosk_secret, printer_dir=printed,
-                                   operator_code="8642", **settings)  # type: ignore[arg-type]
+    kiosk_settings = KioskSettings(
+        server_url=server_url or service.url,
+        kiosk_id=service.kiosk_id,
+        kiosk_secret=service.kiosk_secret,
+        printer_dir=printed,
+        operator_code="8642",
+        **settings,
+    )  # type: ignore[arg-type]
     reader = VirtualCardReader(str(service.card(resident_id).path), placed=placed)
     devices = build_devices(kiosk_settings, reader=reader)
     return Kiosk(KioskApp(devices, tick_seconds=0.2), reader, printed, [])

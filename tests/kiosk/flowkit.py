@@ -23,15 +23,15 @@ from kiosk.models import (
 )
 
 JUMINHYO = Offer(
-    kind="juminhyo", fee_yen=200,
+    kind="juminhyo",
+    fee_yen=200,
     max_copies=5,
     persons=(PersonChoice("p1", "取手　太郎", "本人", True), PersonChoice("p2", "取手　花子", "妻", False)),
     options=(OptionChoice("setainushi", "世帯主・続柄", "Head of household"),),
     whole_household_allowed=True,
 )
 INKAN = Offer(kind="inkan", fee_yen=200, max_copies=5)
-KOSEKI = Offer(kind="koseki_zenbu", fee_yen=350,
-               max_copies=5, available=False, unavailable_reason="outside_hours")
+KOSEKI = Offer(kind="koseki_zenbu", fee_yen=350, max_copies=5, available=False, unavailable_reason="outside_hours")
 TORIDE = Municipality("08217", "取手市", MunicipalityRole.JUSHOCHI, True, None, (JUMINHYO, INKAN))
 HONSEKI_CLOSED = Municipality("08220", "つくば市", MunicipalityRole.HONSEKICHI, False, "stopped", (KOSEKI,))
 MENU = Menu((TORIDE, HONSEKI_CLOSED))
@@ -99,7 +99,6 @@ def paid_to_printing(flow: f.KioskFlow, effects: list[f.Effect]) -> list[f.Effec
     """From a RecordPayment effect to the PrintDocuments effect."""
     effects = flow.handle(f.PaymentRecorded(ticket(effects, f.RecordPayment)))
     assert flow.step is f.Step.SETTLING
-    effects = flow.handle(f.DocumentsFetched(ticket(effects, f.FetchDocuments), (REF,),
-                                             (Document(REF, "tx-1", PDF),)))
+    effects = flow.handle(f.DocumentsFetched(ticket(effects, f.FetchDocuments), (REF,), (Document(REF, "tx-1", PDF),)))
     assert flow.step is f.Step.PRINTING
     return effects

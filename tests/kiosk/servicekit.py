@@ -97,8 +97,7 @@ class DemoTemplate:
     created_at: dt.datetime
 
 
-def start_service(template: DemoTemplate, folder: Path,
-                  shift: dt.timedelta = dt.timedelta(0)) -> Iterator[Service]:
+def start_service(template: DemoTemplate, folder: Path, shift: dt.timedelta = dt.timedelta(0)) -> Iterator[Service]:
     """Copy the demo data to `folder`, serve it on 127.0.0.1; stop on exit. `shift` moves
     the service's clock (years ahead: every card certificate has expired)."""
     shutil.copytree(template.folder, folder)
@@ -112,8 +111,7 @@ def start_service(template: DemoTemplate, folder: Path,
     clock = running_clock(open_moment(max(template.created_at, dt.datetime.now(dt.UTC)) + shift))
     app = create_app(settings, clock=clock)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="certserver", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -122,8 +120,15 @@ def start_service(template: DemoTemplate, folder: Path,
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
     try:
-        yield Service(f"http://127.0.0.1:{port}", folder, credential.kiosk_id, credential.secret,
-                      load_cards(folder / "cards"), settings, clock)
+        yield Service(
+            f"http://127.0.0.1:{port}",
+            folder,
+            credential.kiosk_id,
+            credential.secret,
+            load_cards(folder / "cards"),
+            settings,
+            clock,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -62,7 +62,8 @@ async def choose(pilot, app: KioskApp, kind: str) -> None:  # type: ignore[no-un
     ],
 )
 async def test_the_whole_visit_issues_each_certificate_type(
-        service: Service, tmp_path: Path, resident_id: str, kind: str) -> None:
+    service: Service, tmp_path: Path, resident_id: str, kind: str
+) -> None:
     kiosk = make_kiosk(service, resident_id, tmp_path)
     app = kiosk.app
     async with app.run_test(size=SIZE, message_hook=kiosk.messages.append) as pilot:
@@ -90,8 +91,9 @@ async def test_the_whole_visit_issues_each_certificate_type(
         await until(pilot, f.Step.START)
         assert not app.flow.holds_personal_data
     assert tx_state(service, transaction_id) == "printed"
-    docs = service.query(select(IssuedDocument.status, IssuedDocument.pdf).where(
-        IssuedDocument.transaction_id == transaction_id))
+    docs = service.query(
+        select(IssuedDocument.status, IssuedDocument.pdf).where(IssuedDocument.transaction_id == transaction_id)
+    )
     assert [(str(status), pdf) for status, pdf in docs] == [("issued", None)]  # erased after printing
     entered = steps_entered(kiosk.messages)
     for step in (f.Step.PIN, f.Step.REMOVE_CARD, f.Step.PAYMENT, f.Step.PRINTING, f.Step.TAKE_ITEMS):
@@ -109,7 +111,8 @@ async def test_a_card_placed_before_the_screen_asks_goes_straight_to_the_pin(ser
 
 
 async def test_wrong_pins_show_the_tries_left_then_the_last_try_warning_then_the_lock(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     card = service.card("toride-0002")
     wrong = "9999" if card.pin != "9999" else "8888"
     kiosk = make_kiosk(service, "toride-0002", tmp_path, placed=True)
@@ -193,8 +196,10 @@ async def test_a_revoked_certificate_is_refused(service: Service, tmp_path: Path
     from certserver.services.cards import revoke_card
     from konbini_common.cardfile import CardFile
 
-    serial = format(x509.load_der_x509_certificate(
-        CardFile.load(service.card("toride-0001").path).auth_certificate).serial_number, "X")
+    serial = format(
+        x509.load_der_x509_certificate(CardFile.load(service.card("toride-0001").path).auth_certificate).serial_number,
+        "X",
+    )
     # Revoked at the service's own time, which runs days ahead of the wall clock outside office hours.
     service.change(lambda session: revoke_card(session, serial, "key_compromise", now=service.now()))
     kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
@@ -251,7 +256,8 @@ async def test_when_every_municipality_is_stopped_the_visit_ends(service: Servic
 
 
 async def test_a_document_the_rules_refuse_at_ordering_shows_the_rules_own_message(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     from certserver.db.models.registry import Resident
 
     kiosk = make_kiosk(service, "toride-0001", tmp_path, language="en")
@@ -279,15 +285,19 @@ def screen_text(app: KioskApp) -> str:
     return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
 
 
-@pytest.mark.parametrize(("resident_id", "code"), [
-    ("toride-0004", "under_15"),
-    ("toride-0030", "resident_moved_out"),
-    ("toride-0070", "gaiji_in_record"),
-    ("toride-0040", "not_available_at_kiosk"),  # a DV support measure
-])
+@pytest.mark.parametrize(
+    ("resident_id", "code"),
+    [
+        ("toride-0004", "under_15"),
+        ("toride-0030", "resident_moved_out"),
+        ("toride-0070", "gaiji_in_record"),
+        ("toride-0040", "not_available_at_kiosk"),  # a DV support measure
+    ],
+)
 @pytest.mark.parametrize("language", ["ja", "en"])
 async def test_a_card_holder_the_rules_refuse_sees_the_rules_message_never_a_fault_or_a_support_measure(
-        service: Service, tmp_path: Path, resident_id: str, code: str, language: str) -> None:
+    service: Service, tmp_path: Path, resident_id: str, code: str, language: str
+) -> None:
     kiosk = make_kiosk(service, resident_id, tmp_path, placed=True)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:
@@ -330,7 +340,8 @@ async def test_cancelling_the_payment_returns_the_money(service: Service, tmp_pa
 
 
 async def test_the_operator_can_empty_the_paper_and_the_next_order_is_refused_before_payment(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0001", tmp_path)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:
@@ -367,8 +378,7 @@ def service_six_years_on(demo_template, tmp_path: Path):  # type: ignore[no-unty
     yield from start_service(demo_template, tmp_path / "later", shift=dt.timedelta(days=6 * 366))
 
 
-async def test_an_expired_certificate_is_sent_to_the_city_office(
-        service_six_years_on: Service, tmp_path: Path) -> None:
+async def test_an_expired_certificate_is_sent_to_the_city_office(service_six_years_on: Service, tmp_path: Path) -> None:
     service = service_six_years_on
     kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
     async with kiosk.app.run_test(size=SIZE) as pilot:
@@ -390,7 +400,8 @@ async def test_closing_the_kiosk_mid_visit_cancels_the_transaction(service: Serv
 
 
 async def test_paper_running_out_after_payment_returns_the_money_and_prints_nothing(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0001", tmp_path)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:
@@ -414,7 +425,8 @@ async def test_paper_running_out_after_payment_returns_the_money_and_prints_noth
 
 
 async def test_a_whole_household_juminhyo_with_the_head_of_household_names_everyone_chosen(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     from pypdf import PdfReader
     from textual.widgets import Checkbox, Static
 
@@ -434,8 +446,9 @@ async def test_a_whole_household_juminhyo_with_the_head_of_household_names_every
             await pilot.pause()
             await pilot.click(selector)
             await pilot.pause()
-        await until_true(pilot, lambda: app.flow.selection.whole_household
-                         and app.flow.selection.options == {"setainushi"})
+        await until_true(
+            pilot, lambda: app.flow.selection.whole_household and app.flow.selection.options == {"setainushi"}
+        )
         await click(pilot, "#next")
         await until(pilot, f.Step.COPIES)
         await click(pilot, "#next")
@@ -454,7 +467,8 @@ async def test_a_whole_household_juminhyo_with_the_head_of_household_names_every
 
 
 async def test_a_card_left_on_the_reader_raises_the_alarm_and_is_not_read_for_the_next_visit(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
     app = kiosk.app
     async with app.run_test(size=SIZE, message_hook=kiosk.messages.append) as pilot:
@@ -479,7 +493,8 @@ async def test_a_card_left_on_the_reader_raises_the_alarm_and_is_not_read_for_th
 
 
 async def test_the_holder_of_a_card_left_on_the_reader_can_confirm_it_is_theirs(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0001", tmp_path, placed=True)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:
@@ -495,7 +510,9 @@ async def test_the_holder_of_a_card_left_on_the_reader_can_confirm_it_is_theirs(
         await until(pilot, f.Step.PIN)
 
 
-async def test_a_municipality_the_rules_close_to_the_person_says_why_beside_it(service: Service, tmp_path: Path) -> None:
+async def test_a_municipality_the_rules_close_to_the_person_says_why_beside_it(
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0002", tmp_path)  # 本籍地 利用登録 not effective yet
     async with kiosk.app.run_test(size=SIZE) as pilot:
         await to_municipality(pilot, kiosk, service.card("toride-0002").pin)

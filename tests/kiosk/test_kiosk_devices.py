@@ -31,6 +31,7 @@ def ref_of(pdf: bytes, document_id: str = "doc-1") -> DocumentRef:
 
 # -- cash ---------------------------------------------------------------------------------
 
+
 def test_the_acceptor_takes_only_yen_coins_and_notes_it_knows() -> None:
     acceptor = CashAcceptor()
     for bad in (1, 5, 2000, 0, -100):
@@ -64,6 +65,7 @@ def test_coins_for_an_amount_add_up_to_it_in_accepted_money(amount: int) -> None
 
 # -- printer ------------------------------------------------------------------------------
 
+
 def test_the_printer_prints_only_documents_bound_to_the_transaction(tmp_path: Path) -> None:
     printer = Printer(tmp_path / "tray", sheets=10)
     good = Document(ref_of(PDF), "tx-A", PDF)
@@ -90,6 +92,7 @@ def test_without_enough_paper_nothing_is_printed(tmp_path: Path) -> None:
 
 
 # -- catalogues -----------------------------------------------------------------------------
+
 
 def _placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
@@ -119,13 +122,18 @@ def test_widgets_and_screens_hold_no_text_of_their_own() -> None:
     for folder in ("screens", "widgets"):
         for path in (KIOSK_DIR / folder).glob("*.py"):
             tree = ast.parse(path.read_text())
-            docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                          if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                          and node.body and isinstance(node.body[0], ast.Expr)}
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+            }
             for node in ast.walk(tree):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                    assert not re.search(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]", node.value), \
+                    assert not re.search(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]", node.value), (
                         f"{path.name}: Japanese text {node.value!r} belongs in the catalogues"
+                    )
 
 
 def test_a_text_is_filled_in_each_language() -> None:
@@ -134,6 +142,7 @@ def test_a_text_is_filled_in_each_language() -> None:
 
 
 # -- boundaries -----------------------------------------------------------------------------
+
 
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()

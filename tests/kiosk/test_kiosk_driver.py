@@ -14,8 +14,9 @@ from kiosk.flow import KioskFlow
 
 
 def make_driver(service: Service, resident_id: str, out: Path) -> Driver:
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret,
-                             printer_dir=out)
+    settings = KioskSettings(
+        server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret, printer_dir=out
+    )
     reader = VirtualCardReader(str(service.card(resident_id).path))
     devices = build_devices(settings, reader=reader)
     return Driver(KioskFlow(), devices.runner)

@@ -174,8 +174,15 @@ def test_the_service_refusing_the_card_has_its_own_failure(code: str, failure: f
     assert not flow.holds_personal_data
 
 
-RULE_REFUSALS = ("under_15", "resident_moved_out", "resident_deceased", "change_pending", "same_day_move_in",
-                 "gaiji_in_record", "not_available_at_kiosk")
+RULE_REFUSALS = (
+    "under_15",
+    "resident_moved_out",
+    "resident_deceased",
+    "change_pending",
+    "same_day_move_in",
+    "gaiji_in_record",
+    "not_available_at_kiosk",
+)
 
 
 @pytest.mark.parametrize("code", RULE_REFUSALS)
@@ -394,9 +401,15 @@ def test_an_idle_step_times_out_with_a_visible_countdown_and_cancels(step_name: 
     clock = Clock()
     flow = new_flow(clock)
     walkers = {
-        "place_card": lambda: [flow.handle(e) for e in (
-            f.Pressed(f.Action.GYOSEI), f.Pressed(f.Action.CERTIFICATES), f.LanguageChosen("ja"),
-            f.Pressed(f.Action.ACCEPT))],
+        "place_card": lambda: [
+            flow.handle(e)
+            for e in (
+                f.Pressed(f.Action.GYOSEI),
+                f.Pressed(f.Action.CERTIFICATES),
+                f.LanguageChosen("ja"),
+                f.Pressed(f.Action.ACCEPT),
+            )
+        ],
         "pin": lambda: to_pin(flow),
         "municipality": lambda: (to_remove_card(flow), flow.handle(f.CardRemoved())),
         "confirm": lambda: to_confirm(flow),
@@ -449,9 +462,7 @@ def test_a_late_result_after_a_cancel_is_ignored() -> None:
     assert flow.step is f.Step.START and not flow.holds_personal_data
 
 
-@pytest.mark.parametrize(
-    "walk", [to_pin, to_remove_card, to_confirm, to_payment], ids=lambda w: w.__name__
-)
+@pytest.mark.parametrize("walk", [to_pin, to_remove_card, to_confirm, to_payment], ids=lambda w: w.__name__)
 def test_cancel_on_any_step_ends_the_visit_holding_no_personal_data(walk) -> None:  # type: ignore[no-untyped-def]
     flow = new_flow()
     walk(flow)

@@ -29,7 +29,8 @@ def _imports(path: Path) -> set[str]:
 
 def _classes(module: object) -> dict[str, type]:
     return {
-        name: value for name, value in vars(module).items()
+        name: value
+        for name, value in vars(module).items()
         if inspect.isclass(value) and value.__module__ == module.__name__  # type: ignore[attr-defined]
     }
 
@@ -51,14 +52,13 @@ def test_the_flow_re_exports_every_event_and_effect(module: object) -> None:
 def test_every_kind_of_result_has_its_own_case_in_the_machine() -> None:
     """A result with no case would be dropped silently, and the visit would hang."""
     tree = ast.parse(inspect.getsource(f.KioskFlow))
-    handler = next(node for node in ast.walk(tree)
-                   if isinstance(node, ast.FunctionDef) and node.name == "_on_result")
+    handler = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "_on_result")
     matched = {
-        node.cls.id for node in ast.walk(handler)
-        if isinstance(node, ast.MatchClass) and isinstance(node.cls, ast.Name)
+        node.cls.id for node in ast.walk(handler) if isinstance(node, ast.MatchClass) and isinstance(node.cls, ast.Name)
     }
-    results = {name for name, cls in _classes(events).items()
-               if issubclass(cls, events.Result) and cls is not events.Result}
+    results = {
+        name for name, cls in _classes(events).items() if issubclass(cls, events.Result) and cls is not events.Result
+    }
     assert results and results == matched
 
 

@@ -13,14 +13,29 @@ from kiosk.models import Document, OrderAccepted
 
 PIN = "8305"
 
-USER_EVENTS = st.sampled_from([
-    *[f.Pressed(action) for action in f.Action],
-    f.LanguageChosen("ja"), f.LanguageChosen("en"), f.PinEntered(PIN), f.PinEntered("12"),
-    f.MunicipalityChosen("08217", "jushochi"), f.MunicipalityChosen("08220", "honsekichi"),
-    f.CertificateChosen("juminhyo"), f.CertificateChosen("inkan"), f.PersonToggled("p2"),
-    f.OptionToggled("setainushi"), f.CopiesChosen(2), f.CashInserted(100), f.CashInserted(1000),
-    f.CardPlaced(), f.CardRemoved(), f.PaperChanged(0), f.PaperChanged(500), f.Tick(),
-])
+USER_EVENTS = st.sampled_from(
+    [
+        *[f.Pressed(action) for action in f.Action],
+        f.LanguageChosen("ja"),
+        f.LanguageChosen("en"),
+        f.PinEntered(PIN),
+        f.PinEntered("12"),
+        f.MunicipalityChosen("08217", "jushochi"),
+        f.MunicipalityChosen("08220", "honsekichi"),
+        f.CertificateChosen("juminhyo"),
+        f.CertificateChosen("inkan"),
+        f.PersonToggled("p2"),
+        f.OptionToggled("setainushi"),
+        f.CopiesChosen(2),
+        f.CashInserted(100),
+        f.CashInserted(1000),
+        f.CardPlaced(),
+        f.CardRemoved(),
+        f.PaperChanged(0),
+        f.PaperChanged(500),
+        f.Tick(),
+    ]
+)
 
 
 def answers(effect: f.Effect) -> list[f.Event]:
@@ -58,8 +73,17 @@ FORWARD: dict[f.Step, f.Event] = {
 }
 
 
-STEPS = st.lists(st.tuples(st.integers(0, 19), USER_EVENTS, st.integers(0, 16), st.integers(0, 3),
-                           st.sampled_from([0.0] * 8 + [5.0, 100.0])), min_size=25, max_size=80)
+STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 19),
+        USER_EVENTS,
+        st.integers(0, 16),
+        st.integers(0, 3),
+        st.sampled_from([0.0] * 8 + [5.0, 100.0]),
+    ),
+    min_size=25,
+    max_size=80,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -116,4 +140,3 @@ def walk(steps: list[tuple[int, f.Event, int, int, float]], reached: set[f.Step]
             assert flow.step in (f.Step.PAYMENT, f.Step.SETTLING, f.Step.PRINTING), flow.step
         refunds = sum(e.amount_yen for e in effects if isinstance(e, f.ReturnCash))
         assert refunds in (0, flow.refunded_yen)
-

@@ -32,8 +32,7 @@ def test_a_right_entry_clears_the_count_of_wrong_ones() -> None:
         assert code.check("8642", now=3 * moment + 2) is CodeCheck.ACCEPTED
 
 
-def test_the_code_is_a_secret_in_the_settings_and_each_kiosk_counts_its_own(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_code_is_a_secret_in_the_settings_and_each_kiosk_counts_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIOSK_OPERATOR_CODE", "8642")
     settings = KioskSettings(kiosk_secret="the-kiosk-secret")
     assert "8642" not in repr(settings) and "the-kiosk-secret" not in repr(settings)
@@ -48,7 +47,8 @@ def test_the_code_is_a_secret_in_the_settings_and_each_kiosk_counts_its_own(
 
 @pytest.mark.anyio
 async def test_the_panel_stays_shut_after_three_wrong_codes_even_when_reopened(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     kiosk = make_kiosk(service, "toride-0001", tmp_path)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:

@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 
 
 def test_simulate_through_a_pcsc_reader_issues_the_certificate(
-        service: Service, vpcd_slot, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    service: Service, vpcd_slot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     from cardreader.virtualcard import VirtualCard, VpcdBridge
 
     card = service.card("toride-0001")
@@ -48,9 +49,21 @@ def test_simulate_through_a_pcsc_reader_issues_the_certificate(
         with pytest.MonkeyPatch.context() as env:  # the secrets never on a command line
             env.setenv("KIOSK_SECRET", service.kiosk_secret)
             env.setenv("KIOSK_PIN", card.pin)
-            code = main(["simulate", "--server", service.url, "--kiosk-id", service.kiosk_id,
-                         "--reader", f"pcsc:{vpcd_slot.reader}", "--certificate", "inkan",
-                         "--out", str(tmp_path / "out")])
+            code = main(
+                [
+                    "simulate",
+                    "--server",
+                    service.url,
+                    "--kiosk-id",
+                    service.kiosk_id,
+                    "--reader",
+                    f"pcsc:{vpcd_slot.reader}",
+                    "--certificate",
+                    "inkan",
+                    "--out",
+                    str(tmp_path / "out"),
+                ]
+            )
     finally:
         taker.join(timeout=5)
         bridge.remove()
@@ -62,11 +75,18 @@ def test_simulate_through_a_pcsc_reader_issues_the_certificate(
 
 @pytest.mark.anyio
 async def test_the_operator_tray_puts_a_demo_card_in_the_pcsc_reader_for_a_whole_visit(
-        service: Service, vpcd_slot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret,
-                             printer_dir=tmp_path / "printed", reader=f"pcsc:{vpcd_slot.reader}",
-                             vpcd_port=vpcd_slot.port, demo_cards=service.data_dir / "cards",
-                             operator_code="8642")
+    service: Service, vpcd_slot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = KioskSettings(
+        server_url=service.url,
+        kiosk_id=service.kiosk_id,
+        kiosk_secret=service.kiosk_secret,
+        printer_dir=tmp_path / "printed",
+        reader=f"pcsc:{vpcd_slot.reader}",
+        vpcd_port=vpcd_slot.port,
+        demo_cards=service.data_dir / "cards",
+        operator_code="8642",
+    )
     devices = build_devices(settings)
     assert isinstance(devices.runner.reader, PcscCardReader)
     app = KioskApp(devices, tick_seconds=0.2)

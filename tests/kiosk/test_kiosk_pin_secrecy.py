@@ -71,7 +71,8 @@ def kiosk_with_recorder(service: Service, tmp_path: Path, card_path: Path) -> tu
 
 
 async def test_the_pin_is_found_nowhere_after_a_whole_visit(
-        service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     card_path = service.card("toride-0001").path
     card = CardFile.load(card_path)

@@ -34,8 +34,12 @@ def fully_visible(app: KioskApp, widget: Widget) -> bool:
     screen: Screen[object] = app.screen
     if region.area == 0 or not Region(0, 0, *app.size).contains_region(region):
         return False
-    corners = {(region.x, region.y), (region.right - 1, region.y), (region.x, region.bottom - 1),
-               (region.right - 1, region.bottom - 1)}
+    corners = {
+        (region.x, region.y),
+        (region.right - 1, region.y),
+        (region.x, region.bottom - 1),
+        (region.right - 1, region.bottom - 1),
+    }
     for x, y in corners:
         found, _ = screen.get_widget_at(x, y)
         if found is not widget and widget not in found.ancestors:
@@ -51,7 +55,8 @@ async def _shown(app: KioskApp, pilot) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("language", ["ja", "en"])
 async def test_the_pin_screen_shows_the_wrong_pin_the_tries_left_and_the_last_try_warning(
-        size: tuple[int, int], language: str, tmp_path: Path) -> None:
+    size: tuple[int, int], language: str, tmp_path: Path
+) -> None:
     app = kiosk_at("pin_last_try", language, tmp_path)
     async with app.run_test(size=size) as pilot:
         await _shown(app, pilot)
@@ -73,7 +78,8 @@ async def test_the_pin_screen_shows_the_wrong_pin_the_tries_left_and_the_last_tr
 @pytest.mark.parametrize("language", ["ja", "en"])
 @pytest.mark.parametrize("name", list(WALKS))
 async def test_every_screen_works_at_the_smallest_and_a_large_terminal(
-        name: str, language: str, size: tuple[int, int], tmp_path: Path) -> None:
+    name: str, language: str, size: tuple[int, int], tmp_path: Path
+) -> None:
     app = kiosk_at(name, language, tmp_path)
     async with app.run_test(size=size) as pilot:
         await _shown(app, pilot)
@@ -95,7 +101,8 @@ async def test_every_screen_works_at_the_smallest_and_a_large_terminal(
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", list(WALKS))
 def test_each_screen_at_the_smallest_and_a_large_terminal_looks_as_approved(  # type: ignore[no-untyped-def]
-        snap_compare, name: str, size: tuple[int, int], tmp_path: Path) -> None:
+    snap_compare, name: str, size: tuple[int, int], tmp_path: Path
+) -> None:
     app = kiosk_at(name, "ja", tmp_path)
 
     async def settle(pilot) -> None:  # type: ignore[no-untyped-def]

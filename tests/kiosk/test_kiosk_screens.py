@@ -70,8 +70,12 @@ def _card_left_behind(name: str, flow: f.KioskFlow) -> None:
     flow.handle(f.Pressed(f.Action.ACKNOWLEDGE))
     if name == "start_card_left_behind":
         return
-    for event in (f.Pressed(f.Action.GYOSEI), f.Pressed(f.Action.CERTIFICATES), f.LanguageChosen("ja"),
-                  f.Pressed(f.Action.ACCEPT)):
+    for event in (
+        f.Pressed(f.Action.GYOSEI),
+        f.Pressed(f.Action.CERTIFICATES),
+        f.LanguageChosen("ja"),
+        f.Pressed(f.Action.ACCEPT),
+    ):
         flow.handle(event)
 
 
@@ -118,7 +122,9 @@ WALKS: dict[str, Callable[[str, f.KioskFlow], None]] = {
     **dict.fromkeys(("refused_under_15", "refused_dv"), _refused),
     **dict.fromkeys(("start_card_left_behind", "place_card_left_behind"), _card_left_behind),
     **dict.fromkeys(("remove_card", "municipality", "certificate", "persons", "copies"), _choosing),
-    **dict.fromkeys(("confirm", "ordering", "payment", "settling", "printing", "take_items", "payment_cancelled"), _paying),
+    **dict.fromkeys(
+        ("confirm", "ordering", "payment", "settling", "printing", "take_items", "payment_cancelled"), _paying
+    ),
 }
 
 
@@ -129,8 +135,9 @@ def kiosk_at(name: str, language: str, tmp_path: Path) -> KioskApp:
     WALKS[name](name, flow)
     flow.language = language
     card = tmp_path / "unused-card.json"
-    settings = KioskSettings(server_url="http://127.0.0.1:9", kiosk_id="SNAP-01", kiosk_secret="unused",
-                             printer_dir=tmp_path / "printed")
+    settings = KioskSettings(
+        server_url="http://127.0.0.1:9", kiosk_id="SNAP-01", kiosk_secret="unused", printer_dir=tmp_path / "printed"
+    )
     devices = build_devices(settings, reader=_NoCardReader(card))
     return KioskApp(devices, flow=flow, watch_card=False, tick_seconds=0)
 

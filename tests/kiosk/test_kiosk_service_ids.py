@@ -29,12 +29,29 @@ from konbini_testkit.cards import PIN, make_card
 
 GOOD_ID = "Wq3xTransactionId0123456789abcdefghijklmno"
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Page>>endobj\n%%EOF\n"
-MENU = {"municipalities": [{
-    "code": "08217", "name": "取手市", "role": "jushochi", "open": True, "closed_reason": None,
-    "offers": [{"kind": "juminhyo", "fee_yen": 200, "max_copies": 5, "available": True,
-                "persons": [{"person_id": "p-0001", "name": "取手　太郎", "relationship": "本人",
-                             "is_requester": True}], "options": []}],
-}]}
+MENU = {
+    "municipalities": [
+        {
+            "code": "08217",
+            "name": "取手市",
+            "role": "jushochi",
+            "open": True,
+            "closed_reason": None,
+            "offers": [
+                {
+                    "kind": "juminhyo",
+                    "fee_yen": 200,
+                    "max_copies": 5,
+                    "available": True,
+                    "persons": [
+                        {"person_id": "p-0001", "name": "取手　太郎", "relationship": "本人", "is_requester": True}
+                    ],
+                    "options": [],
+                }
+            ],
+        }
+    ]
+}
 
 
 class StubService:
@@ -67,8 +84,7 @@ class StubService:
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -79,8 +95,10 @@ class StubService:
         if method == "GET" and re.search(r"/documents/[^/]+$", path):
             return 200, PDF, {"Content-Type": "application/pdf", "X-Transaction-Id": tx}
         if method == "GET" and path.endswith("/documents"):
-            body: object = {"transaction_id": tx, "documents": [
-                {"document_id": self.document_id, "sha256": hashlib.sha256(PDF).hexdigest()}]}
+            body: object = {
+                "transaction_id": tx,
+                "documents": [{"document_id": self.document_id, "sha256": hashlib.sha256(PDF).hexdigest()}],
+            }
         elif path.endswith("/api/v1/transactions"):
             body = {"transaction_id": tx, "challenge": base64.b64encode(b"\x01" * 32).decode()}
         elif path.endswith("/authenticate"):
@@ -141,19 +159,22 @@ def test_the_stub_serves_a_whole_visit_with_a_well_formed_id(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("crafted", ["../../../../tmp/x", "doc/../../y", "?q=1", "%2e%2e"])
 def test_a_crafted_document_id_is_refused_before_any_url_is_built(crafted: str) -> None:
-    with StubService(GOOD_ID, document_id=crafted) as stub, \
-            ServiceClient(ClientSettings(stub.url, "K1", "s")) as client:
-            with pytest.raises(ServiceError) as refused:
-                client.list_documents(GOOD_ID)
-            assert refused.value.code == "bad_response"
-            with pytest.raises(ServiceError):
-                client.fetch_document(GOOD_ID, DocumentRef(crafted, "0" * 64))
+    with (
+        StubService(GOOD_ID, document_id=crafted) as stub,
+        ServiceClient(ClientSettings(stub.url, "K1", "s")) as client,
+    ):
+        with pytest.raises(ServiceError) as refused:
+            client.list_documents(GOOD_ID)
+        assert refused.value.code == "bad_response"
+        with pytest.raises(ServiceError):
+            client.fetch_document(GOOD_ID, DocumentRef(crafted, "0" * 64))
     assert all(crafted not in path for path in stub.paths)
 
 
 @pytest.mark.parametrize("crafted", ["../outside", "/tmp/abs", "a/b", "", "x" * 65, "dot.dot"])
 def test_the_printer_itself_writes_nothing_for_a_transaction_id_that_is_no_plain_file_name(
-        tmp_path: Path, crafted: str) -> None:
+    tmp_path: Path, crafted: str
+) -> None:
     """The printer makes the file name, so it checks the id too (the client is the first check)."""
     pdf_ref = DocumentRef("DocumentId0123456789", hashlib.sha256(PDF).hexdigest())
     printer = Printer(tmp_path / "tray" / "printed", sheets=10)

@@ -49,8 +49,14 @@ def terminal_logging() -> Iterator[None]:
 
 def _devices(tmp_path: Path, *, log_file: Path | None, placed: bool = True) -> KioskDevices:
     card = make_card(tmp_path / "card.json")
-    settings = KioskSettings(server_url="http://127.0.0.1:9", kiosk_id="TERM-01", kiosk_secret=SECRET,
-                             printer_dir=tmp_path / "printed", log_file=log_file, http_timeout=2.0)
+    settings = KioskSettings(
+        server_url="http://127.0.0.1:9",
+        kiosk_id="TERM-01",
+        kiosk_secret=SECRET,
+        printer_dir=tmp_path / "printed",
+        log_file=log_file,
+        http_timeout=2.0,
+    )
     return build_devices(settings, reader=VirtualCardReader(str(card), placed=placed))
 
 
@@ -69,7 +75,8 @@ async def _visit_to_the_service(pilot: Pilot) -> None:
 
 
 def test_log_lines_go_to_the_log_file_while_the_screen_runs_never_to_the_terminal(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str], terminal_logging: None) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], terminal_logging: None
+) -> None:
     log_file = tmp_path / "logs" / "kiosk.log"
     devices = _devices(tmp_path, log_file=log_file)
 
@@ -93,7 +100,8 @@ def test_log_lines_go_to_the_log_file_while_the_screen_runs_never_to_the_termina
 
 
 def test_without_a_log_file_the_screen_logs_to_textual_not_the_terminal(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str], terminal_logging: None) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], terminal_logging: None
+) -> None:
     devices = _devices(tmp_path, log_file=None)
 
     async def visit(pilot: Pilot) -> None:
@@ -110,8 +118,8 @@ def test_without_a_log_file_the_screen_logs_to_textual_not_the_terminal(
 
 
 def test_a_crash_leaves_one_line_on_the_terminal_and_no_local_variables(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        terminal_logging: None) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, terminal_logging: None
+) -> None:
     log_file = tmp_path / "kiosk.log"
     devices = _devices(tmp_path, log_file=log_file, placed=False)
     secret = devices.settings.kiosk_secret
@@ -139,8 +147,7 @@ def test_a_crash_leaves_one_line_on_the_terminal_and_no_local_variables(
         devices.close()
     out, err = capfd.readouterr()
     terminal = out + err
-    assert terminal.strip().splitlines() == [
-        "kiosk: stopped after an unexpected error (RuntimeError); see the log"]
+    assert terminal.strip().splitlines() == ["kiosk: stopped after an unexpected error (RuntimeError); see the log"]
     logged = log_file.read_text(encoding="utf-8")
     assert "a fault injected into the PIN step" in logged and "Traceback" in logged
     assert SECRET not in logged and f"'{PIN}'" not in logged
@@ -148,7 +155,8 @@ def test_a_crash_leaves_one_line_on_the_terminal_and_no_local_variables(
 
 @pytest.mark.anyio
 async def test_a_card_left_behind_rings_the_bell_again_and_again_until_it_is_taken(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = kiosk_at("start_card_left_behind", "ja", tmp_path)
     rings: list[float] = []
     monkeypatch.setattr(type(app), "bell", lambda self: rings.append(time.monotonic()))

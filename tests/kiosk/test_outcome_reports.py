@@ -27,8 +27,9 @@ def _closed_port_url() -> str:
 
 
 def _driver(service: Service, resident_id: str, printer_dir: Path) -> Driver:
-    settings = KioskSettings(server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret,
-                             printer_dir=printer_dir)
+    settings = KioskSettings(
+        server_url=service.url, kiosk_id=service.kiosk_id, kiosk_secret=service.kiosk_secret, printer_dir=printer_dir
+    )
     devices = build_devices(settings, reader=VirtualCardReader(str(service.card(resident_id).path)))
     return Driver(KioskFlow(), devices.runner)
 
@@ -54,7 +55,8 @@ def _state(service: Service, tx_id: str) -> tuple[str, list[str]]:
 
 
 def test_a_printed_report_the_service_never_got_is_delivered_after_a_kiosk_restart(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     card = service.card("toride-0001")
     printer_dir = tmp_path / "tray"
     first = _driver(service, "toride-0001", printer_dir)
@@ -110,6 +112,7 @@ def test_a_refund_is_reported_as_a_cancel_that_outlives_the_lost_service(service
     assert [(r.kind, r.transaction_id) for r in reports.pending()] == [("cancel", tx_id)]
     with ServiceClient(ClientSettings(service.url, service.kiosk_id, service.kiosk_secret)) as client:
         assert reports.deliver(client) == 0
-    (row,) = service.query(select(KioskTransaction.state, KioskTransaction.refunded_yen)
-                           .where(KioskTransaction.id == tx_id))
+    (row,) = service.query(
+        select(KioskTransaction.state, KioskTransaction.refunded_yen).where(KioskTransaction.id == tx_id)
+    )
     assert tuple(row) == ("cancelled", refunded.fee)

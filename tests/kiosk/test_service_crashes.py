@@ -70,8 +70,18 @@ class CrashingService:
 
     def start(self) -> None:
         pretend = self._start_moment + dt.timedelta(seconds=time.monotonic() - self._began)
-        command = [str(Path(sys.executable).with_name("certserver")), "serve", "--data-dir", str(self.data_dir),
-                   "--port", str(self.port), "--render-processes", "0", "--pretend-time", pretend.isoformat()]
+        command = [
+            str(Path(sys.executable).with_name("certserver")),
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--render-processes",
+            "0",
+            "--pretend-time",
+            pretend.isoformat(),
+        ]
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until_healthy(self.url, self.process, describe=lambda: self._log.read_text(errors="replace")[-2000:])
@@ -115,8 +125,13 @@ class WatchedPrinter(Printer):
         return super().print_documents(*args, **kwargs)
 
 
-def _serve_people(kiosk: Kiosk, url: str, cards: list, stop: threading.Event,  # type: ignore[type-arg]
-                  printing: threading.Event) -> None:
+def _serve_people(
+    kiosk: Kiosk,
+    url: str,
+    cards: list,
+    stop: threading.Event,  # type: ignore[type-arg]
+    printing: threading.Event,
+) -> None:
     client = ServiceClient(ClientSettings(url, kiosk.kiosk_id, kiosk.secret, 10.0))
     printer = WatchedPrinter(kiosk.folder / "tray", printing)
     reports = kiosk.reports()
@@ -145,7 +160,8 @@ def crashing_service(demo_template: DemoTemplate, tmp_path: Path):  # type: igno
 
 
 def test_no_printed_certificate_or_fee_is_lost_when_the_service_is_killed_mid_visit(
-        crashing_service: CrashingService, tmp_path: Path) -> None:
+    crashing_service: CrashingService, tmp_path: Path
+) -> None:
     service = crashing_service
     settings = Settings(data_dir=service.data_dir)
     engine = make_engine(settings.resolved_database_url)
@@ -159,8 +175,10 @@ def test_no_printed_certificate_or_fee_is_lost_when_the_service_is_killed_mid_vi
     service.start()
 
     stop, printing = threading.Event(), threading.Event()
-    threads = [threading.Thread(target=_serve_people, args=(k, service.url, cards[i::KIOSKS], stop, printing),
-                                daemon=True) for i, k in enumerate(kiosks)]
+    threads = [
+        threading.Thread(target=_serve_people, args=(k, service.url, cards[i::KIOSKS], stop, printing), daemon=True)
+        for i, k in enumerate(kiosks)
+    ]
     for thread in threads:
         thread.start()
     chance = random.Random(SEED)
@@ -189,8 +207,12 @@ def test_no_printed_certificate_or_fee_is_lost_when_the_service_is_killed_mid_vi
 
     with transaction(factory) as session:
         docs_by_hash = {d.pdf_sha256: d for d in session.scalars(select(IssuedDocument))}
-        txs = {t.id: t for t in session.scalars(select(KioskTransaction).where(
-            KioskTransaction.kiosk_id.in_([k.kiosk_id for k in kiosks])))}
+        txs = {
+            t.id: t
+            for t in session.scalars(
+                select(KioskTransaction).where(KioskTransaction.kiosk_id.in_([k.kiosk_id for k in kiosks]))
+            )
+        }
     engine.dispose()
 
     issued = [r for k in kiosks for r in k.results if r.status == "issued"]
@@ -216,7 +238,9 @@ def test_no_printed_certificate_or_fee_is_lost_when_the_service_is_killed_mid_vi
     assert not [t for t in txs.values() if t.state == "released_unconfirmed"]
     assert sum(r.fee for r in issued) == sum(t.paid_yen or 0 for t in paid if t.state == "printed")
 
-    print(f"\nservice crashes: {KILLS} SIGKILLs (seed {SEED}), {len(issued) + len(failed)} visits, "
-          f"{len(issued)} issued, {len(failed)} ended early, {len(printed_files)} printed documents all issued, "
-          f"{len(paid)} paid transactions: {sum(t.state == 'printed' for t in paid)} printed, "
-          f"{sum(bool(t.refunded_yen) for t in paid)} refunded")
+    print(
+        f"\nservice crashes: {KILLS} SIGKILLs (seed {SEED}), {len(issued) + len(failed)} visits, "
+        f"{len(issued)} issued, {len(failed)} ended early, {len(printed_files)} printed documents all issued, "
+        f"{len(paid)} paid transactions: {sum(t.state == 'printed' for t in paid)} printed, "
+        f"{sum(bool(t.refunded_yen) for t in paid)} refunded"
+    )

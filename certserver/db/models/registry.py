@@ -113,9 +113,7 @@ class Fee(Base):
     __tablename__ = "fees"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    municipality_code: Mapped[str] = mapped_column(
-        ForeignKey("municipalities.code", ondelete="CASCADE"), index=True
-    )
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     fee_yen: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[date] = mapped_column(Date)
@@ -237,9 +235,7 @@ class TaxRecord(Base):
 
     resident: Mapped[Resident] = relationship(back_populates="tax_records")
 
-    __table_args__ = (
-        UniqueConstraint("resident_id", "fiscal_year", name="uq_tax_records_resident_year"),
-    )
+    __table_args__ = (UniqueConstraint("resident_id", "fiscal_year", name="uq_tax_records_resident_year"),)
 
 
 class Koseki(Base):
@@ -254,9 +250,7 @@ class Koseki(Base):
     compiled_on: Mapped[date] = mapped_column(Date)  # 戸籍編製日
     status: Mapped[str] = mapped_column(String(20), default=KosekiStatus.CURRENT.value)
 
-    members: Mapped[list[KosekiMember]] = relationship(
-        back_populates="koseki", order_by="KosekiMember.position"
-    )
+    members: Mapped[list[KosekiMember]] = relationship(back_populates="koseki", order_by="KosekiMember.position")
 
     __table_args__ = (CheckConstraint(f"status IN ({_in(KosekiStatus)})", name="status_known"),)
 
@@ -283,9 +277,7 @@ class KosekiMember(Base):
     has_gaiji: Mapped[bool] = mapped_column(Boolean, default=False)
 
     koseki: Mapped[Koseki] = relationship(back_populates="members")
-    fuhyo_entries: Mapped[list[FuhyoEntry]] = relationship(
-        back_populates="member", order_by="FuhyoEntry.since"
-    )
+    fuhyo_entries: Mapped[list[FuhyoEntry]] = relationship(back_populates="member", order_by="FuhyoEntry.since")
 
 
 class FuhyoEntry(Base):

@@ -46,9 +46,7 @@ class Layout:
     continued: str | None = None  # printed at the foot of every page but the last (次頁に続く)
 
 
-def label_value(
-    label: str, value: str, *, size: float = 10.5, x: float = 0.0, width: float | None = None
-) -> Line:
+def label_value(label: str, value: str, *, size: float = 10.5, x: float = 0.0, width: float | None = None) -> Line:
     """One `label  value` row; the value shrinks to fit the body width."""
     value_width = (width if width is not None else BODY_WIDTH - x) - LABEL_WIDTH - 2
     return Line(

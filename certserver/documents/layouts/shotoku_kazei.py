@@ -30,19 +30,13 @@ def build(content: CertificateContent) -> Layout:
         label_value("生年月日", wareki(body.birth_date)),
         rule(),
         heading(f"所得の状況（{income}分）"),
-        label_values(
-            ("給与収入", yen(body.salary_income)), ("給与所得", yen(body.employment_income))
-        ),
+        label_values(("給与収入", yen(body.salary_income)), ("給与所得", yen(body.employment_income))),
         label_value("総所得金額", yen(body.total_income)),
-        label_values(
-            ("所得控除合計", yen(body.deductions_total)), ("扶養人数", f"{body.dependents}人")
-        ),
+        label_values(("所得控除合計", yen(body.deductions_total)), ("扶養人数", f"{body.dependents}人")),
         label_value("課税標準額", yen(body.taxable_income)),
         rule(),
         heading(f"課税の状況（{fiscal}）"),
-        label_values(
-            ("市町村民税", yen(body.municipal_tax)), ("道府県民税", yen(body.prefectural_tax))
-        ),
+        label_values(("市町村民税", yen(body.municipal_tax)), ("道府県民税", yen(body.prefectural_tax))),
         label_value("年税額合計", yen(body.municipal_tax + body.prefectural_tax)),
         rule(),
     ]

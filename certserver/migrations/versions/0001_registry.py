@@ -23,9 +23,7 @@ depends_on = None
 
 def _fk(table: str, column: str, target: str, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
     referred_table, _referred_column = target.split(".")
-    return sa.ForeignKeyConstraint(
-        [column], [target], name=f"fk_{table}_{column}_{referred_table}", ondelete=ondelete
-    )
+    return sa.ForeignKeyConstraint([column], [target], name=f"fk_{table}_{column}_{referred_table}", ondelete=ondelete)
 
 
 def _index(table: str, column: str) -> None:
@@ -220,9 +218,7 @@ def upgrade() -> None:
         sa.Column("registered_on", sa.Date(), nullable=False),
         sa.Column("effective_from", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_honseki_registrations"),
-        sa.UniqueConstraint(
-            "resident_id", "municipality_code", name="uq_honseki_registrations_resident_municipality"
-        ),
+        sa.UniqueConstraint("resident_id", "municipality_code", name="uq_honseki_registrations_resident_municipality"),
         sa.CheckConstraint(
             "effective_from >= registered_on", name=op.f("ck_honseki_registrations_effective_after_registration")
         ),

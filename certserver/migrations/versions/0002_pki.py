@@ -51,16 +51,18 @@ def upgrade() -> None:
         sa.Column("certificate_der", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_card_certificates"),
         sa.UniqueConstraint("serial", name="uq_card_certificates_serial"),
-        sa.ForeignKeyConstraint(["resident_id"], ["residents.id"],
-                                name="fk_card_certificates_resident_id_residents"),
-        sa.ForeignKeyConstraint(["trusted_ca_id"], ["trusted_cas.id"],
-                                name="fk_card_certificates_trusted_ca_id_trusted_cas"),
+        sa.ForeignKeyConstraint(["resident_id"], ["residents.id"], name="fk_card_certificates_resident_id_residents"),
+        sa.ForeignKeyConstraint(
+            ["trusted_ca_id"], ["trusted_cas.id"], name="fk_card_certificates_trusted_ca_id_trusted_cas"
+        ),
         sa.CheckConstraint("purpose IN ('auth', 'sign')", name=op.f("ck_card_certificates_purpose_known")),
         sa.CheckConstraint("status IN ('active', 'revoked')", name=op.f("ck_card_certificates_status_known")),
-        sa.CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)",
-                           name=op.f("ck_card_certificates_revoked_has_time")),
-        sa.CheckConstraint("enrolled_real_card = (trusted_ca_id IS NOT NULL)",
-                           name=op.f("ck_card_certificates_enrolled_has_ca")),
+        sa.CheckConstraint(
+            "(status = 'revoked') = (revoked_at IS NOT NULL)", name=op.f("ck_card_certificates_revoked_has_time")
+        ),
+        sa.CheckConstraint(
+            "enrolled_real_card = (trusted_ca_id IS NOT NULL)", name=op.f("ck_card_certificates_enrolled_has_ca")
+        ),
     )
     op.create_index("ix_card_certificates_card_id", "card_certificates", ["card_id"])
     op.create_index("ix_card_certificates_resident_id", "card_certificates", ["resident_id"])

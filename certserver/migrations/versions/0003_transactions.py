@@ -34,7 +34,12 @@ def upgrade() -> None:
     op.create_table(
         "transactions",
         sa.Column("id", sa.String(64), nullable=False),
-        sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_transactions_kiosk_id_kiosks"), nullable=False),
+        sa.Column(
+            "kiosk_id",
+            sa.String(64),
+            sa.ForeignKey("kiosks.id", name="fk_transactions_kiosk_id_kiosks"),
+            nullable=False,
+        ),
         sa.Column("open_for_kiosk", sa.String(64), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         _ts("created_at"),
@@ -54,8 +59,15 @@ def upgrade() -> None:
     op.create_table(
         "challenges",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("transaction_id", sa.String(64), sa.ForeignKey("transactions.id", name="fk_challenges_transaction_id_transactions"), nullable=False),
-        sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_challenges_kiosk_id_kiosks"), nullable=False),
+        sa.Column(
+            "transaction_id",
+            sa.String(64),
+            sa.ForeignKey("transactions.id", name="fk_challenges_transaction_id_transactions"),
+            nullable=False,
+        ),
+        sa.Column(
+            "kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_challenges_kiosk_id_kiosks"), nullable=False
+        ),
         sa.Column("nonce", sa.LargeBinary(64), nullable=False),
         _ts("expires_at"),
         _ts("used_at", nullable=True),
@@ -65,8 +77,15 @@ def upgrade() -> None:
     op.create_table(
         "documents",
         sa.Column("id", sa.String(64), nullable=False),
-        sa.Column("transaction_id", sa.String(64), sa.ForeignKey("transactions.id", name="fk_documents_transaction_id_transactions"), nullable=False),
-        sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_documents_kiosk_id_kiosks"), nullable=False),
+        sa.Column(
+            "transaction_id",
+            sa.String(64),
+            sa.ForeignKey("transactions.id", name="fk_documents_transaction_id_transactions"),
+            nullable=False,
+        ),
+        sa.Column(
+            "kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_documents_kiosk_id_kiosks"), nullable=False
+        ),
         sa.Column("card_serial", sa.String(64), nullable=False),
         sa.Column("issuer_code", sa.String(8), nullable=False),
         sa.Column("certificate_number", sa.String(40), nullable=False),
@@ -90,7 +109,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "idempotency_records",
-        sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.id", name="fk_idempotency_records_kiosk_id_kiosks"), nullable=False),
+        sa.Column(
+            "kiosk_id",
+            sa.String(64),
+            sa.ForeignKey("kiosks.id", name="fk_idempotency_records_kiosk_id_kiosks"),
+            nullable=False,
+        ),
         sa.Column("key", sa.String(128), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
@@ -124,6 +148,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_head", "audit_entries", "idempotency_records",
-                  "certificate_counters", "documents", "challenges", "transactions", "kiosks"):
+    for table in (
+        "audit_head",
+        "audit_entries",
+        "idempotency_records",
+        "certificate_counters",
+        "documents",
+        "challenges",
+        "transactions",
+        "kiosks",
+    ):
         op.drop_table(table)

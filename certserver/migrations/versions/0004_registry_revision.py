@@ -32,8 +32,9 @@ def upgrade() -> None:
         sa.Column("token", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_registry_revision"),
     )
-    op.execute(sa.text("INSERT INTO registry_revision (id, token) VALUES (1, :token)")
-               .bindparams(token=secrets.token_hex(16)))
+    op.execute(
+        sa.text("INSERT INTO registry_revision (id, token) VALUES (1, :token)").bindparams(token=secrets.token_hex(16))
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
             CREATE FUNCTION new_registry_revision() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -42,14 +43,18 @@ def upgrade() -> None:
                 RETURN NULL;
             END $$""")
         for table in CONFIGURATION_TABLES:
-            op.execute(f"CREATE TRIGGER {table}_new_registry_revision AFTER INSERT OR UPDATE OR DELETE "
-                       f"OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION new_registry_revision()")
+            op.execute(
+                f"CREATE TRIGGER {table}_new_registry_revision AFTER INSERT OR UPDATE OR DELETE "
+                f"OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION new_registry_revision()"
+            )
         return
     for table in CONFIGURATION_TABLES:
         for operation in _OPERATIONS:
-            op.execute(f"CREATE TRIGGER {table}_{operation.lower()}_new_registry_revision "
-                       f"AFTER {operation} ON {table} BEGIN "
-                       "UPDATE registry_revision SET token = lower(hex(randomblob(16))) WHERE id = 1; END")
+            op.execute(
+                f"CREATE TRIGGER {table}_{operation.lower()}_new_registry_revision "
+                f"AFTER {operation} ON {table} BEGIN "
+                "UPDATE registry_revision SET token = lower(hex(randomblob(16))) WHERE id = 1; END"
+            )
 
 
 def downgrade() -> None:

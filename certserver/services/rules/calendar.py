@@ -53,8 +53,11 @@ def is_surely_open(now: datetime) -> bool:
     naive datetime."""
     local = to_jst(now)
     day = local.date()
-    return (is_weekday(day) and not is_year_end_closure(day)
-            and SURELY_OPEN_FROM <= local.time().replace(tzinfo=None) < SURELY_OPEN_UNTIL)
+    return (
+        is_weekday(day)
+        and not is_year_end_closure(day)
+        and SURELY_OPEN_FROM <= local.time().replace(tzinfo=None) < SURELY_OPEN_UNTIL
+    )
 
 
 def next_surely_open(after: datetime) -> datetime:

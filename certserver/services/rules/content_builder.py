@@ -240,7 +240,6 @@ def fuhyo_body(koseki: Koseki, members: Iterable[KosekiMember]) -> FuhyoContent:
         honseki=koseki.honseki,
         hitto_sha=koseki.hitto_sha,
         persons=tuple(
-            FuhyoPerson(name=m.name, birth_date=m.birth_date, entries=entries(m.fuhyo_entries))
-            for m in members
+            FuhyoPerson(name=m.name, birth_date=m.birth_date, entries=entries(m.fuhyo_entries)) for m in members
         ),
     )

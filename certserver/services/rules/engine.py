@@ -107,7 +107,9 @@ def _honseki_reason(repo: RegistryRepository, requester: Resident, code: str, to
     return None
 
 
-def _kinds_for(repo: RegistryRepository, requester: Resident, code: str, role: MunicipalityRole) -> tuple[CertificateKind, ...]:
+def _kinds_for(
+    repo: RegistryRepository, requester: Resident, code: str, role: MunicipalityRole
+) -> tuple[CertificateKind, ...]:
     if role is MunicipalityRole.HONSEKICHI:
         return KOSEKI_KINDS
     # 戸籍 certificates from the 住所地 too when it also keeps the person's 戸籍.
@@ -117,6 +119,7 @@ def _kinds_for(repo: RegistryRepository, requester: Resident, code: str, role: M
 
 
 # -- per-kind rules ------------------------------------------------------------------------
+
 
 def _active_seal(repo: RegistryRepository, requester: Resident) -> SealRegistration:
     """The active seal registration. Raises seal_cancelled / seal_not_registered."""
@@ -163,6 +166,7 @@ def _option_choices(codes: Sequence[str]) -> tuple[OptionChoice, ...]:
 
 # -- the menu ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Choices:
     """What the requester may choose on one certificate of the menu."""
@@ -178,7 +182,9 @@ def _person_choice(person_id: str, name: str, zokugara: str, requester_id: str) 
     return PersonChoice(person_id, name, "本人" if is_requester else zokugara, is_requester)
 
 
-def _setai_choices(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind) -> _Choices:
+def _setai_choices(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind
+) -> _Choices:
     """住民票 / 記載事項証明書: the members of the 世帯 (household) who may be printed, and the
     住民票's optional items. Raises the household's refusal (e.g. under_15)."""
     household = household_view(repo, requester)
@@ -187,7 +193,9 @@ def _setai_choices(repo: RegistryRepository, requester: Resident, municipality: 
     return _Choices(persons, options, household.whole_household_allowed)
 
 
-def _koseki_choices(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind) -> _Choices:
+def _koseki_choices(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind
+) -> _Choices:
     """戸籍 certificates: the members present who may be printed. Raises koseki_not_found /
     gaiji_in_record when the 戸籍 cannot be printed at all."""
     view = _koseki(repo, requester, municipality.code)
@@ -195,14 +203,14 @@ def _koseki_choices(repo: RegistryRepository, requester: Resident, municipality:
         # 全部事項 is the whole 戸籍: nobody to choose, and a gaiji anywhere in it stops it.
         gaiji = any(m.has_gaiji for m in view.members)
         return _Choices(whole_household_allowed=True, refusal="gaiji_in_record" if gaiji else None)
-    persons = tuple(
-        _person_choice(m.id, m.name, m.zokugara, view.entry.id) for m in view.present if not m.has_gaiji
-    )
+    persons = tuple(_person_choice(m.id, m.name, m.zokugara, view.entry.id) for m in view.present if not m.has_gaiji)
     whole = kind is not CertificateKind.KOSEKI_KOJIN and all(not m.has_gaiji for m in view.present)
     return _Choices(persons, whole_household_allowed=whole)
 
 
-def _choices_for(repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind, today: date) -> _Choices:
+def _choices_for(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, kind: CertificateKind, today: date
+) -> _Choices:
     """What the requester may choose for `kind`. Raises the RuleViolation that makes the
     certificate unavailable to them (no seal registered, no tax declaration ...)."""
     if kind in (CertificateKind.JUMINHYO, CertificateKind.KISAIJIKO):
@@ -216,7 +224,9 @@ def _choices_for(repo: RegistryRepository, requester: Resident, municipality: Mu
     return _koseki_choices(repo, requester, municipality, kind)
 
 
-def _fee_or_refusal(repo: RegistryRepository, municipality: Municipality, kind: CertificateKind, today: date) -> tuple[int, str | None]:
+def _fee_or_refusal(
+    repo: RegistryRepository, municipality: Municipality, kind: CertificateKind, today: date
+) -> tuple[int, str | None]:
     """The fee per copy, or 0 and the code of the rule that leaves it without a fee."""
     try:
         return fee_for(repo, municipality.code, kind.value, today), None
@@ -263,7 +273,9 @@ _NOTHING_TO_OFFER = frozenset(
 )
 
 
-def _menu_closure(repo: RegistryRepository, requester: Resident, municipality: Municipality, role: MunicipalityRole, today: date) -> str | None:
+def _menu_closure(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, role: MunicipalityRole, today: date
+) -> str | None:
     """Why the municipality is closed to this requester today, or None; as 本籍地 (honsekichi),
     a missing or pending 本籍 registration comes first."""
     closed = _closure_reason(repo, municipality, today)
@@ -333,7 +345,10 @@ def build_menu(repo: RegistryRepository, resident_id: str, now: datetime) -> Men
 
 # -- an order ------------------------------------------------------------------------------
 
-def _check_municipality(repo: RegistryRepository, requester: Resident, order: OrderRequest, today: date) -> Municipality:
+
+def _check_municipality(
+    repo: RegistryRepository, requester: Resident, order: OrderRequest, today: date
+) -> Municipality:
     municipality = repo.municipality(order.municipality_code)
     if municipality is None:
         raise violation("municipality_not_available")
@@ -350,7 +365,9 @@ def _check_municipality(repo: RegistryRepository, requester: Resident, order: Or
     return municipality
 
 
-def _setting_for(repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest) -> CertificateSetting:
+def _setting_for(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest
+) -> CertificateSetting:
     setting = repo.certificate_settings(municipality.code).get(order.kind.value)
     if setting is None or not setting.offered:
         raise violation("certificate_not_offered")
@@ -413,7 +430,9 @@ def _juminhyo(repo: RegistryRepository, requester: Resident, municipality: Munic
     return cb.juminhyo_body(address, persons, household.setainushi, frozenset(order.options), order.whole_household)
 
 
-def _koseki_order(repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest) -> Body:
+def _koseki_order(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest
+) -> Body:
     if order.options:
         raise violation("option_not_allowed")
     view = _koseki(repo, requester, municipality.code)
@@ -439,7 +458,9 @@ def _koseki_order(repo: RegistryRepository, requester: Resident, municipality: M
     return cb.koseki_body(view.koseki, members)
 
 
-def _body(repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest, today: date) -> Body:
+def _body(
+    repo: RegistryRepository, requester: Resident, municipality: Municipality, order: OrderRequest, today: date
+) -> Body:
     kind = order.kind
     if kind in (CertificateKind.JUMINHYO, CertificateKind.KISAIJIKO):
         return _juminhyo(repo, requester, municipality, order)

@@ -23,8 +23,16 @@ from kioskapi.models import (
 CertificateOffer = Offer  # the rules' name for one certificate on the menu
 
 __all__ = [
-    "CertificateOffer", "Menu", "MunicipalityMenu", "MunicipalityRole", "Offer", "OptionChoice", "OrderRequest",
-    "PersonChoice", "PreparedOrder", "RuleViolation",
+    "CertificateOffer",
+    "Menu",
+    "MunicipalityMenu",
+    "MunicipalityRole",
+    "Offer",
+    "OptionChoice",
+    "OrderRequest",
+    "PersonChoice",
+    "PreparedOrder",
+    "RuleViolation",
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from certserver.services.rules.employment_income import employment_income
@@ -49,11 +49,15 @@ def test_employment_income_matches_the_published_table(salary: int, year: int, i
 
 
 @given(st.integers(0, 30_000_000), st.integers(2017, 2030))
+@example(1_628_001, 2025)  # below 令和7年分's steps: salary − 650,000, to the yen
 def test_employment_income_never_falls_as_salary_rises_and_is_flat_in_4000_yen_steps(salary: int, year: int) -> None:
     income = employment_income(salary, year)
     assert 0 <= income <= salary
     assert employment_income(salary + 1, year) >= income
-    if 1_628_000 <= salary < 6_600_000:  # 別表第五: one amount per 4,000 yen of salary
+    # 別表第五 lists one amount per 4,000 yen of salary from 1,628,000 yen; from 令和7年分 the
+    # minimum deduction (650,000 yen) covers salaries up to 1,900,000, where the steps begin.
+    steps_from = 1_900_000 if year >= 2025 else 1_628_000
+    if steps_from <= salary < 6_600_000:
         step = salary // 4_000 * 4_000
         assert employment_income(step, year) == income
 

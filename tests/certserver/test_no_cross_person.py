@@ -247,7 +247,7 @@ def test_no_person_ever_receives_another_persons_data_under_load(world: World, p
         # may end those while this reads, and SQLite reads outside a write transaction are not
         # one snapshot: each document is read together with its transaction's state, in one
         # statement.
-        states = dict(session.execute(select(KioskTransaction.id, KioskTransaction.state)))
+        states = {tx_id: state for tx_id, state in session.execute(select(KioskTransaction.id, KioskTransaction.state))}  # noqa: C416 - a Result has keys(): dict() would read it as a mapping
         assert sum(state in OPEN_STATES for state in states.values()) <= KIOSKS
         documents_with_state = session.execute(
             select(IssuedDocument.status, IssuedDocument.pdf.is_(None), KioskTransaction.state).join(

@@ -40,7 +40,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -257,6 +257,27 @@ _ADVANCE_COUNTER = (
 )
 
 
+def _audit(
+    session: Session,
+    tx: KioskTransaction,
+    action: str,
+    outcome: str,
+    now: datetime,
+    detail: Mapping[str, object] | None = None,
+) -> None:
+    """One audit entry of a step of `tx`, under its kiosk and card serial."""
+    audit.record(
+        session,
+        at=now,
+        action=action,
+        outcome=outcome,
+        kiosk_id=tx.kiosk_id,
+        transaction_id=tx.id,
+        card_serial=tx.card_serial,
+        detail=detail,
+    )
+
+
 class TransactionService:
     """Every step of a transaction. Methods take the request's session, the authenticated
     kiosk and the time; they raise TransactionError, ChallengeError, RuleViolation or the
@@ -426,14 +447,12 @@ class TransactionService:
         try:
             prepared = prepare_order(session, tx.resident_id, request, now)
         except RuleViolation as exc:
-            audit.record(
+            _audit(
                 session,
-                at=now,
-                action="order",
-                outcome=exc.code,
-                kiosk_id=kiosk.id,
-                transaction_id=tx.id,
-                card_serial=tx.card_serial,
+                tx,
+                "order",
+                exc.code,
+                now,
                 detail={"municipality_code": request.municipality_code, "kind": str(request.kind)},
             )
             raise
@@ -527,16 +546,7 @@ class TransactionService:
             )
             if rows_matched(stored) != 1:  # pragma: no cover - the transaction row lock rules it out
                 raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
-        audit.record(
-            session,
-            at=now,
-            action="render",
-            outcome="ok",
-            kiosk_id=kiosk.id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
-            detail={"pdf_sha256": [r.sha256 for r in rendered]},
-        )
+        _audit(session, tx, "render", "ok", now, detail={"pdf_sha256": [r.sha256 for r in rendered]})
         return OrderOutcome(tx, placed.summary)
 
     def _wait_for_render(self, placed: PlacedOrder) -> list[Rendered] | BaseException:
@@ -577,31 +587,13 @@ class TransactionService:
             raise _wrong_state(tx, "pay for")
         self._refuse_revoked_card(session, tx, "payment", now)
         if amount_yen != tx.fee_total_yen:
-            audit.record(
-                session,
-                at=now,
-                action="payment",
-                outcome="amount_mismatch",
-                kiosk_id=kiosk.id,
-                transaction_id=tx.id,
-                card_serial=tx.card_serial,
-                detail={"amount_yen": amount_yen},
-            )
+            _audit(session, tx, "payment", "amount_mismatch", now, detail={"amount_yen": amount_yen})
             raise TransactionError.of("amount_mismatch", fee=tx.fee_total_yen)
         if any(d.status != DocumentStatus.PENDING for d in self._documents(session, tx)):
             raise TransactionError.of("documents_not_ready")
         tx.state = TransactionState.PAID
         tx.paid_yen = amount_yen
-        audit.record(
-            session,
-            at=now,
-            action="payment",
-            outcome="ok",
-            kiosk_id=kiosk.id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
-            detail={"amount_yen": amount_yen},
-        )
+        _audit(session, tx, "payment", "ok", now, detail={"amount_yen": amount_yen})
         return tx
 
     def documents(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> list[IssuedDocument]:
@@ -612,16 +604,7 @@ class TransactionService:
         docs = self._documents(session, tx)
         if tx.state == TransactionState.PAID:
             tx.state = TransactionState.RELEASED
-            audit.record(
-                session,
-                at=now,
-                action="release",
-                outcome="ok",
-                kiosk_id=kiosk.id,
-                transaction_id=tx.id,
-                card_serial=tx.card_serial,
-                detail={"documents": len(docs)},
-            )
+            _audit(session, tx, "release", "ok", now, detail={"documents": len(docs)})
         return docs
 
     def document(
@@ -646,14 +629,12 @@ class TransactionService:
             tx.state = TransactionState.RELEASED
         if doc.fetched_at is None:
             doc.fetched_at = now
-        audit.record(
+        _audit(
             session,
-            at=now,
-            action="fetch_document",
-            outcome="ok",
-            kiosk_id=kiosk.id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
+            tx,
+            "fetch_document",
+            "ok",
+            now,
             detail={"certificate_number": doc.certificate_number, "pdf_sha256": doc.pdf_sha256},
         )
         return doc
@@ -675,16 +656,7 @@ class TransactionService:
             tx.state, tx.end_reason = TransactionState.PRINTED, "printed_reported_late"
         else:
             self._end(tx, TransactionState.PRINTED, "printed", now)
-        audit.record(
-            session,
-            at=now,
-            action="printed",
-            outcome="ok",
-            kiosk_id=kiosk.id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
-            detail={"late": late} if late else None,
-        )
+        _audit(session, tx, "printed", "ok", now, detail={"late": late} if late else None)
         return tx
 
     def cancel(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
@@ -762,16 +734,7 @@ class TransactionService:
         except CardCertificateError as exc:
             refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
             logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
-            audit.record(
-                session,
-                at=now,
-                action=action,
-                outcome=exc.code,
-                kiosk_id=tx.kiosk_id,
-                transaction_id=tx.id,
-                card_serial=tx.card_serial,
-                detail=refund,
-            )
+            _audit(session, tx, action, exc.code, now, detail=refund)
             self._abort(session, tx, TransactionState.FAILED, f"{action}:{exc.code}", now, nothing_printed=True)
             raise
 
@@ -837,16 +800,7 @@ class TransactionService:
         detail: dict[str, Any] = {"reason": reason, "documents_withdrawn": rows_matched(result)}
         if tx.refunded_yen:
             detail["refunded_yen"] = tx.refunded_yen
-        audit.record(
-            session,
-            at=now,
-            action="end",
-            outcome=str(state),
-            kiosk_id=tx.kiosk_id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
-            detail=detail,
-        )
+        _audit(session, tx, "end", str(state), now, detail=detail)
 
 
 def certificate_status(session: Session, certificate_number: str) -> str | None:

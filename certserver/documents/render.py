@@ -107,8 +107,10 @@ def _end_with_last_block(pages: list[list[Line]], last: float) -> list[list[Line
     last block (person) with it: a real certificate never has a page holding only the
     certifying sentence, or only 「以下余白」 and the 省略事項 note, after its last person."""
     tail: list[Line] = []
-    if len(pages) > 1 and not any(line.rule for line in pages[-1]):
-        tail = pages.pop()  # lines after the last block: carried along with that block
+    # Lines after the last block are carried along with that block, unless they alone are
+    # more than a last page holds (no block ends near the end): then the page is cut instead.
+    if len(pages) > 1 and not any(line.rule for line in pages[-1]) and _height(pages[-1]) <= last:
+        tail = pages.pop()
     source = pages[-1]
     if not tail and _height(source) <= last:
         return pages

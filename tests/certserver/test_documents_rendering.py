@@ -11,7 +11,7 @@ from pathlib import Path
 import documents_support
 import pytest
 from documents_support import GAIJI
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.lib.units import mm
@@ -278,6 +278,7 @@ def test_background_seals_and_qr_are_vector_drawings_not_images(service: Documen
     st.lists(st.sampled_from([4.0, 6.5, 7.5, 12.0, 34.0]), min_size=0, max_size=120),
     st.integers(0, 6),
 )
+@example([4.0] * 17 + [34.0] * 9, 0)  # a last page of lines with no block end, taller than a last page holds
 def test_pagination_keeps_every_line_in_order_within_the_frame(heights: list[float], rule_every: int) -> None:
     lines = [
         Line(

@@ -101,13 +101,13 @@ class ServiceClient:
 
     # -- plumbing ------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        # A POST carries an Idempotency-Key, so the one retry after a lost answer is
-        # replayed by the service instead of being done twice (an order, a payment). A
-        # caller that retries across calls (outcome reports) brings its own key.
-        attempts = 1
+        # One retry after a lost answer: a POST carries an Idempotency-Key, so the retry is
+        # replayed by the service instead of being done twice (an order, a payment); a GET
+        # (a document download cut by a broken line) is safe to repeat as it is. A caller
+        # that retries across calls (outcome reports) brings its own key.
+        attempts = 2
         if method == "POST":
             kwargs.setdefault("headers", {}).setdefault("Idempotency-Key", uuid.uuid4().hex)
-            attempts = 2
         for attempt in range(attempts):
             try:
                 response = self._http.request(method, path, **kwargs)

@@ -80,10 +80,12 @@ class SignatureInvalidError(CardCertificateError):
 
 @dataclass(frozen=True)
 class ValidatedCard:
-    """A certificate that may authenticate: whose it is and until when."""
+    """A certificate that may authenticate: its serial, the municipality that applied for it
+    (where the centre routes the holder's requests) and until when. Who holds it is the
+    municipality's to say (`certserver.services.card_holders`)."""
 
     serial: str  # registry form: upper-case hex
-    resident_id: str
+    municipality_code: str
     not_after: dt.datetime
 
 
@@ -132,9 +134,9 @@ def validate_card_certificate(session: Session, ca: CaBundle, cert_der: bytes, a
     Checks in order: it parses (CertificateMalformedError); it was signed by the service's
     auth CA, or by an operator-trusted external CA for an enrolled real card
     (CertificateUnknownCaError); its validity period covers `at` (CertificateNotYetValidError,
-    CertificateExpiredError); the exact certificate is registered to a resident
-    (CertificateNotRegisteredError); it is not revoked, at whatever date the revocation was
-    recorded (CertificateRevokedError).
+    CertificateExpiredError); the exact certificate is one the JPKI service issued or an
+    operator enrolled (CertificateNotRegisteredError); it is not revoked, at whatever date the
+    revocation was recorded (CertificateRevokedError).
     """
     cert = parse_certificate(cert_der)
     own = _issued_by(cert, ca.auth_ca.cert)
@@ -155,7 +157,7 @@ def validate_card_certificate(session: Session, ca: CaBundle, cert_der: bytes, a
     ):
         raise CertificateNotRegisteredError(f"serial {serial} is not a registered card")
     _refuse_revoked(record)
-    return ValidatedCard(serial=serial, resident_id=record.resident_id, not_after=cert.not_valid_after_utc)
+    return ValidatedCard(serial=serial, municipality_code=record.municipality_code, not_after=cert.not_valid_after_utc)
 
 
 def _refuse_revoked(record: CardCertificate) -> None:

@@ -32,7 +32,7 @@ from certserver.db.models.pki import (
     CertificateStatus,
     TrustedCa,
 )
-from certserver.db.models.registry import Municipality, Resident, ResidentStatus
+from certserver.db.models.registry import Municipality, Resident, ResidentCard, ResidentStatus
 from certserver.pki import profiles
 from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import CardCredentials, IssuedCertificate, issue_card_credentials
@@ -138,12 +138,12 @@ def holder_of(resident: Resident) -> CardHolder:
 
 
 def _record(
-    cert: IssuedCertificate, *, card_id: str, resident_id: str, issued_at: dt.datetime, card_file: str | None
+    cert: IssuedCertificate, *, card_id: str, municipality_code: str, issued_at: dt.datetime, card_file: str | None
 ) -> CardCertificate:
     return CardCertificate(
         serial=cert.serial,
         card_id=card_id,
-        resident_id=resident_id,
+        municipality_code=municipality_code,
         purpose=cert.purpose.value,
         subject_cn=cert.common_name,
         issued_at=issued_at,
@@ -153,6 +153,12 @@ def _record(
         card_file=card_file,
         enrolled_real_card=False,
         certificate_der=cert.der,
+    )
+
+
+def _holder_record(serial: str, card_id: str, resident: Resident) -> ResidentCard:
+    return ResidentCard(
+        serial=serial, card_id=card_id, resident_id=resident.id, municipality_code=resident.municipality_code
     )
 
 
@@ -242,7 +248,18 @@ def issue_card(
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
     for cert in issued:
-        session.add(_record(cert, card_id=card_id, resident_id=resident.id, issued_at=issued_at, card_file=card_file))
+        # The JPKI record names the applying municipality; the municipality's own record
+        # names the holder.
+        session.add(
+            _record(
+                cert,
+                card_id=card_id,
+                municipality_code=resident.municipality_code,
+                issued_at=issued_at,
+                card_file=card_file,
+            )
+        )
+        session.add(_holder_record(cert.serial, card_id, resident))
     session.flush()
     sign = credentials.sign
     pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin)
@@ -327,8 +344,9 @@ def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, no
     at = _now(now).astimezone(dt.UTC).replace(microsecond=0)
     active = session.scalars(
         select(CardCertificate)
+        .join(ResidentCard, ResidentCard.serial == CardCertificate.serial)
         .where(
-            CardCertificate.resident_id == resident_id,
+            ResidentCard.resident_id == resident_id,
             CardCertificate.status == CertificateStatus.ACTIVE.value,
             CardCertificate.purpose.in_(_purposes_revoked_by(parsed_reason)),
         )
@@ -343,17 +361,24 @@ def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, no
 
 def list_cards(session: Session, resident_id: str | None = None) -> list[CardSummary]:
     """Every card certificate (or a resident's), oldest first."""
-    query = select(CardCertificate).order_by(CardCertificate.id)
+    query = _WITH_HOLDER.order_by(CardCertificate.id)
     if resident_id is not None:
-        query = query.where(CardCertificate.resident_id == resident_id)
-    return [_summary(r) for r in session.scalars(query)]
+        query = query.where(ResidentCard.resident_id == resident_id)
+    return [_summary(record, holder) for record, holder in session.execute(query).all()]
 
 
-def _summary(r: CardCertificate) -> CardSummary:
+# A certificate with its holder as the applying municipality records it (an operator's view:
+# one database holds both stores today).
+_WITH_HOLDER = select(CardCertificate, ResidentCard.resident_id).outerjoin(
+    ResidentCard, ResidentCard.serial == CardCertificate.serial
+)
+
+
+def _summary(r: CardCertificate, resident_id: str | None) -> CardSummary:
     return CardSummary(
         serial=r.serial,
         card_id=r.card_id,
-        resident_id=r.resident_id,
+        resident_id=resident_id or "",
         purpose=r.purpose,
         status=r.status,
         not_before=r.not_before,
@@ -448,10 +473,11 @@ def enroll_real_card(
         raise EnrollmentError(f"a certificate with serial {serial} is already registered")
     trusted = _trusted_ca_row(session, trust_ca, at)
     common_names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    card_id = secrets.token_hex(16)
     record = CardCertificate(
         serial=serial,
-        card_id=secrets.token_hex(16),
-        resident_id=resident.id,
+        card_id=card_id,
+        municipality_code=resident.municipality_code,
         purpose=CertificatePurpose.AUTH.value,
         subject_cn=str(common_names[0].value)[:64] if common_names else "",
         issued_at=at,
@@ -464,18 +490,19 @@ def enroll_real_card(
         certificate_der=cert.public_bytes(serialization.Encoding.DER),
     )
     session.add(record)
+    session.add(_holder_record(serial, card_id, resident))
     try:
         session.flush()
     except IntegrityError as exc:
         raise EnrollmentError(f"a certificate with serial {serial} is already registered") from exc
     log.info("enrolled a real card certificate, serial %s", serial)
-    return _summary(record)
+    return _summary(record, resident.id)
 
 
 def card_by_serial(session: Session, serial: str) -> CardSummary:
     """The summary of one certificate. Raises ValueError (not hex), CertificateNotFoundError."""
     normalised = profiles.normalise_serial(serial)
-    record = session.scalar(select(CardCertificate).where(CardCertificate.serial == normalised))
-    if record is None:
+    row = session.execute(_WITH_HOLDER.where(CardCertificate.serial == normalised)).first()
+    if row is None:
         raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
-    return _summary(record)
+    return _summary(*row)

@@ -70,6 +70,7 @@ from certserver.services.authentication import (
     consume_challenge,
     issue_challenge,
 )
+from certserver.services.card_holders import holder_of_card
 from certserver.services.ordering import Menu, OrderRequest, RuleViolation, menu_for, prepare_order
 from kioskapi.models import OrderSummary
 
@@ -382,8 +383,10 @@ class TransactionService:
             self.verify_signature(certificate_der, nonce, signature)
             card = self.validate_card(session, certificate_der, now)
             serial = card.serial
-            # The holder may be barred altogether (moved out, DV support measure ...).
-            menu = menu_for(session, card.resident_id, now)
+            # The municipality that applied for the card says whose it is ...
+            resident_id = holder_of_card(session, card)
+            # ... and the holder may be barred altogether (moved out, DV support measure ...).
+            menu = menu_for(session, resident_id, now)
         except (ChallengeError, TransactionError, CardCertificateError, RuleViolation) as exc:
             audit.record(
                 session,
@@ -399,7 +402,7 @@ class TransactionService:
             raise
         tx.state = TransactionState.AUTHENTICATED
         tx.card_serial = card.serial
-        tx.resident_id = card.resident_id
+        tx.resident_id = resident_id
         audit.record(
             session,
             at=now,

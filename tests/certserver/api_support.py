@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from certserver.app import create_app
 from certserver.config import Settings
 from certserver.db.models.pki import CardCertificate
-from certserver.db.models.registry import CertificateSetting, Fee, Household, Municipality, Resident
+from certserver.db.models.registry import CertificateSetting, Fee, Household, Municipality, Resident, ResidentCard
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.documents.signing import SignerStore
 from certserver.pki.ca import CaBundle
@@ -196,11 +196,17 @@ def populate(session: Session, pki: Pki) -> None:
     session.flush()
     for card in pki.cards.values():
         cert = card.certificate.certificate
+        card_id = secrets.token_hex(16)
+        session.add(
+            ResidentCard(
+                serial=card.serial, card_id=card_id, resident_id=card.resident_id, municipality_code=MUNICIPALITY
+            )
+        )
         session.add(
             CardCertificate(
                 serial=card.serial,
-                card_id=secrets.token_hex(16),
-                resident_id=card.resident_id,
+                card_id=card_id,
+                municipality_code=MUNICIPALITY,
                 purpose="auth",
                 subject_cn=card.certificate.common_name,
                 issued_at=cert.not_valid_before_utc,

@@ -20,7 +20,7 @@ from certserver.cli import CliError, main
 from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
 from certserver.db.models.pki import CardCertificate
-from certserver.db.models.registry import Municipality, Resident
+from certserver.db.models.registry import Municipality, Resident, ResidentCard
 from certserver.db.session import make_engine, make_session_factory
 from certserver.demo.cards import read_index
 from certserver.documents.signing import SignerStore
@@ -66,15 +66,18 @@ def test_index_lists_every_card_file_with_its_demo_pin(demo_dir: Path) -> None:
 def test_every_card_is_registered_for_its_resident(demo_dir: Path) -> None:
     with _session(demo_dir) as session:
         for entry in read_index(demo_dir / "cards"):
-            count = session.scalar(
-                select(func.count())
-                .select_from(CardCertificate)
-                .where(CardCertificate.resident_id == entry.resident_id)
-            )
-            assert count in (1, 2), entry.resident_id  # under 15: no signing certificate
-            card = json.loads((demo_dir / "cards" / entry.file).read_text(encoding="utf-8"))
+            held = session.execute(
+                select(CardCertificate.municipality_code, ResidentCard.municipality_code)
+                .join(ResidentCard, ResidentCard.serial == CardCertificate.serial)
+                .where(ResidentCard.resident_id == entry.resident_id)
+            ).all()
+            assert len(held) in (1, 2), entry.resident_id  # under 15: no signing certificate
             resident = session.get(Resident, entry.resident_id)
-            assert resident is not None and card["kenhojo"]["my_number"] == resident.my_number
+            assert resident is not None
+            # The JPKI record names the applying municipality: the holder's own.
+            assert set(held) == {(resident.municipality_code, resident.municipality_code)}
+            card = json.loads((demo_dir / "cards" / entry.file).read_text(encoding="utf-8"))
+            assert card["kenhojo"]["my_number"] == resident.my_number
 
 
 def test_each_cards_expected_outcome_is_what_the_rules_say_now(demo_dir: Path) -> None:

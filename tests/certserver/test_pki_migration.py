@@ -1,5 +1,6 @@
-"""The hand-written 0002_pki migration creates exactly the PKI tables the models describe
-(SQLite and PostgreSQL), with constraint names from the convention, and can be undone."""
+"""The hand-written PKI migrations (0002_pki, 0008_resident_cards) create exactly the card
+tables the models describe (SQLite and PostgreSQL), with constraint names from the
+convention, carry existing cards over, and can be undone."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pki_support import Db, add_resident, db  # noqa: F401 - fixtures
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 from certserver.db.models import Base
 from certserver.db.models.pki import CardCertificate
+from certserver.db.models.registry import ResidentCard
 from certserver.db.session import alembic_config, make_engine, transaction
 from konbini_common.japan import JST
 
-PKI_TABLES = frozenset({"card_certificates", "trusted_cas"})
+PKI_TABLES = frozenset({"card_certificates", "trusted_cas", "resident_cards"})
 
 
 def _pki_diff(url: str) -> list[object]:
@@ -49,7 +52,6 @@ def test_pki_constraints_are_named_by_the_convention(db_url: str) -> None:
         inspector = inspect(engine)
         assert inspector.get_pk_constraint("card_certificates")["name"] == "pk_card_certificates"
         assert {fk["name"] for fk in inspector.get_foreign_keys("card_certificates")} == {
-            "fk_card_certificates_resident_id_residents",
             "fk_card_certificates_trusted_ca_id_trusted_cas",
         }
         assert {uq["name"] for uq in inspector.get_unique_constraints("card_certificates")} == {
@@ -78,12 +80,56 @@ def test_pki_migration_downgrades_to_the_registry_alone(tmp_path: Path) -> None:
     assert PKI_TABLES.isdisjoint(tables) and "residents" in tables
 
 
+def test_the_upgrade_to_resident_cards_carries_each_card_to_its_municipality(tmp_path: Path) -> None:
+    """Cards issued before 0008 keep working: the JPKI row gets its holder's municipality and
+    the municipality's record gets the holder; the downgrade puts the holder back."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0007_foreign_resident_items")
+    engine = make_engine(url)
+    try:
+        with transaction(sessionmaker(engine)) as session:
+            add_resident(session)
+            session.execute(
+                text(
+                    "INSERT INTO card_certificates (serial, card_id, resident_id, purpose, subject_cn, issued_at, "
+                    "not_before, not_after, status, enrolled_real_card, certificate_der) VALUES "
+                    "('0A', :card, 'toride-0001', 'auth', 'TESTONLY', :t, :t, :t, 'active', 0, x'3000')"
+                ),
+                {"card": "c" * 32, "t": "2026-01-01 00:00:00"},
+            )
+        command.upgrade(config, "0008_resident_cards")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT serial, municipality_code FROM card_certificates")).all() == [
+                ("0A", "08217")
+            ]
+            assert conn.execute(
+                text("SELECT serial, card_id, resident_id, municipality_code FROM resident_cards")
+            ).all() == [("0A", "c" * 32, "toride-0001", "08217")]
+        command.downgrade(config, "0007_foreign_resident_items")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT serial, resident_id FROM card_certificates")).all() == [
+                ("0A", "toride-0001")
+            ]
+            assert "resident_cards" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_the_municipalitys_card_record_must_name_one_of_its_residents(db: Db) -> None:
+    with transaction(db.factory) as session:
+        add_resident(session)
+        session.add(_certificate())
+    with pytest.raises(IntegrityError), transaction(db.factory) as session:
+        session.add(ResidentCard(serial="0A", card_id="c" * 32, resident_id="nobody", municipality_code="08217"))
+
+
 def _certificate(**overrides: object) -> CardCertificate:
     now = dt.datetime.now(dt.UTC)
     values: dict[str, object] = {
         "serial": "0A",
         "card_id": "c" * 32,
-        "resident_id": "toride-0001",
+        "municipality_code": "08217",
         "purpose": "auth",
         "subject_cn": "TESTONLY",
         "issued_at": now,
@@ -104,7 +150,6 @@ def _certificate(**overrides: object) -> CardCertificate:
         {"status": "revoked"},  # revoked without a time
         {"revoked_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},  # a time without the status
         {"enrolled_real_card": True},  # an enrolled card without its trusted CA
-        {"resident_id": "nobody"},
     ],
 )
 def test_the_database_refuses_inconsistent_certificate_rows(db: Db, overrides: dict[str, object]) -> None:

@@ -22,12 +22,16 @@ from pki_support import (  # noqa: F401 - fixtures
     forge_like,
     sqlite_only,
 )
+from sqlalchemy import delete, select
 
+from certserver.db.models.pki import CardCertificate
+from certserver.db.models.registry import ResidentCard
 from certserver.db.session import transaction
 from certserver.pki import validation
 from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import issue_card_credentials
 from certserver.services import cards
+from certserver.services.card_holders import holder_of_card
 from certserver.services.cards import holder_of
 
 NOW = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
@@ -65,6 +69,12 @@ def _validate(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timed
         return validation.validate_card_certificate(session, ca, der, at)
 
 
+def _holder(db: Db, accepted: validation.ValidatedCard) -> str:
+    """Who the applying municipality says holds the accepted card."""
+    with db.factory() as session:
+        return holder_of_card(session, accepted)
+
+
 def _refused(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timedelta(hours=1)) -> str:
     with pytest.raises(validation.CardCertificateError) as caught:
         _validate(db, ca, der, at)
@@ -75,11 +85,44 @@ def _refused(db: Db, ca: CaBundle, der: bytes, at: dt.datetime = NOW + dt.timede
 
 def test_good_card_is_accepted_and_names_its_resident(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     accepted = _validate(db, ca_bundle, card.cert_der)
-    assert accepted.resident_id == "toride-0001"
+    assert (accepted.municipality_code, _holder(db, accepted)) == ("08217", "toride-0001")
     assert accepted.not_after == dt.datetime(2031, 2, 17, 14, 59, 59, tzinfo=dt.UTC)
     with db.factory() as session:
         assert accepted.serial == cards.list_cards(session, "toride-0001")[0].serial
     validation.verify_challenge_signature(card.cert_der, CHALLENGE, card.sign(CHALLENGE))
+
+
+def test_the_jpki_record_names_the_applying_municipality_and_only_its_record_names_the_holder(
+    db: Db, ca_bundle: CaBundle, card: Card
+) -> None:
+    """分散管理: the JPKI service's row of a certificate carries no resident; the municipality
+    that applied for the card keeps who holds it."""
+    accepted = _validate(db, ca_bundle, card.cert_der)
+    with db.factory() as session:
+        jpki_columns = set(CardCertificate.__table__.columns.keys())
+        record = session.scalar(select(CardCertificate).where(CardCertificate.serial == accepted.serial))
+        holder = session.get(ResidentCard, accepted.serial)
+    assert "resident_id" not in jpki_columns
+    assert record is not None and record.municipality_code == "08217"
+    assert holder is not None and (holder.resident_id, holder.municipality_code) == ("toride-0001", "08217")
+
+
+def test_a_valid_card_its_municipality_holds_no_record_of_is_not_registered(
+    db: Db, ca_bundle: CaBundle, card: Card
+) -> None:
+    accepted = _validate(db, ca_bundle, card.cert_der)
+    with transaction(db.factory) as session:
+        session.execute(delete(ResidentCard).where(ResidentCard.serial == accepted.serial))
+    with pytest.raises(validation.CertificateNotRegisteredError), db.factory() as session:
+        holder_of_card(session, accepted)
+    # Another municipality's record of the same serial does not answer for the one that applied.
+    elsewhere = validation.ValidatedCard(accepted.serial, "08220", accepted.not_after)
+    with transaction(db.factory) as session:
+        session.add(
+            ResidentCard(serial=accepted.serial, card_id="x", resident_id="toride-0001", municipality_code="08217")
+        )
+    with pytest.raises(validation.CertificateNotRegisteredError), db.factory() as session:
+        holder_of_card(session, elsewhere)
 
 
 def test_signature_over_another_challenge_is_refused(card: Card) -> None:
@@ -100,7 +143,7 @@ def test_signature_by_another_key_is_refused(card: Card) -> None:
 def test_expired_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
     after = dt.datetime(2031, 2, 17, 15, 0, 0, tzinfo=dt.UTC)  # 00:00 JST the next day
     assert _refused(db, ca_bundle, card.cert_der, after) == "certificate_expired"
-    assert _validate(db, ca_bundle, card.cert_der, after - dt.timedelta(seconds=61)).resident_id == "toride-0001"
+    assert _validate(db, ca_bundle, card.cert_der, after - dt.timedelta(seconds=61)).municipality_code == "08217"
 
 
 def test_not_yet_valid_certificate_is_refused(db: Db, ca_bundle: CaBundle, card: Card) -> None:
@@ -182,7 +225,7 @@ def test_enrolled_real_card_is_accepted_until_revoked(db: Db, ca_bundle: CaBundl
     with transaction(db.factory) as session:
         cards.enroll_real_card(session, ca_bundle, "toride-0001", der(card_cert), der(ca_cert), now=NOW)
     accepted = _validate(db, ca_bundle, der(card_cert))
-    assert accepted.resident_id == "toride-0001" and accepted.serial == "0705D990"
+    assert _holder(db, accepted) == "toride-0001" and accepted.serial == "0705D990"
     signature = card_key.sign(CHALLENGE, padding.PKCS1v15(), hashes.SHA256())
     validation.verify_challenge_signature(der(card_cert), CHALLENGE, signature)
     with transaction(db.factory) as session:

@@ -31,6 +31,7 @@ from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.pki import validation
 from certserver.pki.ca import CaBundle
 from certserver.services import cards
+from certserver.services.card_holders import holder_of_card
 from konbini_common.cardfile import CardFile, KenhojoData, check_verifier, new_card_pins
 
 PIN, PASSWORD = "4321", "TESTPASS9"
@@ -154,8 +155,9 @@ def test_the_virtual_card_authenticates_and_the_service_accepts_it(
     auth = client.authenticate(PIN, challenge)
     with factory() as session:
         accepted = validation.validate_card_certificate(session, ca, auth.certificate, dt.datetime.now(dt.UTC))
+        holder = holder_of_card(session, accepted)
     validation.verify_challenge_signature(auth.certificate, challenge, auth.signature)
-    assert accepted.resident_id == "toride-0001"
+    assert (accepted.municipality_code, holder) == ("08217", "toride-0001")
     with pytest.raises(validation.SignatureInvalidError):
         validation.verify_challenge_signature(auth.certificate, os.urandom(32), auth.signature)
 
@@ -200,7 +202,7 @@ def test_a_child_card_has_no_signing_certificate_but_authenticates(
         auth = child.authenticate(PIN, challenge)
     with factory() as session:
         accepted = validation.validate_card_certificate(session, ca, auth.certificate, dt.datetime.now(dt.UTC))
-    assert accepted.resident_id == "toride-0002"
+        assert holder_of_card(session, accepted) == "toride-0002"
     validation.verify_challenge_signature(auth.certificate, challenge, auth.signature)
 
 

@@ -1,5 +1,7 @@
 """The test JPKI CA's records: every card certificate it issued or that an operator enrolled,
-with its revocation, and the external CAs an operator chose to trust for enrolled real cards.
+with its revocation and the municipality that applied for it, and the external CAs an
+operator chose to trust for enrolled real cards. They name no resident: which resident holds
+a card is the applying municipality's record (`certserver.db.models.registry.ResidentCard`).
 
 The OCSP responder, the CRLs and the kiosk's card authentication all read these rows, so a
 revocation is seen by all three at once (one source of truth, visible to every worker).
@@ -65,7 +67,10 @@ class CardCertificate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     serial: Mapped[str] = mapped_column(String(40), unique=True)  # upper-case hex, even length
     card_id: Mapped[str] = mapped_column(String(32), index=True)  # random; groups a card's certificates
-    resident_id: Mapped[str] = mapped_column(ForeignKey("residents.id"), index=True)
+    # The municipality that applied for the card at its window: the JPKI service knows that
+    # and nothing about the holder beyond what the certificate carries (分散管理). Which
+    # resident holds the serial is the municipality's record (`resident_cards`).
+    municipality_code: Mapped[str] = mapped_column(String(5), index=True)
     purpose: Mapped[str] = mapped_column(String(8))
     subject_cn: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

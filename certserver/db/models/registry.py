@@ -312,6 +312,20 @@ class HonsekiRegistration(Base):
     )
 
 
+class ResidentCard(Base):
+    """The municipality's own record of which resident holds which card certificate (it
+    issued the card, or enrolled a real one, at its window). The JPKI service's record of
+    the same certificate names only the municipality; a kiosk's card is resolved to a
+    resident here, by the municipality that applied for it."""
+
+    __tablename__ = "resident_cards"
+
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # upper-case hex, as card_certificates
+    card_id: Mapped[str] = mapped_column(String(32), index=True)
+    resident_id: Mapped[str] = mapped_column(ForeignKey("residents.id"), index=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"), index=True)
+
+
 class RegistryRevision(Base):
     """One row whose `token` changes, by database triggers, with every write to the
     municipalities' configuration (municipalities, certificate_settings, fees, closures).

@@ -29,6 +29,7 @@ from certserver.api.deps import (
 from certserver.api.errors import CARD_CODES, REFUSALS, RULE_CODES, declared, invalid_request
 from certserver.api.schemas import decode_base64
 from certserver.db.models.transactions import KioskTransaction
+from certserver.services.authentication import as_utc
 from certserver.services.ordering import OrderRequest
 from certserver.services.transactions import (
     RENDER_TIMEOUT_SECONDS,
@@ -63,6 +64,23 @@ CHALLENGE = ("challenge_missing", "challenge_used", "challenge_expired")
 STATE = ("invalid_state",)
 REVOKED = ("certificate_revoked",)  # checked again at payment and release
 
+
+def _retryable() -> dict[str, Any]:
+    """The OpenAPI of the header every POST takes (deps.begin_idempotent checks its
+    characters); a new dict per route, as FastAPI merges it into the operation in place."""
+    return {
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "a retry with the same key and body gets the stored answer",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+            }
+        ]
+    }
+
+
 # The routes answer JSONResponse bodies they dumped from these models themselves, so
 # `response_model` documents the answer without FastAPI validating it a second time.
 router = APIRouter(prefix="/api/v1")
@@ -79,7 +97,8 @@ def _status_fields(tx: KioskTransaction, order: OrderSummary | None = None) -> d
     return {
         "transaction_id": tx.id,
         "state": tx.state,
-        "expires_at": tx.expires_at,
+        # SQLite gives the stored (UTC) time back without its offset; the contract's times carry it.
+        "expires_at": as_utc(tx.expires_at),
         "fee_total_yen": tx.fee_total_yen,
         "paid_yen": tx.paid_yen,
         "refunded_yen": tx.refunded_yen,
@@ -106,6 +125,7 @@ def health(request: Request) -> Health:
     status_code=201,
     tags=["transactions"],
     response_model=StartedResponse,
+    openapi_extra=_retryable(),
     responses=declared(CALL, RETRY),
 )
 async def start_transaction(request: Request) -> JSONResponse:
@@ -146,6 +166,7 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     "/transactions/{transaction_id}/authenticate",
     tags=["transactions"],
     response_model=AuthenticatedResponse,
+    openapi_extra=_retryable(),
     responses=declared(CALL, LOAD, RETRY, CHALLENGE, STATE, CARD_CODES, RULE_CODES),
 )
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
@@ -186,6 +207,7 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     "/transactions/{transaction_id}/order",
     tags=["transactions"],
     response_model=OrderedResponse,
+    openapi_extra=_retryable(),
     responses=declared(CALL, LOAD, RETRY, STATE, RULE_CODES, ("render_failed",)),
 )
 async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
@@ -252,6 +274,7 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
     "/transactions/{transaction_id}/payment",
     tags=["transactions"],
     response_model=TransactionStatus,
+    openapi_extra=_retryable(),
     responses=declared(CALL, LOAD, RETRY, STATE, REVOKED, ("amount_mismatch", "documents_not_ready")),
 )
 async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSONResponse:
@@ -328,6 +351,7 @@ async def get_document(request: Request, transaction_id: TxId, document_id: DocI
     "/transactions/{transaction_id}/printed",
     tags=["transactions"],
     response_model=TransactionStatus,
+    openapi_extra=_retryable(),
     responses=declared(CALL, LOAD, RETRY, STATE, ("documents_not_fetched",)),
 )
 async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
@@ -338,6 +362,7 @@ async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
     "/transactions/{transaction_id}/cancel",
     tags=["transactions"],
     response_model=TransactionStatus,
+    openapi_extra=_retryable(),
     responses=declared(CALL, LOAD, RETRY),
 )
 async def cancel(request: Request, transaction_id: TxId) -> JSONResponse:

@@ -3,6 +3,7 @@ OpenAPI document declares, and the kiosk reads the answers with the very same ty
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import api_support
@@ -183,3 +184,17 @@ def test_the_public_endpoints_refuse_with_the_catalogue_codes(service: Service) 
     assert (no_ca.status_code, error_code(no_ca)) == (404, "not_found")
     for answer in (media, address, size, no_ca):
         assert _is_exactly(contract.ErrorBody, answer.json())
+
+
+def test_every_time_in_an_answer_carries_its_offset(service: Service) -> None:
+    """`expires_at` is an RFC 3339 date-time with its offset in every answer, also when read
+    back from the database (SQLite returned it naive: "2026-12-08T01:10:00", which the
+    document's `date-time` format refuses; the fuzzer found it)."""
+    with service.kiosk("K1") as kiosk:
+        started = kiosk.start().json()
+        status = kiosk.status(started["transaction_id"]).json()
+        cancelled = kiosk.cancel(started["transaction_id"]).json()
+    times = [started["expires_at"], status["expires_at"], cancelled["expires_at"]]
+    for text in times:
+        assert dt.datetime.fromisoformat(text).utcoffset() == dt.timedelta(0), text
+    assert len({dt.datetime.fromisoformat(text) for text in times}) == 1

@@ -150,7 +150,8 @@ async def post_ocsp(request: Request, context: PkiContextDep) -> Response:
 @router.get(
     "/ocsp/{encoded:path}",
     response_class=Response,
-    responses={200: {"content": _binary(OCSP_RESPONSE_MEDIA_TYPE)}, **declared(_ANY, ("uri_too_long",))},
+    # not_found: a path with a line break (%0A) matches no route (`path` stops at one).
+    responses={200: {"content": _binary(OCSP_RESPONSE_MEDIA_TYPE)}, **declared(_ANY, ("not_found", "uri_too_long"))},
 )
 def get_ocsp(encoded: str, context: PkiContextDep) -> Response:
     """RFC 6960 Appendix A.1 GET: the URL-encoded base64 of the DER request."""

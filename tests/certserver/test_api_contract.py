@@ -39,7 +39,7 @@ PUBLIC_ERRORS = {  # (path, method): the error statuses of the public PKI and ve
     ("/pki/ca/{purpose}.crt", "get"): {"404", "422", "500", "503"},
     ("/pki/crl/{purpose}.crl", "get"): {"404", "422", "500", "503"},
     ("/pki/ocsp", "post"): {"413", "415", "500", "503"},
-    ("/pki/ocsp/{encoded}", "get"): {"414", "422", "500", "503"},
+    ("/pki/ocsp/{encoded}", "get"): {"404", "414", "422", "500", "503"},
     ("/verify/pdf", "post"): {"413", "500", "503"},
     ("/verify/qr", "post"): {"422", "500", "503"},
 }
@@ -178,11 +178,13 @@ def test_the_public_endpoints_refuse_with_the_catalogue_codes(service: Service) 
         address = http.get("/pki/ocsp/" + "A" * 33_000)
         size = http.post("/verify/pdf", content=b"0" * (5 * 1024 * 1024 + 1))
         no_ca = http.get("/pki/ca/nobody.crt")
+        line_break = http.get("/pki/ocsp/MEMw%0AQTA")  # no route matches a line break (the fuzzer found it)
     assert (media.status_code, error_code(media)) == (415, "unsupported_media_type")
     assert (address.status_code, error_code(address)) == (414, "uri_too_long")
     assert (size.status_code, error_code(size)) == (413, "payload_too_large")
     assert (no_ca.status_code, error_code(no_ca)) == (404, "not_found")
-    for answer in (media, address, size, no_ca):
+    assert (line_break.status_code, error_code(line_break)) == (404, "not_found")
+    for answer in (media, address, size, no_ca, line_break):
         assert _is_exactly(contract.ErrorBody, answer.json())
 
 

@@ -106,6 +106,14 @@ def fuzz_openapi(
     return report
 
 
+def fuzz_app(app: Any, openapi_path: str, **options: Any) -> FuzzReport:
+    """`fuzz_openapi` against an ASGI app served for the run by uvicorn on 127.0.0.1."""
+    from api_support import LiveServer
+
+    with LiveServer(app) as server:
+        return fuzz_openapi(server.url, openapi_path, **options)
+
+
 def _fuzz_operation(
     operation: Any,
     mode: GenerationMode,

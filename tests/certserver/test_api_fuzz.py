@@ -15,7 +15,10 @@ from typing import Any
 
 import api_support
 from api_support import Card, KioskClient, Service
-from openapi_fuzz import fuzz_openapi
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from openapi_fuzz import fuzz_app, fuzz_openapi
+from pydantic import BaseModel
 
 from certserver.services.kiosks import KioskCredential
 
@@ -114,3 +117,29 @@ def test_the_fuzzer_finds_no_server_error_and_no_answer_outside_the_document(ser
         "GET /api/v1/transactions/{transaction_id}/documents/{document_id}",
         "POST /api/v1/transactions/{transaction_id}/cancel",
     } <= reached, sorted(reached)
+
+
+def test_the_fuzzer_reports_a_server_error_and_an_answer_outside_the_document() -> None:
+    """The fuzzer itself, on a small API it knows nothing about: a 500 for some input and
+    an answer of another shape than declared are both reported, once each, with the curl
+    command that repeats them; the declared answers are not."""
+    app = FastAPI(openapi_url="/openapi.json")
+
+    class Count(BaseModel):
+        count: int
+
+    @app.get("/divide/{number}", response_model=Count)
+    def divide(number: int) -> Any:
+        return {"count": 100 // (number % 3)}  # a multiple of 3: ZeroDivisionError, a 500
+
+    @app.get("/count", response_model=Count)
+    def count() -> Any:
+        return JSONResponse({"count": "many"})  # not the declared integer
+
+    report = fuzz_app(app, "/openapi.json", max_examples=30, budget_seconds=20)
+    assert report.cases > 0
+    failures = "\n".join(report.failures)
+    assert "GET /divide/{number} [positive] -> 500" in failures, failures
+    assert "GET /count [positive] -> 200: Response violates schema" in failures, failures
+    assert "curl -X GET" in failures
+    assert len(report.failures) == 2, failures

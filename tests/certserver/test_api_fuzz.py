@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import api_support
-from api_support import Card, KioskClient, Service
+from api_support import JUMINHYO_FEE, MUNICIPALITY, Card, KioskClient, Service
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from openapi_fuzz import fuzz_app, fuzz_openapi
@@ -29,6 +29,9 @@ service = api_support.service
 MAX_EXAMPLES = int(os.environ.get("KONBINI_FUZZ_EXAMPLES", "30"))  # per operation and mode
 BUDGET_SECONDS = float(os.environ.get("KONBINI_FUZZ_SECONDS", "25"))
 STEPS = ("started", "authenticated", "ordered", "paid", "released")
+# What a random order lacks to pass the rules; its number of copies stays as generated.
+ORDERABLE = {"municipality_code": MUNICIPALITY, "role": "jushochi", "kind": "juminhyo", "person_ids": [], "options": []}
+ORDERABLE |= {"whole_household": False, "fiscal_year": None}
 
 
 class LiveTransactions:
@@ -73,7 +76,9 @@ class LiveTransactions:
 
 def live_ids(transactions: LiveTransactions) -> Any:
     """The fuzzer's hook: in turn, leave a valid case as generated (twice) or send it to a
-    live transaction of the next step, with that transaction's kiosk and documents."""
+    live transaction of the next step, with that transaction's kiosk and documents; an
+    order sent to an authenticated one names what the card holder may order, a payment
+    sent to an ordered one pays its fee, so that those succeed too."""
     turns = itertools.cycle((None, None, *STEPS))
 
     def prepare(case: Any) -> dict[str, str] | None:
@@ -86,6 +91,10 @@ def live_ids(transactions: LiveTransactions) -> Any:
         case.path_parameters["transaction_id"] = tx_id
         if "document_id" in case.path_parameters and documents:
             case.path_parameters["document_id"] = documents[0]
+        if isinstance(case.body, dict) and (step, case.operation.path.rsplit("/", 1)[1]) == ("authenticated", "order"):
+            case.body.update(ORDERABLE)
+        if isinstance(case.body, dict) and (step, case.operation.path.rsplit("/", 1)[1]) == ("ordered", "payment"):
+            case.body["amount_yen"] = JUMINHYO_FEE  # the one copy LiveTransactions orders
         return {"Authorization": bearer}
 
     return prepare
@@ -115,6 +124,8 @@ def test_the_fuzzer_finds_no_server_error_and_no_answer_outside_the_document(ser
         "GET /api/v1/transactions/{transaction_id}/menu",
         "GET /api/v1/transactions/{transaction_id}/documents",
         "GET /api/v1/transactions/{transaction_id}/documents/{document_id}",
+        "POST /api/v1/transactions/{transaction_id}/order",
+        "POST /api/v1/transactions/{transaction_id}/payment",
         "POST /api/v1/transactions/{transaction_id}/cancel",
     } <= reached, sorted(reached)
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from sqlalchemy import text
 
 from certserver.api.deps import (
@@ -84,6 +85,12 @@ def _retryable() -> dict[str, Any]:
 # The routes answer JSONResponse bodies they dumped from these models themselves, so
 # `response_model` documents the answer without FastAPI validating it a second time.
 router = APIRouter(prefix="/api/v1")
+# Declares the kiosk credential (docs/api.md) in the document; unit_of_work checks it, so a
+# missing one is the contract's 401, not FastAPI's 403.
+KIOSK_CREDENTIAL = HTTPBearer(
+    scheme_name="kioskBearer", description="`Bearer <kiosk_id>:<secret>`, from `certserver kiosk add`", auto_error=False
+)
+kiosk_routes = APIRouter(dependencies=[Security(KIOSK_CREDENTIAL)])
 
 # token_urlsafe(32) ids; anything else cannot exist, so it is a plain not-found.
 TxId = Annotated[str, Path(min_length=10, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -120,7 +127,7 @@ def health(request: Request) -> Health:
     return Health(status="ok")
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions",
     status_code=201,
     tags=["transactions"],
@@ -148,7 +155,7 @@ async def start_transaction(request: Request) -> JSONResponse:
     return await in_db_turn(request, work)
 
 
-@router.get(
+@kiosk_routes.get(
     "/transactions/{transaction_id}",
     tags=["transactions"],
     response_model=TransactionStatus,
@@ -162,7 +169,7 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     return await in_db_turn(request, work)
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions/{transaction_id}/authenticate",
     tags=["transactions"],
     response_model=AuthenticatedResponse,
@@ -188,7 +195,7 @@ async def authenticate(request: Request, transaction_id: TxId, body: Authenticat
     return await in_db_turn(request, work)
 
 
-@router.get(
+@kiosk_routes.get(
     "/transactions/{transaction_id}/menu",
     tags=["transactions"],
     response_model=MenuResponse,
@@ -203,7 +210,7 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     return await in_db_turn(request, work)
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions/{transaction_id}/order",
     tags=["transactions"],
     response_model=OrderedResponse,
@@ -270,7 +277,7 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
     return await in_db_turn(request, store)
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions/{transaction_id}/payment",
     tags=["transactions"],
     response_model=TransactionStatus,
@@ -289,7 +296,7 @@ async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSON
     return await in_db_turn(request, work)
 
 
-@router.get(
+@kiosk_routes.get(
     "/transactions/{transaction_id}/documents",
     tags=["documents"],
     response_model=DocumentList,
@@ -319,7 +326,7 @@ async def list_documents(request: Request, transaction_id: TxId) -> JSONResponse
     return await in_db_turn(request, work)
 
 
-@router.get(
+@kiosk_routes.get(
     "/transactions/{transaction_id}/documents/{document_id}",
     tags=["documents"],
     response_class=Response,
@@ -347,7 +354,7 @@ async def get_document(request: Request, transaction_id: TxId, document_id: DocI
     return await in_db_turn(request, work)
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions/{transaction_id}/printed",
     tags=["transactions"],
     response_model=TransactionStatus,
@@ -358,7 +365,7 @@ async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
     return await _ending(request, lambda c: c.transactions.printed(c.session, c.kiosk, transaction_id, c.now))
 
 
-@router.post(
+@kiosk_routes.post(
     "/transactions/{transaction_id}/cancel",
     tags=["transactions"],
     response_model=TransactionStatus,
@@ -377,3 +384,6 @@ async def _ending(request: Request, end: Callable[[Call], KioskTransaction]) -> 
             return idempotent(c, request, {}, lambda: (200, _status(end(c))))
 
     return await in_db_turn(request, work)
+
+
+router.include_router(kiosk_routes)

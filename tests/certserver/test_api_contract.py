@@ -73,11 +73,14 @@ def test_the_openapi_document_declares_every_answer_and_every_error_status(servi
         responses = document["paths"][path][method]["responses"]
         assert _schema_ref(responses[status]) == model, (path, method)
         assert _error_statuses(responses) == errors, (path, method)
+        credential = [] if path == "/api/v1/health" else [{"kioskBearer": []}]
+        assert document["paths"][path][method].get("security", []) == credential, (path, method)
     pdf = document["paths"]["/api/v1/transactions/{transaction_id}/documents/{document_id}"]["get"]["responses"]
     assert set(pdf["200"]["content"]) == {"application/pdf"}
     assert _error_statuses(pdf) == LOADED | {"403"}
     for (path, method), errors in PUBLIC_ERRORS.items():
         assert _error_statuses(document["paths"][path][method]["responses"]) == errors, (path, method)
+    assert document["components"]["securitySchemes"]["kioskBearer"]["scheme"] == "bearer"
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas  # FastAPI's own 422 body is never sent
     assert "code" in schemas["ErrorDetail"]["required"]

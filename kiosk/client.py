@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from kiosk.models import Document, DocumentRef, Menu, Order, OrderAccepted
-from kioskapi.models import DocumentList, ErrorBody, OrderSummary
+from kioskapi.models import (
+    AuthenticatedResponse,
+    DocumentList,
+    ErrorBody,
+    Health,
+    OrderedResponse,
+    StartedResponse,
+    TransactionStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,54 +131,62 @@ class ServiceClient:
             raise _error_from(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _answer(self, model: type[A], what: str, method: str, path: str, **kwargs: Any) -> A:
+        """The service's answer as the contract's model. Raises ServiceError("bad_response")
+        when it is not JSON or does not fit the model (besides what `_request` raises)."""
         response = self._request(method, path, **kwargs)
         try:
             body = response.json()
         except ValueError:
             raise _bad_response("the service's answer is not JSON", response.status_code) from None
-        if not isinstance(body, dict):
-            raise _bad_response("the service's answer is not an object", response.status_code)
-        return body
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise _bad_response(f"malformed {what} ({exc.error_count()} errors)", response.status_code) from None
 
     # -- the API (docs/api.md) -----------------------------------------------------------
     def health(self) -> bool:
         """True if the service answers its health check (never raises)."""
         try:
-            self._request("GET", f"{API}/health")
+            return self._answer(Health, "health answer", "GET", f"{API}/health").status == "ok"
         except ServiceError:
             return False
-        return True
 
     def start_transaction(self) -> Started:
-        body = self._json("POST", f"{API}/transactions")
+        started = self._answer(StartedResponse, "start answer", "POST", f"{API}/transactions")
         try:
-            transaction_id, challenge = body["transaction_id"], _b64(body["challenge"])
-        except (KeyError, ValueError, TypeError):
+            challenge = _b64(started.challenge)
+        except ValueError:
             raise _bad_response("malformed start answer", 201) from None
-        return Started(checked_id(transaction_id, "transaction"), challenge)
+        return Started(checked_id(started.transaction_id, "transaction"), challenge)
 
     def authenticate(self, transaction_id: str, certificate: bytes, signature: bytes) -> Menu:
-        body = self._json(
+        authenticated = self._answer(
+            AuthenticatedResponse,
+            "authentication answer",
             "POST",
             f"{_tx(transaction_id)}/authenticate",
             json={"certificate": _enc(certificate), "signature": _enc(signature)},
         )
-        return parse_menu(body.get("menu"))
+        return authenticated.menu
 
     def order(self, transaction_id: str, order: Order) -> OrderAccepted:
         """Raises ServiceError with `refused` True when the rules refuse the order."""
-        body = self._json("POST", f"{_tx(transaction_id)}/order", json=order.model_dump(mode="json"))
-        fee_total_yen = _parsed(_YEN, body.get("fee_total_yen"), "order answer")
-        summary = _parsed(_ORDER_SUMMARY, body.get("order"), "order answer")
-        return OrderAccepted(fee_total_yen, summary.copies, tuple(summary.certificate_numbers))
+        ordered = self._answer(
+            OrderedResponse, "order answer", "POST", f"{_tx(transaction_id)}/order", json=order.model_dump(mode="json")
+        )
+        if ordered.fee_total_yen is None or ordered.order is None:
+            raise _bad_response("an order answer without its fee or order", 200)
+        return OrderAccepted(ordered.fee_total_yen, ordered.order.copies, tuple(ordered.order.certificate_numbers))
 
     def pay(self, transaction_id: str, fee_yen: int) -> None:
-        self._json("POST", f"{_tx(transaction_id)}/payment", json={"amount_yen": fee_yen})
+        self._answer(
+            TransactionStatus, "payment answer", "POST", f"{_tx(transaction_id)}/payment", json={"amount_yen": fee_yen}
+        )
 
     def list_documents(self, transaction_id: str) -> tuple[DocumentRef, ...]:
         """The paid transaction's documents as the service lists them."""
-        listed = _parsed(_DOCUMENT_LIST, self._json("GET", f"{_tx(transaction_id)}/documents"), "document list")
+        listed = self._answer(DocumentList, "document list", "GET", f"{_tx(transaction_id)}/documents")
         if listed.transaction_id != transaction_id:
             raise _bad_response("a document list of another transaction", 200)
         return tuple(DocumentRef(checked_id(d.document_id, "document"), d.sha256) for d in listed.documents)
@@ -185,10 +201,14 @@ class ServiceClient:
         )
 
     def printed(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
-        self._json("POST", f"{_tx(transaction_id)}/printed", headers=_key(idempotency_key))
+        self._answer(
+            TransactionStatus, "printed answer", "POST", f"{_tx(transaction_id)}/printed", headers=_key(idempotency_key)
+        )
 
     def cancel(self, transaction_id: str, *, idempotency_key: str | None = None) -> None:
-        self._json("POST", f"{_tx(transaction_id)}/cancel", headers=_key(idempotency_key))
+        self._answer(
+            TransactionStatus, "cancel answer", "POST", f"{_tx(transaction_id)}/cancel", headers=_key(idempotency_key)
+        )
 
 
 def count_pages(pdf: bytes) -> int:
@@ -253,12 +273,10 @@ def _error_from(response: httpx.Response) -> ServiceError:
     return ServiceError(f"http_{response.status_code}", "", str(detail or response.reason_phrase), response.status_code)
 
 
-# The answers' parts the kiosk acts on, parsed with the contract's own types.
-_YEN = TypeAdapter(int)
+# Every answer is parsed whole with the contract's own type (kioskapi.models).
 _MENU = TypeAdapter(Menu)
-_ORDER_SUMMARY = TypeAdapter(OrderSummary)
-_DOCUMENT_LIST = TypeAdapter(DocumentList)
 T = TypeVar("T")
+A = TypeVar("A", bound=BaseModel)
 
 
 def _parsed(adapter: TypeAdapter[T], raw: object, what: str) -> T:

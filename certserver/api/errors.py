@@ -8,6 +8,7 @@ person at the kiosk. Bad input of any shape is a 4xx, never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,11 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certserver.pki.validation import CardCertificateError
-from certserver.refusals import CodedRefusal, messages
+from certserver.refusals import MESSAGES, CodedRefusal, messages
 from certserver.services.authentication import ChallengeError
 from certserver.services.kiosks import KioskAuthenticationError
 from certserver.services.ordering import RuleViolation
-from certserver.services.rules.violations import kiosk_facing
+from certserver.services.rules.violations import CONFIDENTIAL_CODES, kiosk_facing
 from certserver.services.transactions import TransactionError
 from kioskapi.models import ErrorBody, ErrorDetail
 
@@ -57,15 +58,41 @@ STATUS_BY_CODE: dict[str, int] = {
     "transaction_expired": 410,
     "challenge_expired": 410,
     "payload_too_large": 413,
+    "uri_too_long": 414,
     "unsupported_media_type": 415,
     "invalid_request": 422,
     "idempotency_key_reused": 422,
     "amount_mismatch": 422,
     "internal_error": 500,
     "render_failed": 503,
+    "not_configured": 503,
 }
 CARD_REFUSED_STATUS = 403  # every CardCertificateError: the card may not authenticate
 RULE_REFUSED_STATUS = 422  # every RuleViolation: the order is not allowed
+# An HTTPException's status, raised by a route or by the framework, as the code it answers.
+CODE_BY_HTTP_STATUS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 414: "uri_too_long"}
+CODE_BY_HTTP_STATUS |= {415: "unsupported_media_type", 503: "not_configured"}
+
+
+def _card_codes(base: type[CardCertificateError] = CardCertificateError) -> list[str]:
+    codes = []
+    for cls in base.__subclasses__():
+        codes += [cls.code, *_card_codes(cls)]
+    return codes
+
+
+# The codes a card refusal can carry (403), in the order the classes are written.
+CARD_CODES: tuple[str, ...] = tuple(dict.fromkeys(_card_codes()))
+# The catalogue's codes that never reach a kiosk as themselves, and why.
+NOT_SENT: dict[str, str] = {
+    **dict.fromkeys(CONFIDENTIAL_CODES, "confidential: the kiosk gets `not_available_at_kiosk`"),
+    "font_missing": "a document error: the order ends with `render_failed`",
+    "signer_missing": "a document error: the order ends with `render_failed`",
+    "signer_invalid": "a document error: the order ends with `render_failed`",
+    "http_error": "the messages of an HTTP error that has no code of its own",
+}
+# Every other code of the catalogue that no table above gives a status is a rule's (422).
+RULE_CODES: tuple[str, ...] = tuple(c for c in MESSAGES if c not in STATUS_BY_CODE and c not in NOT_SENT)
 
 
 def status_for(exc: Exception) -> int:
@@ -75,6 +102,30 @@ def status_for(exc: Exception) -> int:
     if isinstance(exc, RuleViolation):
         return STATUS_BY_CODE.get(code, RULE_REFUSED_STATUS)
     return STATUS_BY_CODE.get(code, 422)
+
+
+def status_of_code(code: str) -> int:
+    """The HTTP status a refusal with `code` is answered with."""
+    if code in CARD_CODES:
+        return CARD_REFUSED_STATUS
+    return STATUS_BY_CODE.get(code, RULE_REFUSED_STATUS)
+
+
+def declared(*groups: Iterable[str]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that may refuse with the codes of `groups`: one
+    entry per status, with the contract's ErrorBody and the codes it carries (listed in the
+    description and as `x-error-codes`, which the documentation test reads)."""
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(code for group in groups for code in group):
+        by_status.setdefault(status_of_code(code), []).append(code)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": ", ".join(f"`{code}`" for code in codes),
+            "x-error-codes": codes,
+        }
+        for status, codes in sorted(by_status.items())
+    }
 
 
 def error_body(
@@ -133,10 +184,9 @@ async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400:  # a body FastAPI could not even decode: same as any bad body
         body = error_body("invalid_request", *messages("invalid_request", detail="The request body could not be read."))
         return JSONResponse(body, status_code=422)
-    if exc.status_code == 404:
-        body = error_body("not_found", *messages("not_found"))
-    elif exc.status_code == 405:
-        body = error_body("method_not_allowed", *messages("method_not_allowed"))
+    code = CODE_BY_HTTP_STATUS.get(exc.status_code)
+    if code is not None:
+        body = error_body(code, *messages(code))
     else:
         body = error_body(f"http_{exc.status_code}", *messages("http_error", detail=exc.detail))
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))

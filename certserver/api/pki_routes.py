@@ -24,9 +24,11 @@ from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import Path as PathParam
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from certserver.api.errors import declared
 from certserver.clock import Clock
 from certserver.pki import crl, ocsp
 from certserver.pki.ca import CaBundle
@@ -60,9 +62,22 @@ PkiContextDep = Annotated[PkiContext, Depends(get_pki_context)]
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 
+# Every PKI endpoint: an app without the PKI context, a bug; and a path parameter (always a
+# string here, so never refused in practice: declared so that FastAPI's own 422 is not).
+_ANY = ("invalid_request", "not_configured", "internal_error")
+
+
+def _binary(media_type: str) -> dict[str, dict[str, object]]:
+    return {media_type: {"schema": {"type": "string", "format": "binary"}}}
+
 
 def _read_only(context: PkiContext) -> Session:
     return context.session_factory()
+
+
+# The CA's name in a path: any other name is a plain 404 (no such CA), not a 422, so the
+# enum is only declared, for the document's readers and the fuzzer.
+CaName = Annotated[str, PathParam(json_schema_extra={"enum": [p.value for p in Purpose]})]
 
 
 def _card_purpose(purpose: str) -> Purpose:
@@ -71,8 +86,12 @@ def _card_purpose(purpose: str) -> Purpose:
     return Purpose(purpose)
 
 
-@router.get("/ca/{purpose}.crt", response_class=Response, responses={200: {"content": {CERT_MEDIA_TYPE: {}}}})
-def get_ca_certificate(purpose: str, context: PkiContextDep) -> Response:
+@router.get(
+    "/ca/{purpose}.crt",
+    response_class=Response,
+    responses={200: {"content": _binary(CERT_MEDIA_TYPE)}, **declared(_ANY, ("not_found",))},
+)
+def get_ca_certificate(purpose: CaName, context: PkiContextDep) -> Response:
     """The self-signed certificate of the "auth" or "sign" test CA (what EF 000B / 0002 hold)."""
     der = context.ca.for_purpose(_card_purpose(purpose)).der
     return Response(
@@ -82,8 +101,12 @@ def get_ca_certificate(purpose: str, context: PkiContextDep) -> Response:
     )
 
 
-@router.get("/crl/{purpose}.crl", response_class=Response, responses={200: {"content": {CRL_MEDIA_TYPE: {}}}})
-def get_crl(purpose: str, context: PkiContextDep) -> Response:
+@router.get(
+    "/crl/{purpose}.crl",
+    response_class=Response,
+    responses={200: {"content": _binary(CRL_MEDIA_TYPE)}, **declared(_ANY, ("not_found",))},
+)
+def get_crl(purpose: CaName, context: PkiContextDep) -> Response:
     """The current CRL of the user-authentication ("auth") or signing ("sign") CA."""
     card_purpose = _card_purpose(purpose)
     with _read_only(context) as session:
@@ -101,7 +124,15 @@ def _ocsp_answer(context: PkiContext, request_der: bytes) -> Response:
     return Response(content=body, media_type=OCSP_RESPONSE_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/ocsp", response_class=Response, responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}})
+@router.post(
+    "/ocsp",
+    response_class=Response,
+    responses={
+        200: {"content": _binary(OCSP_RESPONSE_MEDIA_TYPE)},
+        **declared(_ANY[1:], ("payload_too_large", "unsupported_media_type")),  # no parameter to refuse
+    },
+    openapi_extra={"requestBody": {"required": True, "content": _binary(OCSP_REQUEST_MEDIA_TYPE)}},
+)
 async def post_ocsp(request: Request, context: PkiContextDep) -> Response:
     """RFC 6960 POST: the DER request is the body."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -117,7 +148,10 @@ async def post_ocsp(request: Request, context: PkiContextDep) -> Response:
 
 
 @router.get(
-    "/ocsp/{encoded:path}", response_class=Response, responses={200: {"content": {OCSP_RESPONSE_MEDIA_TYPE: {}}}}
+    "/ocsp/{encoded:path}",
+    response_class=Response,
+    # not_found: a path with a line break (%0A) matches no route (`path` stops at one).
+    responses={200: {"content": _binary(OCSP_RESPONSE_MEDIA_TYPE)}, **declared(_ANY, ("not_found", "uri_too_long"))},
 )
 def get_ocsp(encoded: str, context: PkiContextDep) -> Response:
     """RFC 6960 Appendix A.1 GET: the URL-encoded base64 of the DER request."""

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from sqlalchemy import text
 
 from certserver.api.deps import (
@@ -26,9 +27,10 @@ from certserver.api.deps import (
     service_context,
     unit_of_work,
 )
-from certserver.api.errors import REFUSALS, invalid_request
+from certserver.api.errors import CARD_CODES, REFUSALS, RULE_CODES, declared, invalid_request
 from certserver.api.schemas import decode_base64
 from certserver.db.models.transactions import KioskTransaction
+from certserver.services.authentication import as_utc
 from certserver.services.ordering import OrderRequest
 from certserver.services.transactions import (
     RENDER_TIMEOUT_SECONDS,
@@ -41,7 +43,6 @@ from kioskapi.models import (
     AuthenticateRequest,
     DocumentInfo,
     DocumentList,
-    ErrorBody,
     Health,
     MenuResponse,
     Order,
@@ -52,25 +53,44 @@ from kioskapi.models import (
     TransactionStatus,
 )
 
-# Every error has one body (docs/api.md, Errors); FastAPI's own 422 schema is replaced by it.
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in (
-        (401, "unauthorized_kiosk"),
-        (403, "the card may not authenticate (certificate_*, signature_invalid)"),
-        (404, "transaction_not_found, document_not_found"),
-        (409, "the step does not fit the transaction (invalid_state, transaction_ended ...)"),
-        (410, "transaction_expired, challenge_expired"),
-        (413, "payload_too_large"),
-        (422, "invalid_request, idempotency_key_reused, amount_mismatch, or a rule's code"),
-        (500, "internal_error"),
-        (503, "render_failed"),
-    )
-}
+# What each route may refuse with (docs/api.md, Errors), declared per route with the one
+# error body; FastAPI's own 422 schema is replaced by it.
+# Every kiosk call: the credential, the request's shape (path, body, Idempotency-Key), the
+# body's size (app.BodySizeLimit), and a bug.
+CALL = ("unauthorized_kiosk", "invalid_request", "payload_too_large", "internal_error")
+LOAD = ("transaction_not_found", "transaction_expired", "transaction_ended")  # TransactionService.load
+# A POST with an Idempotency-Key (deps.idempotent); a replay after the end is `transaction_ended`.
+RETRY = ("idempotency_key_reused", "request_in_progress", "transaction_ended")
+CHALLENGE = ("challenge_missing", "challenge_used", "challenge_expired")
+STATE = ("invalid_state",)
+REVOKED = ("certificate_revoked",)  # checked again at payment and release
+
+
+def _retryable() -> dict[str, Any]:
+    """The OpenAPI of the header every POST takes (deps.begin_idempotent checks its
+    characters); a new dict per route, as FastAPI merges it into the operation in place."""
+    return {
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "a retry with the same key and body gets the stored answer",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+            }
+        ]
+    }
+
 
 # The routes answer JSONResponse bodies they dumped from these models themselves, so
 # `response_model` documents the answer without FastAPI validating it a second time.
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix="/api/v1")
+# Declares the kiosk credential (docs/api.md) in the document; unit_of_work checks it, so a
+# missing one is the contract's 401, not FastAPI's 403.
+KIOSK_CREDENTIAL = HTTPBearer(
+    scheme_name="kioskBearer", description="`Bearer <kiosk_id>:<secret>`, from `certserver kiosk add`", auto_error=False
+)
+kiosk_routes = APIRouter(dependencies=[Security(KIOSK_CREDENTIAL)])
 
 # token_urlsafe(32) ids; anything else cannot exist, so it is a plain not-found.
 TxId = Annotated[str, Path(min_length=10, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -84,7 +104,8 @@ def _status_fields(tx: KioskTransaction, order: OrderSummary | None = None) -> d
     return {
         "transaction_id": tx.id,
         "state": tx.state,
-        "expires_at": tx.expires_at,
+        # SQLite gives the stored (UTC) time back without its offset; the contract's times carry it.
+        "expires_at": as_utc(tx.expires_at),
         "fee_total_yen": tx.fee_total_yen,
         "paid_yen": tx.paid_yen,
         "refunded_yen": tx.refunded_yen,
@@ -96,7 +117,9 @@ def _status(tx: KioskTransaction) -> dict[str, Any]:
     return TransactionStatus(**_status_fields(tx)).model_dump(mode="json")
 
 
-@router.get("/health", tags=["service"], response_model=Health)
+@router.get(
+    "/health", tags=["service"], response_model=Health, responses=declared(("payload_too_large", "internal_error"))
+)
 def health(request: Request) -> Health:
     """Liveness with a database round trip; needs no kiosk credential."""
     with service_context(request).session_factory() as session:
@@ -104,7 +127,14 @@ def health(request: Request) -> Health:
     return Health(status="ok")
 
 
-@router.post("/transactions", status_code=201, tags=["transactions"], response_model=StartedResponse)
+@kiosk_routes.post(
+    "/transactions",
+    status_code=201,
+    tags=["transactions"],
+    response_model=StartedResponse,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, RETRY),
+)
 async def start_transaction(request: Request) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -125,7 +155,12 @@ async def start_transaction(request: Request) -> JSONResponse:
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}", tags=["transactions"], response_model=TransactionStatus)
+@kiosk_routes.get(
+    "/transactions/{transaction_id}",
+    tags=["transactions"],
+    response_model=TransactionStatus,
+    responses=declared(CALL, LOAD),
+)
 async def get_transaction(request: Request, transaction_id: TxId) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -134,7 +169,13 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/authenticate", tags=["transactions"], response_model=AuthenticatedResponse)
+@kiosk_routes.post(
+    "/transactions/{transaction_id}/authenticate",
+    tags=["transactions"],
+    response_model=AuthenticatedResponse,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, LOAD, RETRY, CHALLENGE, STATE, CARD_CODES, RULE_CODES),
+)
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -154,7 +195,12 @@ async def authenticate(request: Request, transaction_id: TxId, body: Authenticat
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}/menu", tags=["transactions"], response_model=MenuResponse)
+@kiosk_routes.get(
+    "/transactions/{transaction_id}/menu",
+    tags=["transactions"],
+    response_model=MenuResponse,
+    responses=declared(CALL, LOAD, STATE, RULE_CODES),
+)
 async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -164,7 +210,13 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/order", tags=["transactions"], response_model=OrderedResponse)
+@kiosk_routes.post(
+    "/transactions/{transaction_id}/order",
+    tags=["transactions"],
+    response_model=OrderedResponse,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, LOAD, RETRY, STATE, RULE_CODES, ("render_failed",)),
+)
 async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
     order_request = OrderRequest(
         municipality_code=body.municipality_code,
@@ -225,7 +277,13 @@ async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONRespon
     return await in_db_turn(request, store)
 
 
-@router.post("/transactions/{transaction_id}/payment", tags=["transactions"], response_model=TransactionStatus)
+@kiosk_routes.post(
+    "/transactions/{transaction_id}/payment",
+    tags=["transactions"],
+    response_model=TransactionStatus,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, LOAD, RETRY, STATE, REVOKED, ("amount_mismatch", "documents_not_ready")),
+)
 async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -238,7 +296,12 @@ async def payment(request: Request, transaction_id: TxId, body: Payment) -> JSON
     return await in_db_turn(request, work)
 
 
-@router.get("/transactions/{transaction_id}/documents", tags=["documents"], response_model=DocumentList)
+@kiosk_routes.get(
+    "/transactions/{transaction_id}/documents",
+    tags=["documents"],
+    response_model=DocumentList,
+    responses=declared(CALL, LOAD, STATE, REVOKED),
+)
 async def list_documents(request: Request, transaction_id: TxId) -> JSONResponse:
     def work() -> JSONResponse:
         with unit_of_work(request) as c:
@@ -263,11 +326,14 @@ async def list_documents(request: Request, transaction_id: TxId) -> JSONResponse
     return await in_db_turn(request, work)
 
 
-@router.get(
+@kiosk_routes.get(
     "/transactions/{transaction_id}/documents/{document_id}",
     tags=["documents"],
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+        **declared(CALL, LOAD, STATE, REVOKED, ("document_not_found",)),
+    },
 )
 async def get_document(request: Request, transaction_id: TxId, document_id: DocId) -> Response:
     def work() -> Response:
@@ -288,12 +354,24 @@ async def get_document(request: Request, transaction_id: TxId, document_id: DocI
     return await in_db_turn(request, work)
 
 
-@router.post("/transactions/{transaction_id}/printed", tags=["transactions"], response_model=TransactionStatus)
+@kiosk_routes.post(
+    "/transactions/{transaction_id}/printed",
+    tags=["transactions"],
+    response_model=TransactionStatus,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, LOAD, RETRY, STATE, ("documents_not_fetched",)),
+)
 async def printed(request: Request, transaction_id: TxId) -> JSONResponse:
     return await _ending(request, lambda c: c.transactions.printed(c.session, c.kiosk, transaction_id, c.now))
 
 
-@router.post("/transactions/{transaction_id}/cancel", tags=["transactions"], response_model=TransactionStatus)
+@kiosk_routes.post(
+    "/transactions/{transaction_id}/cancel",
+    tags=["transactions"],
+    response_model=TransactionStatus,
+    openapi_extra=_retryable(),
+    responses=declared(CALL, LOAD, RETRY),
+)
 async def cancel(request: Request, transaction_id: TxId) -> JSONResponse:
     return await _ending(request, lambda c: c.transactions.cancel(c.session, c.kiosk, transaction_id, c.now))
 
@@ -306,3 +384,6 @@ async def _ending(request: Request, end: Callable[[Call], KioskTransaction]) -> 
             return idempotent(c, request, {}, lambda: (200, _status(end(c))))
 
     return await in_db_turn(request, work)
+
+
+router.include_router(kiosk_routes)

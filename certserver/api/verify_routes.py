@@ -24,6 +24,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from certserver.api.errors import declared
 from certserver.documents.verification import Lookup, TrustStore, verify_pdf, verify_qr
 
 MAX_PDF_BYTES = 5 * 1024 * 1024
@@ -70,7 +71,23 @@ async def _pdf_body(request: Request) -> bytes:
     return bytes(body)
 
 
-@router.post("/pdf", response_model=VerificationResponse)
+# Every verification: an app without a trust store, a bug.
+_ANY = ("not_configured", "internal_error")
+
+
+@router.post(
+    "/pdf",
+    response_model=VerificationResponse,
+    responses=declared(_ANY, ("payload_too_large",)),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary", "maxLength": MAX_PDF_BYTES}}
+            },
+        }
+    },
+)
 def verify_pdf_route(
     pdf: Annotated[bytes, Depends(_pdf_body)],
     trust: Annotated[TrustStore, Depends(get_trust_store)],
@@ -80,7 +97,7 @@ def verify_pdf_route(
     return VerificationResponse.model_validate(verify_pdf(pdf, trust, lookup).as_dict())
 
 
-@router.post("/qr", response_model=VerificationResponse)
+@router.post("/qr", response_model=VerificationResponse, responses=declared(_ANY, ("invalid_request",)))
 def verify_qr_route(
     request: QrRequest,
     trust: Annotated[TrustStore, Depends(get_trust_store)],

@@ -23,8 +23,9 @@ from kiosk.client import ClientSettings, ServiceClient, ServiceError
 from kiosk.config import KioskSettings, build_devices
 from kiosk.driver import Driver, VisitScript
 from kiosk.flow import KioskFlow
-from kiosk.models import Document, DocumentRef
+from kiosk.models import Document, DocumentRef, Order
 from kiosk.printer import DocumentMismatchError, Printer
+from kioskapi.models import CertificateKind, MunicipalityRole
 from konbini_testkit.cards import PIN, make_card
 
 GOOD_ID = "Wq3xTransactionId0123456789abcdefghijklmno"
@@ -54,11 +55,24 @@ MENU = {
 }
 
 
-class StubService:
-    """Answers the kiosk API with `transaction_id` and `document_id` as given."""
+EXPIRES = "2030-01-07T01:10:00Z"
 
-    def __init__(self, transaction_id: str, document_id: str = "DocumentId0123456789") -> None:
+
+def _status(transaction_id: str, state: str) -> dict[str, object]:
+    """A TransactionStatus (kioskapi.models) as the service writes it: every field."""
+    empty = {"fee_total_yen": None, "paid_yen": None, "refunded_yen": None, "order": None}
+    return {"transaction_id": transaction_id, "state": state, "expires_at": EXPIRES, **empty}
+
+
+class StubService:
+    """Answers the kiosk API with `transaction_id` and `document_id` as given, in the
+    contract's shapes; the answer of the step `without_expiry` lacks its `expires_at`."""
+
+    def __init__(
+        self, transaction_id: str, document_id: str = "DocumentId0123456789", *, without_expiry: str = ""
+    ) -> None:
         self.transaction_id, self.document_id = transaction_id, document_id
+        self.without_expiry = without_expiry
         self.paths: list[str] = []
         stub = self
 
@@ -100,13 +114,18 @@ class StubService:
                 "documents": [{"document_id": self.document_id, "sha256": hashlib.sha256(PDF).hexdigest()}],
             }
         elif path.endswith("/api/v1/transactions"):
-            body = {"transaction_id": tx, "challenge": base64.b64encode(b"\x01" * 32).decode()}
+            challenge = base64.b64encode(b"\x01" * 32).decode()
+            body = {**_status(tx, "started"), "challenge": challenge, "challenge_expires_at": EXPIRES}
+            body = {k: body[k] for k in ("transaction_id", "state", "challenge", "challenge_expires_at", "expires_at")}
         elif path.endswith("/authenticate"):
-            body = {"menu": MENU}
+            body = {**_status(tx, "authenticated"), "menu": MENU}
         elif path.endswith("/order"):
-            body = {"fee_total_yen": 200, "order": {"copies": 1, "certificate_numbers": ["08217-1"]}}
+            order = {"copies": 1, "certificate_numbers": ["08217-1"]}
+            body = {**_status(tx, "ordered"), "fee_total_yen": 200, "documents": 1, "order": order}
         else:  # payment, printed, cancel
-            body = {"transaction_id": tx}
+            body = _status(tx, {"payment": "paid", "printed": "printed", "cancel": "cancelled"}[path.rsplit("/", 1)[1]])
+        if isinstance(body, dict) and path.rsplit("/", 1)[1] == self.without_expiry:
+            body.pop("expires_at")
         return 200, json.dumps(body).encode(), {"Content-Type": "application/json"}
 
     def __enter__(self) -> StubService:
@@ -181,3 +200,31 @@ def test_the_printer_itself_writes_nothing_for_a_transaction_id_that_is_no_plain
     with pytest.raises(DocumentMismatchError):
         printer.print_documents(crafted, (pdf_ref,), (Document(pdf_ref, crafted, PDF),))
     assert list(tmp_path.rglob("*")) == [] and printer.sheets == 10
+
+
+STEPS = {  # the last part of the step's path: the client's call of that step
+    "transactions": lambda client: client.start_transaction(),
+    "authenticate": lambda client: client.authenticate(GOOD_ID, b"certificate", b"signature"),
+    "order": lambda client: client.order(
+        GOOD_ID, Order(municipality_code="08217", role=MunicipalityRole.JUSHOCHI, kind=CertificateKind.JUMINHYO)
+    ),
+    "payment": lambda client: client.pay(GOOD_ID, 200),
+    "printed": lambda client: client.printed(GOOD_ID),
+    "cancel": lambda client: client.cancel(GOOD_ID),
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_the_kiosk_reads_every_answer_whole_with_the_contract(step: str) -> None:
+    """Each answer is parsed whole with its kioskapi model, not only for the fields the
+    kiosk acts on (as it was): one without its `expires_at` is a bad response, and the
+    whole one is read."""
+    with StubService(GOOD_ID) as stub, ServiceClient(ClientSettings(stub.url, "K1", "s")) as client:
+        STEPS[step](client)
+    with (
+        StubService(GOOD_ID, without_expiry=step) as stub,
+        ServiceClient(ClientSettings(stub.url, "K1", "s")) as client,
+        pytest.raises(ServiceError) as refused,
+    ):
+        STEPS[step](client)
+    assert refused.value.code == "bad_response"

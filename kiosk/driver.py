@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk import flow as f
@@ -83,6 +84,9 @@ class Driver:
         self.runner = runner
         self.steps_seen: list[f.Step] = []
         self.last_outcome: f.VisitEnded | None = None
+        # What the scripted person does when the kiosk asks them to take the card (a test
+        # harness takes a virtual card out of its vpcd reader); None: a person takes it.
+        self.on_take_card: Callable[[], None] | None = None
 
     def send(self, event: f.Event) -> None:
         """Apply `event` and everything it causes, until the flow waits for the person."""
@@ -179,7 +183,14 @@ class Driver:
                 self.send(f.Pressed(f.Action.CANCEL))
         return self._end(None)
 
+    def finish(self, script_error: str | None = None) -> VisitResult:
+        """End the visit where it stands (cancelling it if it is not over); returns how it
+        ended, `script_error` being the code of a visit the script gave up."""
+        return self._end(script_error)
+
     def _remove_card(self, timeout: float) -> None:
+        if self.on_take_card is not None:
+            self.on_take_card()
         reader = self.reader
         if isinstance(reader, VirtualCardReader):
             reader.take()

@@ -137,6 +137,21 @@ def _lock_slot(timeout: float = 120.0) -> tuple[VpcdSlot, int]:
 CardFactory = Callable[..., "HarnessCard"]
 
 
+def _demo_card_copy(demo_data: Path, resident: str, folder: Path) -> tuple[Path, str]:
+    """A private copy of a demo resident's card file, and its demo PIN. Raises KeyError."""
+    import shutil
+
+    from kiosk.democards import read_index
+
+    entry = next((e for e in read_index(demo_data / "cards") if e.resident_id == resident), None)
+    if entry is None:
+        raise KeyError(f"no demo card for {resident!r}")
+    copy = folder / f"card-{resident}.json"
+    if not copy.exists():
+        shutil.copy2(entry.path, copy)
+    return copy, entry.pin
+
+
 @pytest.fixture
 def virtual_card(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CardFactory]:
     """A factory of virtual cards for this test (see the module's docstring)."""
@@ -158,7 +173,7 @@ def virtual_card(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Car
             raise ValueError("transport must be auto, pcsc or inprocess")
         if transport == "pcsc" and not pcscd_ready():
             pytest.skip(NO_PCSCD)
-        if path is None:
+        if path is None and (issue or "konbini_service" in request.fixturenames):
             service: KonbiniService = request.getfixturevalue("konbini_service")
             if issue:
                 pin = pin or "1234"
@@ -168,6 +183,10 @@ def virtual_card(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Car
             else:
                 entry = service.demo_cards()[resident]
                 path, pin = entry.path, pin or entry.pin
+        elif path is None:
+            # A test of card software alone: a copy of the demo card, no service started.
+            path, demo_pin = _demo_card_copy(request.getfixturevalue("konbini_demo_data"), resident, tmp_path)
+            pin = pin or demo_pin
         elif pin is None:
             raise ValueError("a card given by its path needs its pin=")
         slot = None

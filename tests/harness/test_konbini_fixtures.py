@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cardreader.virtualcard import ForcedStatus
+from cardreader.virtualcard import CorruptedByte, ForcedStatus, PulledOut, RefusesPowerOn
 from konbini_common.japan import JST
 from konbini_pytest import HarnessCard, HarnessKiosk, KonbiniService
 from konbini_pytest import plugin as konbini_plugin
@@ -146,3 +146,45 @@ def test_postgres_is_skipped_with_the_reason_when_not_configured(tmp_path: Path)
     )
     assert "1 skipped" in run.stdout, run.stdout
     assert "no PostgreSQL: CERTSERVER_TEST_POSTGRES_URL is not set" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("fault", "armed_at", "code"),
+    [
+        (PulledOut(during=1), "pin", "card_removed"),
+        (ForcedStatus(0x6F00, "sign"), "pin", "card_unreadable"),
+        (CorruptedByte("sign", 40), "pin", "certificate_rejected"),
+        (RefusesPowerOn(), "start", "card_unreadable"),
+    ],
+    ids=["pulled out during the PIN", "6F00 on the signature", "corrupted signature", "no answer to reset"],
+)
+def test_the_kiosk_through_pcscd_ends_each_card_fault_on_its_screen(  # type: ignore[no-untyped-def]
+    konbini_service, virtual_card, kiosk_driver, fault, armed_at, code
+) -> None:
+    """The same faults as tests/kiosk/test_kiosk_card_faults.py, through pcscd and vpcd."""
+    card = virtual_card("toride-0001", transport="pcsc")
+    kiosk = kiosk_driver(card)
+    if armed_at == "start":
+        card.faults.add(fault)
+        card.remove()  # placed again with the fault: the reader powers it up anew
+    kiosk.begin()
+    if armed_at == "pin":
+        assert kiosk.step == "pin"
+        card.faults.add(fault)
+        ended = kiosk.enter_pin()
+    else:
+        ended = kiosk.enter_pin() if kiosk.step == "pin" else kiosk.cancel()
+    assert ended is not None and (ended.status, ended.rule_code) == ("error", code), ended
+    assert ended.paid == 0 and ended.documents == ()
+    assert card.faults.hits and card.tries_left == 3
+    card.faults.clear()
+    card.remove()
+    assert kiosk.visit("juminhyo").issued, "the card, behaving again, is served"
+
+
+@pytest.mark.konbini_postgres
+@pytest.mark.postgres
+def test_the_service_on_postgresql_issues_a_visit(konbini_service, virtual_card, kiosk_driver) -> None:  # type: ignore[no-untyped-def]
+    assert konbini_service.database_url.startswith("postgresql")
+    visit = kiosk_driver(virtual_card("toride-0001")).visit("juminhyo", pay=1000)
+    assert visit.issued, visit

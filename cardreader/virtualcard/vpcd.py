@@ -90,6 +90,7 @@ class VpcdBridge:
             self._removing.clear()
             self._greeted.clear()
             self.pulled_out.clear()
+            self._mute = False  # a new insertion: the card answers to reset unless its faults say otherwise
             self._thread = threading.Thread(
                 target=self._serve, args=(sock,), name=f"vpcd-card-{self.port}", daemon=True
             )

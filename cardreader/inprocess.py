@@ -3,7 +3,9 @@
 Used by tests, the benchmark and `mynacard ... --card CARDFILE`. It behaves like a reader
 where it matters to a client: it must be connected first, a simulated removal makes every
 command fail with CardRemovedError until the card is inserted and connected again, and
-disconnecting resets the card (so a verified PIN does not outlive the session).
+disconnecting resets the card (so a verified PIN does not outlive the session). A card told
+to misbehave (virtualcard/faults.py) leaves this reader when pulled out, and a card that
+refuses to power on makes `connect()` fail, as a PC/SC reader would.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import os
 import threading
 
-from cardreader.status import CardRemovedError, NoCardError
+from cardreader.status import CardRemovedError, NoCardError, UnresponsiveCardError
 from cardreader.transport import Transport
 from cardreader.virtualcard import VirtualCard
+from cardreader.virtualcard.faults import CardPulledOutError, PowerOnRefusedError
 
 
 class VirtualCardTransport(Transport):
@@ -48,12 +51,16 @@ class VirtualCardTransport(Transport):
         return self._inserted
 
     def connect(self) -> None:
-        """Power the card on. Raises NoCardError while the card is removed."""
+        """Power the card on. Raises NoCardError while the card is removed,
+        UnresponsiveCardError when it gives no answer to reset."""
         with self._lock:
             if not self._inserted:
                 raise NoCardError("no card is in the (simulated) reader")
             if not self._connected:
-                self._atr = self._card.power_on()
+                try:
+                    self._atr = self._card.power_on()
+                except PowerOnRefusedError as exc:
+                    raise UnresponsiveCardError("the card gave no answer to reset") from exc
                 self._connected = True
                 self._lost = False
 
@@ -83,4 +90,12 @@ class VirtualCardTransport(Transport):
             if self._lost or not self._inserted:
                 raise CardRemovedError()
             raise NoCardError("not connected to a card")
-        return self._card.process(command)
+        try:
+            return self._card.process(command)
+        except CardPulledOutError as exc:
+            self.remove()
+            if exc.answer is None:
+                raise CardRemovedError("the card was pulled out during the command") from None
+            return exc.answer
+        except PowerOnRefusedError:
+            raise UnresponsiveCardError("the card gave no answer to reset") from None

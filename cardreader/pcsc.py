@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from smartcard import scard
 
-from cardreader.status import CardError, CardRemovedError, NoCardError, ReaderError
+from cardreader.status import CardError, CardRemovedError, NoCardError, ReaderError, UnresponsiveCardError
 from cardreader.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 # SCARD_E_NOT_TRANSACTED: the reader driver could not exchange the APDU; vpcd reports it
 # for a card whose socket closed before pcscd's next presence poll noticed the removal.
 _REMOVED = frozenset({scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD, scard.SCARD_E_NOT_TRANSACTED})
-_NO_CARD = frozenset({scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD, scard.SCARD_W_UNRESPONSIVE_CARD})
+_NO_CARD = frozenset({scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD})
 _NO_SERVICE = frozenset({scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED})
 _NO_READER = frozenset(
     {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE}
@@ -45,6 +45,8 @@ def _error(hresult: int, action: str) -> CardError:
         return CardRemovedError(text)
     if hresult in _NO_CARD:
         return NoCardError(text)
+    if hresult == scard.SCARD_W_UNRESPONSIVE_CARD:  # a card is there, but mute: not "no card"
+        return UnresponsiveCardError(text)
     if hresult in _NO_SERVICE:
         return ReaderError("the PC/SC service (pcscd) is not running")
     return ReaderError(text)

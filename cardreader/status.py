@@ -63,6 +63,10 @@ class NoCardError(CardError):
     title_en = "No card is in the reader"
 
 
+class UnresponsiveCardError(CardError):
+    """A card is in the reader but gives no answer to reset (a mute or broken chip)."""
+
+
 class ReaderError(CardError):
     title_ja = "カードリーダーが使えません"
     title_en = "The card reader is not available"

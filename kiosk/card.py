@@ -12,9 +12,13 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cardreader.jpki import JpkiClient
 from cardreader.transport import Transport
+
+if TYPE_CHECKING:
+    from cardreader.virtualcard import VirtualCard
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +115,11 @@ class VirtualCardReader(CardReader):
         self._present = placed
         self._reported: bool | None = None
 
+    @property
+    def card(self) -> VirtualCard:
+        """The virtual card on this reader (to arm faults on it: cardreader.virtualcard.faults)."""
+        return self._shared.card
+
     def place(self) -> None:
         with self._changed:
             self._present = True
@@ -124,7 +133,8 @@ class VirtualCardReader(CardReader):
             self._changed.notify_all()
 
     def card_present(self) -> bool:
-        return self._present
+        # A card pulled out by a fault (faults.py) has left the reader under the kiosk.
+        return self._present and self._shared.inserted
 
     def wait_change(self, timeout: float) -> bool | None:
         with self._changed:

@@ -20,9 +20,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.config import KioskSettings
+
+if TYPE_CHECKING:
+    from kiosk.junit import JunitCase
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--out", type=Path, help="printer output folder (default: a temporary one, removed)")
     load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     load.add_argument("--timeout", type=float, help="seconds per request to the service (default 30)")
+    load.add_argument("--junit", type=Path, help="also write a JUnit XML report, one test case per visit")
     load.set_defaults(handler=cmd_load)
+
+    scenario = commands.add_parser(
+        "scenario", help="visits with expected outcomes from a TOML file; exit 0 only when all match"
+    )
+    _common(scenario)
+    scenario.add_argument("file", type=Path, help="the scenario (TOML: [[visit]] tables with an expect)")
+    scenario.add_argument("--cards", type=Path, help="demo card folder with index.json (else the file's cards =)")
+    scenario.add_argument("--out", type=Path, help="printer output folder (default: a temporary one, removed)")
+    scenario.add_argument("--junit", type=Path, help="also write a JUnit XML report, one test case per visit")
+    scenario.set_defaults(handler=cmd_scenario)
     return parser
 
 
@@ -280,11 +294,65 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     except LoadError as exc:
         raise CliError(str(exc)) from None
+    if args.junit is not None:
+        _write_junit(args.junit, "kiosk.load", report.junit_cases())
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
         print(report.summary())
     return 0 if report.wrong_person_documents == 0 and report.errors == 0 else 1
+
+
+def _write_junit(path: Path, suite: str, cases: list[JunitCase]) -> None:
+    from kiosk.junit import write_junit
+
+    try:
+        write_junit(path, suite, cases)
+    except OSError as exc:
+        raise CliError(f"cannot write the JUnit report {path}: {exc.strerror or exc}") from None
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Run a scenario file. Exit 0 when every visit ends as expected, 1 when one does not."""
+    import tempfile
+
+    from cardreader.status import CardError
+    from kiosk.card import VirtualCardReader
+    from kiosk.config import build_devices
+    from kiosk.driver import Driver, VisitResult
+    from kiosk.flow import KioskFlow
+    from kiosk.scenario import PlannedVisit, ScenarioError, junit_cases, load_scenario, run_scenario
+    from konbini_common.cardfile import CardFileError
+
+    settings = settings_from(args)
+    try:
+        visits = load_scenario(args.file, cards_dir=args.cards)
+    except ScenarioError as exc:
+        raise CliError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="kiosk-scenario-") as scratch:
+        settings.printer_dir = args.out or Path(scratch) / "printed"
+        settings.state_dir = Path(scratch) / "state"
+
+        def run_visit(visit: PlannedVisit) -> VisitResult:
+            try:
+                devices = build_devices(settings, reader=VirtualCardReader(str(visit.card)))
+            except (ValueError, CardError, CardFileError, OSError) as exc:
+                raise CliError(f"{visit.name}: {str(exc).splitlines()[0]}") from None
+            try:
+                return Driver(KioskFlow(timeouts=settings.timeouts()), devices.runner).visit(visit.script)
+            finally:
+                devices.close()
+
+        outcomes = run_scenario(visits, run_visit)
+    for outcome in outcomes:
+        verdict = "ok  " if outcome.passed else "FAIL"
+        detail = "" if outcome.passed else ": " + "; ".join(outcome.mismatches)
+        print(f"{verdict} {outcome.visit.name} ({outcome.seconds:.2f} s){detail}")
+    failed = sum(1 for o in outcomes if not o.passed)
+    print(f"{len(outcomes) - failed} of {len(outcomes)} visits as expected")
+    if args.junit is not None:
+        _write_junit(args.junit, "kiosk.scenario", junit_cases(outcomes))
+    return 0 if failed == 0 else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

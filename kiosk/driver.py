@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk import flow as f
@@ -83,6 +84,9 @@ class Driver:
         self.runner = runner
         self.steps_seen: list[f.Step] = []
         self.last_outcome: f.VisitEnded | None = None
+        # What the scripted person does when the kiosk asks them to take the card (a test
+        # harness takes a virtual card out of its vpcd reader); None: a person takes it.
+        self.on_take_card: Callable[[], None] | None = None
 
     def send(self, event: f.Event) -> None:
         """Apply `event` and everything it causes, until the flow waits for the person."""
@@ -107,50 +111,86 @@ class Driver:
 
     def visit(self, script: VisitScript, *, removal_timeout: float = 30.0) -> VisitResult:
         """Run one whole visit; returns how it ended. Never raises for a refusal: the
-        result says what happened."""
-        self.runner.printed_files = []
-        self.last_outcome = None
-        flow = self.flow
+        result says what happened. The same as `begin`, `authenticate`, `order`, `pay`
+        called in turn (tests that act between the steps call them themselves)."""
+        self.begin(script.language)
+        ended = self.authenticate(script, removal_timeout=removal_timeout)
+        if ended is not None:
+            return ended
         try:
-            self._sync_card()
-            self.send(f.Pressed(f.Action.GYOSEI))
-            self.send(f.Pressed(f.Action.CERTIFICATES))
-            self.send(f.LanguageChosen(script.language))
-            self.send(f.Pressed(f.Action.ACCEPT))
-            if flow.step is f.Step.PLACE_CARD and flow.card_left_behind:
-                self.send(f.Pressed(f.Action.USE_CARD))  # the scripted person's own card
-            if flow.step is f.Step.PLACE_CARD:
-                return self._end("no_card")
-            if flow.step is f.Step.PIN:
-                self.send(f.PinEntered(script.pin))
-                if flow.step is f.Step.PIN:
-                    tries = flow.tries_left
-                    self.send(f.Pressed(f.Action.CANCEL))
-                    result = self._end("wrong_pin")
-                    result.tries_left = tries
-                    return result
-            if flow.step is f.Step.REMOVE_CARD:
-                self._remove_card(removal_timeout)
-            if flow.step is f.Step.MUNICIPALITY:
-                self._choose(script)
-            if flow.step is f.Step.CONFIRM:
-                self.send(f.Pressed(f.Action.CONFIRM))
-            if flow.step is f.Step.PAYMENT:
-                fee = flow.fee_yen
-                amount = fee if script.pay_yen is None else script.pay_yen
-                for coin in coins_for(amount):
-                    if flow.step is not f.Step.PAYMENT:
-                        break
-                    self.runner.acceptor.insert(coin)
-                    self.send(f.CashInserted(coin))
-                if flow.step is f.Step.PAYMENT:  # not enough money: give it back
-                    self.send(f.Pressed(f.Action.CANCEL))
-            return self._end(None)
+            self.order(script)
         except ScriptError as exc:
             self.send(f.Pressed(f.Action.CANCEL))
             return self._end(exc.code)
+        return self.pay(script)
+
+    def begin(self, language: str = "ja") -> None:
+        """A new visit: from the start screen to the PIN (or wherever the card leaves the
+        flow: no card, a card the kiosk could not read)."""
+        self.runner.printed_files = []
+        self.last_outcome = None
+        flow = self.flow
+        self._sync_card()
+        self.send(f.Pressed(f.Action.GYOSEI))
+        self.send(f.Pressed(f.Action.CERTIFICATES))
+        self.send(f.LanguageChosen(language))
+        self.send(f.Pressed(f.Action.ACCEPT))
+        if flow.step is f.Step.PLACE_CARD and flow.card_left_behind:
+            self.send(f.Pressed(f.Action.USE_CARD))  # the scripted person's own card
+
+    def authenticate(self, script: VisitScript, *, removal_timeout: float = 30.0) -> VisitResult | None:
+        """Enter the PIN and take the card off when asked; None when the visit goes on to
+        the municipality's menu, else how it ended."""
+        flow = self.flow
+        if flow.step is f.Step.PLACE_CARD:
+            return self._end("no_card")
+        if flow.step is f.Step.PIN:
+            self.send(f.PinEntered(script.pin))
+            if flow.step is f.Step.PIN:
+                tries = flow.tries_left
+                self.send(f.Pressed(f.Action.CANCEL))
+                result = self._end("wrong_pin")
+                result.tries_left = tries
+                return result
+        if flow.step is f.Step.REMOVE_CARD:
+            self._remove_card(removal_timeout)
+        if flow.step not in (f.Step.MUNICIPALITY, f.Step.CONFIRM):
+            return self._end(None)
+        return None
+
+    def order(self, script: VisitScript) -> None:
+        """Choose the municipality, certificate, persons and copies, and confirm. Raises
+        ScriptError when the menu does not offer what the script asks for."""
+        flow = self.flow
+        if flow.step is f.Step.MUNICIPALITY:
+            self._choose(script)
+        if flow.step is f.Step.CONFIRM:
+            self.send(f.Pressed(f.Action.CONFIRM))
+
+    def pay(self, script: VisitScript) -> VisitResult:
+        """Insert the script's cash (the exact fee when it says none), take the
+        certificates; returns how the visit ended."""
+        flow = self.flow
+        if flow.step is f.Step.PAYMENT:
+            fee = flow.fee_yen
+            amount = fee if script.pay_yen is None else script.pay_yen
+            for coin in coins_for(amount):
+                if flow.step is not f.Step.PAYMENT:
+                    break
+                self.runner.acceptor.insert(coin)
+                self.send(f.CashInserted(coin))
+            if flow.step is f.Step.PAYMENT:  # not enough money: give it back
+                self.send(f.Pressed(f.Action.CANCEL))
+        return self._end(None)
+
+    def finish(self, script_error: str | None = None) -> VisitResult:
+        """End the visit where it stands (cancelling it if it is not over); returns how it
+        ended, `script_error` being the code of a visit the script gave up."""
+        return self._end(script_error)
 
     def _remove_card(self, timeout: float) -> None:
+        if self.on_take_card is not None:
+            self.on_take_card()
         reader = self.reader
         if isinstance(reader, VirtualCardReader):
             reader.take()

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
 from typing import TextIO
@@ -26,6 +26,7 @@ from kiosk.config import KioskSettings
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
 from kiosk.driver import Driver, VisitResult, VisitScript
 from kiosk.flow import KioskFlow
+from kiosk.junit import JunitCase
 from kiosk.outcome_reports import OutcomeReports
 from kiosk.payment import CashAcceptor
 from kiosk.printer import Printer, make_private_folder
@@ -47,6 +48,17 @@ class LoadReport:
     documents_checked: int
     wrong_person_documents: int
     kiosks: int
+    # Each visit in the order it ended: card file, seconds, result code ("issued" or the
+    # error's), whether a document named someone else. For `--junit`.
+    visits: list[tuple[str, float, str, bool]] = field(default_factory=list)
+
+    def junit_cases(self) -> list[JunitCase]:
+        """One JUnit test case per visit: it passes when it issued, to the right person."""
+        cases = []
+        for number, (card, seconds, code, wrong) in enumerate(self.visits, 1):
+            failure = "a document named someone else" if wrong else (None if code == "issued" else code)
+            cases.append(JunitCase(f"visit {number:05d} ({card})", "kiosk.load", seconds, failure))
+        return cases
 
     @property
     def throughput(self) -> float:
@@ -232,12 +244,17 @@ def run_load(
         seconds = time.monotonic() - began
         checked = wrong = 0
         error_codes: dict[str, int] = {}
-        for result, _elapsed, card in results:
+        visits = []
+        for result, elapsed, card in results:
             if result.status != "issued":
                 error_codes[result.error_code or "?"] = error_codes.get(result.error_code or "?", 0) + 1
+            wrong_here = 0
             for document in result.documents:
                 checked += 1
-                wrong += wrong_person(Path(document), card, cards)
+                wrong_here += wrong_person(Path(document), card, cards)
+            wrong += wrong_here
+            code = "issued" if result.status == "issued" else result.error_code or "?"
+            visits.append((card.path.name, elapsed, code, wrong_here > 0))
     issued = sum(1 for r, _, _ in results if r.status == "issued")
     return LoadReport(
         len(results),
@@ -249,4 +266,5 @@ def run_load(
         checked,
         wrong,
         kiosks,
+        visits,
     )

@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,15 @@ class CardFileError(Exception):
     """A card file that is missing, unreadable or not in this format."""
 
 
-def make_verifier(secret: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """A salted PBKDF2-SHA256 verifier string: `pbkdf2-sha256$ITER$SALT$HASH` (base64)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", secret.encode("ascii"), salt, iterations)
+def make_verifier(
+    secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: Callable[[int], bytes] = secrets.token_bytes
+) -> str:
+    """A salted PBKDF2-SHA256 verifier string: `pbkdf2-sha256$ITER$SALT$HASH` (base64);
+    `salt(16)` gives the salt (a seeded source only for repeatable demo data)."""
+    salt_bytes = salt(16)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode("ascii"), salt_bytes, iterations)
     return "$".join(
-        ("pbkdf2-sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+        ("pbkdf2-sha256", str(iterations), base64.b64encode(salt_bytes).decode(), base64.b64encode(digest).decode())
     )
 
 
@@ -105,19 +109,21 @@ class PinRecord:
         return cls(verifier, int(raw["max_tries"]), int(raw["tries_left"]))
 
     @classmethod
-    def new(cls, secret: str, max_tries: int) -> PinRecord:
-        return cls(make_verifier(secret), max_tries, max_tries)
+    def new(cls, secret: str, max_tries: int, *, salt: Callable[[int], bytes] = secrets.token_bytes) -> PinRecord:
+        return cls(make_verifier(secret, salt=salt), max_tries, max_tries)
 
 
-def new_card_pins(*, pin: str, password: str, kenhojo_pin: str) -> dict[str, PinRecord]:
+def new_card_pins(
+    *, pin: str, password: str, kenhojo_pin: str, salt: Callable[[int], bytes] = secrets.token_bytes
+) -> dict[str, PinRecord]:
     """The PIN records of a new card, every counter full; only verifiers are kept.
 
     The sign password's EF exists even on a card without a signing certificate (under 15).
     """
     return {
-        "auth": PinRecord.new(pin, AUTH_PIN_TRIES),
-        "sign": PinRecord.new(password, SIGN_PASSWORD_TRIES),
-        "kenhojo": PinRecord.new(kenhojo_pin, KENHOJO_PIN_TRIES),
+        "auth": PinRecord.new(pin, AUTH_PIN_TRIES, salt=salt),
+        "sign": PinRecord.new(password, SIGN_PASSWORD_TRIES, salt=salt),
+        "kenhojo": PinRecord.new(kenhojo_pin, KENHOJO_PIN_TRIES, salt=salt),
     }
 
 

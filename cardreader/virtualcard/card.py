@@ -25,6 +25,7 @@ from pathlib import Path
 from cardreader.apdu import ApduFormatError, CommandApdu
 from cardreader.status import SW
 from cardreader.virtualcard import jpki_ap, kenhojo_ap, other_aps
+from cardreader.virtualcard.faults import FaultPlan, PowerOnRefusedError
 from cardreader.virtualcard.filesystem import BinaryEf, Df, Ef, KeyEf, RecordEf
 from cardreader.virtualcard.pins import MAX_PIN_BYTES, PinBook, PinEf
 from cardreader.virtualcard.signer import SignInputError, UnknownSchemeError
@@ -70,8 +71,9 @@ class _Session:
 class VirtualCard:
     """A My Number card emulated from a card file.
 
-    `process` takes one command APDU and returns the response APDU; it never raises and is
-    safe to call from several threads (one lock serialises the card, as a chip would)."""
+    `process` takes one command APDU and returns the response APDU; it is safe to call from
+    several threads (one lock serialises the card, as a chip would). `faults` makes it
+    misbehave on purpose (faults.py); without faults it never raises."""
 
     def __init__(self, path: str | os.PathLike[str], *, clear_on_reselect: bool = False) -> None:
         """Load the card file. Raises konbini_common.cardfile.CardFileError (missing, damaged,
@@ -86,6 +88,7 @@ class VirtualCard:
         self._lock = threading.RLock()
         self._powered = False
         self._session = _Session()
+        self.faults = FaultPlan()
         self.power_on()
         handlers: dict[tuple[int, int], Callable[[CommandApdu], bytes]] = {
             (0x00, INS_SELECT): self._select,
@@ -105,8 +108,13 @@ class VirtualCard:
         return self._store.card.atr
 
     def power_on(self) -> bytes:
-        """Power up (cold reset): security state cleared, ISD current. Returns the ATR."""
+        """Power up (cold reset): security state cleared, ISD current. Returns the ATR.
+        Raises PowerOnRefusedError when a RefusesPowerOn fault is armed."""
         with self._lock:
+            if self.faults.active and self.faults.refuses_power_on():
+                self._session = _Session()
+                self._powered = False
+                raise PowerOnRefusedError("the card gave no answer to reset (fault)")
             self._session = _Session(df=self._apps[other_aps.ISD_AID])
             self._powered = True
             self._store.refresh()
@@ -126,7 +134,17 @@ class VirtualCard:
 
     # -- commands -----------------------------------------------------------------------
     def process(self, capdu: bytes) -> bytes:
-        """One command APDU -> the response APDU (data + SW1 SW2). Never raises."""
+        """One command APDU -> the response APDU (data + SW1 SW2). Raises only what an armed
+        fault makes it raise: CardPulledOutError, PowerOnRefusedError."""
+        if self.faults.active:
+            return self.faults.run(bytes(capdu), self._process, self._forget_verified)
+        return self._process(capdu)
+
+    def _forget_verified(self) -> None:
+        with self._lock:
+            self._session.verified.clear()
+
+    def _process(self, capdu: bytes) -> bytes:
         with self._lock:
             try:
                 if not self._powered:
@@ -140,6 +158,8 @@ class VirtualCard:
                         "card: %s (%d bytes) -> %s", bytes(capdu[:4]).hex(" "), len(capdu), answer[-2:].hex(" ")
                     )
                 return answer
+            except PowerOnRefusedError:  # a fault on purpose: the card stays mute
+                raise
             except Exception:  # the card must answer; a fault is a bug, so log it loudly
                 logger.exception("virtual card fault while processing a command")
                 return _sw(NO_PRECISE_DIAGNOSIS)

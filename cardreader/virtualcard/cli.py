@@ -4,6 +4,11 @@
 it until Ctrl-C or SIGTERM. SIGUSR1 toggles the card: removes it (PC/SC clients see an empty
 reader) or inserts it again, as a resident taking the card off the reader and back.
 Exit codes: 0 stopped, 2 bad card file or arguments, 6 reader unavailable or lost.
+`--fault SPEC` (repeatable) makes the card misbehave on purpose (virtualcard/faults.py):
+`delay=0.2`, `delay=0.1-0.5`, `pull-after=N`, `pull-during=N`, `sw=6F00:read-binary`,
+`corrupt=read-binary:OFFSET`, `forget-verified=sign`, `no-power-on`; each fault that fires
+is logged on stderr with the APDU it hit (header and length, never a PIN). A card pulled out
+by a fault stays out until SIGUSR1 inserts it again.
 
 `mynacard reset-pin CARDFILE [--which auth|sign|kenhojo] [--pin-stdin]` is the municipal
 office's unlock (暗証番号の再設定): a new PIN (prompted twice without echo, or the first line of
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import signal
 import sys
 import threading
@@ -24,6 +30,7 @@ from types import FrameType
 from cardreader.cli_error import CliError
 from cardreader.status import SW, ReaderError
 from cardreader.virtualcard.card import VirtualCard
+from cardreader.virtualcard.faults import Fault, FaultPlan, FaultSpecError, parse_fault
 from cardreader.virtualcard.pins import FOUR_DIGITS, SIGN_PASSWORD
 from cardreader.virtualcard.store import CardStore, CardStoreError
 from cardreader.virtualcard.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdBridge
@@ -52,6 +59,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_PORT,
         help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '... 00 01' (default %(default)s)",
+    )
+    insert.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="make the card misbehave (repeatable): delay=SECONDS[-MAX], pull-after=N, pull-during=N, "
+        "sw=SW:COMMAND[*TIMES], corrupt=COMMAND[:OFFSET][*TIMES], forget-verified=COMMAND[*TIMES], no-power-on; "
+        "COMMAND is select, read-binary, read-record, verify, change-reference-data, get-data, sign, any "
+        "or a hex INS",
+    )
+    insert.add_argument(
+        "--fault-seed", type=int, default=None, help="seed of the random delays of delay=MIN-MAX (repeatable runs)"
     )
     insert.set_defaults(handler=run_insert)
 
@@ -87,9 +107,21 @@ def _load_card(path: str) -> VirtualCard:
         raise CliError(str(exc)) from exc
 
 
+def _faults(specs: list[str]) -> list[Fault]:
+    """The --fault options. Raises CliError for a bad one."""
+    try:
+        return [parse_fault(spec) for spec in specs]
+    except FaultSpecError as exc:
+        raise CliError(f"--fault: {exc}") from exc
+
+
 def run_insert(args: argparse.Namespace) -> int:
-    """Serve the card until SIGINT/SIGTERM. Raises CliError (bad card file, no vpcd)."""
+    """Serve the card until SIGINT/SIGTERM. Raises CliError (bad card file, bad --fault, no vpcd)."""
+    faults = _faults(args.fault)
     card = _load_card(args.cardfile)
+    card.faults = FaultPlan(seed=args.fault_seed).add(*faults)
+    if faults:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     bridge = VpcdBridge(card, host=args.host, port=args.port)
     try:
         bridge.insert()
@@ -115,6 +147,9 @@ def run_insert(args: argparse.Namespace) -> int:
             flush=True,
         )
         while not stop.wait(0.1):
+            if bridge.pulled_out.is_set() and want_inserted:
+                want_inserted = False
+                print(f"card pulled out of {reader} by a fault (SIGUSR1 inserts it again)", flush=True)
             if toggle.is_set():
                 toggle.clear()
                 want_inserted = not want_inserted

@@ -7,6 +7,10 @@ a payload. A 1-byte payload from vpcd is a control code — 00 power off, 01 pow
 longer payload is a command APDU, answered with exactly one frame. An empty frame is never
 sent (vpcd would hang and then eject the card).
 
+Faults (faults.py): a card pulled out closes the connection (after sending its answer when it
+was pulled after the command, without one when pulled during it); a card that refuses to
+power on answers vpcd's power-on and ATR requests with nothing usable, see `_handle`.
+
 Speed: vpcd writes length and payload in two sends with Nagle on; with delayed ACKs on our
 side every message would stall ~40 ms. TCP_NODELAY, and TCP_QUICKACK set again before
 every recv (Linux clears it), bring a round trip to a fraction of a millisecond.
@@ -22,6 +26,7 @@ from types import TracebackType
 
 from cardreader.status import ReaderError
 from cardreader.virtualcard.card import VirtualCard
+from cardreader.virtualcard.faults import CardPulledOutError, PowerOnRefusedError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 35963  # /etc/reader.conf.d/vpcd: "Virtual PCD 00 00"
 
 POWER_OFF, POWER_ON, RESET, SEND_ATR = 0x00, 0x01, 0x02, 0x04
+MUTE_ATR = b"\x00"  # not an ATR (TS must be 3B or 3F): what vpcd gets from a mute card
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
@@ -48,6 +54,9 @@ class VpcdBridge:
         self._removing = threading.Event()
         self._greeted = threading.Event()  # vpcd sent its first frame: it serves this card
         self._guard = threading.Lock()
+        self.pulled_out = threading.Event()  # a PulledOut fault took the card out
+        self._mute = False  # the card refused to power on (a RefusesPowerOn fault)
+        self._mute_atr = MUTE_ATR
 
     @property
     def inserted(self) -> bool:
@@ -80,6 +89,8 @@ class VpcdBridge:
             self._sock = sock
             self._removing.clear()
             self._greeted.clear()
+            self.pulled_out.clear()
+            self._mute = False  # a new insertion: the card answers to reset unless its faults say otherwise
             self._thread = threading.Thread(
                 target=self._serve, args=(sock,), name=f"vpcd-card-{self.port}", daemon=True
             )
@@ -129,6 +140,15 @@ class VpcdBridge:
                 if answer is not None:
                     sock.sendall(len(answer).to_bytes(2, "big") + answer)
                 payload = _receive_frame(sock)
+        except CardPulledOutError as exc:
+            if exc.answer is not None:
+                with contextlib.suppress(OSError):
+                    sock.sendall(len(exc.answer).to_bytes(2, "big") + exc.answer)
+            logger.warning("card pulled out of the vpcd reader at %s:%d (fault)", self.host, self.port)
+            self.pulled_out.set()
+            self._removing.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         except (_Closed, OSError) as exc:
             if not self._removing.is_set():
                 logger.warning("vpcd closed the connection of %s:%d: %s", self.host, self.port, exc)
@@ -140,18 +160,32 @@ class VpcdBridge:
             code = payload[0]
             if code == POWER_OFF:
                 self.card.power_off()
-            elif code == POWER_ON:
-                self.card.power_on()
-            elif code == RESET:
-                self.card.reset()
+            elif code in (POWER_ON, RESET):
+                self._power_on(reset=code == RESET)
             elif code == SEND_ATR:
-                return self.card.atr
+                return self._mute_atr if self._mute else self.card.atr
             else:
                 logger.warning("unknown vpcd control code %02X ignored", code)
             return None
         if not payload:
             return None  # nothing to answer (vpcd never sends an empty frame)
-        return self.card.process(payload)  # never empty: always ends with a status word
+        try:
+            return self.card.process(payload)  # never empty: always ends with a status word
+        except PowerOnRefusedError:
+            self._mute = True
+            return self._mute_atr
+
+    def _power_on(self, *, reset: bool) -> None:
+        try:
+            if reset:
+                self.card.reset()
+            else:
+                self.card.power_on()
+            self._mute = False
+        except PowerOnRefusedError:
+            # vpcd asks for the ATR right after powering up; the answer below is what a
+            # mute chip leaves the reader with, so pcscd fails the power-up.
+            self._mute = True
 
 
 def _receive_exactly(sock: socket.socket, count: int) -> bytes:

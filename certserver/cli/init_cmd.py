@@ -4,6 +4,12 @@
 An existing data folder is never overwritten by accident: init refuses unless --force, which
 wipes only what init itself creates (the SQLite file, `ca/`, `cards/`; on PostgreSQL every
 table, by migrating down to an empty schema). A failed init removes what it created.
+
+`--demo --seed N` makes the demo repeatable: the same N gives identical test CA keys, card
+keys, certificate serials, card ids and card files (PIN salts included) and the same database
+content, timestamps aside; everything is dated from 00:00 UTC of the day init runs, so two
+inits on one day are identical byte for byte. Keys from a known seed are known to anyone:
+TEST ONLY, never for production (pki/entropy.py).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING
 from certserver.cli import CliError, settings_from
 from certserver.config import Settings
 from certserver.data_folder import create_private_file, make_private_folder
+from certserver.pki import entropy
 
 if TYPE_CHECKING:  # imported where used at run time (kept lazy for start-up time)
     from certserver.pki.ca import CaBundle
@@ -37,11 +44,20 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--demo", action="store_true", help="add the demo municipalities (取手市, つくば市), residents and card files"
     )
     parser.add_argument("--force", action="store_true", help="wipe an existing database, CA and card files first")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="with --demo: repeatable demo data (the same N gives the same keys, serials and cards; "
+        "dated from today 00:00 UTC). TEST ONLY: keys from a known seed are public",
+    )
     parser.set_defaults(handler=run_init)
 
 
 def run_init(args: argparse.Namespace) -> int:
-    initialise(settings_from(args), demo=args.demo, force=args.force, progress=print)
+    if args.seed is not None and not args.demo:
+        raise CliError("--seed needs --demo: only demo data may come from a known seed")
+    initialise(settings_from(args), demo=args.demo, force=args.force, progress=print, seed=args.seed)
     return 0
 
 
@@ -119,18 +135,33 @@ def _remove_created(settings: Settings, created: list[Path]) -> None:
 
 
 def initialise(
-    settings: Settings, *, demo: bool, force: bool = False, progress: Progress = print, now: datetime | None = None
+    settings: Settings,
+    *,
+    demo: bool,
+    force: bool = False,
+    progress: Progress = print,
+    now: datetime | None = None,
+    seed: int | None = None,
 ) -> InitResult:
     """Create the database at head and the test CAs; with `demo` also the demo registry,
-    card files (+ cards/index.json) and the municipalities' document signers.
+    card files (+ cards/index.json) and the municipalities' document signers. With `seed`,
+    every key, serial and id comes from a generator seeded with it, and `now` defaults to
+    today's 00:00 UTC (repeatable test data: never for production).
 
     Raises CliError (one line for people) when the data folder is already initialised and
     not `force`, or when any step fails (what this call created is removed again)."""
+    if seed is not None:
+        moment = now or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        with entropy.seeded(seed):
+            return _initialise(settings, demo=demo, force=force, progress=progress, moment=moment)
+    return _initialise(settings, demo=demo, force=force, progress=progress, moment=now or datetime.now(UTC))
+
+
+def _initialise(settings: Settings, *, demo: bool, force: bool, progress: Progress, moment: datetime) -> InitResult:
     from sqlalchemy.exc import SQLAlchemyError
 
     from certserver.pki.ca import CaBundle, CaError
 
-    moment = now or datetime.now(UTC)
     existing = _existing(settings)
     if existing and not force:
         raise CliError(
@@ -217,10 +248,10 @@ def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitRe
         progress(f"wrote {result.index} (demo PINs of synthetic people)")
     finally:
         engine.dispose()
-    result.signers = _ensure_document_signers(settings, ca, progress)
+    result.signers = _ensure_document_signers(settings, ca, progress, moment)
 
 
-def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progress) -> list[str]:
+def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progress, moment: datetime) -> list[str]:
     """Each demo municipality's PDF-signing key, certified by the document CA."""
     from sqlalchemy import select
 
@@ -241,7 +272,9 @@ def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progres
         store.ensure_signer(
             code,
             name,
-            functools.partial(ca.issue_document_signing_certificate, municipality_code=code, municipality_name=name),
+            functools.partial(
+                ca.issue_document_signing_certificate, municipality_code=code, municipality_name=name, now=moment
+            ),
             chain=[ca.document_ca.cert],
         )
         progress(f"document signer of {name} ({code}) ready")

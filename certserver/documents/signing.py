@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from certserver.documents.errors import SignerNotFoundError
+from certserver.pki import entropy
 from konbini_common.durable import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -117,11 +118,11 @@ class SignerStore:
                 return
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
-            pades_key = ec.generate_private_key(ec.SECP256R1())
+            pades_key = entropy.ec_p256_key()
             certificate = certify(pades_key.public_key())
             if certificate.public_key() != pades_key.public_key():
                 raise ValueError("the document CA certified another key")
-            qr_key = ed25519.Ed25519PrivateKey.generate()
+            qr_key = entropy.ed25519_key()
             _write_private(folder / PADES_KEY, _pem_key(pades_key))
             _write_private(folder / QR_KEY, _pem_key(qr_key))
             _write_public(

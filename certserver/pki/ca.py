@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
 )
 
-from certserver.pki import profiles
+from certserver.pki import entropy, profiles
 from certserver.pki.profiles import Purpose
 from konbini_common.durable import write_atomic
 
@@ -163,8 +163,8 @@ def _paths(ca_dir: Path, stem: str) -> tuple[Path, Path]:
 def _new_ca_key(purpose: str) -> CertificateIssuerPrivateKeyTypes:
     if purpose == "document":
         # P-256 keeps every PDF signature small and fast; the card CAs stay RSA like J-LIS.
-        return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=profiles.RSA_PUBLIC_EXPONENT, key_size=profiles.RSA_KEY_SIZE)
+        return entropy.ec_p256_key()
+    return entropy.rsa_key(profiles.RSA_KEY_SIZE, profiles.RSA_PUBLIC_EXPONENT)
 
 
 def _load_one(ca_dir: Path, stem: str) -> LoadedCa:

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from certserver.pki import profiles
+from certserver.pki import entropy, profiles
 from certserver.pki.ca import CaBundle
 from certserver.pki.profiles import CardHolder, Purpose
 from konbini_common.japan import JST, age_on
@@ -48,7 +48,7 @@ class CardCredentials:
 
 
 def _new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=profiles.RSA_PUBLIC_EXPONENT, key_size=profiles.RSA_KEY_SIZE)
+    return entropy.rsa_key(profiles.RSA_KEY_SIZE, profiles.RSA_PUBLIC_EXPONENT)
 
 
 def issue_certificate(

@@ -9,7 +9,6 @@ so no certificate made here can pass for a real one.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import string
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from certserver.pki import entropy
 from konbini_common.japan import ERAS, JST, age_on
 
 RSA_KEY_SIZE = 2048  # jpki.md §11.1-11.3: RSA-2048, e=65537 everywhere
@@ -119,7 +119,7 @@ def opaque_common_name(municipality_code: str) -> str:
     Like J-LIS test cards it carries the municipality code (jpki.md §11.2); the rest is random.
     """
     code = municipality_code if len(municipality_code) == 5 and municipality_code.isdigit() else "00000"
-    tail = "".join(secrets.choice(_CN_ALPHABET) for _ in range(10))
+    tail = "".join(entropy.choice(_CN_ALPHABET) for _ in range(10))
     return f"{CN_PREFIX}{code}{tail}"
 
 
@@ -138,7 +138,7 @@ def card_subject(common_name: str, locality: str | None = None) -> x509.Name:
 
 def new_serial_number() -> int:
     """A random positive 64-bit serial (real cards use 4 bytes; more avoids collisions)."""
-    return secrets.randbits(63) | (1 << 62)
+    return entropy.randbits(63) | (1 << 62)
 
 
 def serial_to_hex(serial: int) -> str:
@@ -356,8 +356,14 @@ def build_ca_certificate(
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_crl_distribution_by_name(name), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, _signature_hash(key))
+        .sign(key, _signature_hash(key), ecdsa_deterministic=_deterministic(key))
     )
+
+
+def _deterministic(key: CertificateIssuerPrivateKeyTypes) -> bool | None:
+    """RFC 6979 ECDSA for certificates: the same key and contents give the same bytes (so
+    `init --seed` repeats), and no per-signature randomness can leak the key."""
+    return True if isinstance(key, ec.EllipticCurvePrivateKey) else None
 
 
 def _signature_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256:
@@ -407,7 +413,7 @@ def build_card_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(_authority_key_id(issuer_cert), critical=False)
     )
-    return builder.sign(issuer_key, _signature_hash(issuer_key))
+    return builder.sign(issuer_key, _signature_hash(issuer_key), ecdsa_deterministic=_deterministic(issuer_key))
 
 
 def _authority_key_id(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
@@ -453,5 +459,5 @@ def build_document_signing_certificate(
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOCUMENT_POLICY_OID, None)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(_authority_key_id(issuer_cert), critical=False)
-        .sign(issuer_key, _signature_hash(issuer_key))
+        .sign(issuer_key, _signature_hash(issuer_key), ecdsa_deterministic=_deterministic(issuer_key))
     )

@@ -33,7 +33,7 @@ from certserver.db.models.pki import (
     TrustedCa,
 )
 from certserver.db.models.registry import Municipality, Resident, ResidentCard, ResidentStatus
-from certserver.pki import profiles
+from certserver.pki import entropy, profiles
 from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import CardCredentials, IssuedCertificate, issue_card_credentials
 from certserver.pki.profiles import CardHolder
@@ -244,7 +244,7 @@ def issue_card(
         locality=None if municipality is None else municipality.name_en,
         stay_ends_on=_stay_ends_on(resident),
     )
-    card_id = secrets.token_hex(16)
+    card_id = entropy.token_hex(16)
     card_file = str(out.resolve())
     issued = [c for c in (credentials.auth, credentials.sign) if c is not None]
     for cert in issued:
@@ -262,7 +262,7 @@ def issue_card(
         session.add(_holder_record(cert.serial, card_id, resident))
     session.flush()
     sign = credentials.sign
-    pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin)
+    pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin, salt=entropy.token_bytes)
     try:
         _card_file(ca, resident, holder, credentials, pins, issued_at).save(out, overwrite=overwrite)
     except FileExistsError as exc:

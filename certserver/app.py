@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certserver.api import pki_routes, routes
 from certserver.api.deps import ServiceContext
 from certserver.api.errors import error_body, install_error_handlers
-from certserver.clock import Clock, ServiceClock, host_now, load_clock
+from certserver.clock import Clock, FollowedClock, ServiceClock, host_now, load_clock
 from certserver.config import Settings
 from certserver.data_folder import OpenDataFolderError, check_private
 from certserver.db.session import (
@@ -391,6 +391,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     )
     if clock is None:
         clock = service_clock(settings, factory)
+        if settings.pretend_time is not None:
+            clock = FollowedClock(settings.data_dir, clock)  # `certserver clock forward` moves it
     context = ServiceContext(
         settings=settings,
         session_factory=factory,
@@ -476,8 +478,8 @@ def app_from_environment() -> FastAPI:
     the same one (without that record, from the settings). Raises DeploymentCheckError,
     ClockFileError."""
     settings = Settings()
-    clock = None
+    clock: Clock | None = None
     if settings.pretend_time is not None:
         recorded = load_clock(settings.data_dir)
-        clock = recorded if recorded.pretending else None
+        clock = FollowedClock(settings.data_dir, recorded) if recorded.pretending else None
     return create_app(settings, clock=clock)

@@ -7,13 +7,18 @@ time. With `certserver serve --pretend-time` (demos and training) it runs at a f
 from the host's time; `serve` writes that offset to the data folder (CLOCK_FILE) so that its
 worker processes and the commands run beside it (`certserver card revoke` ...) read the same
 clock. Without it, a card revoked from the shell at the host's time would not be revoked yet
-at an earlier pretended time.
+at an earlier pretended time. A pretending service follows that file while it runs
+(`FollowedClock`): `certserver clock forward` moves every process of a running service and
+the commands beside it at once (a training day jumps to closing time; a test harness lets a
+transaction time out), forward only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,12 +86,64 @@ class ServiceClock:
         return clock
 
 
+class FollowedClock:
+    """A pretending service's clock, following the data folder's clock file: when the file
+    changes (`certserver clock forward`), the next reading uses its offset. It never goes
+    back within a process (a later offset only), so nothing already recorded is overtaken.
+    A file that cannot be read keeps the clock as it was (logged)."""
+
+    def __init__(self, data_dir: Path, start: ServiceClock) -> None:
+        self._data_dir = Path(data_dir)
+        self._path = self._data_dir / CLOCK_FILE
+        self._clock = start
+        self._stamp = self._file_stamp()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            self._follow(stamp)
+        return self._clock()
+
+    @property
+    def offset(self) -> timedelta:
+        return self._clock.offset
+
+    @property
+    def pretending(self) -> bool:
+        return self._clock.pretending
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        # A replacement is a new inode (written atomically), so this sees every change.
+        try:
+            status = os.stat(self._path)
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
+    def _follow(self, stamp: tuple[int, int, int] | None) -> None:
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            if stamp is None:
+                return  # the file went away (the service stopping): keep the clock
+            try:
+                recorded = load_clock(self._data_dir)
+            except ClockFileError as exc:
+                logger.warning("%s; the clock stays where it was", exc)
+                return
+            if recorded.offset > self._clock.offset:
+                self._clock = recorded
+                logger.warning("DEMO CLOCK: moved forward; the service now pretends it is %s", recorded().isoformat())
+
+
 def as_utc(moment: datetime) -> datetime:
     """An aware UTC datetime; a naive one (SQLite gives them back) is taken as UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def save_clock(data_dir: Path, clock: ServiceClock) -> None:
+def save_clock(data_dir: Path, clock: ServiceClock | FollowedClock) -> None:
     """Record `clock` as the service's clock for the commands and workers on `data_dir`: its
     offset in CLOCK_FILE (mode 0600, replaced atomically), or no file for the host's time.
     Raises ClockFileError."""

@@ -6,8 +6,8 @@ clock file, so the handles keep working however many processes the service runs 
 
 The service keeps opening hours; it runs on a pretended clock (`serve --pretend-time`) that
 starts at the next weekday 10:00 JST, so a test does not depend on the hour it runs at.
-Moving the clock restarts the service at the new moment on the same port and data: a running
-service reads its clock offset once, at start.
+Moving the clock is `certserver clock forward`: the running service follows the data folder's
+clock file, without a restart.
 """
 
 from __future__ import annotations
@@ -216,16 +216,21 @@ class KonbiniService:
         self._certserver("municipality", "resume", code)
 
     def move_clock(self, by: dt.timedelta) -> dt.datetime:
-        """Move the service's pretended time forward by `by` (the service restarts on the same
-        port and data: a running service reads its clock at start). Returns the new time.
-        Raises ValueError for a move backwards: the service never goes back before what it
-        has already recorded."""
-        if by < dt.timedelta(0):
-            raise ValueError("the service's clock only moves forward")
-        self._start_at = self.now() + by
-        self.stop()
-        self.start()
+        """Move the service's pretended time forward by `by`, whole seconds
+        (`certserver clock forward`): the running service, every worker and every command on
+        its data folder follow at once. Returns the new time. Raises ValueError for a step
+        under one second or backwards: the service never goes back before what it has
+        already recorded."""
+        seconds = int(by.total_seconds())
+        if seconds < 1:
+            raise ValueError("the service's clock only moves forward, by one second or more")
+        self._certserver("clock", "forward", f"--by={seconds}s")
         return self.now()
+
+    @property
+    def pid(self) -> int | None:
+        """The service's process id while it runs (a harness may kill -9 it to test a crash)."""
+        return None if self._process is None else self._process.pid
 
 
 def copy_data(template: Path, folder: Path) -> Path:

@@ -52,6 +52,7 @@ def _command_modules() -> tuple[ModuleType, ...]:
     from certserver.cli import (
         audit_cmd,  # audit verify
         card_cmd,  # card issue|revoke|list|enroll
+        clock_cmd,  # clock show|forward
         init_cmd,  # init [--demo]
         kiosk_cmd,  # kiosk add|list
         municipality_cmd,  # municipality stop|resume|list
@@ -60,7 +61,17 @@ def _command_modules() -> tuple[ModuleType, ...]:
         verify_cmd,  # verify FILE.pdf | --qr TEXT
     )
 
-    return (init_cmd, serve_cmd, card_cmd, kiosk_cmd, municipality_cmd, audit_cmd, transactions_cmd, verify_cmd)
+    return (
+        init_cmd,
+        serve_cmd,
+        card_cmd,
+        kiosk_cmd,
+        municipality_cmd,
+        clock_cmd,
+        audit_cmd,
+        transactions_cmd,
+        verify_cmd,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -171,3 +171,51 @@ def test_a_restart_with_an_earlier_pretended_time_continues_from_the_last_record
     assert times == sorted(times)
     assert len(started) == 5 and all(before_restart <= at < before_restart + CLOSE for at in started[1:])
     assert "the clock continues from" in log.read_text()
+
+
+# -- moving a running service's clock ---------------------------------------------------------
+
+
+def _expires_at(base: str, credential) -> dt.datetime:  # type: ignore[no-untyped-def]
+    with KioskClient(base, credential) as kiosk:
+        started = kiosk.start()
+    assert started.status_code == 201
+    return dt.datetime.fromisoformat(started.json()["expires_at"])
+
+
+@pytest.mark.slow
+def test_clock_forward_moves_every_worker_of_a_running_service(
+    db_url: str, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trainer jumps a day ahead without a restart: both workers' next transactions are
+    dated a day later, and the step is in the audit log."""
+    data_dir = _data_dir(tmp_path, pki)
+    (credential,) = populated_with_kiosks(db_url, pki, ["K1"])
+    monkeypatch.setenv("CERTSERVER_DATABASE_URL", db_url)
+    pretended = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).replace(microsecond=0)
+    with _serving(data_dir, db_url, pretended, 2, tmp_path / "serve.log") as base:
+        before = _expires_at(base, credential)
+        assert main(["clock", "forward", "--data-dir", str(data_dir), "--by", "1d"]) == 0
+        after = [_expires_at(base, credential) for _ in range(4)]  # fresh connections: both workers
+    assert all(dt.timedelta(days=1) <= moment - before < dt.timedelta(days=1) + CLOSE for moment in after)
+    engine = make_engine(db_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            steps = list(session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "clock_forward")))
+    finally:
+        engine.dispose()
+    assert steps == ['{"by_seconds":86400.0}']
+
+
+def test_clock_forward_refuses_a_service_on_the_hosts_time_and_a_bad_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    assert main(["clock", "forward", "--data-dir", str(data_dir), "--by", "2h"]) == 2
+    assert "only a service started with `serve --pretend-time`" in capsys.readouterr().err
+    for bad in ("-1h", "0m", "soon", "2x"):
+        with pytest.raises(SystemExit) as exited:
+            main(["clock", "forward", "--data-dir", str(data_dir), f"--by={bad}"])
+        assert exited.value.code == 2
+        assert "step" in capsys.readouterr().err

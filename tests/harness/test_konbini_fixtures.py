@@ -53,8 +53,10 @@ def test_moving_the_clock_past_closing_time_closes_the_service(konbini_service, 
     service: KonbiniService = konbini_service
     before = service.now()
     to_midnight = dt.datetime.combine(before.astimezone(JST).date() + dt.timedelta(days=1), dt.time(0, 30), JST)
+    running = service.pid
     moved = service.move_clock(by=to_midnight - before)
     assert moved.astimezone(JST).hour == 0
+    assert service.pid == running is not None  # the same process follows: no restart
     visit = kiosk_driver(virtual_card("toride-0001")).visit("juminhyo")
     assert (visit.status, visit.rule_code) == ("error", "outside_hours"), visit
 

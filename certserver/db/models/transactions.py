@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from certserver.db.base import Base
+from certserver.db.base import Base, UtcDateTime
 
 ID_LENGTH = 64  # secrets.token_urlsafe(32) is 43 characters; room to spare
 
@@ -38,7 +37,7 @@ class Kiosk(Base):
     # that cannot be guessed, and would cost every API call.
     secret_sha256: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class KioskTransaction(Base):
@@ -55,9 +54,9 @@ class KioskTransaction(Base):
     # one process's memory (Takamatsu 2024: several servers).
     open_for_kiosk: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     state: Mapped[str] = mapped_column(String(24))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     card_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Who authenticated (from the card's serial); no foreign key: the record of who came
@@ -79,8 +78,8 @@ class Challenge(Base):
     transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), unique=True)
     kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
     nonce: Mapped[bytes] = mapped_column(LargeBinary(64))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class IssuedDocument(Base):
@@ -102,10 +101,10 @@ class IssuedDocument(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))  # of CertificateContent.canonical_json
     pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # When the kiosk first downloaded the PDF: only a fetched document can have been printed.
-    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class CertificateCounter(Base):
@@ -129,7 +128,7 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     # The transaction the request acted on or started; no foreign key, like the audit log.
     transaction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True, index=True)
 
@@ -140,7 +139,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     action: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(64))
     kiosk_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

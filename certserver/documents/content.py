@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 # The kinds are API codes (the kiosk API's contract); re-exported here for the documents.
 from kioskapi.models import CertificateKind
@@ -175,6 +175,9 @@ class CertificateContent:
     issuer: Issuer
     body: Body
     requester_serial: str = field(default="", compare=False)  # card cert serial, never printed
+    # When the municipality signs it (the PDF signature's time): the service's clock, which a
+    # demo may pretend, not the host's. Not certified content: the date printed is issued_on.
+    signed_at: datetime | None = field(default=None, compare=False)
 
     def subject_names(self) -> tuple[str, ...]:
         """The names of every person the document is about (tests check these)."""
@@ -191,6 +194,7 @@ class CertificateContent:
         """A stable serialisation of the certified content (excluding the requester)."""
         data = asdict(self)
         data.pop("requester_serial", None)
+        data.pop("signed_at", None)
         return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":")).encode()
 
     def content_hash(self) -> bytes:

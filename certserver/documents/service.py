@@ -116,7 +116,7 @@ class DocumentService:
             ) from exc
         qr_text = payload.text()
         rendered = render_pdf(content, layout, qr_text, keywords_for(content, qr_text, content_hash))
-        signed = pades.sign(rendered.pdf)
+        signed = pades.sign(rendered.pdf, content.signed_at)
         logger.info("certificate %s rendered (%d pages)", content.certificate_number, rendered.pages)
         return RenderedDocument(
             certificate_number=content.certificate_number,

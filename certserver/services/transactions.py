@@ -462,7 +462,9 @@ class TransactionService:
         issuer_code = prepared.content.issuer.code
         numbers = self._allocate_numbers(session, issuer_code, prepared.copies)
         contents = [
-            dataclasses.replace(prepared.content, certificate_number=number, requester_serial=tx.card_serial)
+            dataclasses.replace(
+                prepared.content, certificate_number=number, requester_serial=tx.card_serial, signed_at=now
+            )
             for number in numbers
         ]
         documents = [

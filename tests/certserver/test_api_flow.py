@@ -4,7 +4,9 @@ refuses out of order."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import re
 
 import api_support
 import httpx
@@ -84,3 +86,16 @@ def test_a_printed_certificate_verifies_and_one_of_a_cancelled_transaction_is_wi
 
     assert verify(printed_pdf)["status"] == "valid"
     assert verify(cancelled_pdf)["status"] == "revoked_or_withdrawn"
+
+
+def test_the_pdf_signature_is_dated_by_the_services_clock_not_the_hosts(service: Service) -> None:
+    """The service lives in its own time (a pretended day in demos and tests): the
+    signature's time matches the date printed on the certificate, not the host's clock."""
+    with service.kiosk("K1") as kiosk:
+        tx_id, _ordered = kiosk.paid(service.pki.cards["toride-000"])
+        ordered_at = service.clock()
+        (pdf,) = kiosk.download_all(tx_id)
+    signed = re.search(rb"/M \(D:(\d{14})\+00'00'\)", pdf)
+    assert signed is not None
+    assert signed.group(1).decode() == ordered_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+    assert abs(ordered_at - dt.datetime.now(dt.UTC)) > dt.timedelta(hours=1)  # the clocks differ: the test can tell

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,22 +70,13 @@ def konbini_demo_data(tmp_path_factory: pytest.TempPathFactory, pytestconfig: py
 
 
 def _postgres_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from konbini_testkit.postgres import scratch_database
 
     base = os.environ.get(POSTGRES_VARIABLE)
     if not base:
         pytest.skip(NO_POSTGRES)
-    name = f"konbini_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(base, "konbini_") as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,18 +15,18 @@ import shutil
 import subprocess
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from konbini_testkit.postgres import drop_database, scratch_database
 from konbini_testkit.processkit import vpcd_lock
 from konbini_testkit.vpcd import VPCD_PORTS, VpcdSlot
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 
 def _pcscd_ready() -> bool:
@@ -127,26 +127,8 @@ def _postgres_template() -> Iterator[str]:
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade_to_head(url)
     yield name
-    _drop_database(admin, name)
+    drop_database(admin, name)
     admin.dispose()
-
-
-def _drop_database(admin: Engine, name: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    # WITH (FORCE) cannot end a backend of another role (an autovacuum worker that has just
-    # started on the new database, say): that raises InsufficientPrivilege, so wait and retry.
-    for attempt in range(20):
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except DBAPIError:
-            if attempt == 19:
-                warnings.warn(f"test database {name} could not be dropped", stacklevel=1)
-                return
-            time.sleep(0.25)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -158,18 +140,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     template_name: str = request.getfixturevalue("_postgres_template")
     base = _postgres_admin_url()
     assert base is not None
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_database(admin, name)
-        admin.dispose()
+    with scratch_database(base, "t_", template=template_name) as url:
+        yield url

@@ -7,14 +7,12 @@ import json
 import os
 import re
 import stat
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from certserver.cli import CliError, main
 from certserver.cli.init_cmd import initialise
@@ -26,6 +24,7 @@ from certserver.demo.cards import read_index
 from certserver.documents.signing import SignerStore
 from certserver.services.ordering import RuleViolation, menu_for
 from certserver.services.rules.violations import kiosk_facing
+from konbini_testkit.postgres import scratch_database
 
 REFUSAL_CODE = re.compile(r"^[a-z_0-9]+$")
 
@@ -172,16 +171,8 @@ def empty_postgres_url() -> Iterator[str]:
         if os.environ.get("KONBINI_REQUIRE_POSTGRES") == "1":
             pytest.fail("CERTSERVER_TEST_POSTGRES_URL is not set")
         pytest.skip("CERTSERVER_TEST_POSTGRES_URL is not set")
-    name = f"i_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(base, "i_") as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -4,7 +4,6 @@ SQLite and PostgreSQL, and can be undone."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from certserver.db.models import Base
 from certserver.db.session import alembic_config, make_engine
+from konbini_testkit.postgres import scratch_database
 
 REGISTRY_TABLES = frozenset(
     {
@@ -47,16 +46,8 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         if os.environ.get("KONBINI_REQUIRE_POSTGRES") == "1":
             pytest.fail("CERTSERVER_TEST_POSTGRES_URL is not set")
         pytest.skip("CERTSERVER_TEST_POSTGRES_URL is not set")
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(base, "m_") as url:
+        yield url
 
 
 def _registry_diff(url: str) -> list[object]:

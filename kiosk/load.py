@@ -104,13 +104,14 @@ def read_credentials(path: Path) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise LoadError(f"{path} is not UTF-8 text") from None
     pairs = []
-    for line in lines:
-        line = line.strip().removeprefix("KIOSK_CREDENTIAL=")
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip().removeprefix("KIOSK_CREDENTIAL=")
         if not line or line.startswith("#"):
             continue
         kiosk_id, sep, secret = line.partition(":")
         if not sep or not kiosk_id or not secret:
-            raise LoadError(f"{path}: a line is not id:secret")
+            # The line's number, never its text: it may hold a secret.
+            raise LoadError(f"{path}: line {number} is not id:secret")
         pairs.append((kiosk_id, secret))
     return pairs
 

@@ -28,11 +28,11 @@ from kiosk.payment import CashError
 from kiosk.screens import screen_for
 from kiosk.screens.base import StepScreen
 from kiosk.screens.operator import (
-    CardTray,
     OperatorLoginScreen,
     OperatorScreen,
     PaperLoaded,
     demo_cards,
+    tray_for,
 )
 from kiosk.widgets.status import CardStatus, Countdown
 
@@ -80,7 +80,7 @@ class KioskApp(App[None]):
         self._tick_seconds = tick_seconds
         self._shown: tuple[object, ...] | None = None
         self._operator_open = False
-        self.tray = CardTray(devices.settings.vpcd_port)
+        self.tray = tray_for(devices.runner.reader, devices.settings.vpcd_port)
         self._stop = threading.Event()
 
     # -- life cycle ----------------------------------------------------------------------
@@ -151,6 +151,12 @@ class KioskApp(App[None]):
     @on(StepScreen.Acted)
     def _acted(self, message: StepScreen.Acted) -> None:
         self.feed(message.event)
+
+    @on(StepEntered)
+    def _log_step(self, message: StepEntered) -> None:
+        # The step's name only (no person's data): an operator or a browser test follows
+        # a kiosk session by its log.
+        logger.info("screen %s", message.step.value)
 
     @on(PaperLoaded)
     def _paper(self, message: PaperLoaded) -> None:

@@ -23,6 +23,9 @@ class StepScreen(Screen[None]):
 
     step: ClassVar[f.Step]
     cancellable: ClassVar[bool] = True
+    # The first focusable match gets the focus when the screen appears: each screen names
+    # its main button, so Enter (a keyboard, a kiosk's hardware key) works without Tab.
+    AUTO_FOCUS: ClassVar[str | None] = ""
 
     class Acted(Message):
         """The person did something the flow must hear about."""

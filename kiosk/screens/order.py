@@ -19,6 +19,7 @@ def kind_title(language: str, kind: str) -> str:
 
 class MunicipalityScreen(StepScreen):
     step = f.Step.MUNICIPALITY
+    AUTO_FOCUS = ".choice"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         assert self.flow.menu is not None
@@ -42,6 +43,7 @@ class MunicipalityScreen(StepScreen):
 
 class CertificateScreen(StepScreen):
     step = f.Step.CERTIFICATE
+    AUTO_FOCUS = ".choice"  # the main button: Enter works without Tab
 
     def _offers(self) -> tuple[Offer, ...]:
         municipality = self.flow.selection.municipality
@@ -71,6 +73,7 @@ class CertificateScreen(StepScreen):
 
 class PersonsScreen(StepScreen):
     step = f.Step.PERSONS
+    AUTO_FOCUS = "#next"  # the main button: Enter works without Tab
 
     def _offer(self) -> Offer:
         assert self.flow.selection.offer is not None
@@ -126,6 +129,7 @@ class PersonsScreen(StepScreen):
 
 class CopiesScreen(StepScreen):
     step = f.Step.COPIES
+    AUTO_FOCUS = "#next"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("copies.count", copies=self.flow.selection.copies), id="copies", classes="big")
@@ -147,6 +151,7 @@ class CopiesScreen(StepScreen):
 
 class ConfirmScreen(StepScreen):
     step = f.Step.CONFIRM
+    AUTO_FOCUS = "#confirm"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         selection = self.flow.selection

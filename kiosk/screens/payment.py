@@ -17,6 +17,7 @@ class OrderingScreen(BusyScreen):
 
 class PaymentScreen(StepScreen):
     step = f.Step.PAYMENT
+    AUTO_FOCUS = ".cash"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("payment.fee", fee=self.flow.fee_yen), id="fee", classes="big")

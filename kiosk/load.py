@@ -154,20 +154,30 @@ def _output(out: Path | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class _Progress:
+class Progress:
+    """How far a load run is: a bar redrawn in place on a terminal, and plain lines at every
+    tenth (and the end) otherwise, so a log file or CI output gets no carriage returns."""
+
     def __init__(self, stream: TextIO | None, total: int) -> None:
         self.stream, self.total, self.done = stream, total, 0
+        self._tty = stream is not None and stream.isatty()
         self._lock = threading.Lock()
 
     def step(self) -> None:
         with self._lock:
             self.done += 1
-            if self.stream is not None and (self.done == self.total or self.done % max(1, self.total // 50) == 0):
+            if self.stream is None:
+                return
+            last = self.done == self.total
+            if self._tty and (last or self.done % max(1, self.total // 50) == 0):
                 filled = int(30 * self.done / self.total)
                 self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-                if self.done == self.total:
-                    self.stream.write("\n")
-                self.stream.flush()
+                self.stream.write("\n" if last else "")
+            elif not self._tty and (last or self.done % max(1, self.total // 10) == 0):
+                self.stream.write(f"kiosk load: {self.done}/{self.total} visits ({100 * self.done // self.total}%)\n")
+            else:
+                return
+            self.stream.flush()
 
 
 def run_load(
@@ -196,7 +206,7 @@ def run_load(
         jobs.put(number)
     lock = threading.Lock()
     results: list[tuple[VisitResult, float, DemoCardEntry]] = []
-    bar = _Progress(progress, transactions)
+    bar = Progress(progress, transactions)
 
     def kiosk_worker(index: int, kiosk_id: str, secret: str, folder: Path) -> None:
         client = ServiceClient(ClientSettings(settings.server_url, kiosk_id, secret, timeout))

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -34,6 +34,7 @@ from kiosk.screens.operator import (
     demo_cards,
     tray_for,
 )
+from kiosk.theme import KONBINI_THEME
 from kiosk.widgets.status import CardStatus, Countdown
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,17 @@ class KioskApp(App[None]):
         self._operator_open = False
         self.tray = tray_for(devices.runner.reader, devices.settings.vpcd_port)
         self._stop = threading.Event()
+        self.register_theme(KONBINI_THEME)
+        self.theme = KONBINI_THEME.name
 
     # -- life cycle ----------------------------------------------------------------------
+    COMPACT_ROWS = 30  # below this many rows (80x24 ...) titles lose their spacing, not the keypad its keys
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < self.COMPACT_ROWS, "-compact")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.height < self.COMPACT_ROWS, "-compact")
         self.flow.handle(f.PaperChanged(self.devices.runner.printer.sheets))
         self._shown = self._view_key()
         self.push_screen(screen_for(self.flow))

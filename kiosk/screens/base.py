@@ -15,7 +15,8 @@ from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.i18n import has, text
-from kiosk.widgets.status import CardAlarm, CardStatus, Countdown
+from kiosk.theme import PHASES, phase_of
+from kiosk.widgets.status import CardAlarm, CardStatus, Countdown, StepIndicator
 
 
 class StepScreen(Screen[None]):
@@ -53,6 +54,9 @@ class StepScreen(Screen[None]):
                 yield Static(self.t("app.title"), id="brand")
                 yield CardStatus(self.language, self.flow.card_present, id="card-status")
                 yield Countdown(self.language, id="countdown")
+            phase = phase_of(self.step)
+            if phase is not None:
+                yield StepIndicator(self.language, [self.t(key) for key, _steps in PHASES], phase, id="phases")
             yield Static(self.t(f"{self.step.value}.title"), id="title")
             if self.flow.card_left_behind:
                 yield CardAlarm(self.language, id="card-alarm")

@@ -1,0 +1,78 @@
+"""The kiosk looks and behaves like a store's machine: its own bright theme, where the visit
+is (the step indicator), a centred PIN pad, and the main button of each screen focused so
+that Enter works without Tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_kiosk_screens import kiosk_at
+from textual.widgets import Static
+
+from kiosk.widgets.keypad import Keypad
+
+pytestmark = pytest.mark.anyio
+
+MAIN_BUTTON = {
+    "start": "gyosei",
+    "service_menu": "certificates",
+    "language": "lang-ja",
+    "terms": "accept",
+    "municipality": "municipality-0",
+    "certificate": "kind-juminhyo",
+    "persons": "next",
+    "copies": "next",
+    "confirm": "confirm",
+    "payment": "cash-10",
+    "take_items": "acknowledge",
+    "pin": "keypad",
+    "place_card_left_behind": "use-card",
+    "refused_under_15": "acknowledge",
+}
+
+
+@pytest.mark.parametrize(("name", "main"), MAIN_BUTTON.items())
+async def test_each_screen_focuses_its_main_button(name: str, main: str, tmp_path: Path) -> None:
+    app = kiosk_at(name, "ja", tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app._sync()
+        await pilot.pause()
+        assert app.screen.focused is not None and app.screen.focused.id == main
+
+
+@pytest.mark.parametrize(
+    ("name", "current"),
+    [("pin", 0), ("certificate", 1), ("confirm", 2), ("payment", 3), ("take_items", 4), ("start", None)],
+)
+async def test_the_step_indicator_marks_the_current_phase_and_ticks_the_ones_behind(
+    name: str, current: int | None, tmp_path: Path
+) -> None:
+    app = kiosk_at(name, "en", tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._sync()
+        await pilot.pause()
+        assert app.theme == "konbini" and not app.current_theme.dark
+        phases = list(app.screen.query(".phase").results(Static))
+        if current is None:
+            assert phases == []  # before the visit proper: no phases to show
+            return
+        assert len(phases) == 5
+        for index, phase in enumerate(phases):
+            state = "done" if index < current else "current" if index == current else "todo"
+            assert phase.has_class(state), f"phase {index} is not {state}"
+        assert str(phases[current].render()).startswith(f"{current + 1} ")
+        assert all(str(p.render()).startswith("✓") for p in phases[:current])
+
+
+async def test_the_pin_pad_stands_in_the_middle_with_big_keys_on_a_large_screen(tmp_path: Path) -> None:
+    app = kiosk_at("pin", "ja", tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        app._sync()
+        await pilot.pause()
+        keypad = app.screen.query_one(Keypad)
+        layout = app.screen.query_one("#pin-layout")
+        left = keypad.region.x - layout.region.x
+        right = layout.region.right - app.screen.query_one("#pin-info").region.right
+        assert left > 10 and abs(left - right) <= 2  # centred, not pinned to the left
+        assert app.screen.query_one("#digit-5").region.height >= 4

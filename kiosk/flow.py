@@ -548,6 +548,12 @@ class KioskFlow:
             self._enter(Step.CERTIFICATE)
         elif event == Pressed(Action.WHOLE_HOUSEHOLD) and offer.whole_household_allowed:
             selection.whole_household = not selection.whole_household
+            # The box stands for its members: ticking it ticks everyone, unticking it leaves
+            # the requester, so a person then unticked is taken out of everyone, not chosen alone.
+            everyone = [p.person_id for p in offer.persons]
+            selection.person_ids = (
+                everyone if selection.whole_household else [p.person_id for p in offer.persons if p.is_requester]
+            )
         elif isinstance(event, PersonToggled):
             if any(p.person_id == event.person_id for p in offer.persons):
                 if event.person_id in selection.person_ids:

@@ -24,8 +24,9 @@ from textual.widgets import Button, Input, Static
 from kiosk.card import CardReader, TrayReader
 from kiosk.config import CodeCheck, KioskDevices, OperatorCode
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
-from kiosk.i18n import text
+from kiosk.i18n import has, text
 from konbini_common.cardfile import CardFileError
+from konbini_common.japan import JST
 
 if TYPE_CHECKING:  # imported at run time where a card is placed
     from cardreader.virtualcard import VpcdBridge
@@ -42,6 +43,15 @@ def demo_cards(folder: Path | None) -> list[DemoCardEntry]:
     except DemoIndexError as exc:
         logger.warning("%s", exc)
         return []
+
+
+def outcome_words(language: str, code: str) -> str:
+    """A visit's outcome as the operator reads it: the kiosk's words for the failure or the
+    rule, with the code beside them (what the service's records and logs say)."""
+    for key in (f"operator.outcome_{code}", f"failure.{code}", f"refusal.{code}"):
+        if has(language, key):
+            return f"{text(language, key)} ({code})"
+    return code
 
 
 class CardTray(ABC):
@@ -195,8 +205,8 @@ class OperatorScreen(ModalScreen[None]):
                 yield Static(
                     self.t(
                         "operator.outcome",
-                        at=f"{outcome.at:%H:%M:%S}",
-                        outcome=outcome.outcome,
+                        at=f"{outcome.at.astimezone(JST):%H:%M:%S}",
+                        outcome=outcome_words(self.language, outcome.outcome),
                         transaction=(outcome.transaction_id or "-")[:8],
                         fee=outcome.fee_yen,
                     ),

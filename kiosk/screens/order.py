@@ -17,6 +17,14 @@ def kind_title(language: str, kind: str) -> str:
     return text(language, key) if has(language, key) else kind
 
 
+def whole_label_key(kind: str) -> str:
+    """The words of the "everyone" box: a 住民票's 世帯全員 (the household) is not the
+    people of a 戸籍 or its 附票 (a family register is not a household)."""
+    if kind == "koseki_fuhyo":
+        return "persons.whole_fuhyo"
+    return "persons.whole_koseki" if kind.startswith("koseki") else "persons.whole_household"
+
+
 class MunicipalityScreen(StepScreen):
     step = f.Step.MUNICIPALITY
     AUTO_FOCUS = ".choice"  # the main button: Enter works without Tab
@@ -83,7 +91,7 @@ class PersonsScreen(StepScreen):
         offer = self._offer()
         selection = self.flow.selection
         if offer.whole_household_allowed:
-            yield Checkbox(self.t("persons.whole_household"), selection.whole_household, id="whole-household")
+            yield Checkbox(self.t(whole_label_key(offer.kind)), selection.whole_household, id="whole-household")
         for index, person in enumerate(offer.persons):
             yield Checkbox(
                 self.t("persons.person", name=person.name, relationship=person.relationship),
@@ -133,6 +141,10 @@ class CopiesScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("copies.count", copies=self.flow.selection.copies), id="copies", classes="big")
+        if self.flow.selection.offer is not None:
+            yield Static(
+                self.t("copies.limit", max=self.flow.selection.offer.max_copies), id="copies-limit", classes="hint"
+            )
         yield Button(self.t("copies.more"), id="more", classes="choice")
         yield Button(self.t("copies.fewer"), id="fewer", classes="choice")
 

@@ -24,6 +24,7 @@ class PaymentScreen(StepScreen):
         yield Static("", id="paid")
         yield Static("", id="remaining")
         yield Static(self.t("payment.hint"), classes="hint")
+        yield Static(self.t("payment.cancel_returns"), id="cancel-returns", classes="hint")
         with Horizontal(id="cash"):
             for amount in f.DENOMINATIONS:
                 yield Button(self.t("payment.insert", amount=amount), id=f"cash-{amount}", classes="cash")

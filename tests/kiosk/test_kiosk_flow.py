@@ -289,6 +289,24 @@ def test_whole_household_replaces_the_chosen_persons() -> None:
     assert order.whole_household and order.person_ids == ()
 
 
+def test_the_whole_household_box_ticks_its_members_and_a_person_unticked_after_it_leaves_the_others() -> None:
+    flow = new_flow()
+    to_remove_card(flow)
+    flow.handle(f.CardRemoved())
+    flow.handle(f.MunicipalityChosen("08217", "jushochi"))
+    flow.handle(f.CertificateChosen("juminhyo"))
+    assert flow.selection.offer is not None
+    everyone = [p.person_id for p in flow.selection.offer.persons]
+    assert len(everyone) > 1
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))
+    assert flow.selection.whole_household and flow.selection.person_ids == everyone
+    flow.handle(f.PersonToggled(everyone[-1]))
+    assert not flow.selection.whole_household and flow.selection.person_ids == everyone[:-1]
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))  # unticked again: back to the requester
+    assert flow.selection.person_ids == ["p1"]
+
+
 def test_no_person_chosen_cannot_go_on() -> None:
     flow = new_flow()
     to_remove_card(flow)

@@ -76,3 +76,34 @@ async def test_the_pin_pad_stands_in_the_middle_with_big_keys_on_a_large_screen(
         right = layout.region.right - app.screen.query_one("#pin-info").region.right
         assert left > 10 and abs(left - right) <= 2  # centred, not pinned to the left
         assert app.screen.query_one("#digit-5").region.height >= 4
+
+
+def test_the_everyone_box_of_a_family_register_or_its_fuhyo_is_not_called_the_household() -> None:
+    from kiosk.i18n import text
+    from kiosk.screens.order import whole_label_key
+
+    assert text("ja", whole_label_key("juminhyo")) == "世帯全員"
+    assert text("ja", whole_label_key("koseki_fuhyo")) == "附票に記載の全員"
+    assert text("ja", whole_label_key("koseki_zenbu")) == "戸籍に記載の全員"
+    assert "household" not in text("en", whole_label_key("koseki_fuhyo"))
+
+
+async def test_the_copies_screen_states_the_limit_and_the_payment_screen_that_cancel_returns_the_money(
+    tmp_path: Path,
+) -> None:
+    from kiosk.i18n import text
+
+    app = kiosk_at("copies", "en", tmp_path / "copies")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._sync()
+        await pilot.pause()
+        offer = app.flow.selection.offer
+        assert offer is not None
+        limit = str(app.screen.query_one("#copies-limit", Static).render())
+        assert limit == text("en", "copies.limit", max=offer.max_copies) and str(offer.max_copies) in limit
+    app = kiosk_at("payment", "ja", tmp_path / "payment")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._sync()
+        await pilot.pause()
+        assert "お返しします" in str(app.screen.query_one("#cancel-returns", Static).render())
+    assert "印刷します" in text("ja", "terms.body") and "手数料はお支払いの後に印刷" not in text("ja", "terms.body")

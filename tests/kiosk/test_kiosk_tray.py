@@ -98,3 +98,19 @@ async def test_a_card_file_that_cannot_be_read_is_reported_in_words_and_nothing_
         assert "カードファイルを読めません" in error
         assert "なし" in str(app.screen.query_one("#tray-current", Static).render())
         assert app.tray.current is None and not app.devices.runner.reader.card_present()
+
+
+async def test_the_operator_panel_lists_outcomes_in_words_at_japan_time(service: Service, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from kiosk.runner import Outcome
+
+    app = _tray_kiosk(service, tmp_path, service.data_dir / "cards")
+    outcomes = app.devices.runner.outcomes
+    outcomes.appendleft(Outcome(dt.datetime(2026, 12, 7, 1, 0, 5, tzinfo=dt.UTC), "issued", "a" * 32, 300))
+    outcomes.appendleft(Outcome(dt.datetime(2026, 12, 7, 14, 59, 0, tzinfo=dt.UTC), "under_15", None, 0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open_panel(pilot)
+        lines = [str(widget.render()) for widget in app.screen.query(".outcome").results(Static)]
+    assert lines[0].startswith("23:59:00（日本時間）") and "(under_15)" in lines[0] and "15歳未満" in lines[0]
+    assert lines[1].startswith("10:00:05（日本時間）") and "交付済み (issued)" in lines[1]

@@ -183,6 +183,7 @@ class KioskApp(App[None]):
             flow.tries_left if flow.step is f.Step.PIN else None,
             flow.pin_error,
             flow.card_left_behind,
+            flow.out_of_paper if flow.step is f.Step.SERVICE_MENU else None,
         )
 
     def _sync(self) -> None:

@@ -462,8 +462,14 @@ class KioskFlow:
             self._enter(Step.SERVICE_MENU)
         return []
 
+    @property
+    def out_of_paper(self) -> bool:
+        """The printer has reported an empty tray: no visit may start (the person would
+        enter a PIN and choose, only to hear at the end that nothing can be printed)."""
+        return self.paper_sheets == 0
+
     def _on_service_menu(self, event: Event) -> list[Effect]:
-        if event == Pressed(Action.CERTIFICATES):
+        if event == Pressed(Action.CERTIFICATES) and not self.out_of_paper:
             self._enter(Step.LANGUAGE)
         elif event == Pressed(Action.BACK):
             self._reset()

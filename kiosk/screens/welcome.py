@@ -29,7 +29,17 @@ class ServiceMenuScreen(StepScreen):
     AUTO_FOCUS = "#certificates"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
-        yield Button(self.t("service_menu.certificates"), id="certificates", variant="primary", classes="choice")
+        out_of_paper = self.flow.out_of_paper
+        yield Button(
+            self.t("service_menu.certificates"),
+            id="certificates",
+            variant="primary",
+            classes="choice",
+            disabled=out_of_paper,
+        )
+        if out_of_paper:
+            # Said before the visit starts, not after a PIN and the choices.
+            yield Static(self.t("service_menu.out_of_paper"), id="certificates-why", classes="warning")
         yield Button(
             self.t("service_menu.honseki_registration"), id="honseki-registration", classes="choice", disabled=True
         )

@@ -18,7 +18,7 @@ from appkit import (
 )
 from servicekit import Service
 from sqlalchemy import select
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from kiosk import flow as f
@@ -339,9 +339,11 @@ async def test_cancelling_the_payment_returns_the_money(service: Service, tmp_pa
     assert not kiosk.printed.exists()
 
 
-async def test_the_operator_can_empty_the_paper_and_the_next_order_is_refused_before_payment(
+async def test_out_of_paper_is_said_when_a_visit_starts_and_a_refill_lets_it_through(
     service: Service, tmp_path: Path
 ) -> None:
+    """The operator empties the paper: 証明書交付サービス is unavailable and says why before
+    any PIN or choice; after a refill the whole visit goes through."""
     kiosk = make_kiosk(service, "toride-0001", tmp_path)
     app = kiosk.app
     async with app.run_test(size=SIZE) as pilot:
@@ -357,15 +359,25 @@ async def test_the_operator_can_empty_the_paper_and_the_next_order_is_refused_be
         await until_true(pilot, lambda: app.devices.runner.printer.sheets == 0 and app.flow.paper_sheets == 0)
         await click(pilot, "#operator-close")
         await until(pilot, f.Step.START)
+        await click(pilot, "#gyosei")
+        await until(pilot, f.Step.SERVICE_MENU)
+        assert app.screen.query_one("#certificates", Button).disabled
+        assert "用紙切れ" in str(app.screen.query_one("#certificates-why", Static).render())
+        app.feed(f.Pressed(f.Action.CERTIFICATES))  # a press that gets through anyway
+        await pilot.pause()
+        assert app.flow.step is f.Step.SERVICE_MENU
+        await pilot.press("f12")
+        await pilot.pause()
+        await pilot.press(*"8642", "enter")
+        await pilot.pause(0.2)
+        await click(pilot, "#paper-refill")
+        await click(pilot, "#operator-close")
+        await until_true(pilot, lambda: not app.screen.query_one("#certificates", Button).disabled)
+        await click(pilot, "#back")
+        await until(pilot, f.Step.START)
         await to_municipality(pilot, kiosk, service.card("toride-0001").pin)
         await choose(pilot, app, "inkan")
         await until(pilot, f.Step.COPIES)
-        await click(pilot, "#next")
-        await until(pilot, f.Step.CONFIRM)
-        await click(pilot, "#confirm")
-        await until(pilot, f.Step.FAILED)
-        assert app.flow.failure is f.Failure.PRINTER_OUT_OF_PAPER
-        assert app.devices.runner.acceptor.cash_box_yen == 0
 
 
 @pytest.fixture

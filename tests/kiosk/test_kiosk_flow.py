@@ -612,3 +612,14 @@ def test_a_card_placed_at_the_start_screen_is_read_for_that_visit() -> None:
         flow.handle(event)
     effects = flow.handle(f.Pressed(f.Action.ACCEPT))
     assert any(isinstance(e, f.ReadCard) for e in effects)
+
+
+def test_an_empty_paper_tray_stops_a_visit_before_it_starts_and_a_refill_lets_it_start() -> None:
+    flow = new_flow()
+    flow.handle(f.PaperChanged(0))
+    flow.handle(f.Pressed(f.Action.GYOSEI))
+    flow.handle(f.Pressed(f.Action.CERTIFICATES))
+    assert flow.step is f.Step.SERVICE_MENU and flow.out_of_paper
+    flow.handle(f.PaperChanged(500))
+    flow.handle(f.Pressed(f.Action.CERTIFICATES))
+    assert flow.step is f.Step.LANGUAGE

@@ -38,3 +38,11 @@ def text(language: str, key: str, **values: object) -> str:
 
 def has(language: str, key: str) -> bool:
     return key in catalogue(language)
+
+
+def localised(language: str, group: str, value: str) -> str:
+    """A word the service sends in Japanese (a municipality's name, a relationship 続柄) in
+    `language`: the catalogue's `group.value` with the Japanese beside it, or the value
+    itself where the catalogue has none (always so in Japanese)."""
+    key = f"{group}.{value}"
+    return f"{text(language, key)} ({value})" if has(language, key) else value

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Static
 
 from kiosk import flow as f
-from kiosk.i18n import has, text
+from kiosk.i18n import has, localised, text
 from kiosk.models import Offer
 from kiosk.screens.base import StepScreen
 
@@ -32,7 +32,8 @@ class MunicipalityScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         assert self.flow.menu is not None
         for index, municipality in enumerate(self.flow.menu.municipalities):
-            label = self.t(f"municipality.{municipality.role.value}", name=municipality.name)
+            name = localised(self.language, "place", municipality.name)
+            label = self.t(f"municipality.{municipality.role.value}", name=name)
             if not municipality.open:
                 label = self.t("municipality.closed", name=label)
             yield Button(
@@ -94,7 +95,11 @@ class PersonsScreen(StepScreen):
             yield Checkbox(self.t(whole_label_key(offer.kind)), selection.whole_household, id="whole-household")
         for index, person in enumerate(offer.persons):
             yield Checkbox(
-                self.t("persons.person", name=person.name, relationship=person.relationship),
+                self.t(
+                    "persons.person",
+                    name=person.name,
+                    relationship=localised(self.language, "relationship", person.relationship),
+                ),
                 person.person_id in selection.person_ids,
                 id=f"person-{index}",
                 classes="person",
@@ -170,7 +175,9 @@ class ConfirmScreen(StepScreen):
         assert selection.offer is not None and selection.municipality is not None
         offer = selection.offer
         yield Static(self.t("confirm.certificate", title=kind_title(self.language, offer.kind)))
-        yield Static(self.t("confirm.municipality", name=selection.municipality.name))
+        yield Static(
+            self.t("confirm.municipality", name=localised(self.language, "place", selection.municipality.name))
+        )
         if selection.whole_household:
             yield Static(self.t("confirm.whole_household"))
         elif offer.persons:

@@ -107,3 +107,29 @@ async def test_the_copies_screen_states_the_limit_and_the_payment_screen_that_ca
         await pilot.pause()
         assert "お返しします" in str(app.screen.query_one("#cancel-returns", Static).render())
     assert "印刷します" in text("ja", "terms.body") and "手数料はお支払いの後に印刷" not in text("ja", "terms.body")
+
+
+async def test_english_mode_translates_municipality_names_and_relationships_and_the_first_screens_are_bilingual(
+    tmp_path: Path,
+) -> None:
+    from textual.widgets import Button, Checkbox
+
+    app = kiosk_at("municipality", "en", tmp_path / "municipality")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app._sync()
+        await pilot.pause()
+        labels = [str(b.label) for b in app.screen.query(".choice").results(Button)]
+        assert any("Toride City (取手市)" in label for label in labels), labels
+    app = kiosk_at("persons", "en", tmp_path / "persons")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app._sync()
+        await pilot.pause()
+        people = [str(box.label) for box in app.screen.query(".person").results(Checkbox)]
+        assert people and all(
+            any(word in label for word in ("self", "wife", "child", "son", "daughter", "head")) for label in people
+        ), people
+    app = kiosk_at("start", "ja", tmp_path / "start")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._sync()
+        await pilot.pause()
+        assert "Government services" in str(app.screen.query_one("#gyosei", Button).label)

@@ -35,6 +35,7 @@ from kiosk.effects import (
     FetchDocuments,
     PlaceOrder,
     PrintDocuments,
+    PrintReceipt,
     ReadCard,
     RecordPayment,
     ReportPrinted,
@@ -220,6 +221,7 @@ __all__ = [
     "PrintDocuments",
     "PrintFailed",
     "PrintProgressed",
+    "PrintReceipt",
     "Printed",
     "ReadCard",
     "Receipt",
@@ -742,6 +744,17 @@ class KioskFlow:
         effects.append(CollectCash(0, self.fee_yen, self.change_yen))
         effects.append(VisitEnded(0, "issued", self.transaction_id, self.fee_yen, self.paid_yen, self.change_yen))
         assert self.selection.offer is not None
+        effects.append(
+            PrintReceipt(
+                0,
+                self.transaction_id,
+                self.selection.offer.kind,
+                self.selection.copies,
+                self.fee_yen,
+                self.paid_yen,
+                self.change_yen,
+            )
+        )
         receipt = Receipt(
             self.selection.offer.kind, self.selection.copies, self.fee_yen, self.paid_yen, self.change_yen
         )

@@ -16,6 +16,7 @@ from appkit import (
     until,
     until_true,
 )
+from pypdf import PdfReader
 from servicekit import Service
 from sqlalchemy import select
 from textual.widgets import Button, Static
@@ -84,8 +85,13 @@ async def test_the_whole_visit_issues_each_certificate_type(
         await until(pilot, f.Step.TAKE_ITEMS)
         assert app.flow.receipt is not None and app.flow.receipt.change_yen == 1000 - fee
         assert not app.flow.holds_personal_data
+        # The certificate and, beside it, the 利用明細 (receipt) with the fee and the change
+        # (printed by a worker while this screen shows).
+        await until_true(pilot, lambda: (kiosk.printed / f"{transaction_id}-receipt.pdf").exists())
         printed = sorted(kiosk.printed.iterdir())
-        assert [p.name for p in printed] == [f"{transaction_id}-1.pdf"]
+        assert [p.name for p in printed] == [f"{transaction_id}-1.pdf", f"{transaction_id}-receipt.pdf"]
+        receipt = PdfReader(printed[1]).pages[0].extract_text()
+        assert f"{fee:,}円" in receipt and f"{1000 - fee:,}円" in receipt and transaction_id[:16] in receipt
         assert printed[0].read_bytes().startswith(b"%PDF")
         await click(pilot, "#acknowledge")
         await until(pilot, f.Step.START)
@@ -471,7 +477,7 @@ async def test_a_whole_household_juminhyo_with_the_head_of_household_names_every
         await until(pilot, f.Step.PAYMENT)
         await click(pilot, "#cash-1000")
         await until(pilot, f.Step.TAKE_ITEMS)
-    (printed,) = kiosk.printed.iterdir()
+    (printed,) = (p for p in kiosk.printed.iterdir() if not p.name.endswith("-receipt.pdf"))
     text = "".join(page.extract_text() or "" for page in PdfReader(printed).pages)
     squashed = "".join(text.split()).replace("\u3000", "")
     for name in names:

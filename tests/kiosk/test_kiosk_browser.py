@@ -204,8 +204,9 @@ def test_a_whole_visit_in_two_browser_tabs_prints_a_verified_juminhyo_under_each
         finally:
             browser.close()
     assert foreign == [], f"the page asked other hosts: {foreign}"
-    pdfs = sorted(printed.glob("*.pdf"))
+    pdfs = sorted(p for p in printed.glob("*.pdf") if not p.name.endswith("-receipt.pdf"))
     assert len(pdfs) == 2, [p.name for p in pdfs]
+    assert len(list(printed.glob("*-receipt.pdf"))) == 2  # each visit's 利用明細 beside its certificate
     for pdf in pdfs:
         verified = subprocess.run(
             [str(Path(sys.executable).parent / "certserver"), "verify", "--data-dir", str(service.data_dir), str(pdf)],

@@ -77,11 +77,17 @@ class StepScreen(Screen[None]):
         """Show flow changes that keep the step (money inserted, pages printed ...). Only
         called once `ready`; a screen that shows changing values also calls it on mount."""
 
-    def why_not(self, refusal_code: str | None, widget_id: str) -> ComposeResult:
-        """The kiosk's words for the rule that makes a choice unavailable (利用登録 pending,
-        seal cancelled ...), when it has words for that rule."""
+    def why_not(
+        self, refusal_code: str | None, widget_id: str, service_words: tuple[str | None, str | None] = (None, None)
+    ) -> ComposeResult:
+        """Why a choice is unavailable, in plain words: the kiosk's own for the rule
+        (利用登録 pending, seal cancelled ...), else the service's (weekday-only hours ...)."""
         if refusal_code is not None and has(self.language, f"refusal.{refusal_code}"):
             yield Static(self.t(f"refusal.{refusal_code}"), id=widget_id, classes="hint")
+            return
+        words = service_words[0] if self.language == "ja" else service_words[1]
+        if words:
+            yield Static(words, id=widget_id, classes="hint")
 
     def act(self, event: f.Event) -> None:
         self.post_message(self.Acted(event))

@@ -17,6 +17,38 @@ def kind_title(language: str, kind: str) -> str:
     return text(language, key) if has(language, key) else kind
 
 
+# Reasons a store can do nothing about: the person must go to the city office ("not at a
+# store"). Any other reason (hours, a closure, a registration or change still being
+# processed, a reason this kiosk does not know) is said as "not now".
+NOT_AT_A_STORE = frozenset(
+    {
+        "not_available_at_kiosk",
+        "under_15",
+        "resident_not_found",
+        "resident_moved_out",
+        "resident_deceased",
+        "gaiji_in_record",
+        "seal_not_registered",
+        "seal_cancelled",
+        "tax_no_declaration",
+        "tax_year_not_offered",
+        "person_not_allowed",
+        "municipality_not_participating",
+        "municipality_not_available",
+        "honseki_not_registered",
+        "koseki_not_found",
+        "koseki_not_current",
+        "certificate_not_offered",
+        "no_fee_defined",
+    }
+)
+
+
+def not_now(reason: str | None) -> bool:
+    """Whether an unavailable choice is unavailable only for now."""
+    return reason not in NOT_AT_A_STORE
+
+
 def whole_label_key(kind: str) -> str:
     """The words of the "everyone" box: a 住民票's 世帯全員 (the household) is not the
     people of a 戸籍 or its 附票 (a family register is not a household)."""
@@ -35,12 +67,17 @@ class MunicipalityScreen(StepScreen):
             name = localised(self.language, "place", municipality.name)
             label = self.t(f"municipality.{municipality.role.value}", name=name)
             if not municipality.open:
-                label = self.t("municipality.closed", name=label)
+                key = "municipality.closed" if not_now(municipality.closed_reason) else "municipality.not_at_kiosk"
+                label = self.t(key, name=label)
             yield Button(
                 label, id=f"municipality-{index}", classes="choice", variant="primary", disabled=not municipality.open
             )
             if not municipality.open:
-                yield from self.why_not(municipality.closed_reason, f"municipality-{index}-why")
+                yield from self.why_not(
+                    municipality.closed_reason,
+                    f"municipality-{index}-why",
+                    (municipality.closed_message_ja, municipality.closed_message_en),
+                )
 
     @on(Button.Pressed, ".choice")
     def _chosen(self, event: Button.Pressed) -> None:
@@ -64,13 +101,20 @@ class CertificateScreen(StepScreen):
             label = (
                 self.t("certificate.fee", title=title, fee=offer.fee_yen)
                 if offer.available
-                else self.t("certificate.unavailable", title=title)
+                else self.t(
+                    "certificate.unavailable" if not_now(offer.unavailable_reason) else "certificate.not_at_kiosk",
+                    title=title,
+                )
             )
             yield Button(
                 label, id=f"kind-{offer.kind}", classes="choice", variant="primary", disabled=not offer.available
             )
             if not offer.available:
-                yield from self.why_not(offer.unavailable_reason, f"kind-{offer.kind}-why")
+                yield from self.why_not(
+                    offer.unavailable_reason,
+                    f"kind-{offer.kind}-why",
+                    (offer.unavailable_message_ja, offer.unavailable_message_en),
+                )
 
     def compose_actions(self) -> ComposeResult:
         yield Button(self.t("common.back"), id="back")

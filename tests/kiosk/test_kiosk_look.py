@@ -133,3 +133,28 @@ async def test_english_mode_translates_municipality_names_and_relationships_and_
         app._sync()
         await pilot.pause()
         assert "Government services" in str(app.screen.query_one("#gyosei", Button).label)
+
+
+async def test_every_unavailable_choice_says_why_and_whether_it_is_not_now_or_not_at_a_store(tmp_path: Path) -> None:
+    from textual.widgets import Button
+
+    from kiosk.models import Municipality, MunicipalityRole, Offer
+
+    hours = "戸籍の証明書は平日 9:00〜17:00 のみ交付します。"
+    offers = (
+        Offer(kind="juminhyo", fee_yen=200, max_copies=5),
+        Offer(kind="koseki_zenbu", fee_yen=450, max_copies=5, available=False, unavailable_reason="outside_hours",
+              unavailable_message_ja=hours, unavailable_message_en="Family-register certificates: weekdays only."),
+        Offer(kind="inkan", fee_yen=200, max_copies=5, available=False, unavailable_reason="seal_cancelled"),
+    )  # fmt: skip
+    app = kiosk_at("certificate", "ja", tmp_path)
+    app.flow.selection.municipality = Municipality("08217", "取手市", MunicipalityRole.JUSHOCHI, True, None, offers)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app._sync()
+        await pilot.pause()
+        koseki = app.screen.query_one("#kind-koseki_zenbu", Button)
+        inkan = app.screen.query_one("#kind-inkan", Button)
+        assert koseki.disabled and "現在は交付できません" in str(koseki.label)  # not now: hours
+        assert inkan.disabled and "コンビニでは交付できません" in str(inkan.label)  # not at a store
+        assert str(app.screen.query_one("#kind-koseki_zenbu-why", Static).render()) == hours
+        assert "印鑑登録" in str(app.screen.query_one("#kind-inkan-why", Static).render())

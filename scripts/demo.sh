@@ -25,6 +25,32 @@ if [ "${KONBINI_DEMO_FRESH:-0}" = 1 ] || [ ! -f "$DATA/cards/index.json" ]; then
 else
   echo "demo: reusing the demo service in $DATA: the cards keep their PIN tries left from earlier runs"
   echo "      (to start over: KONBINI_DEMO_FRESH=1 make demo; one card: .venv/bin/mynacard reset-pin CARDFILE)"
+  # Cards whose PIN was mistyped in an earlier run: offered back to their demo PIN and full tries.
+  used=$(.venv/bin/python - "$DATA/cards" <<'EOF'
+import json, sys
+from pathlib import Path
+from kiosk.democards import read_index
+for card in read_index(Path(sys.argv[1])):
+    auth = json.loads(card.path.read_text(encoding="utf-8"))["pins"]["auth"]
+    if auth["tries_left"] < auth["max_tries"]:
+        print(f"{card.path.name}:{auth['tries_left']}")
+EOF
+  ) || used=""
+  if [ -n "$used" ]; then
+    echo "demo: cards with PIN tries used (file:tries left): $(echo $used)"
+    if [ -t 0 ] && [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then
+      read -r -p "      Reset them to their demo PIN and full tries? [y/N] " answer
+      if [ "${answer:-n}" = y ] || [ "${answer:-n}" = Y ]; then
+        for entry in $used; do
+          file=${entry%%:*}
+          # The demo PIN by standard input: a PIN on a command line is visible in `ps`.
+          .venv/bin/python -c 'import json,sys; print(next(e["pin"] for e in json.load(open(sys.argv[1])) if e["file"] == sys.argv[2]))' \
+            "$DATA/cards/index.json" "$file" | .venv/bin/mynacard reset-pin "$DATA/cards/$file" --pin-stdin >/dev/null
+          echo "      $file: reset"
+        done
+      fi
+    fi
+  fi
 fi
 [ -f "$DATA/cards/index.json" ] || { echo "demo: init failed" >&2; exit 1; }
 

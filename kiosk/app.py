@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -28,12 +28,13 @@ from kiosk.payment import CashError
 from kiosk.screens import screen_for
 from kiosk.screens.base import StepScreen
 from kiosk.screens.operator import (
-    CardTray,
     OperatorLoginScreen,
     OperatorScreen,
     PaperLoaded,
     demo_cards,
+    tray_for,
 )
+from kiosk.theme import KONBINI_THEME
 from kiosk.widgets.status import CardStatus, Countdown
 
 logger = logging.getLogger(__name__)
@@ -80,11 +81,19 @@ class KioskApp(App[None]):
         self._tick_seconds = tick_seconds
         self._shown: tuple[object, ...] | None = None
         self._operator_open = False
-        self.tray = CardTray(devices.settings.vpcd_port)
+        self.tray = tray_for(devices.runner.reader, devices.settings.vpcd_port)
         self._stop = threading.Event()
+        self.register_theme(KONBINI_THEME)
+        self.theme = KONBINI_THEME.name
 
     # -- life cycle ----------------------------------------------------------------------
+    COMPACT_ROWS = 30  # below this many rows (80x24 ...) titles lose their spacing, not the keypad its keys
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < self.COMPACT_ROWS, "-compact")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.height < self.COMPACT_ROWS, "-compact")
         self.flow.handle(f.PaperChanged(self.devices.runner.printer.sheets))
         self._shown = self._view_key()
         self.push_screen(screen_for(self.flow))
@@ -152,6 +161,12 @@ class KioskApp(App[None]):
     def _acted(self, message: StepScreen.Acted) -> None:
         self.feed(message.event)
 
+    @on(StepEntered)
+    def _log_step(self, message: StepEntered) -> None:
+        # The step's name only (no person's data): an operator or a browser test follows
+        # a kiosk session by its log.
+        logger.info("screen %s", message.step.value)
+
     @on(PaperLoaded)
     def _paper(self, message: PaperLoaded) -> None:
         self.feed(f.PaperChanged(message.sheets))
@@ -168,6 +183,7 @@ class KioskApp(App[None]):
             flow.tries_left if flow.step is f.Step.PIN else None,
             flow.pin_error,
             flow.card_left_behind,
+            flow.out_of_paper if flow.step is f.Step.SERVICE_MENU else None,
         )
 
     def _sync(self) -> None:

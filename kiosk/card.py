@@ -1,7 +1,8 @@
 """The kiosk's card reader: presence events and the two card operations a visit needs.
 
 `open_reader("pcsc")`, `open_reader("pcsc:Virtual PCD 00 00")` or
-`open_reader("virtual:path/to/card.json")`. The PC/SC reader is the real path (a real card,
+`open_reader("virtual:path/to/card.json")` or `open_reader("tray")` (in-process, empty
+until the operator's card tray places a demo card: the browser kiosk). The PC/SC reader is the real path (a real card,
 or a virtual card inserted into pcscd through the vpcd bridge); the in-process virtual
 reader serves the headless driver and the load generator, which run many kiosks at once.
 """
@@ -9,15 +10,18 @@ reader serves the headless driver and the load generator, which run many kiosks 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cardreader.jpki import JpkiClient
+from cardreader.status import NoCardError
 from cardreader.transport import Transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where a card is opened: pyscard-free start for the tray
+    from cardreader.inprocess import VirtualCardTransport
     from cardreader.virtualcard import VirtualCard
 
 logger = logging.getLogger(__name__)
@@ -155,6 +159,71 @@ class VirtualCardReader(CardReader):
             self._changed.notify_all()
 
 
+class TrayReader(CardReader):
+    """An in-process reader that starts empty; the operator's card tray puts any demo card
+    file on it and takes it off (`place()`/`take()`). The browser kiosk's reader: a browser
+    session has no reader hardware and shares no pcscd reader with the other sessions."""
+
+    def __init__(self) -> None:
+        self.name = "virtual tray"
+        self._changed = threading.Condition()
+        self._card: VirtualCardTransport | None = None
+        self._placements = 0  # tells one card swapped for another from the same card left on
+        self._reported: tuple[int, bool] | None = None
+
+    def place(self, card_path: str | os.PathLike[str]) -> None:
+        """Put the card of `card_path` on the reader (taking off the one there).
+        Raises konbini_common.cardfile.CardFileError for a missing or damaged file."""
+        from cardreader.inprocess import VirtualCardTransport
+
+        card = VirtualCardTransport.from_path(card_path)
+        with self._changed:
+            if self._card is not None:
+                self._card.remove()
+            self._card = card
+            self._placements += 1
+            self._changed.notify_all()
+
+    def take(self) -> None:
+        with self._changed:
+            if self._card is not None:
+                self._card.remove()
+            self._card = None
+            self._changed.notify_all()
+
+    def _state(self) -> tuple[int, bool]:
+        return self._placements, self._card is not None
+
+    def card_present(self) -> bool:
+        return self._card is not None
+
+    def wait_change(self, timeout: float) -> bool | None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._state() != self._reported, timeout)
+            state, previous = self._state(), self._reported
+            if state == previous:
+                return None
+            if previous is not None and previous[1] and state[1]:
+                # One card swapped for another between two waits: the first card's removal
+                # is reported now, the new card's placement on the next wait.
+                self._reported = (previous[0], False)
+                return False
+            self._reported = state
+            if previous is None and not state[1]:
+                return None  # nothing was ever there: no removal to report
+            return state[1]
+
+    def _transport(self) -> Transport:
+        card = self._card
+        if card is None:
+            raise NoCardError("no card is on the tray's reader")
+        return _Borrowed(card)
+
+    def close(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
 class _Borrowed(Transport):
     """The shared in-process transport, connected per operation like a PC/SC session."""
 
@@ -176,11 +245,13 @@ class _Borrowed(Transport):
 
 
 def open_reader(spec: str) -> CardReader:
-    """A reader from `pcsc`, `pcsc:NAME` or `virtual:CARDFILE`. Raises ReaderSpecError,
+    """A reader from `pcsc`, `pcsc:NAME`, `virtual:CARDFILE` or `tray`. Raises ReaderSpecError,
     cardreader.status.ReaderError (PC/SC unavailable), konbini_common.cardfile.CardFileError."""
     kind, _, rest = spec.partition(":")
     if kind == "pcsc":
         return PcscCardReader(rest or None)
     if kind == "virtual" and rest:
         return VirtualCardReader(rest)
-    raise ReaderSpecError(f"--reader must be pcsc[:NAME] or virtual:CARDFILE, not {spec!r}")
+    if kind == "tray" and not rest:
+        return TrayReader()
+    raise ReaderSpecError(f"--reader must be pcsc[:NAME], virtual:CARDFILE or tray, not {spec!r}")

@@ -1,5 +1,6 @@
-"""The `kiosk` command: `run` (the Textual kiosk), `simulate` (one headless visit, one JSON
-object out) and `load` (many simulated kiosks at once).
+"""The `kiosk` command: `run` (the Textual kiosk), `serve` (the kiosk in a browser, one kiosk
+per tab), `simulate` (one headless visit, one JSON object out) and `load` (many simulated
+kiosks at once).
 
 Bad input and unreachable services give one line on stderr and a non-zero exit, never a
 traceback. The PIN given to `simulate` goes to the card and nowhere else.
@@ -98,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 0000); 3 wrong entries in a row lock it for 5 minutes.",
     )
     _common(run)
-    run.add_argument("--reader", help="pcsc, pcsc:NAME or virtual:CARDFILE (default pcsc)")
+    run.add_argument(
+        "--reader", help="pcsc, pcsc:NAME, virtual:CARDFILE or tray (empty until the card tray places a card)"
+    )
     run.add_argument("--demo-cards", type=Path, help="demo card folder (index.json): the operator's card tray")
     run.add_argument("--printer-dir", type=Path, help="where printed documents go (default ./printed)")
     run.add_argument("--operator-code", dest="operator_code_on_command_line", help=argparse.SUPPRESS)
@@ -137,6 +140,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--pay", type=int, help="yen to insert (default: the exact fee)")
     sim.add_argument("--out", type=Path, default=Path("printed"), help="printer output folder")
     sim.set_defaults(handler=cmd_simulate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="the kiosk in a browser on this machine: one kiosk per tab",
+        epilog="Each tab takes the next free credential of --credentials (its own kiosk id) and has "
+        "its own in-process card tray: F12 (operator code KIOSK_OPERATOR_CODE, default 0000) places "
+        "a demo card. The page loads nothing from other hosts.",
+    )
+    serve.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
+    serve.add_argument(
+        "--credentials",
+        type=Path,
+        required=True,
+        help="file with one kiosk credential per line (id:secret or KIOSK_CREDENTIAL=id:secret), "
+        "as `certserver kiosk add --count N --out FILE` writes it: one per tab open at a time",
+    )
+    serve.add_argument("--demo-cards", type=Path, required=True, help="demo card folder (index.json): the card tray")
+    serve.add_argument("--printer-dir", type=Path, default=Path("printed"), help="where printed documents go")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--log-dir", type=Path, help="each tab's kiosk logs to LOG_DIR/KIOSK_ID.log")
+    serve.set_defaults(handler=cmd_serve)
 
     load = commands.add_parser("load", help="many simulated kiosks at once; prints figures")
     load.add_argument("--server", help="the issuing service's URL (env KIOSK_SERVER_URL)")
@@ -275,6 +300,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         devices.close()
     print(json.dumps(result.to_json(), ensure_ascii=False))
     return 0 if result.status == "issued" else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kiosk.democards import DemoIndexError, read_index
+    from kiosk.load import LoadError, read_credentials
+    from kiosk.web import KioskWebServer, Seats, SessionPlan
+
+    settings = settings_from(args)
+    try:
+        credentials = read_credentials(args.credentials)
+        read_index(args.demo_cards)
+    except (LoadError, DemoIndexError) as exc:
+        raise CliError(str(exc)) from None
+    if not credentials:
+        raise CliError(f"{args.credentials} holds no kiosk credential")
+    plan = SessionPlan(settings.server_url, args.demo_cards, args.printer_dir, args.log_dir, args.verbose)
+    server = KioskWebServer(plan, Seats(credentials), host=args.host, port=args.port)
+    try:
+        server.serve()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ class KioskSettings(BaseSettings):
     kiosk_id: str = ""
     kiosk_secret: SecretStr = SecretStr("")
     credential: SecretStr = SecretStr("")  # KIOSK_CREDENTIAL=id:secret, as `certserver kiosk add` prints it
-    reader: str = "pcsc"  # pcsc, pcsc:NAME or virtual:CARDFILE
+    reader: str = "pcsc"  # pcsc, pcsc:NAME, virtual:CARDFILE or tray (in-process, the card tray fills it)
     printer_dir: Path = Path("printed")  # where "printed" PDFs land (the paper tray)
     # What the kiosk must not forget across a crash (outcome reports), 0700; by default
     # beside the printer folder: PRINTER_DIR/../kiosk-state.

@@ -72,6 +72,18 @@ class PrintDocuments(Effect):
 
 
 @dataclass(frozen=True)
+class PrintReceipt(Effect):
+    """Print the 利用明細 beside the certificates (nothing about the person)."""
+
+    transaction_id: str
+    kind: str
+    copies: int
+    fee_yen: int
+    paid_yen: int
+    change_yen: int
+
+
+@dataclass(frozen=True)
 class ReportPrinted(Effect):
     transaction_id: str
 

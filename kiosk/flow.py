@@ -35,6 +35,7 @@ from kiosk.effects import (
     FetchDocuments,
     PlaceOrder,
     PrintDocuments,
+    PrintReceipt,
     ReadCard,
     RecordPayment,
     ReportPrinted,
@@ -220,6 +221,7 @@ __all__ = [
     "PrintDocuments",
     "PrintFailed",
     "PrintProgressed",
+    "PrintReceipt",
     "Printed",
     "ReadCard",
     "Receipt",
@@ -462,8 +464,14 @@ class KioskFlow:
             self._enter(Step.SERVICE_MENU)
         return []
 
+    @property
+    def out_of_paper(self) -> bool:
+        """The printer has reported an empty tray: no visit may start (the person would
+        enter a PIN and choose, only to hear at the end that nothing can be printed)."""
+        return self.paper_sheets == 0
+
     def _on_service_menu(self, event: Event) -> list[Effect]:
-        if event == Pressed(Action.CERTIFICATES):
+        if event == Pressed(Action.CERTIFICATES) and not self.out_of_paper:
             self._enter(Step.LANGUAGE)
         elif event == Pressed(Action.BACK):
             self._reset()
@@ -548,6 +556,12 @@ class KioskFlow:
             self._enter(Step.CERTIFICATE)
         elif event == Pressed(Action.WHOLE_HOUSEHOLD) and offer.whole_household_allowed:
             selection.whole_household = not selection.whole_household
+            # The box stands for its members: ticking it ticks everyone, unticking it leaves
+            # the requester, so a person then unticked is taken out of everyone, not chosen alone.
+            everyone = [p.person_id for p in offer.persons]
+            selection.person_ids = (
+                everyone if selection.whole_household else [p.person_id for p in offer.persons if p.is_requester]
+            )
         elif isinstance(event, PersonToggled):
             if any(p.person_id == event.person_id for p in offer.persons):
                 if event.person_id in selection.person_ids:
@@ -730,6 +744,17 @@ class KioskFlow:
         effects.append(CollectCash(0, self.fee_yen, self.change_yen))
         effects.append(VisitEnded(0, "issued", self.transaction_id, self.fee_yen, self.paid_yen, self.change_yen))
         assert self.selection.offer is not None
+        effects.append(
+            PrintReceipt(
+                0,
+                self.transaction_id,
+                self.selection.offer.kind,
+                self.selection.copies,
+                self.fee_yen,
+                self.paid_yen,
+                self.change_yen,
+            )
+        )
         receipt = Receipt(
             self.selection.offer.kind, self.selection.copies, self.fee_yen, self.paid_yen, self.change_yen
         )

@@ -116,13 +116,14 @@ def read_credentials(path: Path) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise LoadError(f"{path} is not UTF-8 text") from None
     pairs = []
-    for line in lines:
-        line = line.strip().removeprefix("KIOSK_CREDENTIAL=")
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip().removeprefix("KIOSK_CREDENTIAL=")
         if not line or line.startswith("#"):
             continue
         kiosk_id, sep, secret = line.partition(":")
         if not sep or not kiosk_id or not secret:
-            raise LoadError(f"{path}: a line is not id:secret")
+            # The line's number, never its text: it may hold a secret.
+            raise LoadError(f"{path}: line {number} is not id:secret")
         pairs.append((kiosk_id, secret))
     return pairs
 
@@ -165,20 +166,30 @@ def _output(out: Path | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class _Progress:
+class Progress:
+    """How far a load run is: a bar redrawn in place on a terminal, and plain lines at every
+    tenth (and the end) otherwise, so a log file or CI output gets no carriage returns."""
+
     def __init__(self, stream: TextIO | None, total: int) -> None:
         self.stream, self.total, self.done = stream, total, 0
+        self._tty = stream is not None and stream.isatty()
         self._lock = threading.Lock()
 
     def step(self) -> None:
         with self._lock:
             self.done += 1
-            if self.stream is not None and (self.done == self.total or self.done % max(1, self.total // 50) == 0):
+            if self.stream is None:
+                return
+            last = self.done == self.total
+            if self._tty and (last or self.done % max(1, self.total // 50) == 0):
                 filled = int(30 * self.done / self.total)
                 self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-                if self.done == self.total:
-                    self.stream.write("\n")
-                self.stream.flush()
+                self.stream.write("\n" if last else "")
+            elif not self._tty and (last or self.done % max(1, self.total // 10) == 0):
+                self.stream.write(f"kiosk load: {self.done}/{self.total} visits ({100 * self.done // self.total}%)\n")
+            else:
+                return
+            self.stream.flush()
 
 
 def run_load(
@@ -207,7 +218,7 @@ def run_load(
         jobs.put(number)
     lock = threading.Lock()
     results: list[tuple[VisitResult, float, DemoCardEntry]] = []
-    bar = _Progress(progress, transactions)
+    bar = Progress(progress, transactions)
 
     def kiosk_worker(index: int, kiosk_id: str, secret: str, folder: Path) -> None:
         client = ServiceClient(ClientSettings(settings.server_url, kiosk_id, secret, timeout))

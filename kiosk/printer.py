@@ -95,6 +95,22 @@ class Printer:
         with self._lock:
             self._sheets = max(0, sheets)
 
+    def print_receipt(self, transaction_id: str, pdf: bytes) -> Path:
+        """Print the 利用明細 of a transaction (one sheet) as `<transaction>-receipt.pdf`.
+        Raises DocumentMismatchError (an id that is no plain file name), OutOfPaperError,
+        OSError."""
+        if not _FILE_NAME_ID.fullmatch(transaction_id):
+            raise DocumentMismatchError("a transaction id that is no plain file name")
+        with self._lock:
+            if self._sheets < 1:
+                raise OutOfPaperError("no sheet left for the receipt")
+            self._sheets -= 1
+        make_private_folder(self.out_dir)
+        path = self.out_dir / f"{transaction_id}-receipt.pdf"
+        write_atomic(path, pdf)
+        self.pages_printed += 1
+        return path
+
     def print_documents(
         self,
         transaction_id: str,

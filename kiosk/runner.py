@@ -28,6 +28,7 @@ from kiosk.client import ServiceClient, ServiceError, ServiceUnreachableError
 from kiosk.outcome_reports import OutcomeReports, new_report
 from kiosk.payment import CashAcceptor
 from kiosk.printer import DocumentMismatchError, OutOfPaperError, Printer, PrinterError
+from kiosk.receipt import ReceiptLines, render_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class EffectRunner:
         self._printed_documents: dict[str, tuple[str, ...]] = {}  # by transaction, until reported
         self.outcomes: deque[Outcome] = deque(maxlen=history)
         self.printed_files: list[Path] = []  # of the last visit; the driver reports them
+        self.receipt_file: Path | None = None  # the last visit's 利用明細
         self._lock = threading.Lock()
 
     def run(self, effect: f.Effect, emit: Emit) -> None:
@@ -181,6 +183,27 @@ class EffectRunner:
             self._printed_documents[effect.transaction_id] = tuple(ref.document_id for ref in effect.expected)
         emit(f.PaperChanged(self.printer.sheets))
         emit(f.Printed(effect.ticket))
+
+    def _PrintReceipt(self, effect: f.PrintReceipt, emit: Emit) -> None:
+        receipt = ReceiptLines(
+            effect.kind,
+            effect.copies,
+            effect.fee_yen,
+            effect.paid_yen,
+            effect.change_yen,
+            effect.transaction_id,
+            self.client.settings.kiosk_id,
+            datetime.now(UTC),
+        )
+        try:
+            path = self.printer.print_receipt(effect.transaction_id, render_receipt(receipt))
+        except (PrinterError, OSError) as exc:
+            # The certificates are out and paid for: a missing receipt is the operator's
+            # matter (the screen showed the same figures), not the visit's failure.
+            logger.warning("transaction %s: no receipt printed (%s)", effect.transaction_id, type(exc).__name__)
+            return
+        with self._lock:
+            self.receipt_file = path
 
     def _VisitEnded(self, effect: f.VisitEnded, emit: Emit) -> None:
         self.outcomes.appendleft(Outcome(datetime.now(UTC), effect.outcome, effect.transaction_id, effect.fee_yen))

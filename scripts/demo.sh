@@ -4,7 +4,8 @@
 # card tray, and stop everything it started when the kiosk closes.
 #
 # Without a terminal (CI, a pipe) it runs one headless visit instead and verifies the PDF.
-# KONBINI_DEMO_DIR picks the data folder (default var/demo); KONBINI_DEMO_FRESH=1 starts over.
+# KONBINI_DEMO_DIR picks the data folder (default var/demo); KONBINI_DEMO_FRESH=1 starts over
+# (and clears the old printouts); KIOSK_UI=web serves the kiosk to a browser instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,7 +20,37 @@ export KONBINI_STATE_DIR=$PWD/.run/demo
 if [ "${KONBINI_DEMO_FRESH:-0}" = 1 ] || [ ! -f "$DATA/cards/index.json" ]; then
   echo "demo: creating the demo service in $DATA (test CA, 取手市 and つくば市, residents, cards)"
   .venv/bin/certserver init --demo --force --data-dir "$DATA" 2>&1 | grep -v " INFO " || true
-  rm -f "$DATA/kiosk.credential"
+  # A fresh service numbers its certificates anew: old printouts would carry the same numbers.
+  rm -rf "$DATA/kiosk.credential" "$DATA/kiosks.txt" "$DATA/printed" "$DATA/kiosk-state"
+else
+  echo "demo: reusing the demo service in $DATA: the cards keep their PIN tries left from earlier runs"
+  echo "      (to start over: KONBINI_DEMO_FRESH=1 make demo; one card: .venv/bin/mynacard reset-pin CARDFILE)"
+  # Cards whose PIN was mistyped in an earlier run: offered back to their demo PIN and full tries.
+  used=$(.venv/bin/python - "$DATA/cards" <<'EOF'
+import json, sys
+from pathlib import Path
+from kiosk.democards import read_index
+for card in read_index(Path(sys.argv[1])):
+    auth = json.loads(card.path.read_text(encoding="utf-8"))["pins"]["auth"]
+    if auth["tries_left"] < auth["max_tries"]:
+        print(f"{card.path.name}:{auth['tries_left']}")
+EOF
+  ) || used=""
+  if [ -n "$used" ]; then
+    echo "demo: cards with PIN tries used (file:tries left): $(echo $used)"
+    if [ -t 0 ] && [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then
+      read -r -p "      Reset them to their demo PIN and full tries? [y/N] " answer
+      if [ "${answer:-n}" = y ] || [ "${answer:-n}" = Y ]; then
+        for entry in $used; do
+          file=${entry%%:*}
+          # The demo PIN by standard input: a PIN on a command line is visible in `ps`.
+          .venv/bin/python -c 'import json,sys; print(next(e["pin"] for e in json.load(open(sys.argv[1])) if e["file"] == sys.argv[2]))' \
+            "$DATA/cards/index.json" "$file" | .venv/bin/mynacard reset-pin "$DATA/cards/$file" --pin-stdin >/dev/null
+          echo "      $file: reset"
+        done
+      fi
+    fi
+  fi
 fi
 [ -f "$DATA/cards/index.json" ] || { echo "demo: init failed" >&2; exit 1; }
 
@@ -87,11 +118,15 @@ then
   echo "demo: the issuing service did not start; its log:" >&2; tail -20 "$DATA/service.log" >&2; exit 1
 fi
 echo "demo: issuing service at $URL (log: $DATA/service.log)"
+DATA_ABS=$(cd "$DATA" && pwd)
+echo "demo: for the README's other commands, in another shell:"
+echo "  export CERTSERVER_DATA_DIR=$DATA_ABS KIOSK_SERVER_URL=$URL"
+echo "  export KIOSK_CREDENTIAL=\$(cat $DATA_ABS/kiosk.credential)"
 
 PRINTED=$DATA/printed
 mkdir -p "$PRINTED"
 
-if [ ! -t 0 ] || [ ! -t 1 ]; then
+if [ "${KIOSK_UI:-terminal}" != web ] && { [ ! -t 0 ] || [ ! -t 1 ]; }; then
   echo "demo: no terminal, so one headless visit instead of the touch screen:"
   # The demo card's PIN by the environment: a PIN on a command line is visible in `ps`.
   out=$(KIOSK_PIN=1234 .venv/bin/kiosk simulate --server "$URL" --card "$DATA/cards/toride-0001.json" \
@@ -101,6 +136,33 @@ if [ ! -t 0 ] || [ ! -t 1 ]; then
   [ -n "$pdf" ] || { echo "demo: the visit issued nothing" >&2; exit 1; }
   .venv/bin/certserver verify --data-dir "$DATA" "$pdf"
   exit 0
+fi
+
+if [ "${KIOSK_UI:-terminal}" = web ]; then
+  # One kiosk per browser tab, each with its own credential and its own in-process card tray.
+  if [ ! -f "$DATA/kiosks.txt" ]; then
+    .venv/bin/certserver kiosk add --data-dir "$DATA" --count 8 --id WEB --store "デモ店（ブラウザ）" \
+      --out "$DATA/kiosks.txt" >/dev/null
+  fi
+  WEB_PORT=$($PY -c 'import socket
+for port in range(8000, 8080):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(port)
+        break')
+  echo
+  echo "  コンビニ交付 demo in a browser — every person, key and fee here is made up (TEST ONLY)."
+  echo "  Open http://127.0.0.1:$WEB_PORT/ (one kiosk per tab, up to 8). F12 (operator code 0000) opens"
+  echo "  that tab's card tray: place a card, close the panel (Esc). Demo cards and their PINs:"
+  $PY -m kiosk.democards "$DATA/cards"
+  echo "  Printed certificates go to $PRINTED. Ctrl+C stops the kiosk server and the service."
+  status=0
+  .venv/bin/kiosk serve --server "$URL" --credentials "$DATA/kiosks.txt" --demo-cards "$DATA/cards" \
+    --printer-dir "$PRINTED" --port "$WEB_PORT" || status=$?
+  exit $status
 fi
 
 eval "$(scripts/services.sh start pcscd)"
@@ -118,11 +180,7 @@ cat <<EOF
   $how
   Demo cards and their PINs:
 EOF
-$PY - "$DATA/cards/index.json" <<'EOF'
-import json, sys
-for e in json.load(open(sys.argv[1], encoding="utf-8")):
-    print(f"    {e['file']:<18} PIN {e['pin']}  {e['name']:<8}  {e.get('expect', '')}")
-EOF
+$PY -m kiosk.democards "$DATA/cards"
 cat <<EOF
   Printed certificates go to $PRINTED. Ctrl+Q quits.
 EOF

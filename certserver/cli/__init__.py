@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,25 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+VERBOSE_HELP = "also print what the service does (INFO lines) and library deprecation warnings"
+
+# The commands whose INFO lines are their job: the service's log.
+_LOGGING_COMMANDS = frozenset({"serve"})
+
+
+def quiet_console(verbose: bool, command: str) -> None:
+    """An operator's console shows results and errors: INFO lines and the libraries'
+    deprecation warnings only with -v (the service's log keeps its INFO lines)."""
+    level = logging.INFO if verbose or command in _LOGGING_COMMANDS else logging.WARNING
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    # Alembic announces each of its plugins at INFO on every start: noise for an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not verbose:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # cryptography's own deprecation warnings are UserWarnings (a library's import of DSA).
+        warnings.filterwarnings("ignore", message=r".* is deprecated", category=UserWarning)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -32,11 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder of the service's database, CA keys and card files (default ./var, or $CERTSERVER_DATA_DIR)",
     )
+    # Also after the command (`certserver verify -v FILE`); SUPPRESS keeps the top-level value.
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     parser = argparse.ArgumentParser(
         prog="certserver",
         description="Issuing service of the konbini-kiosk emulator (test JPKI CA, resident registry, kiosk API). "
         "TEST ONLY: every key and certificate it makes is for testing.",
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _command_modules():
         module.register(subparsers, common)
@@ -75,11 +98,9 @@ def _command_modules() -> tuple[ModuleType, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    # Alembic announces each of its plugins at INFO on every start: noise for an operator.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_console(bool(getattr(args, "verbose", False)), args.command)
     # Whatever this process creates (database, WAL, keys, logs) is its own: 0600 / 0700.
     previous_umask = os.umask(0o077)
     try:

@@ -38,3 +38,12 @@ def text(language: str, key: str, **values: object) -> str:
 
 def has(language: str, key: str) -> bool:
     return key in catalogue(language)
+
+
+def localised(language: str, group: str, value: str) -> str:
+    """A word the service sends in Japanese (a municipality's name, a relationship 続柄) in
+    `language`: the catalogue's `group.value` with the Japanese beside it, or the value
+    itself where the catalogue has none or the same (Japanese)."""
+    key = f"{group}.{value}"
+    words = text(language, key) if has(language, key) else value
+    return value if words == value else f"{words} ({value})"

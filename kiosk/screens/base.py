@@ -15,7 +15,8 @@ from textual.widgets import Button, Static
 
 from kiosk import flow as f
 from kiosk.i18n import has, text
-from kiosk.widgets.status import CardAlarm, CardStatus, Countdown
+from kiosk.theme import PHASES, phase_of
+from kiosk.widgets.status import CardAlarm, CardStatus, Countdown, StepIndicator
 
 
 class StepScreen(Screen[None]):
@@ -23,6 +24,9 @@ class StepScreen(Screen[None]):
 
     step: ClassVar[f.Step]
     cancellable: ClassVar[bool] = True
+    # The first focusable match gets the focus when the screen appears: each screen names
+    # its main button, so Enter (a keyboard, a kiosk's hardware key) works without Tab.
+    AUTO_FOCUS: ClassVar[str | None] = ""
 
     class Acted(Message):
         """The person did something the flow must hear about."""
@@ -50,6 +54,9 @@ class StepScreen(Screen[None]):
                 yield Static(self.t("app.title"), id="brand")
                 yield CardStatus(self.language, self.flow.card_present, id="card-status")
                 yield Countdown(self.language, id="countdown")
+            phase = phase_of(self.step)
+            if phase is not None:
+                yield StepIndicator(self.language, [self.t(key) for key, _steps in PHASES], phase, id="phases")
             yield Static(self.t(f"{self.step.value}.title"), id="title")
             if self.flow.card_left_behind:
                 yield CardAlarm(self.language, id="card-alarm")
@@ -70,11 +77,17 @@ class StepScreen(Screen[None]):
         """Show flow changes that keep the step (money inserted, pages printed ...). Only
         called once `ready`; a screen that shows changing values also calls it on mount."""
 
-    def why_not(self, refusal_code: str | None, widget_id: str) -> ComposeResult:
-        """The kiosk's words for the rule that makes a choice unavailable (利用登録 pending,
-        seal cancelled ...), when it has words for that rule."""
+    def why_not(
+        self, refusal_code: str | None, widget_id: str, service_words: tuple[str | None, str | None] = (None, None)
+    ) -> ComposeResult:
+        """Why a choice is unavailable, in plain words: the kiosk's own for the rule
+        (利用登録 pending, seal cancelled ...), else the service's (weekday-only hours ...)."""
         if refusal_code is not None and has(self.language, f"refusal.{refusal_code}"):
             yield Static(self.t(f"refusal.{refusal_code}"), id=widget_id, classes="hint")
+            return
+        words = service_words[0] if self.language == "ja" else service_words[1]
+        if words:
+            yield Static(words, id=widget_id, classes="hint")
 
     def act(self, event: f.Event) -> None:
         self.post_message(self.Acted(event))

@@ -14,6 +14,7 @@ from kiosk.widgets.keypad import Keypad
 
 class PlaceCardScreen(StepScreen):
     step = f.Step.PLACE_CARD
+    AUTO_FOCUS = "#use-card"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         if self.flow.card_left_behind:

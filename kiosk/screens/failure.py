@@ -13,6 +13,7 @@ from kiosk.screens.base import StepScreen
 
 class FailedScreen(StepScreen):
     step = f.Step.FAILED
+    AUTO_FOCUS = "#acknowledge"  # the main button: Enter works without Tab
     cancellable = False
 
     def compose_body(self) -> ComposeResult:

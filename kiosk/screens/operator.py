@@ -8,6 +8,7 @@ reader through the bridge, so the kiosk reads it through pcscd exactly like a re
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -20,9 +21,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from kiosk.card import CardReader, TrayReader
 from kiosk.config import CodeCheck, KioskDevices, OperatorCode
 from kiosk.democards import DemoCardEntry, DemoIndexError, read_index
-from kiosk.i18n import text
+from kiosk.i18n import has, text
+from konbini_common.cardfile import CardFileError
+from konbini_common.japan import JST
 
 if TYPE_CHECKING:  # imported at run time where a card is placed
     from cardreader.virtualcard import VpcdBridge
@@ -41,16 +45,40 @@ def demo_cards(folder: Path | None) -> list[DemoCardEntry]:
         return []
 
 
-class CardTray:
-    """One demo card at a time in the vpcd reader."""
+def outcome_words(language: str, code: str) -> str:
+    """A visit's outcome as the operator reads it: the kiosk's words for the failure or the
+    rule, with the code beside them (what the service's records and logs say)."""
+    for key in (f"operator.outcome_{code}", f"failure.{code}", f"refusal.{code}"):
+        if has(language, key):
+            return f"{text(language, key)} ({code})"
+    return code
+
+
+class CardTray(ABC):
+    """The operator's demo card tray: one demo card at a time on the kiosk's reader."""
+
+    current: DemoCardEntry | None = None
+
+    @abstractmethod
+    def place(self, card: DemoCardEntry) -> None:
+        """Put `card` on the reader (after taking off the one there). Raises
+        CardFileError (the card file is missing or damaged), OSError (no reader to put it in)."""
+
+    @abstractmethod
+    def remove(self) -> None:
+        """Take the card off the reader, if one is there. Raises OSError."""
+
+
+class VpcdTray(CardTray):
+    """The tray of a kiosk on pcscd: the card goes into the vpcd reader through the bridge,
+    so the kiosk reads it through PC/SC exactly like a real card."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self._bridge: VpcdBridge | None = None
-        self.current: DemoCardEntry | None = None
+        self.current = None
 
     def place(self, card: DemoCardEntry) -> None:
-        """Raises CardFileError, OSError (vpcd not listening)."""
         from cardreader.virtualcard import VirtualCard, VpcdBridge
 
         self.remove()
@@ -63,6 +91,29 @@ class CardTray:
         self._bridge, self.current = None, None
         if bridge is not None:
             bridge.remove()
+
+
+class ReaderTray(CardTray):
+    """The tray of a kiosk whose reader is in this process (`--reader tray`, the browser
+    kiosk): each kiosk session has its own, shared with no other session."""
+
+    def __init__(self, reader: TrayReader) -> None:
+        self._reader = reader
+        self.current = None
+
+    def place(self, card: DemoCardEntry) -> None:
+        self.current = None
+        self._reader.place(card.path)
+        self.current = card
+
+    def remove(self) -> None:
+        self.current = None
+        self._reader.take()
+
+
+def tray_for(reader: CardReader, vpcd_port: int) -> CardTray:
+    """The tray that puts demo cards on `reader`."""
+    return ReaderTray(reader) if isinstance(reader, TrayReader) else VpcdTray(vpcd_port)
 
 
 class PaperLoaded(Message):
@@ -154,8 +205,8 @@ class OperatorScreen(ModalScreen[None]):
                 yield Static(
                     self.t(
                         "operator.outcome",
-                        at=f"{outcome.at:%H:%M:%S}",
-                        outcome=outcome.outcome,
+                        at=f"{outcome.at.astimezone(JST):%H:%M:%S}",
+                        outcome=outcome_words(self.language, outcome.outcome),
                         transaction=(outcome.transaction_id or "-")[:8],
                         fee=outcome.fee_yen,
                     ),
@@ -163,6 +214,7 @@ class OperatorScreen(ModalScreen[None]):
                 )
             if self.cards:
                 yield Static(self.t("operator.tray"), classes="subtitle")
+                yield Static("", id="tray-current")
                 for index, card in enumerate(self.cards):
                     yield Button(self.t("operator.place", label=card.label), id=f"tray-{index}", classes="tray")
                 yield Button(self.t("operator.remove"), id="tray-remove")
@@ -172,6 +224,13 @@ class OperatorScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self._refresh_state()
         self._check_service()
+        # The tray's likely next move has the focus: take the card off when one is on,
+        # else place the first card; Enter does it without Tab.
+        if self.cards:
+            target = "#tray-remove" if self.tray.current is not None else "#tray-0"
+        else:
+            target = "#operator-close"
+        self.query_one(target, Button).focus()
 
     def _refresh_state(self) -> None:
         runner = self.devices.runner
@@ -183,6 +242,13 @@ class OperatorScreen(ModalScreen[None]):
             self.t("operator.reader", reader=runner.reader.name, state=state)
         )
         self.query_one("#paper", Static).update(self.t("operator.paper", sheets=runner.printer.sheets))
+        if self.cards:
+            current = self.tray.current
+            self.query_one("#tray-current", Static).update(
+                self.t("operator.tray_empty")
+                if current is None
+                else self.t("operator.tray_current", label=current.label)
+            )
 
     @work(thread=True, exclusive=True, group="operator")
     def _check_service(self) -> None:
@@ -216,9 +282,15 @@ class OperatorScreen(ModalScreen[None]):
             else:
                 self.tray.place(card)
             message = ""
+        except CardFileError:
+            message = self.t("operator.tray_error_card_file")
+        except OSError as exc:
+            logger.warning("the demo card could not be placed: %s", type(exc).__name__)
+            message = self.t("operator.tray_error_reader", port=self.devices.settings.vpcd_port)
         except Exception as exc:  # noqa: BLE001 - shown to the operator in one line
             message = self.t("operator.tray_error", error=type(exc).__name__)
         self.app.call_from_thread(self.query_one("#tray-error", Static).update, message)
+        self.app.call_from_thread(self._refresh_state)
         # The flow hears of the card through the reader's events, a moment later.
         self.app.call_from_thread(self.set_timer, 1.0, self._refresh_state)
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Static
 
 from kiosk import flow as f
-from kiosk.i18n import has, text
+from kiosk.i18n import has, localised, text
 from kiosk.models import Offer
 from kiosk.screens.base import StepScreen
 
@@ -17,20 +17,67 @@ def kind_title(language: str, kind: str) -> str:
     return text(language, key) if has(language, key) else kind
 
 
+# Reasons a store can do nothing about: the person must go to the city office ("not at a
+# store"). Any other reason (hours, a closure, a registration or change still being
+# processed, a reason this kiosk does not know) is said as "not now".
+NOT_AT_A_STORE = frozenset(
+    {
+        "not_available_at_kiosk",
+        "under_15",
+        "resident_not_found",
+        "resident_moved_out",
+        "resident_deceased",
+        "gaiji_in_record",
+        "seal_not_registered",
+        "seal_cancelled",
+        "tax_no_declaration",
+        "tax_year_not_offered",
+        "person_not_allowed",
+        "municipality_not_participating",
+        "municipality_not_available",
+        "honseki_not_registered",
+        "koseki_not_found",
+        "koseki_not_current",
+        "certificate_not_offered",
+        "no_fee_defined",
+    }
+)
+
+
+def not_now(reason: str | None) -> bool:
+    """Whether an unavailable choice is unavailable only for now."""
+    return reason not in NOT_AT_A_STORE
+
+
+def whole_label_key(kind: str) -> str:
+    """The words of the "everyone" box: a 住民票's 世帯全員 (the household) is not the
+    people of a 戸籍 or its 附票 (a family register is not a household)."""
+    if kind == "koseki_fuhyo":
+        return "persons.whole_fuhyo"
+    return "persons.whole_koseki" if kind.startswith("koseki") else "persons.whole_household"
+
+
 class MunicipalityScreen(StepScreen):
     step = f.Step.MUNICIPALITY
+    AUTO_FOCUS = ".choice"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         assert self.flow.menu is not None
         for index, municipality in enumerate(self.flow.menu.municipalities):
-            label = self.t(f"municipality.{municipality.role.value}", name=municipality.name)
+            name = localised(self.language, "place", municipality.name)
+            label = self.t(f"municipality.{municipality.role.value}", name=name)
             if not municipality.open:
-                label = self.t("municipality.closed", name=label)
+                key = "municipality.closed" if not_now(municipality.closed_reason) else "municipality.not_at_kiosk"
+                label = self.t(key, name=label)
             yield Button(
                 label, id=f"municipality-{index}", classes="choice", variant="primary", disabled=not municipality.open
             )
             if not municipality.open:
-                yield from self.why_not(municipality.closed_reason, f"municipality-{index}-why")
+                yield from self.why_not(
+                    municipality.closed_reason,
+                    f"municipality-{index}-why",
+                    (municipality.closed_message_ja, municipality.closed_message_en),
+                )
 
     @on(Button.Pressed, ".choice")
     def _chosen(self, event: Button.Pressed) -> None:
@@ -42,6 +89,7 @@ class MunicipalityScreen(StepScreen):
 
 class CertificateScreen(StepScreen):
     step = f.Step.CERTIFICATE
+    AUTO_FOCUS = ".choice"  # the main button: Enter works without Tab
 
     def _offers(self) -> tuple[Offer, ...]:
         municipality = self.flow.selection.municipality
@@ -53,13 +101,20 @@ class CertificateScreen(StepScreen):
             label = (
                 self.t("certificate.fee", title=title, fee=offer.fee_yen)
                 if offer.available
-                else self.t("certificate.unavailable", title=title)
+                else self.t(
+                    "certificate.unavailable" if not_now(offer.unavailable_reason) else "certificate.not_at_kiosk",
+                    title=title,
+                )
             )
             yield Button(
                 label, id=f"kind-{offer.kind}", classes="choice", variant="primary", disabled=not offer.available
             )
             if not offer.available:
-                yield from self.why_not(offer.unavailable_reason, f"kind-{offer.kind}-why")
+                yield from self.why_not(
+                    offer.unavailable_reason,
+                    f"kind-{offer.kind}-why",
+                    (offer.unavailable_message_ja, offer.unavailable_message_en),
+                )
 
     def compose_actions(self) -> ComposeResult:
         yield Button(self.t("common.back"), id="back")
@@ -71,6 +126,7 @@ class CertificateScreen(StepScreen):
 
 class PersonsScreen(StepScreen):
     step = f.Step.PERSONS
+    AUTO_FOCUS = "#next"  # the main button: Enter works without Tab
 
     def _offer(self) -> Offer:
         assert self.flow.selection.offer is not None
@@ -80,10 +136,14 @@ class PersonsScreen(StepScreen):
         offer = self._offer()
         selection = self.flow.selection
         if offer.whole_household_allowed:
-            yield Checkbox(self.t("persons.whole_household"), selection.whole_household, id="whole-household")
+            yield Checkbox(self.t(whole_label_key(offer.kind)), selection.whole_household, id="whole-household")
         for index, person in enumerate(offer.persons):
             yield Checkbox(
-                self.t("persons.person", name=person.name, relationship=person.relationship),
+                self.t(
+                    "persons.person",
+                    name=person.name,
+                    relationship=localised(self.language, "relationship", person.relationship),
+                ),
                 person.person_id in selection.person_ids,
                 id=f"person-{index}",
                 classes="person",
@@ -126,9 +186,14 @@ class PersonsScreen(StepScreen):
 
 class CopiesScreen(StepScreen):
     step = f.Step.COPIES
+    AUTO_FOCUS = "#next"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("copies.count", copies=self.flow.selection.copies), id="copies", classes="big")
+        if self.flow.selection.offer is not None:
+            yield Static(
+                self.t("copies.limit", max=self.flow.selection.offer.max_copies), id="copies-limit", classes="hint"
+            )
         yield Button(self.t("copies.more"), id="more", classes="choice")
         yield Button(self.t("copies.fewer"), id="fewer", classes="choice")
 
@@ -147,13 +212,16 @@ class CopiesScreen(StepScreen):
 
 class ConfirmScreen(StepScreen):
     step = f.Step.CONFIRM
+    AUTO_FOCUS = "#confirm"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         selection = self.flow.selection
         assert selection.offer is not None and selection.municipality is not None
         offer = selection.offer
         yield Static(self.t("confirm.certificate", title=kind_title(self.language, offer.kind)))
-        yield Static(self.t("confirm.municipality", name=selection.municipality.name))
+        yield Static(
+            self.t("confirm.municipality", name=localised(self.language, "place", selection.municipality.name))
+        )
         if selection.whole_household:
             yield Static(self.t("confirm.whole_household"))
         elif offer.persons:

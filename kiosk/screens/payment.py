@@ -17,12 +17,14 @@ class OrderingScreen(BusyScreen):
 
 class PaymentScreen(StepScreen):
     step = f.Step.PAYMENT
+    AUTO_FOCUS = ".cash"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("payment.fee", fee=self.flow.fee_yen), id="fee", classes="big")
         yield Static("", id="paid")
         yield Static("", id="remaining")
         yield Static(self.t("payment.hint"), classes="hint")
+        yield Static(self.t("payment.cancel_returns"), id="cancel-returns", classes="hint")
         with Horizontal(id="cash"):
             for amount in f.DENOMINATIONS:
                 yield Button(self.t("payment.insert", amount=amount), id=f"cash-{amount}", classes="cash")

@@ -31,6 +31,7 @@ class PrintingScreen(StepScreen):
 
 class TakeItemsScreen(StepScreen):
     step = f.Step.TAKE_ITEMS
+    AUTO_FOCUS = "#acknowledge"  # the main button: Enter works without Tab
     cancellable = False
 
     def compose_body(self) -> ComposeResult:

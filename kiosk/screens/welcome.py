@@ -12,6 +12,7 @@ from kiosk.screens.base import StepScreen
 
 class StartScreen(StepScreen):
     step = f.Step.START
+    AUTO_FOCUS = "#gyosei"  # the main button: Enter works without Tab
     cancellable = False
 
     def compose_body(self) -> ComposeResult:
@@ -25,9 +26,20 @@ class StartScreen(StepScreen):
 
 class ServiceMenuScreen(StepScreen):
     step = f.Step.SERVICE_MENU
+    AUTO_FOCUS = "#certificates"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
-        yield Button(self.t("service_menu.certificates"), id="certificates", variant="primary", classes="choice")
+        out_of_paper = self.flow.out_of_paper
+        yield Button(
+            self.t("service_menu.certificates"),
+            id="certificates",
+            variant="primary",
+            classes="choice",
+            disabled=out_of_paper,
+        )
+        if out_of_paper:
+            # Said before the visit starts, not after a PIN and the choices.
+            yield Static(self.t("service_menu.out_of_paper"), id="certificates-why", classes="warning")
         yield Button(
             self.t("service_menu.honseki_registration"), id="honseki-registration", classes="choice", disabled=True
         )
@@ -42,6 +54,7 @@ class ServiceMenuScreen(StepScreen):
 
 class LanguageScreen(StepScreen):
     step = f.Step.LANGUAGE
+    AUTO_FOCUS = "#lang-ja"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Button(self.t("language.ja"), id="lang-ja", variant="primary", classes="choice")
@@ -54,6 +67,7 @@ class LanguageScreen(StepScreen):
 
 class TermsScreen(StepScreen):
     step = f.Step.TERMS
+    AUTO_FOCUS = "#accept"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("terms.body"), classes="message")

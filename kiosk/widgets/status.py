@@ -1,7 +1,9 @@
-"""Small status widgets: the idle countdown and the card on the reader."""
+"""Small status widgets: the idle countdown, the card on the reader, where the visit is."""
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -53,3 +55,22 @@ class CardStatus(Static):
     def watch_present(self, present: bool) -> None:
         self.update(text(self._language, "card_status.present" if present else "card_status.absent"))
         self.set_class(present, "placed")
+
+
+class StepIndicator(Horizontal):
+    """The visit's phases in a row (1 カード・暗証番号 › 2 証明書を選ぶ › ...), the current one
+    marked, the ones behind ticked: a resident sees where they are and what is left."""
+
+    def __init__(self, language: str, labels: list[str], current: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._language = language
+        self._labels = labels
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        for index, label in enumerate(self._labels):
+            if index:
+                yield Static("›", classes="phase-separator")
+            state = "done" if index < self._current else "current" if index == self._current else "todo"
+            mark = "✓" if state == "done" else str(index + 1)
+            yield Static(f"{mark} {label}", id=f"phase-{index}", classes=f"phase {state}")

@@ -127,3 +127,28 @@ def test_audit_verify_reports_a_damaged_audit_table_as_broken(
     assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "BROKEN" in err and "init" not in err, err
+
+
+def test_kiosk_add_count_registers_a_batch_at_once_and_writes_the_file_kiosk_load_reads(
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--count N --out FILE`: N kiosks in one transaction (not N start-ups of the command),
+    their credentials only in FILE (0600), one `id:secret` per line."""
+    from kiosk.load import read_credentials
+
+    out = tmp_path / "kiosks.txt"
+    assert main(["kiosk", "add", "--count", "50", "--out", str(out), "--data-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    pairs = read_credentials(out)
+    assert [kiosk_id for kiosk_id, _ in pairs] == [f"LOAD-{n:03d}" for n in range(1, 51)]
+    assert len({secret for _, secret in pairs}) == 50
+    assert all(secret not in printed for _, secret in pairs)
+    assert out.stat().st_mode & 0o777 == 0o600
+    with _session(cli_db) as session:
+        assert session.get(Kiosk, "LOAD-050") is not None
+    # A batch that meets a taken id registers none of its kiosks.
+    assert main(["kiosk", "add", "--count", "60", "--out", str(out), "--data-dir", str(tmp_path)]) == 2
+    assert "LOAD-001" in capsys.readouterr().err
+    with _session(cli_db) as session:
+        assert session.get(Kiosk, "LOAD-051") is None
+    assert len(read_credentials(out)) == 50  # the earlier file is left as it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from servicekit import Service
 
 from certserver.services.kiosks import register_kiosk
 from kiosk.cli import main
+from kiosk.load import Progress
 
 
 def simulate(service: Service, capsys: pytest.CaptureFixture[str], pin: str, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -200,7 +202,13 @@ def test_load_of_20_kiosks_and_200_transactions_prints_no_wrong_person_document(
             "--json",
         ]
     )
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    # Not a terminal: plain periodic lines, no bar redrawn with carriage returns.
+    assert "\r" not in captured.err
+    assert [line for line in captured.err.splitlines() if line.startswith("kiosk load:")][-1] == (
+        "kiosk load: 200/200 visits (100%)"
+    )
     assert report["transactions"] == 200
     assert report["issued"] == 200, report["error_codes"]
     assert report["documents_checked"] == 200
@@ -285,3 +293,16 @@ def test_simulate_refuses_a_person_not_on_the_menu(
         service, capsys, card.pin, "--card", str(card.path), "--persons", "toride-0010", "--out", str(tmp_path / "out")
     )
     assert code == 1 and result["error_code"] == "bad_persons"
+
+
+def test_load_progress_is_a_bar_redrawn_in_place_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    progress = Progress(terminal, 100)
+    for _ in range(100):
+        progress.step()
+    assert terminal.getvalue().count("\r[") == 50
+    assert terminal.getvalue().endswith("\r[" + "#" * 30 + "] 100/100\n")

@@ -169,7 +169,7 @@ def test_a_missing_kiosk_secret_file_is_one_line(tmp_path: Path) -> None:
     ("content", "fragment"),
     [
         (b"K1:\xff\xfesecret\n", "is not UTF-8 text"),
-        (b"just-an-id\n", "a line is not id:secret"),
+        (b"# made by certserver kiosk add\nK1:s1\n\njust-an-id\n", "line 4 is not id:secret"),
     ],
 )
 def test_a_bad_credentials_file_for_load_is_one_line_that_never_quotes_it(

@@ -289,6 +289,24 @@ def test_whole_household_replaces_the_chosen_persons() -> None:
     assert order.whole_household and order.person_ids == ()
 
 
+def test_the_whole_household_box_ticks_its_members_and_a_person_unticked_after_it_leaves_the_others() -> None:
+    flow = new_flow()
+    to_remove_card(flow)
+    flow.handle(f.CardRemoved())
+    flow.handle(f.MunicipalityChosen("08217", "jushochi"))
+    flow.handle(f.CertificateChosen("juminhyo"))
+    assert flow.selection.offer is not None
+    everyone = [p.person_id for p in flow.selection.offer.persons]
+    assert len(everyone) > 1
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))
+    assert flow.selection.whole_household and flow.selection.person_ids == everyone
+    flow.handle(f.PersonToggled(everyone[-1]))
+    assert not flow.selection.whole_household and flow.selection.person_ids == everyone[:-1]
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))
+    flow.handle(f.Pressed(f.Action.WHOLE_HOUSEHOLD))  # unticked again: back to the requester
+    assert flow.selection.person_ids == ["p1"]
+
+
 def test_no_person_chosen_cannot_go_on() -> None:
     flow = new_flow()
     to_remove_card(flow)
@@ -594,3 +612,14 @@ def test_a_card_placed_at_the_start_screen_is_read_for_that_visit() -> None:
         flow.handle(event)
     effects = flow.handle(f.Pressed(f.Action.ACCEPT))
     assert any(isinstance(e, f.ReadCard) for e in effects)
+
+
+def test_an_empty_paper_tray_stops_a_visit_before_it_starts_and_a_refill_lets_it_start() -> None:
+    flow = new_flow()
+    flow.handle(f.PaperChanged(0))
+    flow.handle(f.Pressed(f.Action.GYOSEI))
+    flow.handle(f.Pressed(f.Action.CERTIFICATES))
+    assert flow.step is f.Step.SERVICE_MENU and flow.out_of_paper
+    flow.handle(f.PaperChanged(500))
+    flow.handle(f.Pressed(f.Action.CERTIFICATES))
+    assert flow.step is f.Step.LANGUAGE

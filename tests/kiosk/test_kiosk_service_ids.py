@@ -173,7 +173,10 @@ def test_the_stub_serves_a_whole_visit_with_a_well_formed_id(tmp_path: Path) -> 
         finally:
             devices.close()
     assert result.status == "issued", result
-    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.pdf")] == [Path("printed") / f"{GOOD_ID}-1.pdf"]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.pdf")) == [
+        Path("printed") / f"{GOOD_ID}-1.pdf",
+        Path("printed") / f"{GOOD_ID}-receipt.pdf",
+    ]
 
 
 @pytest.mark.parametrize("crafted", ["../../../../tmp/x", "doc/../../y", "?q=1", "%2e%2e"])

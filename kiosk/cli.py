@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the kiosk's touch screen (Textual)",
         epilog="The operator panel (F12) opens with the code in KIOSK_OPERATOR_CODE "
-        "(default 0000); 3 wrong entries in a row lock it for 5 minutes.",
+        "(default 0000); 5 wrong entries in a row lock it for 5 minutes.",
     )
     _common(run)
     run.add_argument(

@@ -37,7 +37,7 @@ class OperatorCode(SecretStr):
     kiosk cannot try codes one after another. The count lives as long as the settings,
     i.e. the kiosk process: closing and reopening the panel does not reset it."""
 
-    MAX_WRONG = 3
+    MAX_WRONG = 5
     LOCK_SECONDS = 300.0
 
     def __init__(self, secret_value: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,18 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
 @pytest.fixture
 def service(demo_template: DemoTemplate, tmp_path: Path) -> Iterator[Service]:
     yield from start_service(demo_template, tmp_path / "service")
+
+
+@pytest.fixture
+def screens_dir(tmp_path: Path) -> Path:
+    """Where the screenshot tests save the pictures: the README's docs/screens/ with
+    KONBINI_UPDATE_SCREENS=1 (to refresh them), a folder of the test's otherwise, so that a
+    test run leaves the repository as it was."""
+    if os.environ.get("KONBINI_UPDATE_SCREENS") == "1":
+        return Path(__file__).resolve().parents[2] / "docs" / "screens"
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    return folder
 
 
 @pytest.fixture

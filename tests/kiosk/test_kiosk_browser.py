@@ -3,7 +3,8 @@ playwright, runs a whole visit (a 住民票, paid with a 1000-yen note, change g
 two tabs against the real service on 127.0.0.1, and the test checks what the visit left
 behind: a printed PDF the service verifies, the transaction printed and paid on the
 service, each tab under its own kiosk id. The page must not ask any other host for
-anything. On the way it stores screenshots of the main screens under docs/screens/.
+anything. On the way it takes screenshots of the main screens (into docs/screens/ with
+KONBINI_UPDATE_SCREENS=1, see the `screens_dir` fixture).
 
 The screen is a canvas, so the test follows each tab's kiosk by its log ("screen pin"),
 and types like a person at a keyboard: each screen focuses its main button.
@@ -34,7 +35,6 @@ from certserver.services.kiosks import register_kiosk
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 STEP_SECONDS = 20.0
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip: playwright)")
@@ -127,11 +127,11 @@ def _operator(page, code: str = "0000") -> None:  # type: ignore[no-untyped-def]
     page.keyboard.press("Escape")
 
 
-def _visit(page, log: SessionLog, shots: str) -> None:  # type: ignore[no-untyped-def]
+def _visit(page, log: SessionLog, shots: Path) -> None:  # type: ignore[no-untyped-def]
     """One whole visit by keyboard: 住民票 of the card holder, 1 copy, a 1000-yen note."""
 
     def shot(name: str) -> None:
-        page.screenshot(path=str(SCREENS / f"{shots}-{name}.png"))
+        page.screenshot(path=f"{shots}-{name}.png")
 
     log.wait_screen("start")
     page.focus(".xterm-helper-textarea")  # the terminal's keyboard input, as a tap on it gives
@@ -175,10 +175,9 @@ def _visit(page, log: SessionLog, shots: str) -> None:  # type: ignore[no-untype
 
 
 def test_a_whole_visit_in_two_browser_tabs_prints_a_verified_juminhyo_under_each_tabs_own_kiosk(
-    service: Service, kiosk_web: tuple[str, Path, Path]
+    service: Service, kiosk_web: tuple[str, Path, Path], screens_dir: Path
 ) -> None:
     url, logs, printed = kiosk_web
-    SCREENS.mkdir(parents=True, exist_ok=True)
     foreign: list[str] = []
     began = time.monotonic()
     with playwright_api.sync_playwright() as pw:
@@ -199,7 +198,7 @@ def test_a_whole_visit_in_two_browser_tabs_prints_a_verified_juminhyo_under_each
                 kiosk_id = service.kiosk_id if index == 0 else "TEST-KIOSK-02"
                 if index == 0:
                     first_screen = time.monotonic() - began
-                _visit(page, SessionLog(logs / f"{kiosk_id}.log"), f"browser-{width}x{height}")
+                _visit(page, SessionLog(logs / f"{kiosk_id}.log"), screens_dir / f"browser-{width}x{height}")
                 # The first tab stays open while the second runs: each has its own seat.
         finally:
             browser.close()

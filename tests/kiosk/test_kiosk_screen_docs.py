@@ -1,5 +1,5 @@
 """The README's terminal screenshots are the app's own: the main screens, drawn by the kiosk
-at 80x24 and 160x50, saved as SVG under docs/screens/ (without the web font Rich's SVG
+at 80x24 and 160x50, saved as SVG (under docs/screens/ with KONBINI_UPDATE_SCREENS=1; without the web font Rich's SVG
 would fetch from a CDN: the viewer's monospace font draws them)."""
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from kiosk.i18n import text
 
 pytestmark = pytest.mark.anyio
 
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 MAIN = ("start", "pin", "certificate", "confirm", "payment", "take_items")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("language", ["ja", "en"])
 async def test_the_main_screens_are_saved_for_the_readme_from_the_app_itself(
-    language: str, size: tuple[int, int], tmp_path: Path
+    language: str, size: tuple[int, int], tmp_path: Path, screens_dir: Path
 ) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
     for name in MAIN:
         app = kiosk_at(name, language, tmp_path / name)
         async with app.run_test(size=size) as pilot:
@@ -36,4 +34,4 @@ async def test_the_main_screens_are_saved_for_the_readme_from_the_app_itself(
         shown = re.sub(r"<[^>]+>", "", svg).replace("&#160;", " ")
         title = text(language, f"{name}.title")
         assert title.replace(" ", "")[:6] in shown.replace(" ", ""), f"{name}: {title!r} is not drawn"
-        (SCREENS / f"terminal-{size[0]}x{size[1]}-{language}-{name}.svg").write_text(svg, encoding="utf-8")
+        (screens_dir / f"terminal-{size[0]}x{size[1]}-{language}-{name}.svg").write_text(svg, encoding="utf-8")

@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--pin-stdin", action="store_true", help="read the PIN from the first line of standard input instead of asking"
     )
+    # Refused, but parsed: argparse would otherwise take `--pin 1234` for `--pin-stdin` and
+    # print the PIN back in its error; a PIN on the command line is visible to every user.
+    verify.add_argument("--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     verify.set_defaults(handler=_run_verify)
 
 
@@ -92,8 +95,17 @@ def _card_error(exc: CardError) -> CliError:
         if isinstance(exc, kind):
             if isinstance(exc, WrongPinError):
                 return CliError(f"{exc.title_ja} / {exc.title_en} ({exc.tries_left} tries left)", code)
-            return CliError(f"{exc.title_ja} / {exc.title_en}: {exc}", code)
-    return CliError(f"{exc.title_ja} / {exc.title_en}: {exc}")
+            return CliError(_card_error_line(exc), code)
+    return CliError(_card_error_line(exc))
+
+
+def _card_error_line(exc: CardError) -> str:
+    """Both titles and the detail, without saying the English title twice when the detail
+    starts with it ("The card could not be read (SW 6F00)")."""
+    detail = str(exc)
+    if detail.startswith(exc.title_en):
+        return f"{exc.title_ja} / {detail}"
+    return f"{exc.title_ja} / {exc.title_en}: {detail}"
 
 
 def _with_client(args: argparse.Namespace, action: Callable[[JpkiClient], int]) -> int:
@@ -158,6 +170,11 @@ def _read_pin(from_stdin: bool) -> str:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.pin_on_command_line is not None:
+        raise CliError(
+            "--pin is refused: a PIN on the command line is visible to every user of this machine; "
+            "use --pin-stdin or the prompt"
+        )
     pin = _read_pin(args.pin_stdin)
     try:
         pin_bytes(pin)  # a typo must cost no try, and needs no card to be found

@@ -8,15 +8,17 @@ service by the headless kiosk; passes only when every visit ends as expected.
     card = "toride-0001"              # a resident id of the card index, or a card file
     certificate = "juminhyo"          # the rest as `kiosk simulate`: persons, options, copies,
     pay = 1000                        # municipality (jushochi | honsekichi), pin (else the index's)
-    expect = { status = "issued", documents = 1, change = 700 }
+    expect = { status = "issued", documents = 1, change = 800 }   # 取手市's demo fee: 200 yen
 
     [[visit]]
     card = "toride-0030"
     expect = { status = "error", code = "resident_moved_out" }
 
 `expect` may name status, code (the rule or failure code), fee, paid, change, documents (a
-count) and tries_left; what it does not name is not checked. The PIN a file gives is test
-data of a synthetic card, like the card index's.
+count) and tries_left; what it does not name is not checked, except the status: without one
+it is "error" when a code is named and "issued" otherwise, so a visit that expects nothing
+still fails when the service is down. The PIN a file gives is test data of a synthetic card,
+like the card index's.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def _visit(number: int, item: object, base: Path, cards: dict[str, tuple[Path, s
     expect = item.get("expect", {})
     if not isinstance(expect, dict) or set(expect) - {*EXPECTABLE, "documents"}:
         raise ScenarioError(f"{where}: expect may name {', '.join([*EXPECTABLE, 'documents'])} only")
+    expect = {"status": "error" if "code" in expect else "issued", **expect}
     options = item.get("options", ())
     try:
         script = VisitScript(

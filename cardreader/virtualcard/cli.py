@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="read the new PIN from the first line of standard input (else it is prompted twice without echo)",
     )
     # Refused, but still parsed: a PIN on the command line is visible to every user (ps).
-    reset.add_argument("--new-pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
+    reset.add_argument("--new-pin", "--pin", dest="pin_on_command_line", help=argparse.SUPPRESS)
     reset.set_defaults(handler=run_reset_pin)
 
 
@@ -190,7 +190,7 @@ def _new_pin(args: argparse.Namespace) -> str:
     rule, description = PIN_RULES[args.which]
     if args.pin_on_command_line is not None:
         raise CliError(
-            "--new-pin is refused: a PIN on the command line is visible to every user of this machine; "
+            "--pin/--new-pin is refused: a PIN on the command line is visible to every user of this machine; "
             "use --pin-stdin or the prompt; nothing was changed"
         )
     # Without a terminal (a pipe) the two entries are read as lines, with no prompt and no

@@ -168,14 +168,27 @@ def test_reset_pin_of_a_missing_card_file_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_reset_pin_refuses_a_new_pin_on_the_command_line_without_repeating_it(card_path: Path) -> None:
-    """An argument is visible to every user of the machine (ps): refused, nothing changed."""
+@pytest.mark.parametrize("flag", ["--new-pin", "--pin"])
+def test_reset_pin_refuses_a_new_pin_on_the_command_line_without_repeating_it(card_path: Path, flag: str) -> None:
+    """An argument is visible to every user of the machine (ps): refused, nothing changed.
+    (`--pin` was taken by argparse for `--pin-stdin`, and its error printed the PIN back.)"""
     before = card_path.read_bytes()
-    done = mynacard("reset-pin", str(card_path), "--new-pin", "2468")
+    for argv in ([flag, "2468"], [f"{flag}=2468"]):
+        done = mynacard("reset-pin", str(card_path), *argv)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "is refused" in lines[0] and "2468" not in done.stderr
+    assert card_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv", [["--pin", "1234"], ["--pin=1234"]])
+def test_verify_refuses_a_pin_on_the_command_line_without_repeating_it(card_path: Path, argv: list[str]) -> None:
+    before = card_path.read_bytes()
+    done = mynacard("verify", "--card", str(card_path), *argv)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "--new-pin is refused" in lines[0] and "2468" not in lines[0]
-    assert card_path.read_bytes() == before
+    assert "--pin is refused" in lines[0] and "1234" not in done.stderr + done.stdout
+    assert card_path.read_bytes() == before  # no try spent
 
 
 def test_reset_pin_with_no_input_at_all_is_one_line(card_path: Path) -> None:

@@ -5,6 +5,7 @@ service is the harness plugin's `konbini_service` (a real `certserver serve` pro
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -46,6 +47,9 @@ def kiosk(service: KonbiniService, *args: str) -> subprocess.CompletedProcess[st
         env=env,
         check=False,
     )
+
+
+KIOSK_COMMAND = (sys.executable, "-c", "import sys; from kiosk.cli import main; sys.exit(main())")
 
 
 def junit(path: Path) -> ET.Element:
@@ -95,6 +99,27 @@ def test_a_visit_that_ends_otherwise_fails_the_scenario_and_says_how(
     assert [case.get("name") for case in failures] == ["a resident who moved out is refused"]
     message = failures[0].find("failure").get("message")  # type: ignore[union-attr]
     assert message == "code: expected 'something_else', got 'resident_moved_out'"
+
+
+def test_a_visit_that_expects_nothing_fails_when_the_service_is_down(konbini_demo_data: Path, tmp_path: Path) -> None:
+    """Without an expected status a visit must still be issued: a CI job pointed at a dead
+    service does not pass."""
+    path = tmp_path / "visits.toml"
+    path.write_text(f'cards = "{konbini_demo_data / "cards"}"\n[[visit]]\ncard = "toride-0001"\n', encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_CREDENTIAL": "K1:secret"}
+        run = subprocess.run(
+            [*KIOSK_COMMAND, "scenario", str(path), "--server", dead],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "status: expected 'issued', got 'error'" in run.stdout
 
 
 def test_a_broken_scenario_file_is_refused_in_one_line(konbini_service: KonbiniService, tmp_path: Path) -> None:

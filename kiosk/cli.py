@@ -342,7 +342,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     except LoadError as exc:
         raise CliError(str(exc)) from None
     if args.junit is not None:
-        _write_junit(args.junit, "kiosk.load", report.junit_cases())
+        _write_junit(args.junit, "kiosk.load", report.junit_cases(), elapsed=report.seconds)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -350,11 +350,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if report.wrong_person_documents == 0 and report.errors == 0 else 1
 
 
-def _write_junit(path: Path, suite: str, cases: list[JunitCase]) -> None:
+def _write_junit(path: Path, suite: str, cases: list[JunitCase], *, elapsed: float | None = None) -> None:
     from kiosk.junit import write_junit
 
     try:
-        write_junit(path, suite, cases)
+        write_junit(path, suite, cases, elapsed=elapsed)
     except OSError as exc:
         raise CliError(f"cannot write the JUnit report {path}: {exc.strerror or exc}") from None
 

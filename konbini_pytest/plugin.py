@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,18 +128,24 @@ CardFactory = Callable[..., "HarnessCard"]
 
 
 def _demo_card_copy(demo_data: Path, resident: str, folder: Path) -> tuple[Path, str]:
-    """A private copy of a demo resident's card file, and its demo PIN. Raises KeyError."""
+    """A private copy of a demo resident's card file, and its demo PIN. Raises ValueError
+    (no demo card for that resident)."""
     import shutil
 
     from kiosk.democards import read_index
 
-    entry = next((e for e in read_index(demo_data / "cards") if e.resident_id == resident), None)
-    if entry is None:
-        raise KeyError(f"no demo card for {resident!r}")
+    entries = {e.resident_id: e for e in read_index(demo_data / "cards")}
+    if resident not in entries:
+        raise ValueError(_no_demo_card(resident, entries))
+    entry = entries[resident]
     copy = folder / f"card-{resident}.json"
     if not copy.exists():
         shutil.copy2(entry.path, copy)
     return copy, entry.pin
+
+
+def _no_demo_card(resident: str, known: Mapping[str, object]) -> str:
+    return f"no demo card for {resident!r}; the demo residents with a card: {', '.join(sorted(known))}"
 
 
 @pytest.fixture
@@ -171,7 +177,10 @@ def virtual_card(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Car
                     resident, tmp_path / f"{resident}-{len(made)}.json", pin=pin, password=password
                 )
             else:
-                entry = service.demo_cards()[resident]
+                cards = service.demo_cards()
+                if resident not in cards:
+                    raise ValueError(_no_demo_card(resident, cards))
+                entry = cards[resident]
                 path, pin = entry.path, pin or entry.pin
         elif path is None:
             # A test of card software alone: a copy of the demo card, no service started.

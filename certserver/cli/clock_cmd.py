@@ -47,8 +47,11 @@ def parse_step(text: str) -> timedelta:
 def _recorded(args: argparse.Namespace):  # -> ServiceClock
     from certserver.clock import ClockFileError, load_clock
 
+    data_dir = settings_from(args).data_dir
+    if not data_dir.is_dir():
+        raise CliError(f"no data folder at {data_dir}: give the --data-dir the service runs on")
     try:
-        return load_clock(settings_from(args).data_dir)
+        return load_clock(data_dir)
     except ClockFileError as exc:
         raise CliError(str(exc)) from exc
 

@@ -207,9 +207,11 @@ def test_clock_forward_moves_every_worker_of_a_running_service(
     assert steps == ['{"by_seconds":86400.0}']
 
 
-def test_clock_forward_refuses_a_service_on_the_hosts_time_and_a_bad_step(
+def test_clock_refuses_a_missing_folder_a_service_on_the_hosts_time_and_a_bad_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["clock", "show", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "no data folder at" in capsys.readouterr().err
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
     assert main(["clock", "forward", "--data-dir", str(data_dir), "--by", "2h"]) == 2

@@ -4,12 +4,15 @@ service is the harness plugin's `konbini_service` (a real `certserver serve` pro
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 from konbini_pytest import KonbiniService
 
@@ -150,6 +153,7 @@ def test_kiosk_load_writes_one_junit_case_per_visit(konbini_service: KonbiniServ
         str(konbini_service.cards_dir),
         "--junit",
         str(report),
+        "--json",
     )
     assert run.returncode in (0, 1), run.stderr
     root = junit(report)
@@ -160,3 +164,6 @@ def test_kiosk_load_writes_one_junit_case_per_visit(konbini_service: KonbiniServ
     failed = [case.find("failure").get("message") for case in cases if case.find("failure") is not None]  # type: ignore[union-attr]
     assert root.get("failures") == str(len(failed))
     assert (run.returncode == 0) == (not failed)
+    # The kiosks ran side by side: the suite's time is the run's wall time, not its visits' sum.
+    suite_time = float(root.find("testsuite").get("time", "0"))  # type: ignore[union-attr]
+    assert suite_time == pytest.approx(json.loads(run.stdout)["seconds"], abs=0.002)

@@ -189,5 +189,5 @@ if [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then read -r -p "  Press Enter to open t
 status=0
 .venv/bin/kiosk run --server "$URL" "${reader[@]}" --printer-dir "$PRINTED" || status=$?
 echo "demo: printed certificates are in $PRINTED; check one with:"
-echo "  .venv/bin/certserver verify --data-dir $DATA $PRINTED/<file>.pdf"
+echo "  .venv/bin/certserver verify --data-dir $DATA $PRINTED/<file>.pdf   (a certificate; *-receipt.pdf are receipts)"
 exit $status

@@ -73,3 +73,12 @@ class RemoveCardScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("remove_card.body"), classes="message")
+        if _has_demo_tray(self):
+            # A trainer's hand is the tray: say where it is, or the visit stalls here.
+            yield Static(self.t("remove_card.demo_hint"), classes="hint", id="demo-hint")
+
+
+def _has_demo_tray(screen: StepScreen) -> bool:
+    """Whether the kiosk runs with a demo card tray (the operator panel places and takes cards)."""
+    devices = getattr(screen.app, "devices", None)
+    return devices is not None and devices.settings.demo_cards is not None

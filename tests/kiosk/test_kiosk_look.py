@@ -158,3 +158,19 @@ async def test_every_unavailable_choice_says_why_and_whether_it_is_not_now_or_no
         assert inkan.disabled and "コンビニでは交付できません" in str(inkan.label)  # not at a store
         assert str(app.screen.query_one("#kind-koseki_zenbu-why", Static).render()) == hours
         assert "印鑑登録" in str(app.screen.query_one("#kind-inkan-why", Static).render())
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+async def test_with_a_demo_tray_the_take_card_screen_says_how_to_take_the_card(language: str, tmp_path: Path) -> None:
+    """In the demo the operator's tray is the hand that takes the card: without saying so the
+    visit stalls at this screen until it times out (a new user's trial)."""
+    plain = kiosk_at("remove_card", language, tmp_path / "plain")
+    async with plain.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert not plain.screen.query("#demo-hint")
+    demo = kiosk_at("remove_card", language, tmp_path / "demo")
+    demo.devices.settings.demo_cards = tmp_path / "cards"
+    async with demo.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        hint = str(demo.screen.query_one("#demo-hint", Static).render())
+    assert "F12" in hint and ("カードを取る" in hint if language == "ja" else "Take the card" in hint)

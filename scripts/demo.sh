@@ -184,7 +184,7 @@ $PY -m kiosk.democards "$DATA/cards"
 cat <<EOF
   Printed certificates go to $PRINTED. Ctrl+Q quits.
 EOF
-if [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then read -r -p "  Press Enter to open the kiosk. " _; fi
+if [ -z "${KONBINI_DEMO_NO_PAUSE:-}" ]; then read -r -p "  Press Enter to open the kiosk (Ctrl+C stops the demo here). " _; fi
 
 status=0
 .venv/bin/kiosk run --server "$URL" "${reader[@]}" --printer-dir "$PRINTED" || status=$?

@@ -24,6 +24,8 @@ class StepScreen(Screen[None]):
 
     step: ClassVar[f.Step]
     cancellable: ClassVar[bool] = True
+    # The screens before the language choice say their buttons in both languages.
+    cancel_key: ClassVar[str] = "common.cancel"
     # The first focusable match gets the focus when the screen appears: each screen names
     # its main button, so Enter (a keyboard, a kiosk's hardware key) works without Tab.
     AUTO_FOCUS: ClassVar[str | None] = ""
@@ -65,7 +67,7 @@ class StepScreen(Screen[None]):
             with Horizontal(id="actions"):
                 yield from self.compose_actions()
                 if self.cancellable:
-                    yield Button(self.t("common.cancel"), id="cancel", variant="error")
+                    yield Button(self.t(self.cancel_key), id="cancel", variant="error")
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -44,8 +44,10 @@ class ServiceMenuScreen(StepScreen):
             self.t("service_menu.honseki_registration"), id="honseki-registration", classes="choice", disabled=True
         )
 
+    cancel_key = "common.cancel_bilingual"
+
     def compose_actions(self) -> ComposeResult:
-        yield Button(self.t("common.back"), id="back")
+        yield Button(self.t("common.back_bilingual"), id="back")
 
     @on(Button.Pressed, "#certificates")
     def _certificates(self) -> None:
@@ -54,6 +56,7 @@ class ServiceMenuScreen(StepScreen):
 
 class LanguageScreen(StepScreen):
     step = f.Step.LANGUAGE
+    cancel_key = "common.cancel_bilingual"
     AUTO_FOCUS = "#lang-ja"  # the main button: Enter works without Tab
 
     def compose_body(self) -> ComposeResult:

@@ -133,6 +133,21 @@ async def test_english_mode_translates_municipality_names_and_relationships_and_
         app._sync()
         await pilot.pause()
         assert "Government services" in str(app.screen.query_one("#gyosei", Button).label)
+    # Before the language is chosen, every label and button is in both languages.
+    for name in ("service_menu", "language"):
+        app = kiosk_at(name, "ja", tmp_path / f"{name}-bilingual")
+        async with app.run_test(size=(100, 30)) as pilot:
+            app._sync()
+            await pilot.pause()
+            buttons = [str(b.label) for b in app.screen.query(Button).results(Button)]
+        assert buttons and all(_both_languages(label) for label in buttons), buttons
+
+
+def _both_languages(label: str) -> bool:
+    """Japanese text and Latin letters side by side (or a language's own name)."""
+    japanese = any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in label)
+    latin = any("a" <= ch.lower() <= "z" for ch in label)
+    return (japanese and latin) or label in ("日本語", "English")
 
 
 async def test_every_unavailable_choice_says_why_and_whether_it_is_not_now_or_not_at_a_store(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from cardreader.virtualcard import VirtualCard, VpcdBridge, parse_fault
 from konbini_common.cardfile import CardFile
-from konbini_testkit.cards import PIN, make_card
+from konbini_testkit.cards import make_card
 from konbini_testkit.vpcd import VpcdSlot
 
 pytestmark = [pytest.mark.opensc, pytest.mark.pcsc]
@@ -116,32 +116,14 @@ def test_opensc_fails_on_a_card_that_gives_no_answer_to_reset(
 def test_pkcs11_tool_fails_to_sign_when_the_card_forgets_the_verified_pin(
     inserted: tuple[VpcdSlot, VirtualCard, Path], tmp_path: Path
 ) -> None:
-    from test_opensc_interop import _auth_token_slot, _pkcs11_module
+    from test_opensc_interop import pkcs11_sign_command
 
     reader, virtual, _ = inserted
     virtual.faults.add(parse_fault("forget-verified=sign"))
     message = tmp_path / "challenge.bin"
     message.write_bytes(b"konbini challenge")
     signature = tmp_path / "signature.bin"
-    run = _tool(
-        "pkcs11-tool",
-        "--module",
-        str(_pkcs11_module()),
-        "--slot",
-        _auth_token_slot(reader),
-        "--login",
-        "--pin",
-        PIN,
-        "--sign",
-        "--mechanism",
-        "SHA256-RSA-PKCS",
-        "--id",
-        "01",
-        "--input-file",
-        str(message),
-        "--output-file",
-        str(signature),
-    )
+    run = _tool(*pkcs11_sign_command(reader, message, signature))
     assert virtual.faults.hits
     assert run.returncode != 0, run.stdout
     assert not signature.exists() or signature.stat().st_size == 0

@@ -98,20 +98,10 @@ def test_pkcs15_tool_lists_the_user_auth_certificate_and_pins(reader: VpcdSlot) 
     assert re.search(r"User Authentication PIN\].*?Tries left\s*:\s*3", dump, re.S)
 
 
-def test_pkcs15_tool_reads_back_exactly_the_auth_certificate(reader: VpcdSlot, card_path: Path) -> None:
-    pem = _run("pkcs15-tool", "--reader", _reader_number(reader), "--read-certificate", "1").stdout.decode()
-    body = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", pem, re.S)
-    assert body, pem
-    assert base64.b64decode("".join(body.group(1).split())) == CardFile.load(card_path).auth_certificate
-
-
-def test_pkcs11_tool_signs_with_the_auth_key_and_the_signature_verifies(
-    reader: VpcdSlot, card_path: Path, tmp_path: Path
-) -> None:
-    message = tmp_path / "challenge.bin"
-    message.write_bytes(b"konbini challenge for the auth key")
-    signature_file = tmp_path / "signature.bin"
-    _run(
+def pkcs11_sign_command(reader: VpcdSlot, message: Path, signature: Path) -> tuple[str, ...]:
+    """pkcs11-tool signing `message` with the auth key (SHA256-RSA-PKCS) into `signature`,
+    logged in with the synthetic test card's PIN."""
+    return (
         "pkcs11-tool",
         "--module",
         str(_pkcs11_module()),
@@ -128,8 +118,24 @@ def test_pkcs11_tool_signs_with_the_auth_key_and_the_signature_verifies(
         "--input-file",
         str(message),
         "--output-file",
-        str(signature_file),
+        str(signature),
     )
+
+
+def test_pkcs15_tool_reads_back_exactly_the_auth_certificate(reader: VpcdSlot, card_path: Path) -> None:
+    pem = _run("pkcs15-tool", "--reader", _reader_number(reader), "--read-certificate", "1").stdout.decode()
+    body = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", pem, re.S)
+    assert body, pem
+    assert base64.b64decode("".join(body.group(1).split())) == CardFile.load(card_path).auth_certificate
+
+
+def test_pkcs11_tool_signs_with_the_auth_key_and_the_signature_verifies(
+    reader: VpcdSlot, card_path: Path, tmp_path: Path
+) -> None:
+    message = tmp_path / "challenge.bin"
+    message.write_bytes(b"konbini challenge for the auth key")
+    signature_file = tmp_path / "signature.bin"
+    _run(*pkcs11_sign_command(reader, message, signature_file))
     public_key = x509.load_der_x509_certificate(CardFile.load(card_path).auth_certificate).public_key()
     assert isinstance(public_key, rsa.RSAPublicKey)
     public_key.verify(signature_file.read_bytes(), message.read_bytes(), padding.PKCS1v15(), hashes.SHA256())

@@ -22,10 +22,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+import httpx
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import FastAPI
@@ -38,6 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certserver.api import pki_routes, routes
 from certserver.api.deps import ServiceContext
 from certserver.api.errors import error_body, install_error_handlers
+from certserver.centre.municipalities import LgwanMunicipalities, LocalMunicipalities, MunicipalityLink
+from certserver.centre.transactions import CheckRevoked, TransactionService, ValidateCard, certificate_status
 from certserver.clock import Clock, FollowedClock, ServiceClock, host_now, load_clock
 from certserver.config import Settings
 from certserver.data_folder import OpenDataFolderError, check_private
@@ -49,12 +53,17 @@ from certserver.db.session import (
     quick_check,
     truncate_wal,
 )
+from certserver.municipal.service import MunicipalService, Renderer
 from certserver.pki.ca import CaBundle, CaError
-from certserver.pki.validation import validate_card_certificate, verify_challenge_signature
+from certserver.pki.validation import (
+    ValidatedCard,
+    check_not_revoked,
+    validate_card_certificate,
+    verify_challenge_signature,
+)
 from certserver.refusals import messages
 from certserver.services import audit
 from certserver.services.retention import purge_idempotency_records
-from certserver.services.transactions import Renderer, TransactionService, certificate_status
 
 if TYPE_CHECKING:
     from certserver.documents.render_processes import ProcessRenderer
@@ -367,27 +376,34 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     check_data_folders(settings)
     engine = build_engine(settings)
     render_processes = None  # the render processes this app started, and so ends
+    jpki_engine = None
     try:
         check_database(engine, settings)
+        jpki_engine = _jpki_engine(settings)
         ca = _load_ca(settings)
-        if renderer is None:
+        if renderer is None and not settings.lgwan_endpoints:
             renderer = _default_renderer(settings)
             render_processes = _as_render_processes(renderer)
     except BaseException:
         engine.dispose()
+        if jpki_engine is not None:
+            jpki_engine.dispose()
         raise
     factory = make_session_factory(engine)
+    jpki_factory = factory if jpki_engine is None else make_session_factory(jpki_engine)
     # Each render process is fed by one waiting thread: fewer threads would leave processes idle.
     render_pool = ThreadPoolExecutor(
         max_workers=max(settings.render_pool_size, settings.render_processes), thread_name_prefix="render"
     )
+    municipalities, lgwan_client = _municipality_link(settings, factory, renderer, render_pool)
+    validate_card, check_revoked = _jpki_reads(factory, jpki_factory, ca)
     transactions = TransactionService(
         transaction_ttl_seconds=settings.transaction_ttl_seconds,
         challenge_ttl_seconds=settings.challenge_ttl_seconds,
-        validate_card=lambda session, der, at: validate_card_certificate(session, ca, der, at),
+        validate_card=validate_card,
         verify_signature=verify_challenge_signature,
-        renderer=renderer,
-        render_pool=render_pool,
+        municipalities=municipalities,
+        check_revoked=check_revoked,
     )
     if clock is None:
         clock = service_clock(settings, factory)
@@ -419,6 +435,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
             render_pool.shutdown(wait=True, cancel_futures=True)
             if render_processes is not None:
                 render_processes.close()  # after the threads: no render is waiting on them now
+            if lgwan_client is not None:
+                await lgwan_client.aclose()
+            if jpki_engine is not None:
+                jpki_engine.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -432,13 +452,68 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     app.state.service = context
     app.state.engine = engine
     app.state.render_processes = render_processes
-    app.state.pki = pki_routes.PkiContext(session_factory=factory, ca=ca, clock=clock)
+    app.state.pki = pki_routes.PkiContext(session_factory=jpki_factory, ca=ca, clock=clock)
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(pki_routes.router)
     _include_verify_router(app, settings, factory)
     app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)
     return app
+
+
+def _jpki_engine(settings: Settings) -> Engine | None:
+    """The JPKI service's store, when the data folder keeps it apart from the centre's (the
+    centre and JPKI are both J-LIS's: the centre reads the certificate records in this
+    process). Raises DeploymentCheckError."""
+    if not settings.split_layout:
+        return None
+    jpki = settings.for_role("jpki")
+    check_data_folders(jpki)
+    engine = build_engine(jpki)
+    try:
+        check_database(engine, jpki)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _jpki_reads(
+    factory: sessionmaker[Session], jpki: sessionmaker[Session], ca: CaBundle
+) -> tuple[ValidateCard, CheckRevoked]:
+    """The centre's reads of the JPKI records: in the request's own session in the
+    all-in-one layout, else each in a session of its own on the JPKI store."""
+    if jpki is factory:
+        return (lambda session, der, at: validate_card_certificate(session, ca, der, at)), check_not_revoked
+
+    def validate(_session: Session, der: bytes, at: datetime) -> ValidatedCard:
+        with jpki() as records:
+            return validate_card_certificate(records, ca, der, at)
+
+    def check_revoked(_session: Session, serial: str) -> None:
+        with jpki() as records:
+            check_not_revoked(records, serial)
+
+    return validate, check_revoked
+
+
+def _municipality_link(
+    settings: Settings, factory: sessionmaker[Session], renderer: Renderer | None, render_pool: ThreadPoolExecutor
+) -> tuple[MunicipalityLink, httpx.AsyncClient | None]:
+    """The centre's link to the certificate servers: over LGWAN (mutual TLS) when endpoints
+    are configured, else every municipality's server in this process, on this database (the
+    all-in-one deployment). Raises DeploymentCheckError (LGWAN files missing)."""
+    if not settings.lgwan_endpoints:
+        assert renderer is not None  # create_app makes one when there is no LGWAN link
+        return LocalMunicipalities(MunicipalService(factory, renderer, render_pool)), None
+    from certserver.lgwan.tls import LgwanTlsError, centre_client_files, client_ssl_context
+
+    try:
+        tls = client_ssl_context(centre_client_files(settings.lgwan_dir))
+    except LgwanTlsError as exc:
+        raise DeploymentCheckError(f"the LGWAN link cannot start: {exc}") from exc
+    client = httpx.AsyncClient(verify=tls, timeout=settings.lgwan_timeout_seconds)
+    return LgwanMunicipalities(settings.lgwan_endpoints, client), client
 
 
 def _include_verify_router(app: FastAPI, settings: Settings, factory: sessionmaker[Session]) -> None:
@@ -483,3 +558,55 @@ def app_from_environment() -> FastAPI:
         recorded = load_clock(settings.data_dir)
         clock = FollowedClock(settings.data_dir, recorded) if recorded.pretending else None
     return create_app(settings, clock=clock)
+
+
+def create_municipal_app(settings: Settings, served: list[str] | None = None) -> FastAPI:
+    """A municipality's certificate server for the municipalities `served` (their codes;
+    None: every municipality of its store), over its own database and signing keys, after
+    the same deployment checks as the centre's. Raises DeploymentCheckError."""
+    from certserver.municipal.app import build_municipal_app
+
+    check_settings(settings)
+    check_data_folders(settings)
+    engine = build_engine(settings)
+    try:
+        check_database(engine, settings)
+        if served is None:
+            served = _municipalities_in(engine)
+        renderer = _default_renderer(settings)
+    except BaseException:
+        engine.dispose()
+        raise
+    render_processes = _as_render_processes(renderer)
+    render_pool = ThreadPoolExecutor(
+        max_workers=max(settings.render_pool_size, settings.render_processes), thread_name_prefix="render"
+    )
+    service = MunicipalService(make_session_factory(engine), renderer, render_pool, codes=frozenset(served))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logger.info("municipality certificate server ready for %s (%s)", ", ".join(served), engine.dialect.name)
+        try:
+            yield
+        finally:
+            render_pool.shutdown(wait=True, cancel_futures=True)
+            if render_processes is not None:
+                render_processes.close()
+            engine.dispose()
+
+    app = build_municipal_app(service, served, lifespan)
+    app.state.engine = engine
+    return app
+
+
+def _municipalities_in(engine: Engine) -> list[str]:
+    """The codes of the municipalities a store holds. Raises DeploymentCheckError (none)."""
+    from sqlalchemy import select
+
+    from certserver.db.models.registry import Municipality
+
+    with Session(engine) as session:
+        codes = list(session.scalars(select(Municipality.code).order_by(Municipality.code)))
+    if not codes:
+        raise DeploymentCheckError("the store holds no municipality: a certificate server would serve nobody")
+    return codes

@@ -7,9 +7,12 @@ singleton, so tests can run several services with different settings in one proc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AwareDatetime
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["centre", "jpki", "municipalities"]  # the stores of a data folder laid out per role
 
 
 class Settings(BaseSettings):
@@ -38,12 +41,41 @@ class Settings(BaseSettings):
     # TESTS ONLY: start even when other users may enter or read the data folder, which
     # holds residents' data and keys (certserver.data_folder).
     allow_open_data_dir: bool = False
+    # The centre's LGWAN link: municipality code -> its certificate server's base URL
+    # (https, mutual TLS with the files in `lgwan_dir`). Empty: every municipality's
+    # certificate server runs inside this process, on this database (the all-in-one service).
+    lgwan_endpoints: dict[str, str] = {}
+    lgwan_tls_dir: Path | None = None  # default: <data_dir>/lgwan
+    lgwan_timeout_seconds: float = 30.0
+
+    # Which store this process works on when the data folder is laid out per role
+    # (`certserver init --split`): the centre's (kiosks, transactions), the JPKI service's
+    # (the card certificates it issued) or the municipalities' certificate server's (their
+    # registries). Ignored in the all-in-one layout, where one database holds everything.
+    role: Role = "centre"
+
+    @property
+    def split_layout(self) -> bool:
+        """The data folder has one store per role (分散管理) instead of one database."""
+        return not self.database_url and (self.data_dir / "centre").is_dir()
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'certserver.db').resolve()}"
+        return f"sqlite:///{(self.store_dir / 'certserver.db').resolve()}"
+
+    @property
+    def store_dir(self) -> Path:
+        """The folder of this role's database: the data folder, or its role's subfolder."""
+        return self.data_dir / self.role if self.split_layout else self.data_dir
+
+    def for_role(self, role: Role) -> Settings:
+        return self.model_copy(update={"role": role})
+
+    @property
+    def lgwan_dir(self) -> Path:
+        return self.lgwan_tls_dir if self.lgwan_tls_dir is not None else self.data_dir / "lgwan"
 
     @property
     def ca_dir(self) -> Path:

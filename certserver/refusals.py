@@ -158,6 +158,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A document of this transaction has not been downloaded yet.",
     ),
     "render_failed": ("証明書を作成できませんでした。", "The certificate could not be rendered."),
+    # -- the LGWAN link between the centre and a municipality (certserver.centre, .municipal) --
+    "municipality_unavailable": (
+        "市区町村の証明書発行サーバーから応答がありません。時間をおいてもう一度お試しください。",
+        "The municipality's certificate server did not answer. Please try again later.",
+    ),
+    "municipality_not_hosted": (
+        "この証明書発行サーバーはその市区町村を扱っていません。",
+        "This certificate server does not serve that municipality.",
+    ),
+    "request_id_reused": (
+        "別の要求に使われた要求IDです。",
+        "This request id was used for a different call.",
+    ),
+    "order_settled": (
+        "この要求はすでに完了しています。",
+        "This order has already been settled.",
+    ),
     # -- card authentication (services.authentication) --------------------------------------
     "challenge_missing": ("認証用のチャレンジがありません。", "No challenge was issued for this transaction."),
     "challenge_used": ("このチャレンジは使用済みです。", "This challenge was already used."),

@@ -18,8 +18,9 @@ PY=.venv/bin/python
 export KONBINI_STATE_DIR=$PWD/.run/demo
 
 if [ "${KONBINI_DEMO_FRESH:-0}" = 1 ] || [ ! -f "$DATA/cards/index.json" ]; then
-  echo "demo: creating the demo service in $DATA (test CA, 取手市 and つくば市, residents, cards)"
-  .venv/bin/certserver init --demo --force --data-dir "$DATA" 2>&1 | grep -v " INFO " || true
+  echo "demo: creating the demo service in $DATA (test CA, 取手市 and つくば市, residents, cards),"
+  echo "      one store per role: the centre, the JPKI service, the municipalities' certificate server"
+  .venv/bin/certserver init --demo --split --force --data-dir "$DATA" 2>&1 | grep -v " INFO " || true
   # A fresh service numbers its certificates anew: old printouts would carry the same numbers.
   rm -rf "$DATA/kiosk.credential" "$DATA/kiosks.txt" "$DATA/printed" "$DATA/kiosk-state"
 else
@@ -71,12 +72,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The centre on PORT, the municipalities' certificate server (HTTPS, mutual TLS) on PORT+1.
 PORT=$($PY - <<'EOF'
 import socket
-for port in range(8080, 8180):
-    with socket.socket() as s:
+for port in range(8080, 8180, 2):
+    with socket.socket() as a, socket.socket() as b:
         try:
-            s.bind(("127.0.0.1", port))
+            a.bind(("127.0.0.1", port))
+            b.bind(("127.0.0.1", port + 1))
         except OSError:
             continue
         print(port)
@@ -105,7 +108,7 @@ fi
 server_pid=$!
 if ! $PY - "$URL" <<'EOF'
 import sys, time, httpx
-for _ in range(150):
+for _ in range(600):
     try:
         if httpx.get(sys.argv[1] + "/api/v1/health", timeout=1).status_code == 200:
             sys.exit(0)

@@ -25,16 +25,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from certserver.api.errors import REFUSALS, ApiError, invalid_request, refusal_response
+from certserver.centre.transactions import TransactionService
 from certserver.clock import Clock
 from certserver.config import Settings
 from certserver.db.models.transactions import IdempotencyRecord, Kiosk
+from certserver.municipal.service import RENDER_TIMEOUT_SECONDS
 from certserver.services.authentication import as_utc
 from certserver.services.kiosks import (
     KioskAuthenticationError,
     authenticate_kiosk,
     parse_authorization,
 )
-from certserver.services.transactions import RENDER_TIMEOUT_SECONDS, TransactionService
 
 logger = logging.getLogger(__name__)
 

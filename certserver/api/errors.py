@@ -16,13 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from certserver.centre.transactions import TransactionError
 from certserver.pki.validation import CardCertificateError
 from certserver.refusals import MESSAGES, CodedRefusal, messages
 from certserver.services.authentication import ChallengeError
 from certserver.services.kiosks import KioskAuthenticationError
 from certserver.services.ordering import RuleViolation
 from certserver.services.rules.violations import CONFIDENTIAL_CODES, kiosk_facing
-from certserver.services.transactions import TransactionError
 from kioskapi.models import ErrorBody, ErrorDetail
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "amount_mismatch": 422,
     "internal_error": 500,
     "render_failed": 503,
+    "municipality_unavailable": 503,
     "not_configured": 503,
 }
 CARD_REFUSED_STATUS = 403  # every CardCertificateError: the card may not authenticate
@@ -90,6 +91,10 @@ NOT_SENT: dict[str, str] = {
     "signer_missing": "a document error: the order ends with `render_failed`",
     "signer_invalid": "a document error: the order ends with `render_failed`",
     "http_error": "the messages of an HTTP error that has no code of its own",
+    **dict.fromkeys(
+        ("municipality_not_hosted", "request_id_reused", "order_settled"),
+        "an LGWAN refusal of the centre's call: the kiosk gets `municipality_unavailable`",
+    ),
 }
 # Every other code of the catalogue that no table above gives a status is a rule's (422).
 RULE_CODES: tuple[str, ...] = tuple(c for c in MESSAGES if c not in STATUS_BY_CODE and c not in NOT_SENT)

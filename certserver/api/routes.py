@@ -29,15 +29,9 @@ from certserver.api.deps import (
 )
 from certserver.api.errors import CARD_CODES, REFUSALS, RULE_CODES, declared, invalid_request
 from certserver.api.schemas import decode_base64
+from certserver.centre.transactions import link_refusal
 from certserver.db.models.transactions import KioskTransaction
 from certserver.services.authentication import as_utc
-from certserver.services.ordering import OrderRequest
-from certserver.services.transactions import (
-    RENDER_TIMEOUT_SECONDS,
-    PlacedOrder,
-    Rendered,
-    render_failure,
-)
 from kioskapi.models import (
     AuthenticatedResponse,
     AuthenticateRequest,
@@ -52,6 +46,7 @@ from kioskapi.models import (
     StartedResponse,
     TransactionStatus,
 )
+from lgwanapi.models import CardHolder, OrderCall
 
 # What each route may refuse with (docs/api.md, Errors), declared per route with the one
 # error body; FastAPI's own 422 schema is replaced by it.
@@ -64,6 +59,7 @@ RETRY = ("idempotency_key_reused", "request_in_progress", "transaction_ended")
 CHALLENGE = ("challenge_missing", "challenge_used", "challenge_expired")
 STATE = ("invalid_state",)
 REVOKED = ("certificate_revoked",)  # checked again at payment and release
+LINK = ("municipality_unavailable",)  # the municipality did not answer in time
 
 
 def _retryable() -> dict[str, Any]:
@@ -174,40 +170,71 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     tags=["transactions"],
     response_model=AuthenticatedResponse,
     openapi_extra=_retryable(),
-    responses=declared(CALL, LOAD, RETRY, CHALLENGE, STATE, CARD_CODES, RULE_CODES),
+    responses=declared(CALL, LOAD, RETRY, CHALLENGE, STATE, CARD_CODES, RULE_CODES, LINK),
 )
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
-    def work() -> JSONResponse:
+    def check_card() -> JSONResponse | CardHolder:
         with unit_of_work(request) as c:
             certificate = decode_base64(body.certificate)
             signature = decode_base64(body.signature)
             if certificate is None or signature is None:
                 raise invalid_request("certificate and signature must be standard base64.")
-
-            def produce() -> tuple[int, Any]:
-                tx, menu = c.transactions.authenticate(
+            replay = begin_idempotent(c, request, body.model_dump())
+            if replay is not None:
+                return replay
+            try:
+                return c.transactions.begin_authentication(
                     c.session, c.kiosk, transaction_id, certificate, signature, c.now
                 )
-                return 200, AuthenticatedResponse(**_status_fields(tx), menu=menu).model_dump(mode="json")
+            except REFUSALS as exc:
+                finish_idempotent_refusal(c, exc)
+                raise
 
-            return idempotent(c, request, body.model_dump(), produce)
+    card = await in_db_turn(request, check_card)
+    if isinstance(card, JSONResponse):
+        return card
+    # The municipality's answer is awaited between two turns, holding no connection; the
+    # rest runs to its end even if the kiosk hangs up, so its Idempotency-Key is answered.
+    return await asyncio.shield(asyncio.ensure_future(_menu_and_bind(request, transaction_id, card)))
 
-    return await in_db_turn(request, work)
+
+async def _menu_and_bind(request: Request, transaction_id: str, card: CardHolder) -> JSONResponse:
+    context = service_context(request)
+    menu = await context.transactions.holder_menu(card, context.clock())
+
+    def bind() -> JSONResponse:
+        with unit_of_work(request) as c:
+            try:
+                tx, bound_menu = c.transactions.finish_authentication(
+                    c.session, c.kiosk, transaction_id, card, menu, c.now
+                )
+            except REFUSALS as exc:
+                finish_idempotent_refusal(c, exc)
+                raise
+            payload = AuthenticatedResponse(**_status_fields(tx), menu=bound_menu).model_dump(mode="json")
+            finish_idempotent(c, 200, payload)
+            return JSONResponse(payload)
+
+    return await in_db_turn(request, bind)
 
 
 @kiosk_routes.get(
     "/transactions/{transaction_id}/menu",
     tags=["transactions"],
     response_model=MenuResponse,
-    responses=declared(CALL, LOAD, STATE, RULE_CODES),
+    responses=declared(CALL, LOAD, STATE, RULE_CODES, LINK),
 )
 async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
-    def work() -> JSONResponse:
+    def work() -> CardHolder:
         with unit_of_work(request) as c:
-            menu = c.transactions.menu(c.session, c.kiosk, transaction_id, c.now)
-            return JSONResponse(MenuResponse(transaction_id=transaction_id, menu=menu).model_dump(mode="json"))
+            return c.transactions.card_of(c.session, c.kiosk, transaction_id, c.now)
 
-    return await in_db_turn(request, work)
+    card = await in_db_turn(request, work)
+    context = service_context(request)
+    menu = await context.transactions.holder_menu(card, context.clock())
+    if isinstance(menu, Exception):
+        raise link_refusal(menu)
+    return JSONResponse(MenuResponse(transaction_id=transaction_id, menu=menu).model_dump(mode="json"))
 
 
 @kiosk_routes.post(
@@ -215,55 +242,35 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     tags=["transactions"],
     response_model=OrderedResponse,
     openapi_extra=_retryable(),
-    responses=declared(CALL, LOAD, RETRY, STATE, RULE_CODES, ("render_failed",)),
+    responses=declared(CALL, LOAD, RETRY, STATE, RULE_CODES, ("render_failed",), LINK),
 )
 async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
-    order_request = OrderRequest(
-        municipality_code=body.municipality_code,
-        role=body.role,
-        kind=body.kind,
-        person_ids=tuple(body.person_ids),
-        whole_household=body.whole_household,
-        options=frozenset(body.options),
-        copies=body.copies,
-        fiscal_year=body.fiscal_year,
-    )
-
-    def place() -> JSONResponse | PlacedOrder:
+    def place() -> JSONResponse | OrderCall:
         with unit_of_work(request) as c:
             replay = begin_idempotent(c, request, body.model_dump(mode="json"))
             if replay is not None:
                 return replay
             try:
-                return c.transactions.place_order(c.session, c.kiosk, transaction_id, order_request, c.now)
+                return c.transactions.begin_order(c.session, c.kiosk, transaction_id, body, c.now)
             except REFUSALS as exc:
                 finish_idempotent_refusal(c, exc)
                 raise
 
-    placed = await in_db_turn(request, place)
-    if isinstance(placed, JSONResponse):
-        return placed
-    # The rest runs to its end even if the kiosk hangs up: a placed order must be stored or
-    # ended, and its Idempotency-Key answered, never left rendering.
-    return await asyncio.shield(asyncio.ensure_future(_render_and_store(request, placed)))
+    call = await in_db_turn(request, place)
+    if isinstance(call, JSONResponse):
+        return call
+    # The rest runs to its end even if the kiosk hangs up: an order the municipality made
+    # must be stored or refused, and its Idempotency-Key answered.
+    return await asyncio.shield(asyncio.ensure_future(_order_and_store(request, transaction_id, call)))
 
 
-async def _render_and_store(request: Request, placed: PlacedOrder) -> JSONResponse:
-    transactions = service_context(request).transactions
-    rendered: list[Rendered] | Exception
-    try:
-        rendered = list(
-            await asyncio.wait_for(
-                asyncio.gather(*(asyncio.wrap_future(f) for f in transactions.render(placed))), RENDER_TIMEOUT_SECONDS
-            )
-        )
-    except Exception as exc:  # noqa: BLE001 - any render failure ends the transaction, never half an order
-        rendered = render_failure(exc)
+async def _order_and_store(request: Request, transaction_id: str, call: OrderCall) -> JSONResponse:
+    answer = await service_context(request).transactions.municipal_order(call)
 
     def store() -> JSONResponse:
         with unit_of_work(request) as c:
             try:
-                outcome = c.transactions.store_rendered(c.session, c.kiosk, placed, rendered, c.now)
+                outcome = c.transactions.store_order(c.session, c.kiosk, transaction_id, call, answer, c.now)
             except REFUSALS as exc:
                 finish_idempotent_refusal(c, exc)
                 raise

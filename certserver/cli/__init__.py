@@ -123,23 +123,25 @@ def settings_from(args: argparse.Namespace):  # -> Settings (import kept lazy fo
     return Settings()
 
 
-def service_engine(args: argparse.Namespace):  # -> Engine
+def service_engine(args: argparse.Namespace, role: str = "centre"):  # -> Engine
     """The service's own engine for the settings of `args` (on SQLite every transaction takes
-    the write lock at BEGIN, so a command never fails half-way against a running server).
-    Raises CliError when the deployment check refuses the settings."""
+    the write lock at BEGIN, so a command never fails half-way against a running server); in
+    a data folder laid out per role, on the store of `role` ("centre": kiosks, transactions,
+    JPKI records; "municipalities": the registries). Raises CliError when the deployment
+    check refuses the settings."""
     from certserver.app import DeploymentCheckError, build_engine
 
     try:
-        return build_engine(settings_from(args))
+        return build_engine(settings_from(args).for_role(role))
     except DeploymentCheckError as exc:
         raise CliError(str(exc)) from exc
 
 
-def session_factory_from(args: argparse.Namespace):  # -> sessionmaker
-    """Sessions on `service_engine(args)`. Raises CliError (see service_engine)."""
+def session_factory_from(args: argparse.Namespace, role: str = "centre"):  # -> sessionmaker
+    """Sessions on `service_engine(args, role)`. Raises CliError (see service_engine)."""
     from certserver.db.session import make_session_factory
 
-    return make_session_factory(service_engine(args))
+    return make_session_factory(service_engine(args, role))
 
 
 def service_now(args: argparse.Namespace) -> datetime:

@@ -36,30 +36,43 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def verify_log(args: argparse.Namespace) -> int:
+    """Verify the audit log; in a data folder laid out per role, each store's own log."""
+    from certserver.cli import settings_from
+
+    if not settings_from(args).split_layout:
+        _verify_store(args, "centre", label="")
+        return 0
+    for role in ("centre", "municipalities"):
+        _verify_store(args, role, label=f"{role}: ")
+    return 0
+
+
+def _verify_store(args: argparse.Namespace, role: str, label: str) -> None:
+    """Print that the store's log is intact. Raises CliError (exit 1) when it is broken."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from certserver.db.session import transaction
     from certserver.services.audit import verify_chain
 
-    factory = session_factory_from(args)
+    factory = session_factory_from(args, role)
     try:
         with transaction(factory) as session:
             report = verify_chain(session)
     except SQLAlchemyError as exc:
         if not _initialised(factory):
             raise CliError(
-                f"cannot read the audit log: {exc.__class__.__name__} (did you run `certserver init`?)"
+                f"cannot read the {label}audit log: {exc.__class__.__name__} (did you run `certserver init`?)"
             ) from exc
         # The schema is there but the log cannot be read: damaged, not missing.
         raise CliError(
-            f"audit log BROKEN: the audit table cannot be read ({exc.__class__.__name__}: {_first_line(exc)})",
+            f"{label}audit log BROKEN: the audit table cannot be read ({exc.__class__.__name__}: {_first_line(exc)})",
             exit_code=1,
         ) from exc
     if report.ok:
-        print(f"audit log intact: {report.entries_checked} entries")
-        return 0
+        print(f"{label}audit log intact: {report.entries_checked} entries")
+        return
     raise CliError(
-        f"audit log BROKEN at entry {report.broken_at_seq}: {report.problem} "
+        f"{label}audit log BROKEN at entry {report.broken_at_seq}: {report.problem} "
         f"({report.entries_checked} entries verified before it)",
         exit_code=1,
     )

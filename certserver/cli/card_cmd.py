@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from sqlalchemy.orm import Session
 
+    from certserver.config import Role
     from certserver.pki.ca import CaBundle
 
 PIN_ENV = "CERTSERVER_CARD_PIN"  # 利用者証明用暗証番号 of the card `card issue` makes
@@ -102,18 +103,21 @@ def _load_ca(args: argparse.Namespace) -> CaBundle:
 
 
 @contextmanager
-def _session(args: argparse.Namespace) -> Iterator[Session]:
-    """One transaction on the service's database; a missing or unmigrated database is a
-    one-line error, never an empty database created by accident."""
+def _session(args: argparse.Namespace, role: Role = "centre") -> Iterator[Session]:
+    """One transaction on the service's database (in a data folder laid out per role, the
+    store of `role`: the JPKI service's holds the card certificates, the municipalities' the
+    registry);
+    a missing or unmigrated database is a one-line error, never an empty database created
+    by accident."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
     from certserver.db.session import make_engine, make_session_factory, transaction
 
-    settings = settings_from(args)
+    settings = settings_from(args).for_role(role)
     url = settings.resolved_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise CliError(f"no database in {settings.data_dir}: run `certserver init` first")
+        raise CliError(f"no database in {settings.store_dir}: run `certserver init` first")
     engine = make_engine(url)
     try:
         try:
@@ -126,6 +130,19 @@ def _session(args: argparse.Namespace) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _stores(args: argparse.Namespace) -> Iterator[tuple[Session, Session | None]]:
+    """(the municipalities' registry, the JPKI records): one session and None in the
+    all-in-one layout; two, committed JPKI first, when the data folder has a store per role
+    (a crash between them leaves a certificate nobody holds: it cannot authenticate)."""
+    if not settings_from(args).split_layout:
+        with _session(args) as session:
+            yield session, None
+        return
+    with _session(args, "municipalities") as registry, _session(args, "jpki") as jpki:
+        yield registry, jpki
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -194,10 +211,10 @@ def issue_command(args: argparse.Namespace) -> int:
     out: Path = args.out or settings_from(args).cards_dir / f"{args.resident}.card.json"
     if args.out is None:
         out.parent.mkdir(parents=True, exist_ok=True)
-    with _session(args) as session:
+    with _stores(args) as (registry, jpki):
         issued = _run(
             lambda: issue_card(
-                session,
+                registry,
                 ca,
                 args.resident,
                 pin=pin,
@@ -205,6 +222,7 @@ def issue_command(args: argparse.Namespace) -> int:
                 out=out,
                 overwrite=args.force,
                 now=service_now(args),
+                jpki=jpki,
             )
         )
     print(f"issued a TEST ONLY card to {issued.resident_id}: {issued.path}")
@@ -217,9 +235,10 @@ def issue_command(args: argparse.Namespace) -> int:
 def revoke_command(args: argparse.Namespace) -> int:
     from certserver.services.cards import card_by_serial, revoke_card
 
-    with _session(args) as session:
-        revoked = _run(lambda: revoke_card(session, args.serial, args.reason, now=service_now(args)))
-        summary = _run(lambda: card_by_serial(session, args.serial))
+    with _stores(args) as (registry, jpki):
+        records = jpki or registry
+        revoked = _run(lambda: revoke_card(records, args.serial, args.reason, now=service_now(args)))
+        summary = _run(lambda: card_by_serial(records, args.serial, registry if jpki else None))
     print(f"revoked {len(revoked)} certificate(s) of the card of {summary.resident_id} (reason {args.reason}):")
     for serial in revoked:
         print(f"  serial {serial}")
@@ -229,8 +248,8 @@ def revoke_command(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     from certserver.services.cards import list_cards
 
-    with _session(args) as session:
-        rows = list_cards(session, args.resident)
+    with _stores(args) as (registry, jpki):
+        rows = list_cards(jpki or registry, args.resident, registry if jpki else None)
     if not rows:
         print("no card certificates" + (f" for {args.resident}" if args.resident else ""))
         return 0
@@ -248,8 +267,10 @@ def enroll_command(args: argparse.Namespace) -> int:
     cert = _read(args.cert, "the card certificate")
     trust = _read(args.trust_ca, "the CA certificate")
     ca = _load_ca(args)
-    with _session(args) as session:
-        summary = _run(lambda: enroll_real_card(session, ca, args.resident, cert, trust, now=service_now(args)))
+    with _stores(args) as (registry, jpki):
+        summary = _run(
+            lambda: enroll_real_card(registry, ca, args.resident, cert, trust, now=service_now(args), jpki=jpki)
+        )
     print(
         f"enrolled a real card for {summary.resident_id}: serial {summary.serial}, "
         f"valid until {_jst(summary.not_after)}"
@@ -304,7 +325,7 @@ def ca_show_command(args: argparse.Namespace) -> int:
         cert = loaded.cert
         print(_describe(label, loaded.der, _dn(cert.subject), cert.serial_number, cert.not_valid_after_utc))
     try:
-        with _session(args) as session:
+        with _session(args, "jpki") as session:
             trusted = [(t.subject, t.fingerprint_sha256, t.added_at) for t in session.scalars(select(TrustedCa))]
     except CliError:
         trusted = []

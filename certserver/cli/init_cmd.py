@@ -15,6 +15,7 @@ TEST ONLY, never for production (pki/entropy.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import shutil
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certserver.cli import CliError, settings_from
-from certserver.config import Settings
+from certserver.config import Role, Settings
 from certserver.data_folder import create_private_file, make_private_folder
 from certserver.pki import entropy
 
@@ -45,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("--force", action="store_true", help="wipe an existing database, CA and card files first")
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="one store per role (分散管理): DIR/centre/ (kiosks, transactions; no personal data), "
+        "DIR/jpki/ (the card certificates issued) and DIR/municipalities/ (the registries), the "
+        "centre and the municipalities linked over mutual TLS (DIR/lgwan/); `certserver serve` then "
+        "runs the municipalities' certificate server as a process of its own",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=None,
@@ -57,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run_init(args: argparse.Namespace) -> int:
     if args.seed is not None and not args.demo:
         raise CliError("--seed needs --demo: only demo data may come from a known seed")
-    initialise(settings_from(args), demo=args.demo, force=args.force, progress=print, seed=args.seed)
+    initialise(settings_from(args), demo=args.demo, force=args.force, progress=print, seed=args.seed, split=args.split)
     return 0
 
 
@@ -94,9 +103,18 @@ def _database_initialised(settings: Settings) -> bool:
         engine.dispose()
 
 
+ROLES: tuple[Role, ...] = ("centre", "jpki", "municipalities")  # the stores of a data folder laid out per role
+MUNICIPAL_SERVER = "municipalities"  # the LGWAN name of the one server hosting every municipality (the "cloud")
+
+
+def _stores(settings: Settings) -> list[Settings]:
+    """The settings of each store: one, or one per role in a split layout."""
+    return [settings.for_role(role) for role in ROLES] if settings.split_layout else [settings]
+
+
 def _existing(settings: Settings) -> list[str]:
     found = []
-    if _database_initialised(settings):
+    if any(_database_initialised(store) for store in _stores(settings)):
         found.append("database")
     for folder in (settings.ca_dir, settings.cards_dir):
         if folder.is_dir():
@@ -112,18 +130,23 @@ def _wipe(settings: Settings, progress: Progress) -> None:
 
     from certserver.db.session import alembic_config
 
-    db = _sqlite_path(settings)
-    if db is not None:
-        for path in _sqlite_files(db):
-            path.unlink(missing_ok=True)
-    elif _database_initialised(settings):
-        command.downgrade(alembic_config(settings.resolved_database_url), "base")
-    for folder in (settings.ca_dir, settings.cards_dir):
+    for store in _stores(settings):
+        db = _sqlite_path(store)
+        if db is not None:
+            for path in _sqlite_files(db):
+                path.unlink(missing_ok=True)
+        elif _database_initialised(store):
+            command.downgrade(alembic_config(store.resolved_database_url), "base")
+    roles = [settings.data_dir / role for role in ROLES] if settings.split_layout else []
+    for folder in (settings.ca_dir, settings.cards_dir, *roles, settings.lgwan_dir):
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
         else:
             folder.unlink(missing_ok=True)
-    progress(f"wiped the database, {settings.ca_dir.name}/ and {settings.cards_dir.name}/ in {settings.data_dir}")
+    progress(
+        f"wiped the database, {settings.ca_dir.name}/, {settings.cards_dir.name}/ and any per-role stores "
+        f"in {settings.data_dir}"
+    )
 
 
 def _remove_created(settings: Settings, created: list[Path]) -> None:
@@ -142,6 +165,7 @@ def initialise(
     progress: Progress = print,
     now: datetime | None = None,
     seed: int | None = None,
+    split: bool = False,
 ) -> InitResult:
     """Create the database at head and the test CAs; with `demo` also the demo registry,
     card files (+ cards/index.json) and the municipalities' document signers. With `seed`,
@@ -153,16 +177,25 @@ def initialise(
     if seed is not None:
         moment = now or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         with entropy.seeded(seed):
-            return _initialise(settings, demo=demo, force=force, progress=progress, moment=moment)
-    return _initialise(settings, demo=demo, force=force, progress=progress, moment=now or datetime.now(UTC))
+            return _initialise(settings, demo=demo, force=force, progress=progress, moment=moment, split=split)
+    return _initialise(
+        settings, demo=demo, force=force, progress=progress, moment=now or datetime.now(UTC), split=split
+    )
 
 
-def _initialise(settings: Settings, *, demo: bool, force: bool, progress: Progress, moment: datetime) -> InitResult:
+def _initialise(
+    settings: Settings, *, demo: bool, force: bool, progress: Progress, moment: datetime, split: bool
+) -> InitResult:
     from sqlalchemy.exc import SQLAlchemyError
 
     from certserver.pki.ca import CaBundle, CaError
 
-    existing = _existing(settings)
+    if split and settings.database_url:
+        raise CliError("--split lays out a SQLite store per role; it does not take CERTSERVER_DATABASE_URL")
+    try:
+        existing = _existing(settings)
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot reach the database: {exc.__class__.__name__}") from exc
     if existing and not force:
         raise CliError(
             f"{settings.data_dir} is already initialised ({', '.join(existing)}); "
@@ -173,21 +206,28 @@ def _initialise(settings: Settings, *, demo: bool, force: bool, progress: Progre
     created: list[Path] = []
     if not settings.data_dir.exists():
         created.append(settings.data_dir)
-    db = _sqlite_path(settings)
-    if db is not None:
-        created.extend(_sqlite_files(db))
-    created.extend([settings.ca_dir, settings.cards_dir])
+    roles = [settings.data_dir / role for role in ROLES] if split else []
+    created.extend(roles)
     result = InitResult(database_url=_display_url(settings.resolved_database_url))
     try:
         make_private_folder(settings.data_dir)
-        if db is not None:
-            make_private_folder(db.parent)
-            create_private_file(db)  # SQLite gives its WAL and shared-memory files the same mode
-        _create_database(settings, progress)
+        for folder in roles:  # from here on the settings see the split layout
+            make_private_folder(folder)
+        for store in _stores(settings):
+            db = _sqlite_path(store)
+            if db is not None:
+                created.extend(_sqlite_files(db))
+                make_private_folder(db.parent)
+                create_private_file(db)  # SQLite gives its WAL and shared-memory files the same mode
+            _create_database(store, progress)
+        created.extend([settings.ca_dir, settings.cards_dir])
         progress(f"creating the test CAs in {settings.ca_dir}")
         ca = CaBundle.create(settings.ca_dir, now=moment)
         if demo:
             _add_demo(settings, ca, moment, result, progress)
+        if split:
+            created.append(settings.lgwan_dir)
+            _make_lgwan(settings, progress)
     except (CliError, CaError, SQLAlchemyError, OSError, ValueError) as exc:
         _remove_created(settings, created)
         if isinstance(exc, CliError):
@@ -229,9 +269,13 @@ def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitRe
     from certserver.services.cards import CardServiceError
     from certserver.services.rules.calendar import to_jst
 
-    engine = make_engine(settings.resolved_database_url)
+    split = settings.split_layout
+    registry_engine = make_engine(settings.for_role("municipalities").resolved_database_url)
+    jpki_engine = make_engine(settings.for_role("jpki").resolved_database_url) if split else None
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with contextlib.ExitStack() as stores:
+            session = stores.enter_context(transaction(make_session_factory(registry_engine)))
+            jpki = None if jpki_engine is None else stores.enter_context(transaction(make_session_factory(jpki_engine)))
             world = build_demo_registry(session, to_jst(moment).date())
             progress(
                 f"added the demo registry: 取手市 (08217), つくば市 (08220), "
@@ -239,7 +283,7 @@ def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitRe
             )
             progress(f"issuing {len(world.cards)} demo cards into {settings.cards_dir}")
             try:
-                entries = issue_demo_cards(session, ca, world.cards, settings.cards_dir, moment, progress)
+                entries = issue_demo_cards(session, ca, world.cards, settings.cards_dir, moment, progress, jpki=jpki)
             except CardServiceError as exc:
                 raise CliError(f"cannot issue the demo cards: {exc}") from exc
         result.residents = world.residents
@@ -247,8 +291,19 @@ def _add_demo(settings: Settings, ca: CaBundle, moment: datetime, result: InitRe
         result.index = write_index(settings.cards_dir, entries)
         progress(f"wrote {result.index} (demo PINs of synthetic people)")
     finally:
-        engine.dispose()
+        registry_engine.dispose()
+        if jpki_engine is not None:
+            jpki_engine.dispose()
     result.signers = _ensure_document_signers(settings, ca, progress, moment)
+
+
+def _make_lgwan(settings: Settings, progress: Progress) -> None:
+    """The LGWAN link's test PKI: the centre's client certificate, the municipalities'
+    certificate server's server certificate."""
+    from certserver.lgwan.tls import make_lgwan_pki
+
+    make_lgwan_pki(settings.lgwan_dir, servers=[MUNICIPAL_SERVER])
+    progress(f"made the LGWAN link's test certificates (mutual TLS) in {settings.lgwan_dir}")
 
 
 def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progress, moment: datetime) -> list[str]:
@@ -259,7 +314,7 @@ def _ensure_document_signers(settings: Settings, ca: CaBundle, progress: Progres
     from certserver.db.session import make_engine, make_session_factory, transaction
     from certserver.documents.signing import SignerStore
 
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.for_role("municipalities").resolved_database_url)
     try:
         with transaction(make_session_factory(engine)) as session:
             municipalities = [

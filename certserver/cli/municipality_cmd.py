@@ -31,7 +31,7 @@ def _switch(args: argparse.Namespace, stopped: bool, reason: str | None) -> int:
 
     if stopped and not (reason or "").strip():
         raise CliError("--reason must not be empty")
-    factory = session_factory_from(args)
+    factory = session_factory_from(args, "municipalities")
     now = service_now(args)
     try:
         with transaction(factory) as session:
@@ -70,7 +70,7 @@ def list_municipalities(args: argparse.Namespace) -> int:
     from certserver.db.models.registry import Municipality
     from certserver.db.session import transaction
 
-    factory = session_factory_from(args)
+    factory = session_factory_from(args, "municipalities")
     try:
         with transaction(factory) as session:
             rows = [

@@ -15,21 +15,26 @@ Every process logs in the command's one format (time, level, logger), uvicorn's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from certserver.cli import LOG_FORMAT, CliError, settings_from
+from certserver.cli.init_cmd import MUNICIPAL_SERVER
 from certserver.data_folder import ALLOW_OPEN_FLAG
 
 if TYPE_CHECKING:
@@ -44,10 +49,22 @@ RENDER_PROCESSES_VARIABLE = "CERTSERVER_RENDER_PROCESSES"  # Settings.render_pro
 # within this, or is ended: an orphan must not hold the port for ever.
 ORPHAN_SHUTDOWN_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+SERVICES = ("all", "centre", "municipalities")
+MUNICIPAL_START_SECONDS = 60.0  # the certificate server's render processes load fonts and keys
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("serve", parents=[common], help="run the kiosk API (HTTP)")
+    parser.add_argument(
+        "service",
+        nargs="?",
+        choices=SERVICES,
+        default="all",
+        help="all (default): the whole service; in a data folder laid out per role (`init --split`) "
+        "the centre here and the municipalities' certificate server as a process of its own, over "
+        "mutual TLS. centre: the centre alone (the certificate servers' addresses from "
+        "CERTSERVER_LGWAN_ENDPOINTS). municipalities: the certificate server alone (HTTPS, mutual TLS)",
+    )
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
@@ -80,10 +97,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from certserver.app import DeploymentCheckError, create_app
     from certserver.documents.render_processes import default_render_processes
 
     settings = settings_from(args)
@@ -106,6 +119,25 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"allow_open_data_dir": True})
     if not 0 < settings.port < 65536:
         raise CliError(f"port must be 1-65535, not {settings.port}")
+    if args.service == "municipalities":
+        return _serve_municipalities(settings)
+    if args.service == "all" and settings.split_layout and not settings.lgwan_endpoints:
+        with _municipal_server(settings, args) as endpoints:
+            return _serve_centre(settings.model_copy(update={"lgwan_endpoints": endpoints}))
+    if settings.split_layout and not settings.lgwan_endpoints:
+        raise CliError(
+            "the centre of a data folder laid out per role needs its certificate servers' addresses: "
+            'CERTSERVER_LGWAN_ENDPOINTS=\'{"08217": "https://HOST:PORT", ...}\' (or run `certserver serve` for all)'
+        )
+    return _serve_centre(settings)
+
+
+def _serve_centre(settings: Settings) -> int:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from certserver.app import DeploymentCheckError, create_app
+
     try:
         app = create_app(settings)  # the start-up checks, once, here
     except DeploymentCheckError as exc:
@@ -131,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if settings.allow_open_data_dir:
         os.environ["CERTSERVER_ALLOW_OPEN_DATA_DIR"] = "1"
+    if settings.lgwan_endpoints:
+        os.environ["CERTSERVER_LGWAN_ENDPOINTS"] = json.dumps(settings.lgwan_endpoints)
     if settings.pretend_time is not None:
         os.environ["CERTSERVER_PRETEND_TIME"] = settings.pretend_time.isoformat()
     config = uvicorn.Config(
@@ -149,6 +183,93 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+def _serve_municipalities(settings: Settings) -> int:
+    """The municipalities' certificate server alone: HTTPS on the LGWAN link, answering only
+    the centre's certificate."""
+    import uvicorn
+
+    from certserver.app import DeploymentCheckError, create_municipal_app
+    from certserver.lgwan.tls import LgwanTlsError, server_files, uvicorn_ssl_options
+
+    settings = settings.for_role("municipalities")
+    if not settings.split_layout:
+        raise CliError(f"{settings.data_dir} is not laid out per role: run `certserver init --split` for that")
+    try:
+        tls = uvicorn_ssl_options(server_files(settings.lgwan_dir, MUNICIPAL_SERVER))
+        app = create_municipal_app(settings)
+    except (DeploymentCheckError, LgwanTlsError) as exc:
+        raise CliError(f"refusing to start the certificate server: {exc}") from exc
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        log_config=log_config(),
+        **tls,
+    )
+    return 0
+
+
+@contextlib.contextmanager
+def _municipal_server(settings: Settings, args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """The municipalities' certificate server as a child process on the next port, until the
+    block ends (it also ends if this process is killed); yields the centre's endpoints
+    (each municipality it serves -> its URL). Raises CliError when it does not come up."""
+    port = settings.port + 1
+    command = [sys.executable, "-m", "certserver", "serve", "municipalities"]
+    command += ["--data-dir", str(settings.data_dir), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--render-processes", str(settings.render_processes)]
+    if settings.allow_open_data_dir:
+        command.append(ALLOW_OPEN_FLAG)
+    child = subprocess.Popen(command, preexec_fn=_end_with_parent)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        codes = _wait_for_municipal_server(settings, child, url)
+        logger.info("the municipalities' certificate server answers on %s for %s", url, ", ".join(codes))
+        yield dict.fromkeys(codes, url)
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child before it runs: SIGTERM when the parent ends, however it ends."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def _wait_for_municipal_server(settings: Settings, child: subprocess.Popen[bytes], url: str) -> list[str]:
+    """The codes the server answers for, once its health answers the centre's certificate.
+    Raises CliError when it ends or does not answer in time."""
+    import httpx
+
+    from certserver.lgwan.tls import LgwanTlsError, centre_client_files, client_ssl_context
+
+    try:
+        tls = client_ssl_context(centre_client_files(settings.lgwan_dir))
+    except LgwanTlsError as exc:
+        raise CliError(f"refusing to start: the LGWAN link: {exc}") from exc
+    deadline = time.monotonic() + MUNICIPAL_START_SECONDS
+    with httpx.Client(verify=tls, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise CliError(f"the municipalities' certificate server did not start (exit {child.returncode})")
+            try:
+                health = client.get(f"{url}/lgwan/v1/health")
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            if health.status_code == 200:
+                return [str(code) for code in health.json()["municipalities"]]
+            time.sleep(0.2)
+    raise CliError(f"the municipalities' certificate server did not answer on {url} in {MUNICIPAL_START_SECONDS:.0f} s")
 
 
 def log_config() -> dict[str, Any]:
@@ -170,6 +291,7 @@ def log_config() -> dict[str, Any]:
                 for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
             },
             "alembic": {"level": "WARNING"},  # announces each of its plugins at INFO on every start
+            "httpx": {"level": "WARNING"},  # one line per LGWAN call: the centre logs what matters itself
         },
     }
 

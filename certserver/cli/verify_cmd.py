@@ -81,9 +81,9 @@ def _issuing_records(settings: Settings) -> Iterator[Lookup | None]:
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
+    from certserver.centre.transactions import certificate_status
     from certserver.db.models.transactions import IssuedDocument
     from certserver.db.session import make_engine, make_session_factory
-    from certserver.services.transactions import certificate_status
 
     url = settings.resolved_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():

@@ -42,16 +42,18 @@ def issue_demo_cards(
     cards_dir: Path,
     now: datetime,
     progress: Callable[[str], None] = lambda _line: None,
+    jpki: Session | None = None,
 ) -> list[IndexEntry]:
-    """Issue each demo card into `cards_dir/<resident_id>.json` in the caller's transaction,
-    then apply any later change of status (a card issued before its holder moved out).
+    """Issue each demo card into `cards_dir/<resident_id>.json` in the caller's transaction
+    (the JPKI records in `jpki`'s when the stores are apart), then apply any later change of
+    status (a card issued before its holder moved out).
 
     Raises certserver.services.cards.CardServiceError (e.g. a card file already exists)."""
     make_private_folder(cards_dir)
     entries = []
     for card in cards:
         path = cards_dir / f"{card.resident_id}.json"
-        issue_card(session, ca, card.resident_id, pin=card.pin, password=card.password, out=path, now=now)
+        issue_card(session, ca, card.resident_id, pin=card.pin, password=card.password, out=path, now=now, jpki=jpki)
         resident = session.get(Resident, card.resident_id)
         assert resident is not None  # issue_card found it
         if card.status_after_issue is not None:

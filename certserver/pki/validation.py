@@ -118,7 +118,7 @@ def _trusted_anchor(session: Session, ca: CaBundle, cert: x509.Certificate) -> T
     return None
 
 
-# Built once: every authentication runs it (see certserver.services.transactions).
+# Built once: every authentication runs it (see certserver.centre.transactions).
 _CARD_BY_SERIAL = select(CardCertificate).where(CardCertificate.serial == bindparam("serial"))
 # As the row is now, even when the session already holds it from the authentication.
 _CARD_AS_IT_IS_NOW = _CARD_BY_SERIAL.execution_options(populate_existing=True)

@@ -24,7 +24,13 @@ def holder_of_card(session: Session, card: ValidatedCard) -> str:
 
     Raises CertificateNotRegisteredError when that municipality has no such card (a record
     lost or never made: the card cannot be used until the window registers it again)."""
-    resident_id = session.scalar(_HOLDER, {"serial": card.serial, "municipality_code": card.municipality_code})
+    return holder_of_serial(session, card.serial, card.municipality_code)
+
+
+def holder_of_serial(session: Session, serial: str, municipality_code: str) -> str:
+    """The resident id of the holder of certificate `serial` in the municipality that
+    applied for it. Raises CertificateNotRegisteredError (see `holder_of_card`)."""
+    resident_id = session.scalar(_HOLDER, {"serial": serial, "municipality_code": municipality_code})
     if resident_id is None:
-        raise CertificateNotRegisteredError(f"municipality {card.municipality_code} holds no card {card.serial}")
+        raise CertificateNotRegisteredError(f"municipality {municipality_code} holds no card {serial}")
     return resident_id

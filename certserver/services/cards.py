@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,10 +218,13 @@ def issue_card(
     now: dt.datetime | None = None,
     kenhojo_pin: str | None = None,
     overwrite: bool = False,
+    jpki: Session | None = None,
 ) -> IssuedCard:
     """Issue a new virtual card to an active resident and write its card file to `out`.
 
-    The 券面事項入力補助 PIN defaults to `pin`. Raises InvalidPinFormatError,
+    `session` is the municipality's store (the resident, and who holds the card), `jpki` the
+    JPKI service's (the certificates' records; default: the same session, the all-in-one
+    layout). The 券面事項入力補助 PIN defaults to `pin`. Raises InvalidPinFormatError,
     ResidentNotFoundError, ResidentNotEligibleError, CardFileExistsError, CardServiceError
     (file cannot be written).
     """
@@ -250,7 +254,7 @@ def issue_card(
     for cert in issued:
         # The JPKI record names the applying municipality; the municipality's own record
         # names the holder.
-        session.add(
+        (jpki or session).add(
             _record(
                 cert,
                 card_id=card_id,
@@ -260,6 +264,8 @@ def issue_card(
             )
         )
         session.add(_holder_record(cert.serial, card_id, resident))
+    if jpki is not None:
+        jpki.flush()
     session.flush()
     sign = credentials.sign
     pins = new_card_pins(pin=pin, password=password, kenhojo_pin=kenhojo_pin or pin, salt=entropy.token_bytes)
@@ -359,12 +365,21 @@ def revoke_cards_of_resident(session: Session, resident_id: str, reason: str, no
     return len(active)
 
 
-def list_cards(session: Session, resident_id: str | None = None) -> list[CardSummary]:
-    """Every card certificate (or a resident's), oldest first."""
-    query = _WITH_HOLDER.order_by(CardCertificate.id)
-    if resident_id is not None:
-        query = query.where(ResidentCard.resident_id == resident_id)
-    return [_summary(record, holder) for record, holder in session.execute(query).all()]
+def list_cards(session: Session, resident_id: str | None = None, registry: Session | None = None) -> list[CardSummary]:
+    """Every card certificate (or a resident's), oldest first: the JPKI records in
+    `session`, their holders from `registry` (default: the same session)."""
+    if registry is None:
+        query = _WITH_HOLDER.order_by(CardCertificate.id)
+        if resident_id is not None:
+            query = query.where(ResidentCard.resident_id == resident_id)
+        return [_summary(record, holder) for record, holder in session.execute(query).all()]
+    records = session.scalars(select(CardCertificate).order_by(CardCertificate.id)).all()
+    holders = _holders(registry, [r.serial for r in records])
+    return [
+        _summary(r, holders.get(r.serial))
+        for r in records
+        if resident_id is None or holders.get(r.serial) == resident_id
+    ]
 
 
 # A certificate with its holder as the applying municipality records it (an operator's view:
@@ -436,9 +451,11 @@ def enroll_real_card(
     cert_data: bytes,
     trust_ca_data: bytes,
     now: dt.datetime | None = None,
+    jpki: Session | None = None,
 ) -> CardSummary:
     """Register a real card's user-authentication certificate (DER or PEM) for a resident,
     trusting `trust_ca_data` (the CA certificate the operator chose) as its issuer.
+    `jpki` as for `issue_card`.
 
     Raises ResidentNotFoundError, ResidentNotEligibleError, EnrollmentError.
     """
@@ -469,9 +486,10 @@ def enroll_real_card(
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
         raise EnrollmentError("the card certificate is not valid today")
     serial = profiles.serial_to_hex(cert.serial_number)
-    if session.scalar(select(CardCertificate.id).where(CardCertificate.serial == serial)) is not None:
+    records = jpki or session
+    if records.scalar(select(CardCertificate.id).where(CardCertificate.serial == serial)) is not None:
         raise EnrollmentError(f"a certificate with serial {serial} is already registered")
-    trusted = _trusted_ca_row(session, trust_ca, at)
+    trusted = _trusted_ca_row(records, trust_ca, at)
     common_names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     card_id = secrets.token_hex(16)
     record = CardCertificate(
@@ -489,9 +507,10 @@ def enroll_real_card(
         trusted_ca_id=trusted.id,
         certificate_der=cert.public_bytes(serialization.Encoding.DER),
     )
-    session.add(record)
+    records.add(record)
     session.add(_holder_record(serial, card_id, resident))
     try:
+        records.flush()
         session.flush()
     except IntegrityError as exc:
         raise EnrollmentError(f"a certificate with serial {serial} is already registered") from exc
@@ -499,10 +518,25 @@ def enroll_real_card(
     return _summary(record, resident.id)
 
 
-def card_by_serial(session: Session, serial: str) -> CardSummary:
-    """The summary of one certificate. Raises ValueError (not hex), CertificateNotFoundError."""
+def card_by_serial(session: Session, serial: str, registry: Session | None = None) -> CardSummary:
+    """The summary of one certificate from the JPKI records in `session`, with its holder
+    from `registry` (default: the same session). Raises ValueError (not hex),
+    CertificateNotFoundError."""
     normalised = profiles.normalise_serial(serial)
-    row = session.execute(_WITH_HOLDER.where(CardCertificate.serial == normalised)).first()
-    if row is None:
+    if registry is None:
+        row = session.execute(_WITH_HOLDER.where(CardCertificate.serial == normalised)).first()
+        if row is None:
+            raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
+        return _summary(*row)
+    record = session.scalar(select(CardCertificate).where(CardCertificate.serial == normalised))
+    if record is None:
         raise CertificateNotFoundError(f"no card certificate with serial {normalised}")
-    return _summary(*row)
+    return _summary(record, _holders(registry, [normalised]).get(normalised))
+
+
+def _holders(registry: Session, serials: Sequence[str]) -> dict[str, str]:
+    """serial -> resident id, as the municipalities' store records them."""
+    rows = registry.execute(
+        select(ResidentCard.serial, ResidentCard.resident_id).where(ResidentCard.serial.in_(serials))
+    )
+    return dict(rows.tuples().all())

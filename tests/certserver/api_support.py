@@ -10,6 +10,7 @@ PostgreSQL) filled with the same registry rows and card certificate rows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -28,14 +29,16 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from certserver.app import create_app
+from certserver.app import create_app, create_municipal_app
 from certserver.config import Settings
 from certserver.db.models.pki import CardCertificate
 from certserver.db.models.registry import CertificateSetting, Fee, Household, Municipality, Resident, ResidentCard
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.documents.signing import SignerStore
+from certserver.lgwan.tls import TlsFiles, make_lgwan_pki, server_files, uvicorn_ssl_options
 from certserver.pki.ca import CaBundle
 from certserver.pki.issuance import IssuedCertificate, issue_certificate
 from certserver.pki.profiles import CardHolder, Purpose
@@ -260,21 +263,31 @@ class MovableClock:
 class LiveServer:
     """The app on a real uvicorn on 127.0.0.1 (a free port), in a thread of this process."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tls: TlsFiles | None = None) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", backlog=512
-            )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", backlog=512
         )
+        if tls is not None:  # a municipality's server: mutual TLS, the centre's certificate only
+            config = uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                **uvicorn_ssl_options(tls),
+            )
+        self.scheme = "http" if tls is None else "https"
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -323,6 +336,10 @@ def make_settings(pki: Pki, db_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def service(db_url: str, pki: Pki) -> Iterator[Service]:
+    yield from _in_process_service(db_url, pki)
+
+
+def _in_process_service(db_url: str, pki: Pki) -> Iterator[Service]:
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     with transaction(factory) as session:
@@ -333,6 +350,44 @@ def service(db_url: str, pki: Pki) -> Iterator[Service]:
     try:
         with LiveServer(app) as server:
             yield Service(server.url, settings, factory, clock, pki, app)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def municipality_server(settings: Settings, codes: Sequence[str], lgwan_dir: Path) -> Iterator[LiveServer]:
+    """A certificate server for `codes` on a real uvicorn with mutual TLS (its own LGWAN
+    certificate, the centre's CA as the only client CA)."""
+    make_lgwan_pki(lgwan_dir, servers=["test-municipalities"])
+    with LiveServer(
+        create_municipal_app(settings, list(codes)), tls=server_files(lgwan_dir, "test-municipalities")
+    ) as server:
+        yield server
+
+
+@pytest.fixture(params=["in-process", "lgwan"])
+def service_over_each_link(request: pytest.FixtureRequest, db_url: str, pki: Pki, tmp_path: Path) -> Iterator[Service]:
+    """The service with its municipalities' certificate servers in the centre's process, and
+    again behind the LGWAN link: a server of their own on uvicorn with mutual TLS, which the
+    centre reaches over HTTPS on 127.0.0.1."""
+    if request.param == "in-process":
+        yield from _in_process_service(db_url, pki)
+        return
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        populate(session, pki)
+        codes = list(session.scalars(select(Municipality.code)))
+    clock = MovableClock()
+    lgwan_dir = tmp_path / "lgwan"
+    try:
+        with municipality_server(make_settings(pki, db_url), codes, lgwan_dir) as municipal:
+            settings = make_settings(
+                pki, db_url, lgwan_endpoints=dict.fromkeys(codes, municipal.url), lgwan_tls_dir=lgwan_dir
+            )
+            app = create_app(settings, clock=clock)
+            with LiveServer(app) as server:
+                yield Service(server.url, settings, factory, clock, pki, app)
     finally:
         engine.dispose()
 

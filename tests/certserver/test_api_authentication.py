@@ -20,7 +20,7 @@ from konbini_testkit.cards import _leaf, _rsa_key
 from konbini_testkit.cards import test_ca as throwaway_ca
 
 pki = api_support.pki  # fixtures
-service = api_support.service
+service = api_support.service_over_each_link  # in-process, and behind the LGWAN link
 
 
 def _start(kiosk: KioskClient) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import httpx
 from api_support import BY_ID, JUMINHYO_FEE, Service, error_code, pdf_text
 
 pki = api_support.pki  # fixtures
-service = api_support.service
+service = api_support.service_over_each_link  # in-process, and behind the LGWAN link
 
 
 def test_a_resident_gets_their_own_juminhyo_through_every_step(service: Service) -> None:

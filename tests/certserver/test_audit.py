@@ -67,11 +67,12 @@ def test_refusals_are_logged_with_their_code(service: Service) -> None:
     assert ("end", "failed") in outcomes
 
 
-def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_the_audit_keeps_it(
+def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_the_municipalitys_audit_keeps_it(
     service: Service,
 ) -> None:
     """The person at the kiosk may not be the protected one: the answer must not differ
-    from any other 'not here' refusal, in code or in words."""
+    from any other 'not here' refusal, in code or in words. The centre's record of the
+    transaction has the neutral code too; the municipality's own audit entry keeps why."""
     card = service.pki.cards["toride-000"]
     with transaction(service.factory) as session:
         session.execute(update(Resident).where(Resident.id == card.resident_id).values(status="dv_support"))
@@ -89,7 +90,10 @@ def test_a_dv_support_measure_reaches_the_kiosk_as_a_neutral_refusal_and_only_th
     for revealing in ("dv", "支援", "support"):
         assert revealing not in answer.text.lower()
     outcomes = [(e.action, e.outcome) for e in _entries(service, started["transaction_id"])]
-    assert ("authenticate", "dv_support_measure") in outcomes
+    assert ("authenticate", "not_available_at_kiosk") in outcomes
+    assert not any("dv" in outcome for _, outcome in outcomes)
+    municipal = [(e.action, e.outcome, e.card_serial) for e in _entries(service) if e.transaction_id is None]
+    assert ("lgwan_menu", "dv_support_measure", card.serial) in municipal
 
 
 def test_the_log_holds_no_names_pins_or_document_content(service: Service) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 import certserver.app
 from certserver.api.verify_routes import configure, get_status_lookup, get_trust_store, router
+from certserver.centre import transactions
 from certserver.cli import build_parser, main
 from certserver.cli.verify_cmd import EXIT_CODES
 from certserver.db.models.transactions import IssuedDocument
@@ -26,7 +27,6 @@ from certserver.documents import verification
 from certserver.documents.service import DocumentService
 from certserver.documents.signing import SignerStore
 from certserver.documents.verification import TrustStore, VerificationStatus
-from certserver.services import transactions
 from konbini_testkit import certificate_samples as samples
 
 pki = api_support.pki  # fixtures

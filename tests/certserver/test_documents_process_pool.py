@@ -273,7 +273,7 @@ def test_an_app_built_from_bare_settings_renders_in_its_own_process(pki: Pki, tm
     app = create_app(make_settings(pki, url))
     try:
         assert app.state.render_processes is None
-        assert isinstance(app.state.service.transactions.renderer, DocumentService)
+        assert isinstance(app.state.service.transactions.municipalities.service.renderer, DocumentService)
     finally:
         app.state.engine.dispose()
 

@@ -10,6 +10,7 @@ kiosk was given, and the content hash in its signed metadata matches the one rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -19,6 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import api_support
 import pytest
@@ -37,11 +40,12 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from certserver.app import create_app
+from certserver.centre.transactions import OPEN_STATES
+from certserver.db.models.registry import Municipality
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services.audit import verify_chain
 from certserver.services.kiosks import register_kiosk
-from certserver.services.transactions import OPEN_STATES
 
 pki = api_support.pki  # fixture
 
@@ -94,20 +98,29 @@ class World:
     credentials: dict
 
 
-@pytest.fixture
-def world(db_url: str, pki: Pki) -> Iterator[World]:
+@pytest.fixture(params=["in-process", "lgwan"])
+def world(request: pytest.FixtureRequest, db_url: str, pki: Pki, tmp_path: Path) -> Iterator[World]:
+    """The service under load with its municipalities' certificate servers in its own
+    process, and again behind the LGWAN link (a server of their own, mutual TLS)."""
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     clock = RunningClock()
     with transaction(factory) as session:
         populate(session, pki)
         credentials = {f"K{i:02d}": register_kiosk(session, f"K{i:02d}", f"store {i}", clock()) for i in range(KIOSKS)}
-    settings = api_support.make_settings(
-        pki, db_url, transaction_ttl_seconds=TTL_SECONDS, challenge_ttl_seconds=TTL_SECONDS
-    )
-    app = create_app(settings, clock=clock)
+        codes = list(session.scalars(select(Municipality.code)))
+    ttls = {"transaction_ttl_seconds": TTL_SECONDS, "challenge_ttl_seconds": TTL_SECONDS}
     try:
-        with LiveServer(app) as server:
+        with contextlib.ExitStack() as stack:
+            link: dict[str, Any] = {}
+            if request.param == "lgwan":
+                lgwan_dir = tmp_path / "lgwan"
+                municipal = stack.enter_context(
+                    api_support.municipality_server(api_support.make_settings(pki, db_url), codes, lgwan_dir)
+                )
+                link = {"lgwan_endpoints": dict.fromkeys(codes, municipal.url), "lgwan_tls_dir": lgwan_dir}
+            app = create_app(api_support.make_settings(pki, db_url, **ttls, **link), clock=clock)
+            server = stack.enter_context(LiveServer(app))
             yield World(server.url, factory, credentials)
     finally:
         engine.dispose()

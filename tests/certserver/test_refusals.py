@@ -9,11 +9,11 @@ import string
 import pytest
 
 from certserver.api.errors import STATUS_BY_CODE, ApiError
+from certserver.centre.transactions import TransactionError
 from certserver.documents.errors import DocumentRefusedError, FontNotFoundError, SignerNotFoundError
 from certserver.refusals import MESSAGES, CodedRefusal, messages
 from certserver.services.authentication import ChallengeError
 from certserver.services.ordering import RuleViolation
-from certserver.services.transactions import TransactionError
 
 REFUSAL_CLASSES = (
     ApiError,

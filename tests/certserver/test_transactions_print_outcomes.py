@@ -15,9 +15,9 @@ import api_support
 from api_support import Service, error_code
 from sqlalchemy import select
 
+from certserver.centre.transactions import certificate_status
 from certserver.db.models.transactions import IssuedDocument, KioskTransaction
 from certserver.db.session import transaction
-from certserver.services.transactions import certificate_status
 
 pki = api_support.pki  # fixtures
 service = api_support.service

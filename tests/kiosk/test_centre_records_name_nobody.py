@@ -35,7 +35,6 @@ CENTRE_TABLES = (
     "transactions",
     "challenges",
     "documents",
-    "certificate_counters",
     "idempotency_records",
     "audit_entries",
     "audit_head",

@@ -5,6 +5,6 @@ certificates, revocations), transactions (kiosks, transactions, documents, audit
 """
 
 from certserver.db.base import Base
-from certserver.db.models import pki, registry, transactions  # noqa: F401
+from certserver.db.models import lgwan, pki, registry, transactions  # noqa: F401
 
 __all__ = ["Base"]

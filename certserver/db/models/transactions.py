@@ -59,9 +59,9 @@ class KioskTransaction(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     card_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # Who authenticated (from the card's serial); no foreign key: the record of who came
-    # must outlive any change to the registry row.
-    resident_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The municipality that applied for the card (its 住所地, from the JPKI record): where the
+    # centre routes the holder's requests. The centre never learns who the holder is.
+    card_applied_by: Mapped[str | None] = mapped_column(String(6), nullable=True)
     order_summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for replies
     fee_total_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     paid_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)

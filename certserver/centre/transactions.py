@@ -27,40 +27,29 @@ Rules that make the 2023-24 failures impossible (service.md §7):
   committed: the API layer commits on refusals and rolls back only on unexpected errors, so
   every service method checks before it writes anything else.
 
-Rendering is CPU-bound and slow; it runs in a bounded pool outside any database
-transaction (so a slow PDF never holds a lock): the order is placed and committed first with
-its certificate numbers allocated (`place_order`), rendered (`render`), then stored if the
-transaction is still open (`store_rendered`). The API awaits the render between two
-database turns; `order` does the three in a row for callers that may wait in a thread.
+The registries are the municipalities' (certserver.centre.municipalities): the centre asks
+the card's municipality for the menu and for an order (checked, numbered, rendered and
+signed there), between two database turns, so that no lock is held while a municipality
+answers; what it keeps of an order is the PDFs until they print, their numbers and hashes.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
+import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from certserver.db.base import table_of
-from certserver.db.models.transactions import (
-    CertificateCounter,
-    IssuedDocument,
-    Kiosk,
-    KioskTransaction,
-)
+from certserver.centre.municipalities import MunicipalityLink, MunicipalityRefusal
+from certserver.db.models.transactions import IssuedDocument, Kiosk, KioskTransaction
 from certserver.db.session import rows_matched
-from certserver.documents.content import CertificateContent
-from certserver.documents.errors import DocumentError
 from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
 from certserver.refusals import CodedRefusal
 from certserver.services import audit, retention
@@ -70,13 +59,11 @@ from certserver.services.authentication import (
     consume_challenge,
     issue_challenge,
 )
-from certserver.services.card_holders import holder_of_card
-from certserver.services.ordering import Menu, OrderRequest, RuleViolation, menu_for, prepare_order
-from kioskapi.models import OrderSummary
+from certserver.services.ordering import Menu, RuleViolation
+from kioskapi.models import Order, OrderSummary
+from lgwanapi.models import CardHolder, MenuCall, OrderAnswer, OrderCall, RenderedCopy
 
 logger = logging.getLogger(__name__)
-
-RENDER_TIMEOUT_SECONDS = 120
 
 
 class TransactionState(StrEnum):
@@ -106,7 +93,7 @@ OPEN_STATES = frozenset(
 
 
 class DocumentStatus(StrEnum):
-    RENDERING = "rendering"  # number allocated, PDF not yet stored
+    RENDERING = "rendering"  # rows of before the LGWAN link only (the centre now stores a document whole)
     PENDING = "pending"  # PDF stored, waiting for payment and printing
     ISSUED = "issued"  # printed; PDF erased, number + hashes kept for verification
     WITHDRAWN = "withdrawn"  # the transaction ended without printing; PDF erased
@@ -116,38 +103,12 @@ class TransactionError(CodedRefusal):
     """A request the transaction's state refuses; `code` is a stable API error code."""
 
 
-class Rendered(Protocol):
-    # Read-only, so that frozen dataclasses (documents.service.RenderedDocument) qualify.
-    @property
-    def pdf(self) -> bytes: ...
-    @property
-    def sha256(self) -> str: ...
-
-
-class Renderer(Protocol):
-    def render(self, content: CertificateContent) -> Rendered: ...
-
-
 # (session, cert_der, at) -> ValidatedCard; raises CardCertificateError (the CA is bound in).
 ValidateCard = Callable[[Session, bytes, datetime], ValidatedCard]
+# (session, serial) -> None; raises CertificateRevokedError (the JPKI record says revoked).
+CheckRevoked = Callable[[Session, str], None]
 # (cert_der, challenge, signature) -> None; raises CardCertificateError (signature_invalid).
 VerifySignature = Callable[[bytes, bytes, bytes], None]
-
-
-def _render_refusal(exc: BaseException) -> TransactionError:
-    """The kiosk's answer to a failed render: the document area's own code when it refused
-    the content (外字: gaiji_in_record), otherwise render_failed."""
-    if isinstance(exc, DocumentError):
-        return TransactionError(exc.code, exc.message_ja, exc.message_en)
-    return TransactionError.of("render_failed")
-
-
-def render_failure(exc: Exception) -> Exception:
-    """A render's exception as `store_rendered` takes it; logged unless it is a refusal of
-    the document itself (外字 ...)."""
-    if not isinstance(exc, DocumentError):
-        logger.exception("rendering failed", exc_info=exc)
-    return exc
 
 
 def new_id() -> str:
@@ -170,17 +131,6 @@ def _wrong_state(tx: KioskTransaction, action: str) -> TransactionError:
 @dataclass(frozen=True)
 class OrderOutcome:
     transaction: KioskTransaction
-    summary: OrderSummary
-
-
-@dataclass(frozen=True)
-class PlacedOrder:
-    """An order numbered and committed, its documents still to render (the first half of
-    `TransactionService.order`; `store_rendered` is the second)."""
-
-    transaction_id: str
-    contents: tuple[CertificateContent, ...]
-    document_ids: tuple[str, ...]
     summary: OrderSummary
 
 
@@ -208,13 +158,6 @@ _DOCUMENTS_OF_TRANSACTION = (
         IssuedDocument.transaction_id == bindparam("transaction_id"), IssuedDocument.kiosk_id == bindparam("kiosk_id")
     )
     .order_by(IssuedDocument.copy_index)
-)
-# Only a document still rendering takes its PDF: a withdrawn one must stay empty.
-_STORE_PDF = (
-    update(IssuedDocument)
-    .where(IssuedDocument.id == bindparam("document_id"), IssuedDocument.status == DocumentStatus.RENDERING)
-    .values(pdf=bindparam("new_pdf"), pdf_sha256=bindparam("new_pdf_sha256"), status=DocumentStatus.PENDING)
-    .execution_options(synchronize_session=False)
 )
 _ISSUE_PENDING = (
     update(IssuedDocument)
@@ -246,15 +189,6 @@ _WITHDRAW_UNISSUED = (
         IssuedDocument.status.in_([DocumentStatus.RENDERING, DocumentStatus.PENDING]),
     )
     .values(status=DocumentStatus.WITHDRAWN, pdf=None, ended_at=bindparam("end_time"))
-)
-# Advancing the counter and reading where it stands is one statement, which also locks the
-# row until commit (PostgreSQL); the row is created only the first time an issuer numbers.
-_COUNTERS = table_of(CertificateCounter)
-_ADVANCE_COUNTER = (
-    update(_COUNTERS)
-    .where(_COUNTERS.c.issuer_code == bindparam("of_issuer"))
-    .values(last_number=_COUNTERS.c.last_number + bindparam("advance_by"))
-    .returning(_COUNTERS.c.last_number)
 )
 
 
@@ -291,15 +225,15 @@ class TransactionService:
         challenge_ttl_seconds: int,
         validate_card: ValidateCard,
         verify_signature: VerifySignature,
-        renderer: Renderer,
-        render_pool: Executor,
+        municipalities: MunicipalityLink,
+        check_revoked: CheckRevoked = check_not_revoked,
     ) -> None:
         self.transaction_ttl = timedelta(seconds=transaction_ttl_seconds)
         self.challenge_ttl_seconds = challenge_ttl_seconds
         self.validate_card = validate_card
         self.verify_signature = verify_signature
-        self.renderer = renderer
-        self.render_pool = render_pool
+        self.municipalities = municipalities
+        self.check_revoked = check_revoked
 
     # -- start and lookup ---------------------------------------------------------------
 
@@ -355,7 +289,7 @@ class TransactionService:
 
     # -- authentication -----------------------------------------------------------------
 
-    def authenticate(
+    def begin_authentication(
         self,
         session: Session,
         kiosk: Kiosk,
@@ -363,14 +297,15 @@ class TransactionService:
         certificate_der: bytes,
         signature: bytes,
         now: datetime,
-    ) -> tuple[KioskTransaction, Menu]:
-        """Check the card's signature over the challenge and its certificate; on success the
-        transaction is bound to the certificate's serial and the menu is returned.
+    ) -> CardHolder:
+        """The first half of authenticating: spend the challenge, check the card's signature
+        over it and its certificate (with the JPKI record). The caller commits, asks the
+        card's municipality for the menu (`holder_menu`) and ends with
+        `finish_authentication`, so that no lock is held while the municipality answers.
 
         A failed attempt ends the transaction as failed (the kiosk starts a new one).
         Raises ChallengeError, CardCertificateError (signature_invalid, certificate_expired,
-        certificate_revoked, certificate_unknown_ca ...), RuleViolation (the holder may not
-        use the service at all) or TransactionError (state).
+        certificate_revoked, certificate_unknown_ca ...) or TransactionError (state).
         """
         tx = self.load(session, kiosk, transaction_id, now)
         serial: str | None = None
@@ -383,26 +318,42 @@ class TransactionService:
             self.verify_signature(certificate_der, nonce, signature)
             card = self.validate_card(session, certificate_der, now)
             serial = card.serial
-            # The municipality that applied for the card says whose it is ...
-            resident_id = holder_of_card(session, card)
-            # ... and the holder may be barred altogether (moved out, DV support measure ...).
-            menu = menu_for(session, resident_id, now)
-        except (ChallengeError, TransactionError, CardCertificateError, RuleViolation) as exc:
-            audit.record(
-                session,
-                at=now,
-                action="authenticate",
-                outcome=exc.code,
-                kiosk_id=kiosk.id,
-                transaction_id=tx.id,
-                card_serial=serial,
-            )
-            if tx.state in OPEN_STATES:
-                self._abort(session, tx, TransactionState.FAILED, f"authentication:{exc.code}", now)
+        except (ChallengeError, TransactionError, CardCertificateError) as exc:
+            self._refuse_authentication(session, tx, kiosk, serial, exc, now)
             raise
+        return CardHolder(card_serial=card.serial, applied_by=card.municipality_code)
+
+    async def holder_menu(self, card: CardHolder, now: datetime) -> Menu | Exception:
+        """The menu of the card's holder from the municipality that applied for the card
+        (their 住所地), or the refusal it answered with (returned, for the caller to record)."""
+        try:
+            return await self.municipalities.menu(MenuCall(request_id=new_id(), card=card, at=now))
+        except (RuleViolation, CardCertificateError, MunicipalityRefusal) as exc:
+            return exc
+
+    def finish_authentication(
+        self,
+        session: Session,
+        kiosk: Kiosk,
+        transaction_id: str,
+        card: CardHolder,
+        menu: Menu | Exception,
+        now: datetime,
+    ) -> tuple[KioskTransaction, Menu]:
+        """Bind the transaction to the card, or end it as failed with the municipality's
+        refusal. Raises RuleViolation (the holder may not use the service at all),
+        CardCertificateError (certificate_not_registered), TransactionError (state,
+        municipality_unavailable)."""
+        tx = self.load(session, kiosk, transaction_id, now)
+        if isinstance(menu, Exception):
+            refusal = link_refusal(menu)
+            self._refuse_authentication(session, tx, kiosk, card.card_serial, refusal, now)
+            raise refusal
+        if tx.state != TransactionState.STARTED:
+            raise _wrong_state(tx, "authenticate")
         tx.state = TransactionState.AUTHENTICATED
-        tx.card_serial = card.serial
-        tx.resident_id = resident_id
+        tx.card_serial = card.card_serial
+        tx.card_applied_by = card.applied_by
         audit.record(
             session,
             at=now,
@@ -410,174 +361,126 @@ class TransactionService:
             outcome="ok",
             kiosk_id=kiosk.id,
             transaction_id=tx.id,
-            card_serial=card.serial,
+            card_serial=card.card_serial,
         )
         return tx, menu
 
-    def menu(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> Menu:
-        """The menu again (after a refused order, say). Raises state errors."""
+    def _refuse_authentication(
+        self, session: Session, tx: KioskTransaction, kiosk: Kiosk, serial: str | None, exc: Exception, now: datetime
+    ) -> None:
+        audit.record(
+            session,
+            at=now,
+            action="authenticate",
+            outcome=getattr(exc, "code", "error"),
+            kiosk_id=kiosk.id,
+            transaction_id=tx.id,
+            card_serial=serial,
+        )
+        if tx.state in OPEN_STATES:
+            self._abort(session, tx, TransactionState.FAILED, f"authentication:{getattr(exc, 'code', 'error')}", now)
+
+    def card_of(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> CardHolder:
+        """The card an authenticated transaction is bound to, for its menu (`holder_menu`).
+        Raises state errors."""
         tx = self.load(session, kiosk, transaction_id, now)
-        if tx.state != TransactionState.AUTHENTICATED or tx.resident_id is None:
+        if tx.state != TransactionState.AUTHENTICATED:
             raise _wrong_state(tx, "show the menu of")
-        return menu_for(session, tx.resident_id, now)
+        return _card_holder(tx)
 
     # -- ordering -----------------------------------------------------------------------
 
-    def order(
-        self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest, now: datetime
-    ) -> OrderOutcome:
-        """Prepare, number, render and store the documents of an order, waiting for the
-        render in this thread: `place_order`, `render`, `store_rendered` in a row. (The API
-        runs the three itself, so that no thread waits while certificates render.)
-
-        Commits twice on the caller's session: once with the numbers allocated (so the
-        render runs outside any lock), once with the PDFs. Raises RuleViolation for an order
-        the rules refuse (a stopped municipality too; the transaction stays authenticated),
-        TransactionError "render_failed" or state errors.
-        """
-        placed = self.place_order(session, kiosk, transaction_id, request, now)
-        session.commit()
-        return self.store_rendered(session, kiosk, placed, self._wait_for_render(placed), now)
-
-    def place_order(
-        self, session: Session, kiosk: Kiosk, transaction_id: str, request: OrderRequest, now: datetime
-    ) -> PlacedOrder:
-        """Check the order, number its documents and record them as rendering; the caller
-        commits before rendering. Raises RuleViolation or state errors."""
+    def begin_order(
+        self, session: Session, kiosk: Kiosk, transaction_id: str, order: Order, now: datetime
+    ) -> OrderCall:
+        """The call to the municipality for an order of an authenticated transaction; the
+        caller sends it (`municipal_order`) outside any database turn and ends with
+        `store_order`. Raises state errors."""
         tx = self.load(session, kiosk, transaction_id, now)
-        if tx.state != TransactionState.AUTHENTICATED or tx.resident_id is None or tx.card_serial is None:
+        if tx.state != TransactionState.AUTHENTICATED:
             raise _wrong_state(tx, "order in")
+        return OrderCall(request_id=new_id(), card=_card_holder(tx), order=order, at=now)
+
+    async def municipal_order(self, call: OrderCall) -> OrderAnswer | Exception:
+        """The municipality's numbered, rendered and signed copies, or its refusal."""
         try:
-            prepared = prepare_order(session, tx.resident_id, request, now)
-        except RuleViolation as exc:
-            _audit(
-                session,
-                tx,
-                "order",
-                exc.code,
-                now,
-                detail={"municipality_code": request.municipality_code, "kind": str(request.kind)},
-            )
-            raise
-        issuer_code = prepared.content.issuer.code
-        numbers = self._allocate_numbers(session, issuer_code, prepared.copies)
-        contents = [
-            dataclasses.replace(
-                prepared.content, certificate_number=number, requester_serial=tx.card_serial, signed_at=now
-            )
-            for number in numbers
-        ]
+            return await self.municipalities.order(call)
+        except (RuleViolation, CardCertificateError, MunicipalityRefusal) as exc:
+            return exc
+
+    def store_order(
+        self,
+        session: Session,
+        kiosk: Kiosk,
+        transaction_id: str,
+        call: OrderCall,
+        answer: OrderAnswer | Exception,
+        now: datetime,
+    ) -> OrderOutcome:
+        """Keep the copies of an order until they print, or record its refusal.
+
+        Raises RuleViolation for an order the rules refuse (a stopped municipality too; the
+        transaction stays authenticated); TransactionError "render_failed",
+        "municipality_unavailable" or the document's own refusal (the transaction ends
+        failed); "transaction_ended" (cancelled or expired while its certificates rendered)."""
+        tx = self.load(session, kiosk, transaction_id, now)
+        if isinstance(answer, RuleViolation):
+            detail = {"municipality_code": call.order.municipality_code, "kind": str(call.order.kind)}
+            _audit(session, tx, "order", answer.code, now, detail=detail)
+            raise answer
+        if isinstance(answer, Exception):
+            refusal = link_refusal(answer)
+            _audit(session, tx, "order", getattr(refusal, "code", "error"), now)
+            if tx.state in OPEN_STATES:
+                self._abort(session, tx, TransactionState.FAILED, getattr(refusal, "code", "error"), now)
+            raise refusal
+        if tx.state != TransactionState.AUTHENTICATED:
+            # Another order of the same transaction was stored first.
+            raise _wrong_state(tx, "order in")
+        summary = answer.summary
         documents = [
             IssuedDocument(
                 id=new_id(),
                 transaction_id=tx.id,
                 kiosk_id=kiosk.id,
                 card_serial=tx.card_serial,
-                issuer_code=issuer_code,
-                certificate_number=content.certificate_number,
-                kind=str(content.kind),
+                issuer_code=call.order.municipality_code,
+                certificate_number=copy.certificate_number,
+                kind=str(copy.kind),
                 copy_index=index,
-                status=DocumentStatus.RENDERING,
-                content_sha256=content.content_hash().hex(),
+                status=DocumentStatus.PENDING,
+                content_sha256=copy.content_sha256,
+                pdf=copy.pdf,
+                pdf_sha256=copy.pdf_sha256,
                 created_at=now,
             )
-            for index, content in enumerate(contents)
+            for index, copy in enumerate(_checked_copies(answer))
         ]
         session.add_all(documents)
-        summary = OrderSummary(
-            municipality_code=request.municipality_code,
-            issuer_name=prepared.content.issuer.name,
-            role=request.role,
-            kind=prepared.content.kind,
-            title_ja=prepared.content.kind.title_ja,
-            persons=list(prepared.content.subject_names()),
-            copies=prepared.copies,
-            fee_per_copy_yen=prepared.fee_per_copy_yen,
-            fee_total_yen=prepared.total_fee_yen,
-            certificate_numbers=numbers,
-        )
         tx.state = TransactionState.ORDERED
-        tx.fee_total_yen = prepared.total_fee_yen
+        tx.fee_total_yen = summary.fee_total_yen
         tx.order_summary = summary.model_dump_json()
-        audit.record(
+        _audit(
             session,
-            at=now,
-            action="order",
-            outcome="ok",
-            kiosk_id=kiosk.id,
-            transaction_id=tx.id,
-            card_serial=tx.card_serial,
+            tx,
+            "order",
+            "ok",
+            now,
             detail={
-                "municipality_code": request.municipality_code,
-                "role": str(request.role),
-                "kind": str(prepared.content.kind),
-                "copies": prepared.copies,
+                "municipality_code": call.order.municipality_code,
+                "role": str(call.order.role),
+                "kind": str(call.order.kind),
+                "copies": summary.copies,
                 "persons_count": len(summary.persons),
-                "options": sorted(request.options),
-                "fee_total_yen": prepared.total_fee_yen,
-                "certificate_numbers": numbers,
+                "options": sorted(call.order.options),
+                "fee_total_yen": summary.fee_total_yen,
+                "certificate_numbers": summary.certificate_numbers,
                 "content_sha256": [d.content_sha256 for d in documents],
+                "lgwan_request_id": call.request_id,
             },
         )
-        return PlacedOrder(tx.id, tuple(contents), tuple(d.id for d in documents), summary)
-
-    def render(self, placed: PlacedOrder) -> list[concurrent.futures.Future[Rendered]]:
-        """Start rendering the order's documents in the render pool."""
-        return [self.render_pool.submit(self.renderer.render, content) for content in placed.contents]
-
-    def store_rendered(
-        self,
-        session: Session,
-        kiosk: Kiosk,
-        placed: PlacedOrder,
-        rendered: Sequence[Rendered] | BaseException,
-        now: datetime,
-    ) -> OrderOutcome:
-        """Store the PDFs of a placed order, or end it as failed when rendering failed
-        (`rendered` is the exception). Raises TransactionError "render_failed" or
-        "transaction_ended" (cancelled or expired while its certificates rendered)."""
-        tx = session.execute(_TRANSACTION_FOR_UPDATE, {"transaction_id": placed.transaction_id}).scalar_one()
-        if isinstance(rendered, BaseException):
-            refusal = _render_refusal(rendered)
-            if tx.state in OPEN_STATES:
-                self._abort(session, tx, TransactionState.FAILED, refusal.code, now)
-            raise refusal
-        if tx.state != TransactionState.ORDERED:
-            # Cancelled or expired while rendering: its documents were withdrawn with it.
-            raise _ended(tx)
-        for doc_id, result in zip(placed.document_ids, rendered, strict=True):
-            stored = session.execute(
-                _STORE_PDF, {"document_id": doc_id, "new_pdf": result.pdf, "new_pdf_sha256": result.sha256}
-            )
-            if rows_matched(stored) != 1:  # pragma: no cover - the transaction row lock rules it out
-                raise RuntimeError(f"document {doc_id} of an ordered transaction was no longer rendering")
-        _audit(session, tx, "render", "ok", now, detail={"pdf_sha256": [r.sha256 for r in rendered]})
-        return OrderOutcome(tx, placed.summary)
-
-    def _wait_for_render(self, placed: PlacedOrder) -> list[Rendered] | BaseException:
-        futures = self.render(placed)
-        try:
-            return [future.result(timeout=RENDER_TIMEOUT_SECONDS) for future in futures]
-        except Exception as exc:  # noqa: BLE001 - any render failure ends the transaction, never half an order
-            return render_failure(exc)
-
-    def _allocate_numbers(self, session: Session, issuer_code: str, count: int) -> list[str]:
-        """`count` fresh certificate numbers of the issuer (a locked per-issuer counter)."""
-        connection = session.connection()
-        last = connection.execute(
-            _ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}
-        ).scalar_one_or_none()
-        if last is None:  # the issuer's first certificate: create its counter (a racing twin may too)
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            connection.execute(
-                insert(_COUNTERS)
-                .values(issuer_code=issuer_code, last_number=0)
-                .on_conflict_do_nothing(index_elements=["issuer_code"])
-            )
-            last = connection.execute(_ADVANCE_COUNTER, {"of_issuer": issuer_code, "advance_by": count}).scalar_one()
-        first = last - count + 1
-        return [f"{issuer_code}-{n:08d}" for n in range(first, first + count)]
+        _audit(session, tx, "render", "ok", now, detail={"pdf_sha256": [d.pdf_sha256 for d in documents]})
+        return OrderOutcome(tx, summary)
 
     # -- payment, release, printing -------------------------------------------------------
 
@@ -735,7 +638,7 @@ class TransactionService:
         once it has them all). A fee already paid is owed back: the audit entry says how much
         and `refunded_yen` records it (the kiosk returns the cash on any refusal)."""
         try:
-            check_not_revoked(session, tx.card_serial or "")
+            self.check_revoked(session, tx.card_serial or "")
         except CardCertificateError as exc:
             refund = {"refund_due_yen": tx.paid_yen} if tx.paid_yen else {}
             logger.warning("transaction %s: card %s refused at %s (%s)", tx.id, tx.card_serial, action, exc.code)
@@ -761,7 +664,6 @@ class TransactionService:
         tx.end_reason = reason
         tx.ended_at = now
         tx.open_for_kiosk = None
-        tx.resident_id = None
         tx.order_summary = None  # it names people; the record keeps numbers and hashes only
         retention.transaction_ended(tx)  # the idempotent answers, the WAL's copies of the PDFs
 
@@ -806,6 +708,33 @@ class TransactionService:
         if tx.refunded_yen:
             detail["refunded_yen"] = tx.refunded_yen
         _audit(session, tx, "end", str(state), now, detail=detail)
+
+
+def _card_holder(tx: KioskTransaction) -> CardHolder:
+    if tx.card_serial is None or tx.card_applied_by is None:  # pragma: no cover - set together at authentication
+        raise RuntimeError(f"transaction {tx.id} is authenticated without its card")
+    return CardHolder(card_serial=tx.card_serial, applied_by=tx.card_applied_by)
+
+
+def link_refusal(exc: Exception) -> Exception:
+    """A municipality's refusal as the kiosk gets it: a rule's or a card's as it is, the
+    link's (no answer, a failed render, a document refused) as a TransactionError."""
+    if isinstance(exc, MunicipalityRefusal):
+        return TransactionError(exc.code, exc.message_ja, exc.message_en)
+    return exc
+
+
+def _checked_copies(answer: OrderAnswer) -> list[RenderedCopy]:
+    """The answer's copies, each PDF matching its hash and one per number of the summary.
+    Raises TransactionError municipality_unavailable (an answer that breaks the contract)."""
+    copies = answer.copies
+    numbers = [c.certificate_number for c in copies]
+    if numbers != answer.summary.certificate_numbers or any(
+        hashlib.sha256(c.pdf).hexdigest() != c.pdf_sha256 for c in copies
+    ):
+        logger.warning("a municipality's order answer does not match its own summary or hashes")
+        raise TransactionError.of("municipality_unavailable")
+    return copies
 
 
 def certificate_status(session: Session, certificate_number: str) -> str | None:

@@ -1,0 +1,1 @@
+"""The LGWAN link between the J-LIS centre and the municipalities' certificate servers."""

@@ -1,0 +1,194 @@
+"""The link between the centre and a municipality's certificate server (docs/lgwan.md).
+
+Mutual TLS: a municipality's server answers only the centre's certificate, and a
+municipality's certificate opens nothing at the centre. Faults on the link (a fault-injecting
+proxy between the centre and the municipality's server, on plain HTTP so that the proxy can
+frame requests; the TLS is the same handshake tested above): each ends the transaction whole,
+with nothing charged, and an order is numbered once however often its call is delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import api_support
+import httpx
+import pytest
+from api_support import MUNICIPALITY, LiveServer, MovableClock, Pki, Service, error_code
+from sqlalchemy import select
+
+from certserver.app import create_app, create_municipal_app
+from certserver.db.models.lgwan import LgwanOrder
+from certserver.db.models.transactions import CertificateCounter, IssuedDocument, KioskTransaction
+from certserver.db.session import make_engine, make_session_factory, transaction
+from certserver.lgwan.tls import centre_client_files, client_ssl_context, make_lgwan_pki, server_files
+from konbini_testkit.faultproxy import Fault, FaultProxy
+
+pki = api_support.pki  # fixtures
+ORDER = "POST /lgwan/v1/orders"
+MENU = "POST /lgwan/v1/menu"
+
+
+# -- mutual TLS ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_municipality(db_url: str, pki: Pki, tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
+    engine = make_engine(db_url)
+    with transaction(make_session_factory(engine)) as session:
+        api_support.populate(session, pki)
+    engine.dispose()
+    lgwan_dir = tmp_path / "lgwan"
+    with api_support.municipality_server(api_support.make_settings(pki, db_url), [MUNICIPALITY], lgwan_dir) as server:
+        yield server, lgwan_dir
+
+
+def _tls_client(cert: tuple[str, str] | None, trust: Path) -> httpx.Client:
+    context = ssl.create_default_context(cafile=str(trust))
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    return httpx.Client(verify=context, timeout=5)
+
+
+def test_a_municipality_server_answers_the_centre_and_refuses_everyone_else(
+    tls_municipality: tuple[LiveServer, Path],
+) -> None:
+    server, lgwan_dir = tls_municipality
+    with httpx.Client(verify=client_ssl_context(centre_client_files(lgwan_dir)), timeout=5) as centre:
+        health = centre.get(f"{server.url}/lgwan/v1/health")
+        assert health.status_code == 200 and health.json() == {"status": "ok", "municipalities": [MUNICIPALITY]}
+    trust = lgwan_dir / "municipality-ca.pem"
+    own = server_files(lgwan_dir, "test-municipalities")
+    for cert in (None, (str(own.cert), str(own.key))):  # no certificate; a municipality's own
+        with _tls_client(cert, trust) as stranger, pytest.raises(httpx.TransportError):
+            stranger.get(f"{server.url}/lgwan/v1/health")
+
+
+def test_a_municipality_certificate_opens_nothing_at_the_centre(db_url: str, pki: Pki, tmp_path: Path) -> None:
+    """The kiosk API wants a kiosk's credential; a municipality's certificate is not one."""
+    lgwan_dir = tmp_path / "lgwan"
+    make_lgwan_pki(lgwan_dir, servers=["test-municipalities"])
+    own = server_files(lgwan_dir, "test-municipalities")
+    engine = make_engine(db_url)
+    with transaction(make_session_factory(engine)) as session:
+        api_support.populate(session, pki)
+    engine.dispose()
+    app = create_app(api_support.make_settings(pki, db_url), clock=MovableClock())
+    with_certificate = ssl.create_default_context()
+    with_certificate.load_cert_chain(own.cert, own.key)
+    with LiveServer(app) as centre, httpx.Client(verify=with_certificate, timeout=5) as caller:
+        answer = caller.post(f"{centre.url}/api/v1/transactions")
+    assert answer.status_code == 401 and error_code(answer) == "unauthorized_kiosk"
+
+
+# -- faults on the link -------------------------------------------------------------------------
+
+
+@dataclass
+class Linked:
+    service: Service
+    proxy: FaultProxy
+
+
+@pytest.fixture
+def linked(db_url: str, pki: Pki, tmp_path: Path) -> Iterator[Linked]:
+    """The centre reaching the municipality's server through a fault proxy; the centre
+    waits 2 s for an answer."""
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        api_support.populate(session, pki)
+    lgwan_dir = tmp_path / "lgwan"
+    make_lgwan_pki(lgwan_dir, servers=[])
+    clock = MovableClock()
+    try:
+        with contextlib.ExitStack() as stack:
+            municipal = stack.enter_context(
+                LiveServer(create_municipal_app(api_support.make_settings(pki, db_url), [MUNICIPALITY]))
+            )
+            proxy = stack.enter_context(FaultProxy(municipal.port))
+            settings = api_support.make_settings(
+                pki,
+                db_url,
+                lgwan_endpoints={MUNICIPALITY: proxy.url},
+                lgwan_tls_dir=lgwan_dir,
+                lgwan_timeout_seconds=2.0,
+            )
+            app = create_app(settings, clock=clock)
+            centre = stack.enter_context(LiveServer(app))
+            yield Linked(Service(centre.url, settings, factory, clock, pki, app), proxy)
+    finally:
+        engine.dispose()
+
+
+def _transaction(service: Service, tx_id: str) -> KioskTransaction:
+    with transaction(service.factory) as session:
+        return session.get(KioskTransaction, tx_id)
+
+
+def _documents(service: Service, tx_id: str) -> list[IssuedDocument]:
+    with transaction(service.factory) as session:
+        return list(session.scalars(select(IssuedDocument).where(IssuedDocument.transaction_id == tx_id)))
+
+
+def _numbered(service: Service) -> int:
+    with transaction(service.factory) as session:
+        counter = session.get(CertificateCounter, MUNICIPALITY)
+        return 0 if counter is None else counter.last_number
+
+
+def _assert_failed_uncharged(service: Service, tx_id: str) -> None:
+    tx = _transaction(service, tx_id)
+    assert tx.state == "failed" and tx.end_reason.endswith("municipality_unavailable")
+    assert tx.paid_yen is None and tx.order_summary is None
+    assert _documents(service, tx_id) == []
+
+
+def test_a_municipality_that_is_down_fails_the_authentication_whole(linked: Linked) -> None:
+    linked.proxy.add(Fault("refuse", MENU, times=None))
+    card = linked.service.pki.cards["toride-000"]
+    with linked.service.kiosk() as kiosk:
+        started = kiosk.start().json()
+        answer = kiosk.authenticate(started["transaction_id"], card, started["challenge"])
+    assert answer.status_code == 503 and error_code(answer) == "municipality_unavailable"
+    assert len(linked.proxy.hits("refuse")) == 2  # the first try and the one retry
+    _assert_failed_uncharged(linked.service, started["transaction_id"])
+
+
+def test_an_order_answered_too_late_fails_the_transaction_whole_and_charges_nothing(linked: Linked) -> None:
+    with linked.service.kiosk() as kiosk:
+        tx_id, _ = kiosk.authenticated(linked.service.pki.cards["toride-000"])
+        linked.proxy.add(Fault("slow_answer", ORDER, seconds=3.0))
+        answer = kiosk.order(tx_id)
+        assert answer.status_code == 503 and error_code(answer) == "municipality_unavailable"
+        assert error_code(kiosk.pay(tx_id, 200)) == "transaction_ended"
+        _assert_failed_uncharged(linked.service, tx_id)
+        # The link is back: the next person is served.
+        tx_id, _ = kiosk.paid(linked.service.pki.cards["toride-010"])
+    assert _transaction(linked.service, tx_id).state == "paid"
+
+
+def test_an_order_delivered_twice_is_numbered_once(linked: Linked) -> None:
+    before = _numbered(linked.service)
+    linked.proxy.add(Fault("duplicate", ORDER))
+    with linked.service.kiosk() as kiosk:
+        _, ordered = kiosk.paid(linked.service.pki.cards["toride-000"], copies=2)
+    assert linked.proxy.hits("duplicate") == [ORDER]
+    assert _numbered(linked.service) == before + 2
+    with transaction(linked.service.factory) as session:
+        orders = list(session.scalars(select(LgwanOrder)))
+    assert len(orders) == 1 and orders[0].certificate_numbers.split() == ordered["order"]["certificate_numbers"]
+
+
+def test_an_order_answer_cut_off_mid_way_is_fetched_again_not_made_again(linked: Linked) -> None:
+    before = _numbered(linked.service)
+    linked.proxy.add(Fault("reset", ORDER, after_bytes=200))
+    with linked.service.kiosk() as kiosk:
+        tx_id, _ = kiosk.paid(linked.service.pki.cards["toride-000"])
+        pdfs = kiosk.download_all(tx_id)
+    assert linked.proxy.hits("reset") == [ORDER]
+    assert _numbered(linked.service) == before + 1 and len(pdfs) == 1 and pdfs[0].startswith(b"%PDF")

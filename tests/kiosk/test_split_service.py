@@ -1,0 +1,200 @@
+"""分散管理 with the stores apart: `certserver init --demo --split` lays out the centre's store
+(kiosks, transactions, JPKI records) and the municipalities' (their registries) in folders
+of their own, and `certserver serve` runs the centre and the municipalities' certificate
+server as two processes linked by mutual TLS.
+
+After a mixed load through the kiosk API (every demo card, every kind of certificate, both
+roles, a cancel and an abandoned order), every file of the centre's folder (its database,
+WAL and shared memory) and everything both processes logged are searched, as UTF-8 bytes,
+for every demo resident's name (with and without its space), kana, address, previous
+address, 本籍, 通称, birth date in two forms, My Number, and the 戸籍 names: zero hits. The
+municipalities' store holds them (the search finds them there, so it can find them). Killed
+outright, the centre takes the certificate server down with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from servicekit import Service, load_cards, open_moment
+from sqlalchemy import select, text
+from test_centre_records_name_nobody import _ordered_then, _visits
+
+from certserver.cli.init_cmd import initialise
+from certserver.config import Settings
+from certserver.db.models.registry import KosekiMember, Resident
+from certserver.db.session import make_engine, make_session_factory, transaction
+from certserver.services.kiosks import register_kiosk
+
+KIOSK_ID = "SPLIT-KIOSK-01"
+START_SECONDS = 60.0
+
+
+def _free_port_pair() -> int:
+    """A port whose next port is free too (the certificate server takes port + 1)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free pair of ports")
+
+
+class SplitService(Service):
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+def split_service(tmp_path: Path) -> Iterator[SplitService]:
+    folder = tmp_path / "data"
+    moment = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    initialise(Settings(data_dir=folder), demo=True, split=True, progress=lambda _line: None, now=moment)
+    settings = Settings(data_dir=folder)
+    engine = make_engine(settings.resolved_database_url)  # the centre's store
+    with transaction(make_session_factory(engine)) as session:
+        credential = register_kiosk(session, KIOSK_ID, "テスト店", moment)
+    engine.dispose()
+    port = _free_port_pair()
+    start = open_moment(moment)
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "certserver", "serve", "--data-dir", str(folder), "--port", str(port)]
+    command += ["--render-processes", "0", "--pretend-time", start.isoformat()]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url, process, log)
+        began = time.monotonic()
+        service = SplitService(
+            url,
+            folder,
+            credential.kiosk_id,
+            credential.secret,
+            load_cards(folder / "cards"),
+            settings,
+            lambda: start + dt.timedelta(seconds=time.monotonic() - began),
+        )
+        service.process, service.log = process, log
+        yield service
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"certserver serve ended: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"certserver serve did not answer: {log.read_text()[-2000:]}")
+
+
+def _municipal_rows(service: Service, statement):  # type: ignore[no-untyped-def]
+    engine = make_engine(service.settings.for_role("municipalities").resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            return list(session.execute(statement))
+    finally:
+        engine.dispose()
+
+
+def _personal_strings(service: Service) -> set[str]:
+    found: set[str] = set()
+    for (resident,) in _municipal_rows(service, select(Resident)):
+        for value in (
+            resident.name,
+            resident.name.replace("\u3000", ""),
+            resident.name_kana,
+            resident.address,
+            resident.previous_address,
+            resident.honseki,
+            resident.tsusho,
+            resident.my_number,
+            resident.birth_date.isoformat(),
+            resident.birth_date.strftime("%Y%m%d"),
+        ):
+            if value and len(value) >= 2:
+                found.add(value)
+    for (member,) in _municipal_rows(service, select(KosekiMember)):
+        found.update({member.name, member.name.replace("\u3000", "")})
+    return found
+
+
+def _found_in(folder: Path, personal: set[str]) -> dict[str, list[str]]:
+    """For each file under `folder`, the personal strings its bytes contain."""
+    hits: dict[str, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        found = sorted(p for p in personal if p.encode() in data)
+        if found:
+            hits[path.name] = found
+    return hits
+
+
+@pytest.mark.slow
+def test_the_centres_store_and_the_logs_name_nobody_with_the_stores_apart(
+    split_service: SplitService, tmp_path: Path
+) -> None:
+    visits = _visits(split_service, tmp_path)
+    _ordered_then(split_service, "cancel")
+    _ordered_then(split_service, "abandon")
+
+    states = {row[0] for row in split_service.query(text("SELECT state FROM transactions"))}
+    issued = split_service.query(text("SELECT count(*) FROM documents WHERE status = 'issued'"))[0][0]
+    assert visits >= 30 and issued >= 10 and {"printed", "cancelled"} <= states
+    assert split_service.query(text("SELECT count(*) FROM residents"))[0][0] == 0  # the centre has no registry
+    personal = _personal_strings(split_service)
+    assert len(personal) >= 40
+
+    centre = split_service.data_dir / "centre"
+    assert {p.name for p in centre.iterdir()} >= {"certserver.db"}
+    assert _found_in(centre, personal) == {}
+    logged = split_service.log.read_bytes()
+    assert "certificate server answers" in logged.decode()  # the log is the two processes'
+    assert sorted(p for p in personal if p.encode() in logged) == []
+    # The search can find what is there: the municipalities' store names its residents.
+    assert _found_in(split_service.data_dir / "municipalities", personal)
+
+
+@pytest.mark.slow
+def test_the_certificate_server_ends_with_a_centre_killed_outright(split_service: SplitService) -> None:
+    server = subprocess.run(
+        ["pgrep", "-f", f"serve municipalities --data-dir {split_service.data_dir}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    (pid,) = (int(line) for line in server.stdout.split())
+    os.kill(split_service.process.pid, signal.SIGKILL)
+    split_service.process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail("the certificate server outlived the centre that started it")

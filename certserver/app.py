@@ -543,6 +543,9 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
             purged = await anyio.to_thread.run_sync(purge_idempotency_records, context.session_factory, context.clock())
             if purged:
                 logger.info("deleted %d idempotency record(s) past their retention", purged)
+            reported = await context.transactions.deliver_outcomes(context.session_factory, context.clock())
+            if reported:
+                logger.info("reported %d order outcome(s) to the municipalities", reported)
         except Exception:  # the sweep must survive a busy database; the next round retries
             logger.exception("expiry sweep failed")
 

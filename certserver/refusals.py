@@ -175,6 +175,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "この要求はすでに完了しています。",
         "This order has already been settled.",
     ),
+    "order_unknown": (
+        "この要求IDの注文は記録にありません。",
+        "No order was made under this request id.",
+    ),
+    "outcome_mismatch": (
+        "結果が注文の証明書番号と一致しません。",
+        "The outcome does not match the order's certificate numbers.",
+    ),
     # -- card authentication (services.authentication) --------------------------------------
     "challenge_missing": ("認証用のチャレンジがありません。", "No challenge was issued for this transaction."),
     "challenge_used": ("このチャレンジは使用済みです。", "This challenge was already used."),

@@ -154,6 +154,8 @@ SERVICE_CODES: dict[str, Failure] = {
     "challenge_expired": Failure.TIMED_OUT,
     "unreachable": Failure.SERVICE_UNREACHABLE,
     "timeout": Failure.SERVICE_SLOW,
+    # The centre's link to the person's municipality did not answer: it ended the transaction.
+    "municipality_unavailable": Failure.SERVICE_SLOW,
 }
 
 # Steps where the kiosk waits for the person (an idle time-out applies) and how long.

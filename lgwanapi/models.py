@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from kioskapi.models import CertificateKind, Menu, Order, OrderSummary
 
@@ -70,6 +70,22 @@ class RenderedCopy(BaseModel):
 class OrderAnswer(BaseModel):
     summary: OrderSummary
     copies: list[RenderedCopy]
+
+
+class OutcomeCall(_Strict):
+    """What became of an order's copies: printed (issued) or not (withdrawn: the transaction
+    ended unprinted, or the kiosk said printing failed). A later call for the same order
+    replaces an earlier one (a kiosk's late report)."""
+
+    request_id: RequestId
+    order_request_id: RequestId
+    issued: tuple[str, ...] = Field(default=(), max_length=99)
+    withdrawn: tuple[str, ...] = Field(default=(), max_length=99)
+    at: Annotated[datetime, AwareDatetime]
+
+
+class OutcomeAnswer(BaseModel):
+    outcome: str  # issued / withdrawn / partly: as the municipality now records the order
 
 
 class LgwanHealth(BaseModel):

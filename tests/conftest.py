@@ -145,3 +145,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     assert base is not None
     with scratch_database(base, "t_", template=template_name) as url:
         yield url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The LGWAN contract suite's target (tests/lgwan_contract/conftest.py): by default the
+    in-tree certificate server; these point it at another one."""
+    group = parser.getgroup("lgwan contract")
+    group.addoption("--municipality-url", default=None, help="a municipality server to hold to docs/lgwan.md")
+    group.addoption("--lgwan-dir", default=None, help="the LGWAN test PKI folder (centre.pem/key, municipality-ca.pem)")
+    group.addoption("--contract-card", default=None, help="SERIAL:MUNICIPALITY of a card that may order a 住民票")
+    group.addoption("--contract-at", default=None, help="an ISO moment the municipality is open")

@@ -92,7 +92,7 @@ NOT_SENT: dict[str, str] = {
     "signer_invalid": "a document error: the order ends with `render_failed`",
     "http_error": "the messages of an HTTP error that has no code of its own",
     **dict.fromkeys(
-        ("municipality_not_hosted", "request_id_reused", "order_settled"),
+        ("municipality_not_hosted", "request_id_reused", "order_settled", "order_unknown", "outcome_mismatch"),
         "an LGWAN refusal of the centre's call: the kiosk gets `municipality_unavailable`",
     ),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -47,6 +48,8 @@ from kioskapi.models import (
     TransactionStatus,
 )
 from lgwanapi.models import CardHolder, OrderCall
+
+logger = logging.getLogger(__name__)
 
 # What each route may refuse with (docs/api.md, Errors), declared per route with the one
 # error body; FastAPI's own 422 schema is replaced by it.
@@ -390,7 +393,29 @@ async def _ending(request: Request, end: Callable[[Call], KioskTransaction]) -> 
         with unit_of_work(request) as c:
             return idempotent(c, request, {}, lambda: (200, _status(end(c))))
 
-    return await in_db_turn(request, work)
+    answer = await in_db_turn(request, work)
+    _report_outcomes_soon(request)
+    return answer
+
+
+_REPORTING: set[asyncio.Task[int]] = set()  # the running deliveries (a task needs a reference)
+
+
+def _report_outcomes_soon(request: Request) -> None:
+    """Tell the municipalities what became of the ended orders now, in the background (the
+    sweep retries what this does not deliver)."""
+    context = service_context(request)
+
+    async def deliver() -> int:
+        try:
+            return await context.transactions.deliver_outcomes(context.session_factory, context.clock())
+        except Exception:  # the service shutting down, a busy database: the sweep sends them later
+            logger.warning("order outcomes not reported now; the sweep retries them", exc_info=True)
+            return 0
+
+    task = asyncio.get_running_loop().create_task(deliver())
+    _REPORTING.add(task)
+    task.add_done_callback(_REPORTING.discard)
 
 
 router.include_router(kiosk_routes)

@@ -28,7 +28,7 @@ from certserver.refusals import MESSAGES, CodedRefusal
 from certserver.services.ordering import Menu, RuleViolation
 from certserver.services.rules.violations import kiosk_facing
 from kioskapi.models import ErrorBody
-from lgwanapi.models import MenuAnswer, MenuCall, OrderAnswer, OrderCall
+from lgwanapi.models import MenuAnswer, MenuCall, OrderAnswer, OrderCall, OutcomeAnswer, OutcomeCall
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class MunicipalityRefusal(CodedRefusal):
 class MunicipalityLink(Protocol):
     async def menu(self, call: MenuCall) -> Menu: ...
     async def order(self, call: OrderCall) -> OrderAnswer: ...
+    async def outcome(self, municipality_code: str, call: OutcomeCall) -> str: ...
 
 
 def _card_error_classes(
@@ -111,6 +112,12 @@ class LocalMunicipalities:
         except (RuleViolation, DocumentError, LgwanRefusal) as exc:
             raise _as_centre_refusal(exc) from None
 
+    async def outcome(self, municipality_code: str, call: OutcomeCall) -> str:
+        try:
+            return await anyio.to_thread.run_sync(self.service.record_outcome, call)
+        except LgwanRefusal as exc:
+            raise _as_centre_refusal(exc) from None
+
 
 class LgwanMunicipalities:
     """Each municipality's certificate server over HTTP (mutual TLS in production: the
@@ -128,6 +135,10 @@ class LgwanMunicipalities:
     async def order(self, call: OrderCall) -> OrderAnswer:
         answer = await self._call(call.order.municipality_code, "/lgwan/v1/orders", call.model_dump(mode="json"))
         return _parse(OrderAnswer, answer)
+
+    async def outcome(self, municipality_code: str, call: OutcomeCall) -> str:
+        answer = await self._call(municipality_code, "/lgwan/v1/outcomes", call.model_dump(mode="json"))
+        return _parse(OutcomeAnswer, answer).outcome
 
     async def _call(self, code: str, path: str, body: object) -> httpx.Response:
         """POST `body` to the municipality's server; a connection that failed before any
@@ -160,7 +171,7 @@ def _refusal_in(code: str, response: httpx.Response) -> Exception:
     return refusal_of(response.status_code, error.code, error.message_ja, error.message_en)
 
 
-_Answer = TypeVar("_Answer", MenuAnswer, OrderAnswer)
+_Answer = TypeVar("_Answer", MenuAnswer, OrderAnswer, OutcomeAnswer)
 
 
 def _parse(model: type[_Answer], response: httpx.Response) -> _Answer:

@@ -38,17 +38,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from certserver.centre.municipalities import MunicipalityLink, MunicipalityRefusal
-from certserver.db.models.transactions import IssuedDocument, Kiosk, KioskTransaction
+from certserver.db.models.transactions import IssuedDocument, Kiosk, KioskTransaction, OutcomeReport
 from certserver.db.session import rows_matched
 from certserver.pki.validation import CardCertificateError, ValidatedCard, check_not_revoked
 from certserver.refusals import CodedRefusal
@@ -61,7 +62,7 @@ from certserver.services.authentication import (
 )
 from certserver.services.ordering import Menu, RuleViolation
 from kioskapi.models import Order, OrderSummary
-from lgwanapi.models import CardHolder, MenuCall, OrderAnswer, OrderCall, RenderedCopy
+from lgwanapi.models import CardHolder, MenuCall, OrderAnswer, OrderCall, OutcomeCall, RenderedCopy
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +235,8 @@ class TransactionService:
         self.verify_signature = verify_signature
         self.municipalities = municipalities
         self.check_revoked = check_revoked
+        self._delivering = False  # an outcome delivery round runs (on the event loop)
+        self._deliver_again = False
 
     # -- start and lookup ---------------------------------------------------------------
 
@@ -422,8 +425,14 @@ class TransactionService:
         Raises RuleViolation for an order the rules refuse (a stopped municipality too; the
         transaction stays authenticated); TransactionError "render_failed",
         "municipality_unavailable" or the document's own refusal (the transaction ends
-        failed); "transaction_ended" (cancelled or expired while its certificates rendered)."""
-        tx = self.load(session, kiosk, transaction_id, now)
+        failed); "transaction_ended" (cancelled or expired while its certificates rendered:
+        the municipality is told its numbers were withdrawn)."""
+        try:
+            tx = self.load(session, kiosk, transaction_id, now)
+        except TransactionError:
+            if isinstance(answer, OrderAnswer):
+                _report(session, transaction_id, call, (), answer.summary.certificate_numbers, now)
+            raise
         if isinstance(answer, RuleViolation):
             detail = {"municipality_code": call.order.municipality_code, "kind": str(call.order.kind)}
             _audit(session, tx, "order", answer.code, now, detail=detail)
@@ -436,8 +445,10 @@ class TransactionService:
             raise refusal
         if tx.state != TransactionState.AUTHENTICATED:
             # Another order of the same transaction was stored first.
+            _report(session, tx.id, call, (), answer.summary.certificate_numbers, now)
             raise _wrong_state(tx, "order in")
         summary = answer.summary
+        tx.lgwan_request_id = call.request_id
         documents = [
             IssuedDocument(
                 id=new_id(),
@@ -565,6 +576,7 @@ class TransactionService:
         else:
             self._end(tx, TransactionState.PRINTED, "printed", now)
         _audit(session, tx, "printed", "ok", now, detail={"late": late} if late else None)
+        self._report_outcome(session, tx, now)
         return tx
 
     def cancel(self, session: Session, kiosk: Kiosk, transaction_id: str, now: datetime) -> KioskTransaction:
@@ -606,6 +618,64 @@ class TransactionService:
                     self._abort(session, tx, TransactionState.EXPIRED, "timeout", now)
                     expired += 1
         return expired
+
+    # -- outcomes for the municipalities ---------------------------------------------------
+
+    def _report_outcome(self, session: Session, tx: KioskTransaction, now: datetime) -> None:
+        """Queue the outcome of the transaction's order for its municipality (in this
+        database transaction: the report is kept exactly when the ending is)."""
+        if tx.lgwan_request_id is None:
+            return
+        # The statuses as the database has them now: the statements that ended the documents
+        # bypass the objects this session may hold.
+        documents = session.execute(_DOCUMENT_STATUSES, {"transaction_id": tx.id}).all()
+        issued = [number for _, number, status in documents if status == DocumentStatus.ISSUED]
+        withdrawn = [number for _, number, status in documents if status == DocumentStatus.WITHDRAWN]
+        if documents and (issued or withdrawn):
+            session.add(
+                OutcomeReport(
+                    transaction_id=tx.id,
+                    municipality_code=documents[0][0],
+                    order_request_id=tx.lgwan_request_id,
+                    issued=" ".join(issued),
+                    withdrawn=" ".join(withdrawn),
+                    created_at=now,
+                    attempts=0,
+                )
+            )
+
+    async def deliver_outcomes(self, factory: sessionmaker[Session], now: datetime, limit: int = 100) -> int:
+        """Send the queued outcome reports, oldest first; one the municipality did not take
+        stays queued for the next round. One round runs at a time in this process: a call
+        while one runs asks it to go round once more (so that many endings at once do not
+        send the same reports many times). Returns how many this call delivered."""
+        if self._delivering:
+            self._deliver_again = True
+            return 0
+        self._delivering = True
+        try:
+            delivered = 0
+            self._deliver_again = True
+            while self._deliver_again:
+                self._deliver_again = False
+                delivered += await self._deliver_round(factory, now, limit)
+            return delivered
+        finally:
+            self._delivering = False
+
+    async def _deliver_round(self, factory: sessionmaker[Session], now: datetime, limit: int) -> int:
+        due = await anyio.to_thread.run_sync(_due_reports, factory, limit)
+        delivered = 0
+        for report_id, code, call in due:
+            try:
+                await self.municipalities.outcome(code, call)
+            except (MunicipalityRefusal, RuleViolation, CardCertificateError) as exc:
+                logger.warning("outcome report %d for municipality %s not delivered (%s)", report_id, code, exc.code)
+                await anyio.to_thread.run_sync(_mark_report, factory, report_id, None)
+                continue
+            await anyio.to_thread.run_sync(_mark_report, factory, report_id, now)
+            delivered += 1
+        return delivered
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -708,6 +778,69 @@ class TransactionService:
         if tx.refunded_yen:
             detail["refunded_yen"] = tx.refunded_yen
         _audit(session, tx, "end", str(state), now, detail=detail)
+        self._report_outcome(session, tx, now)
+
+
+def _report(
+    session: Session,
+    transaction_id: str,
+    call: OrderCall,
+    issued: Sequence[str],
+    withdrawn: Sequence[str],
+    now: datetime,
+) -> None:
+    """Queue an outcome report of an order call (see TransactionService._report_outcome)."""
+    session.add(
+        OutcomeReport(
+            transaction_id=transaction_id,
+            municipality_code=call.order.municipality_code,
+            order_request_id=call.request_id,
+            issued=" ".join(issued),
+            withdrawn=" ".join(withdrawn),
+            created_at=now,
+            attempts=0,
+        )
+    )
+
+
+_DOCUMENT_STATUSES = (
+    select(IssuedDocument.issuer_code, IssuedDocument.certificate_number, IssuedDocument.status)
+    .where(IssuedDocument.transaction_id == bindparam("transaction_id"))
+    .order_by(IssuedDocument.copy_index)
+)
+_DUE_REPORTS = (
+    select(OutcomeReport).where(OutcomeReport.delivered_at.is_(None)).order_by(OutcomeReport.id).limit(bindparam("n"))
+)
+
+
+def _due_reports(factory: sessionmaker[Session], limit: int) -> list[tuple[int, str, OutcomeCall]]:
+    with factory() as session:
+        return [
+            (
+                r.id,
+                r.municipality_code,
+                OutcomeCall(
+                    request_id=new_id(),
+                    order_request_id=r.order_request_id,
+                    issued=tuple(r.issued.split()),
+                    withdrawn=tuple(r.withdrawn.split()),
+                    at=r.created_at,
+                ),
+            )
+            for r in session.scalars(_DUE_REPORTS, {"n": limit})
+        ]
+
+
+def _mark_report(factory: sessionmaker[Session], report_id: int, delivered_at: datetime | None) -> None:
+    """Delivered (at `delivered_at`), or one more failed attempt (None)."""
+    with factory() as session, session.begin():
+        report = session.get(OutcomeReport, report_id)
+        if report is None or report.delivered_at is not None:
+            return
+        if delivered_at is None:
+            report.attempts += 1
+        else:
+            report.delivered_at = delivered_at
 
 
 def _card_holder(tx: KioskTransaction) -> CardHolder:

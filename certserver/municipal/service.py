@@ -37,7 +37,7 @@ from certserver.services import audit
 from certserver.services.card_holders import holder_of_serial
 from certserver.services.ordering import Menu, OrderRequest, RuleViolation, menu_for, prepare_order
 from kioskapi.models import Order, OrderSummary
-from lgwanapi.models import MenuCall, OrderAnswer, OrderCall, RenderedCopy
+from lgwanapi.models import MenuCall, OrderAnswer, OrderCall, OutcomeCall, RenderedCopy
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,40 @@ class MunicipalService:
                 )
             )
         return _Placed(contents, summary)
+
+    # -- what became of an order ----------------------------------------------------------
+
+    def record_outcome(self, call: OutcomeCall) -> str:
+        """Record which of an order's numbers were printed (issued) and which not; the stored
+        answer (its PDFs) is erased. A later call replaces an earlier one (a kiosk's late
+        report). Returns the order's outcome: issued, withdrawn or partly. Raises
+        LgwanRefusal (order_unknown, outcome_mismatch, municipality_not_hosted)."""
+        issued, withdrawn = set(call.issued), set(call.withdrawn)
+        with self.factory() as session, session.begin():
+            record = session.execute(
+                select(LgwanOrder).where(LgwanOrder.request_id == call.order_request_id).with_for_update()
+            ).scalar_one_or_none()
+            if record is None:
+                raise LgwanRefusal.of("order_unknown")
+            self._check_hosted(record.municipality_code)
+            if issued & withdrawn or not issued | withdrawn <= set(record.certificate_numbers.split()):
+                raise LgwanRefusal.of("outcome_mismatch")
+            outcome = "partly" if issued and withdrawn else ("issued" if issued else "withdrawn")
+            record.outcome, record.issued_numbers = outcome, " ".join(sorted(issued))
+            record.answer, record.settled_at = None, call.at
+            audit.record(
+                session,
+                at=call.at,
+                action="lgwan_outcome",
+                outcome=outcome,
+                card_serial=record.card_serial,
+                detail={
+                    "order_request_id": record.request_id,
+                    "issued": sorted(issued),
+                    "withdrawn": sorted(withdrawn),
+                },
+            )
+        return outcome
 
     def _store(self, request_id: str, answer: OrderAnswer) -> None:
         with self.factory() as session, session.begin():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,13 @@ from sqlalchemy import select
 
 from certserver.app import create_app, create_municipal_app
 from certserver.db.models.lgwan import LgwanOrder
-from certserver.db.models.transactions import CertificateCounter, IssuedDocument, KioskTransaction
+from certserver.db.models.transactions import (
+    AuditEntry,
+    CertificateCounter,
+    IssuedDocument,
+    KioskTransaction,
+    OutcomeReport,
+)
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.lgwan.tls import centre_client_files, client_ssl_context, make_lgwan_pki, server_files
 from konbini_testkit.faultproxy import Fault, FaultProxy
@@ -192,3 +199,72 @@ def test_an_order_answer_cut_off_mid_way_is_fetched_again_not_made_again(linked:
         pdfs = kiosk.download_all(tx_id)
     assert linked.proxy.hits("reset") == [ORDER]
     assert _numbered(linked.service) == before + 1 and len(pdfs) == 1 and pdfs[0].startswith(b"%PDF")
+
+
+# -- outcomes: the municipality learns what printed -----------------------------------------------
+
+OUTCOME = "POST /lgwan/v1/outcomes"
+
+
+def _orders(service: Service) -> dict[str, LgwanOrder]:
+    with transaction(service.factory) as session:
+        return {o.request_id: o for o in session.scalars(select(LgwanOrder))}
+
+
+def _settled(service: Service, count: int) -> dict[str, LgwanOrder]:
+    """The municipality's records once `count` of them are settled (delivery runs in the
+    background after each ending)."""
+    deadline = time.monotonic() + 10
+    while True:
+        orders = _orders(service)
+        if sum(o.outcome is not None for o in orders.values()) >= count or time.monotonic() > deadline:
+            return orders
+        time.sleep(0.05)
+
+
+def _reconciled(service: Service) -> None:
+    """Every number the centre issued the municipality records as issued, and no other."""
+    with transaction(service.factory) as session:
+        documents = list(session.scalars(select(IssuedDocument)))
+    centre_issued = sorted(d.certificate_number for d in documents if d.status == "issued")
+    municipal = _orders(service).values()
+    assert sorted(n for o in municipal for n in o.issued_numbers.split()) == centre_issued
+
+
+def test_the_municipality_learns_what_printed_and_what_not_and_keeps_no_pdf_of_it(linked: Linked) -> None:
+    with linked.service.kiosk() as kiosk:
+        printed_tx, _ = kiosk.paid(linked.service.pki.cards["toride-000"], copies=2)
+        kiosk.download_all(printed_tx)
+        assert kiosk.printed(printed_tx).status_code == 200
+        cancelled_tx, _ = kiosk.paid(linked.service.pki.cards["toride-010"])
+        assert kiosk.cancel(cancelled_tx).status_code == 200
+    orders = _settled(linked.service, 2)
+    outcomes = sorted(o.outcome or "" for o in orders.values())
+    assert outcomes == ["issued", "withdrawn"]
+    assert all(o.answer is None and o.settled_at is not None for o in orders.values())
+    _reconciled(linked.service)
+    with transaction(linked.service.factory) as session:
+        recorded = [e.outcome for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "lgwan_outcome"))]
+    assert sorted(recorded) == ["issued", "withdrawn"]
+
+
+def test_an_outcome_the_municipality_does_not_take_is_sent_again_later(linked: Linked) -> None:
+    linked.proxy.add(Fault("refuse", OUTCOME, times=2))  # this delivery and its one retry
+    with linked.service.kiosk() as kiosk:
+        first, _ = kiosk.paid(linked.service.pki.cards["toride-000"])
+        kiosk.download_all(first)
+        done = kiosk.printed(first)
+        assert done.status_code == 200, done.text
+        deadline = time.monotonic() + 10
+        while len(linked.proxy.hits("refuse")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [o.outcome for o in _orders(linked.service).values()] == [None]
+        with transaction(linked.service.factory) as session:
+            (queued,) = session.scalars(select(OutcomeReport))
+        assert queued.delivered_at is None and queued.attempts == 1
+        # The next ending's delivery round takes the queued report too.
+        second, _ = kiosk.paid(linked.service.pki.cards["toride-010"])
+        kiosk.cancel(second)
+    orders = _settled(linked.service, 2)
+    assert sorted(o.outcome or "" for o in orders.values()) == ["issued", "withdrawn"]
+    _reconciled(linked.service)

@@ -200,12 +200,17 @@ def _one_transaction(
         return
     for doc in listed:
         pdf = kiosk.document(tx_id, doc["document_id"])
+        if pdf.status_code == 410:  # the machine was too busy for the short time-out: ended whole
+            ledger.count("expired_under_load")
+            return
         assert pdf.status_code == 200, pdf.text
         with ledger.lock:
             ledger.received.append(
                 Received(kiosk_id, requester, expected, doc["document_id"], doc["sha256"], pdf.content)
             )
-    assert kiosk.printed(tx_id).status_code == 200
+    done = kiosk.printed(tx_id)
+    # A report that comes after the time-out still settles a released transaction.
+    assert done.status_code == 200, done.text
     ledger.count(plan)
 
 

@@ -160,6 +160,7 @@ def test_an_unreadable_card_ends_the_visit() -> None:
         ("certificate_not_registered", f.Failure.CERTIFICATE_REJECTED),
         ("unreachable", f.Failure.SERVICE_UNREACHABLE),
         ("timeout", f.Failure.SERVICE_SLOW),
+        ("municipality_unavailable", f.Failure.SERVICE_SLOW),  # the centre's municipality did not answer
         ("something_new", f.Failure.SERVICE_ERROR),
     ],
 )

@@ -25,6 +25,7 @@ class LgwanOrder(Base):
     card_serial: Mapped[str] = mapped_column(String(64))
     certificate_numbers: Mapped[str] = mapped_column(Text, default="")  # space-separated, kept after the outcome
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON; None while rendering or once settled
-    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # issued / withdrawn / partly / failed
+    issued_numbers: Mapped[str] = mapped_column(Text, default="")  # space-separated: what the centre said printed
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -62,6 +62,8 @@ class KioskTransaction(Base):
     # The municipality that applied for the card (its 住所地, from the JPKI record): where the
     # centre routes the holder's requests. The centre never learns who the holder is.
     card_applied_by: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    # The request id of the order call the municipality answered: its outcome is reported under it.
+    lgwan_request_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     order_summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for replies
     fee_total_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     paid_yen: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -159,3 +161,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutcomeReport(Base):
+    """The centre's outbox of order outcomes to report to a municipality: written in the
+    same database transaction as the ending it reports, delivered (and retried) by the
+    sweep, so that a lost call or a restart never loses one."""
+
+    __tablename__ = "outcome_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    municipality_code: Mapped[str] = mapped_column(String(6))
+    order_request_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    issued: Mapped[str] = mapped_column(Text)  # space-separated certificate numbers
+    withdrawn: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -546,6 +546,9 @@ async def _sweep_forever(context: ServiceContext, interval: float) -> None:
             reported = await context.transactions.deliver_outcomes(context.session_factory, context.clock())
             if reported:
                 logger.info("reported %d order outcome(s) to the municipalities", reported)
+            link = context.transactions.municipalities
+            if isinstance(link, LocalMunicipalities):  # the certificate server in this process sweeps here
+                await anyio.to_thread.run_sync(link.service.erase_unsettled_answers)
         except Exception:  # the sweep must survive a busy database; the next round retries
             logger.exception("expiry sweep failed")
 
@@ -589,9 +592,13 @@ def create_municipal_app(settings: Settings, served: list[str] | None = None) ->
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("municipality certificate server ready for %s (%s)", ", ".join(served), engine.dialect.name)
+        sweeper = asyncio.create_task(_erase_unsettled_forever(service))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             render_pool.shutdown(wait=True, cancel_futures=True)
             if render_processes is not None:
                 render_processes.close()
@@ -599,6 +606,7 @@ def create_municipal_app(settings: Settings, served: list[str] | None = None) ->
 
     app = build_municipal_app(service, served, lifespan)
     app.state.engine = engine
+    app.state.municipal = service
     return app
 
 
@@ -613,3 +621,15 @@ def _municipalities_in(engine: Engine) -> list[str]:
     if not codes:
         raise DeploymentCheckError("the store holds no municipality: a certificate server would serve nobody")
     return codes
+
+
+async def _erase_unsettled_forever(service: MunicipalService, interval: float = 60.0) -> None:
+    """The certificate server's own sweep: stored answers whose outcome never came."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            erased = await anyio.to_thread.run_sync(service.erase_unsettled_answers)
+            if erased:
+                logger.info("erased the stored answers of %d order(s) whose outcome never came", erased)
+        except Exception:  # the sweep must survive a busy database; the next round retries
+            logger.exception("the sweep of unsettled orders failed")

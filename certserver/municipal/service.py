@@ -21,14 +21,15 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from certserver.db.models.lgwan import LgwanOrder
+from certserver.db.session import rows_matched
 from certserver.documents.content import CertificateContent
 from certserver.documents.errors import DocumentError
 from certserver.municipal.numbering import allocate_numbers
@@ -42,6 +43,9 @@ from lgwanapi.models import MenuCall, OrderAnswer, OrderCall, OutcomeCall, Rende
 logger = logging.getLogger(__name__)
 
 RENDER_TIMEOUT_SECONDS = 120
+# How long an order's answer (its PDFs) is kept for a repeated delivery when no outcome
+# comes: far beyond any transaction's time-out at the centre.
+ANSWER_RETENTION = timedelta(hours=2)
 
 
 class LgwanRefusal(CodedRefusal):
@@ -244,6 +248,22 @@ class MunicipalService:
                 },
             )
         return outcome
+
+    def erase_unsettled_answers(self, retention: timedelta = ANSWER_RETENTION) -> int:
+        """Erase the stored answers (the PDFs) of orders whose outcome never came, once they
+        are `retention` older than the newest order: no repeated delivery comes that late,
+        and the centre ended those transactions long ago. Measured on the centre's clock (the
+        calls' own times), which may run ahead of this host's in a demo. Returns how many."""
+        with self.factory() as session, session.begin():
+            newest = session.scalar(select(func.max(LgwanOrder.created_at)))
+            if newest is None:
+                return 0
+            result = session.execute(
+                update(LgwanOrder)
+                .where(LgwanOrder.answer.is_not(None), LgwanOrder.created_at < newest - retention)
+                .values(answer=None, outcome="unreported")
+            )
+            return rows_matched(result)
 
     def _store(self, request_id: str, answer: OrderAnswer) -> None:
         with self.factory() as session, session.begin():

@@ -180,3 +180,35 @@ def der(cert: x509.Certificate) -> bytes:
 def card_json(path: Path) -> dict[str, Any]:
     """A card file as raw JSON."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def database_at(folder: Path, revision: str) -> tuple[Any, Engine]:
+    """(Alembic config, engine) of a SQLite database in `folder` migrated to `revision`,
+    with the demo resident toride-0001 (for the migrations' carry-over tests)."""
+    from alembic import command
+
+    from certserver.db.session import alembic_config, transaction
+
+    url = f"sqlite:///{folder / 'm.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, revision)
+    engine = make_engine(url)
+    with transaction(sessionmaker(engine)) as session:
+        add_resident(session)
+    return config, engine
+
+
+def insert_card_row(engine: Engine, holder_column: str, holder: str) -> None:
+    """A card certificate row '0A' written as a migration of its time found it: the holder
+    column is `resident_id` before 0008, `municipality_code` after."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO card_certificates (serial, card_id, {holder_column}, purpose, subject_cn, issued_at, "
+                "not_before, not_after, status, enrolled_real_card, certificate_der) VALUES "
+                "('0A', :card, :holder, 'auth', 'TESTONLY', :t, :t, :t, 'active', 0, x'3000')"
+            ),
+            {"card": "c" * 32, "holder": holder, "t": "2026-01-01 00:00:00"},
+        )

@@ -33,6 +33,7 @@ from certserver.db.models.transactions import (
 )
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.lgwan.tls import centre_client_files, client_ssl_context, make_lgwan_pki, server_files
+from certserver.municipal.service import MunicipalService
 from konbini_testkit.faultproxy import Fault, FaultProxy
 
 pki = api_support.pki  # fixtures
@@ -99,6 +100,12 @@ def test_a_municipality_certificate_opens_nothing_at_the_centre(db_url: str, pki
 class Linked:
     service: Service
     proxy: FaultProxy
+    municipal: MunicipalService
+
+
+@pytest.fixture
+def municipal_service(linked: Linked) -> MunicipalService:
+    return linked.municipal
 
 
 @pytest.fixture
@@ -114,9 +121,8 @@ def linked(db_url: str, pki: Pki, tmp_path: Path) -> Iterator[Linked]:
     clock = MovableClock()
     try:
         with contextlib.ExitStack() as stack:
-            municipal = stack.enter_context(
-                LiveServer(create_municipal_app(api_support.make_settings(pki, db_url), [MUNICIPALITY]))
-            )
+            municipal_app = create_municipal_app(api_support.make_settings(pki, db_url), [MUNICIPALITY])
+            municipal = stack.enter_context(LiveServer(municipal_app))
             proxy = stack.enter_context(FaultProxy(municipal.port))
             settings = api_support.make_settings(
                 pki,
@@ -127,7 +133,7 @@ def linked(db_url: str, pki: Pki, tmp_path: Path) -> Iterator[Linked]:
             )
             app = create_app(settings, clock=clock)
             centre = stack.enter_context(LiveServer(app))
-            yield Linked(Service(centre.url, settings, factory, clock, pki, app), proxy)
+            yield Linked(Service(centre.url, settings, factory, clock, pki, app), proxy, municipal_app.state.municipal)
     finally:
         engine.dispose()
 
@@ -268,3 +274,21 @@ def test_an_outcome_the_municipality_does_not_take_is_sent_again_later(linked: L
     orders = _settled(linked.service, 2)
     assert sorted(o.outcome or "" for o in orders.values()) == ["issued", "withdrawn"]
     _reconciled(linked.service)
+
+
+def test_a_stored_answer_whose_outcome_never_comes_is_erased_in_time(
+    linked: Linked, municipal_service: MunicipalService
+) -> None:
+    """The municipality keeps an order's PDFs for a repeated delivery only until its outcome
+    comes, or, if it never does (the centre cannot reach it), a while after newer orders."""
+    linked.proxy.add(Fault("refuse", OUTCOME, times=None))
+    with linked.service.kiosk() as kiosk:
+        tx_id, _ = kiosk.paid(linked.service.pki.cards["toride-000"])
+        kiosk.cancel(tx_id)
+        assert municipal_service.erase_unsettled_answers() == 0  # still young
+        linked.service.clock.advance(3 * 3600)
+        kiosk.paid(linked.service.pki.cards["toride-010"])
+    assert municipal_service.erase_unsettled_answers() == 1
+    orders = sorted(_orders(linked.service).values(), key=lambda o: o.created_at)
+    assert (orders[0].answer, orders[0].outcome) == (None, "unreported")
+    assert orders[1].answer is not None  # the newer one is kept

@@ -11,10 +11,9 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from pki_support import Db, add_resident, db  # noqa: F401 - fixtures
+from pki_support import Db, add_resident, database_at, db, insert_card_row  # noqa: F401 - fixtures
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
 
 from certserver.db.models import Base
 from certserver.db.models.pki import CardCertificate
@@ -83,21 +82,9 @@ def test_pki_migration_downgrades_to_the_registry_alone(tmp_path: Path) -> None:
 def test_the_upgrade_to_resident_cards_carries_each_card_to_its_municipality(tmp_path: Path) -> None:
     """Cards issued before 0008 keep working: the JPKI row gets its holder's municipality and
     the municipality's record gets the holder; the downgrade puts the holder back."""
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    config = alembic_config(url)
-    command.upgrade(config, "0007_foreign_resident_items")
-    engine = make_engine(url)
+    config, engine = database_at(tmp_path, "0007_foreign_resident_items")
     try:
-        with transaction(sessionmaker(engine)) as session:
-            add_resident(session)
-            session.execute(
-                text(
-                    "INSERT INTO card_certificates (serial, card_id, resident_id, purpose, subject_cn, issued_at, "
-                    "not_before, not_after, status, enrolled_real_card, certificate_der) VALUES "
-                    "('0A', :card, 'toride-0001', 'auth', 'TESTONLY', :t, :t, :t, 'active', 0, x'3000')"
-                ),
-                {"card": "c" * 32, "t": "2026-01-01 00:00:00"},
-            )
+        insert_card_row(engine, "resident_id", "toride-0001")
         command.upgrade(config, "0008_resident_cards")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT serial, municipality_code FROM card_certificates")).all() == [

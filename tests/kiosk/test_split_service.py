@@ -203,3 +203,38 @@ def test_the_certificate_server_ends_with_a_centre_killed_outright(split_service
             return
         time.sleep(0.1)
     pytest.fail("the certificate server outlived the centre that started it")
+
+
+@pytest.mark.slow
+def test_a_municipality_stopped_by_its_switch_refuses_while_the_other_keeps_issuing(
+    split_service: SplitService, tmp_path: Path
+) -> None:
+    """取手市 stops (its own store's switch, through its own command): a 取手 resident's 住民票
+    is refused at the kiosk, nothing charged, while つくば市, their 本籍地, still issues
+    their 戸籍 through the same centre."""
+    from certserver.cli import main
+    from kiosk.card import VirtualCardReader
+    from kiosk.client import ClientSettings, ServiceClient
+    from kiosk.driver import Driver, VisitScript
+    from kiosk.flow import KioskFlow
+    from kiosk.payment import CashAcceptor
+    from kiosk.printer import Printer
+    from kiosk.runner import EffectRunner
+
+    folder = str(split_service.data_dir)
+    assert main(["municipality", "stop", "08217", "--reason", "システム保守", "--data-dir", folder]) == 0
+    card = split_service.card("toride-0001")
+    settings = ClientSettings(split_service.url, split_service.kiosk_id, split_service.kiosk_secret, 30.0)
+    results = {}
+    with ServiceClient(settings) as client:
+        for certificate, role in (("juminhyo", "jushochi"), ("koseki_zenbu", "honsekichi")):
+            runner = EffectRunner(VirtualCardReader(str(card.path)), client, CashAcceptor(), Printer(tmp_path / role))
+            script = VisitScript(pin=card.pin, certificate=certificate, municipality_role=role)
+            results[role] = Driver(KioskFlow(), runner).visit(script)
+    refused, issued = results["jushochi"], results["honsekichi"]
+    assert refused.status == "error" and refused.paid == 0 and not refused.documents, refused
+    assert issued.status == "issued" and len(issued.documents) == 1, issued
+    assert refused.error_code == "municipality_stopped", refused
+    states = split_service.query(text("SELECT state, paid_yen FROM transactions"))
+    printed = [paid for state, paid in states if state == "printed"]
+    assert printed == [issued.fee] and all(not paid for state, paid in states if state != "printed")

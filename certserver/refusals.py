@@ -136,7 +136,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "この証明書はコンビニでは交付できません。市区町村の窓口にお問い合わせください。",
         "This certificate cannot be issued at a convenience store. Please ask at the municipal office.",
     ),
-    # -- transactions (services.transactions) ---------------------------------------------
+    # -- transactions (centre.transactions) ---------------------------------------------
     "transaction_not_found": ("取引が見つかりません。", "No such transaction."),
     "transaction_ended": ("この取引は終了しています。", "The transaction has ended."),
     "invalid_state": (

@@ -1,13 +1,14 @@
 """The centre's link to the municipalities' certificate servers (docs/lgwan.md).
 
-The transaction service asks a municipality for a card holder's menu and for an order,
-never reading a registry itself. Two links answer the same calls:
+The transaction service asks a municipality for a card holder's menu and for an order, and
+tells it each order's outcome, never reading a registry itself. Two links answer the same
+calls:
 - `LocalMunicipalities`: the certificate server in this process (the all-in-one
   deployment, and the tests of the transaction rules);
 - `LgwanMunicipalities`: each municipality's server over HTTP with mutual TLS.
 Both raise what the municipality refused with as the centre's own refusals (RuleViolation,
-CardCertificateError, DocumentError, MunicipalityRefusal), so the transaction service
-cannot tell them apart; a municipality that does not answer in time is
+CardCertificateError, MunicipalityRefusal for a failed render or a document's own refusal),
+so the transaction service cannot tell them apart; a municipality that does not answer in time is
 `municipality_unavailable`, which ends the transaction whole.
 """
 

@@ -1,6 +1,6 @@
 """What an ended transaction may leave behind, and for how long.
 
-When a transaction ends its PDFs are erased (services.transactions) and here, in the same
+When a transaction ends its PDFs are erased (centre.transactions) and here, in the same
 database transaction, the stored answers of its idempotent requests are scrubbed: a menu
 or an order answer names residents, and a replay after the end needs only to learn that
 the transaction ended. On SQLite the commit is then followed by a WAL checkpoint that cuts

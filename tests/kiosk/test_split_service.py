@@ -238,3 +238,79 @@ def test_a_municipality_stopped_by_its_switch_refuses_while_the_other_keeps_issu
     states = split_service.query(text("SELECT state, paid_yen FROM transactions"))
     printed = [paid for state, paid in states if state == "printed"]
     assert printed == [issued.fee] and all(not paid for state, paid in states if state != "printed")
+
+
+@pytest.mark.slow
+def test_a_certificate_server_killed_mid_visit_under_load_costs_nobody_money_or_privacy(
+    split_service: SplitService, tmp_path: Path
+) -> None:
+    """Four kiosks visit at once; the municipalities' certificate server is killed outright
+    (SIGKILL) while they do. Every visit ends either printed, with its holder's own
+    certificate, or refused with nothing paid; no transaction keeps a fee for an unprinted
+    document; and the centre goes on answering."""
+    import threading
+
+    from pypdf import PdfReader
+
+    from kiosk.card import VirtualCardReader
+    from kiosk.client import ClientSettings, ServiceClient
+    from kiosk.driver import Driver, VisitResult, VisitScript
+    from kiosk.flow import KioskFlow
+    from kiosk.payment import CashAcceptor
+    from kiosk.printer import Printer
+    from kiosk.runner import EffectRunner
+
+    holders = ["toride-0001", "toride-0002", "toride-0003", "toride-0010"]
+    results: list[tuple[str, VisitResult]] = []
+    lock = threading.Lock()
+
+    def kiosk(index: int, resident_id: str) -> None:
+        card = split_service.card(resident_id)
+        engine = make_engine(split_service.settings.resolved_database_url)
+        with transaction(make_session_factory(engine)) as session:
+            credential = register_kiosk(session, f"LOAD-{index}", "店", split_service.now())
+        engine.dispose()
+        settings = ClientSettings(split_service.url, credential.kiosk_id, credential.secret, 30.0)
+        with ServiceClient(settings) as client:
+            for visit in range(6):
+                tray = tmp_path / f"{index}-{visit}"
+                runner = EffectRunner(VirtualCardReader(str(card.path)), client, CashAcceptor(), Printer(tray))
+                result = Driver(KioskFlow(), runner).visit(VisitScript(pin=card.pin))
+                with lock:
+                    results.append((resident_id, result))
+
+    threads = [threading.Thread(target=kiosk, args=(i, r)) for i, r in enumerate(holders)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(results) < 4 and time.monotonic() < deadline:  # some visits done, the rest under way
+        time.sleep(0.05)
+    (pid,) = (
+        int(line)
+        for line in subprocess.run(
+            ["pgrep", "-f", f"serve municipalities --data-dir {split_service.data_dir}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+    )
+    os.kill(pid, signal.SIGKILL)
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not any(t.is_alive() for t in threads)
+
+    assert len(results) == 24
+    issued = [(who, r) for who, r in results if r.status == "issued"]
+    refused = [r for _, r in results if r.status != "issued"]
+    codes = sorted({r.error_code or "" for r in refused})
+    print(f"\n{len(issued)} visits printed, {len(refused)} refused after the kill ({', '.join(codes)})")  # -s
+    assert issued and refused, [r.status for _, r in results]  # the kill fell mid-load
+    for who, result in issued:
+        name = split_service.card(who).name.replace("\u3000", "")
+        text_of = "".join(p.extract_text() for p in PdfReader(result.documents[0]).pages).replace("\u3000", "")
+        assert name.replace(" ", "") in text_of.replace(" ", ""), who
+    assert all(r.paid == 0 or r.change == r.paid for r in refused), refused  # the cash went back
+    rows = split_service.query(text("SELECT state, paid_yen, refunded_yen FROM transactions"))
+    for state, paid, refunded in rows:
+        assert state == "printed" or not paid or refunded == paid, (state, paid, refunded)
+    assert httpx.get(f"{split_service.url}/api/v1/health", timeout=5).status_code == 200

@@ -216,27 +216,83 @@ def _serve_municipalities(settings: Settings) -> int:
 @contextlib.contextmanager
 def _municipal_server(settings: Settings, args: argparse.Namespace) -> Iterator[dict[str, str]]:
     """The municipalities' certificate server as a child process on the next port, until the
-    block ends (it also ends if this process is killed); yields the centre's endpoints
-    (each municipality it serves -> its URL). Raises CliError when it does not come up."""
+    block ends (it also ends if this process is killed, and is started again if it dies
+    meanwhile); yields the centre's endpoints (each municipality it serves -> its URL).
+    Raises CliError when it does not come up."""
     port = settings.port + 1
     command = [sys.executable, "-m", "certserver", "serve", "municipalities"]
     command += ["--data-dir", str(settings.data_dir), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--render-processes", str(settings.render_processes)]
     if settings.allow_open_data_dir:
         command.append(ALLOW_OPEN_FLAG)
-    child = subprocess.Popen(command, preexec_fn=_end_with_parent)
+    server = _SupervisedServer(command)
+    server.start()
     try:
         url = f"https://127.0.0.1:{port}"
-        codes = _wait_for_municipal_server(settings, child, url)
+        codes = _wait_for_municipal_server(settings, server, url)
+        server.serving = True
         logger.info("the municipalities' certificate server answers on %s for %s", url, ", ".join(codes))
         yield dict.fromkeys(codes, url)
     finally:
-        child.terminate()
+        server.stop()
+
+
+class _SupervisedServer:
+    """A child process started, and once it served started again when it dies (at most
+    RESTARTS_PER_MINUTE times a minute), by a thread of its own: the child's parent-death
+    signal fires when the thread that started it ends, so that thread lives as long as it."""
+
+    RESTARTS_PER_MINUTE = 5
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self.child: subprocess.Popen[bytes] | None = None
+        self.serving = False  # it answered once: from then on a death is restarted
+        self.ended = threading.Event()  # the supervising thread gave up or was stopped
+        self._stopping = threading.Event()
+        self._spawned = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="municipal-server", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._spawned.wait()
+
+    def _run(self) -> None:
+        restarts: list[float] = []
         try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            while not self._stopping.is_set():
+                self.child = subprocess.Popen(self.command, preexec_fn=_end_with_parent)
+                self._spawned.set()
+                code = self.child.wait()
+                if self._stopping.is_set() or not self.serving:
+                    return
+                restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
+                if len(restarts) > self.RESTARTS_PER_MINUTE:
+                    logger.error("the municipalities' certificate server keeps ending (exit %d): not restarted", code)
+                    return
+                logger.error("the municipalities' certificate server ended (exit %d): starting it again", code)
+                time.sleep(1.0)
+        finally:
+            self._spawned.set()
+            self.ended.set()
+
+    def exit_code(self) -> int | None:
+        """The child's exit code when it ended and will not be started again, else None."""
+        if self.ended.is_set() and self.child is not None:
+            return self.child.poll()
+        return None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._thread.join(timeout=10)
 
 
 def _end_with_parent() -> None:
@@ -245,7 +301,7 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
-def _wait_for_municipal_server(settings: Settings, child: subprocess.Popen[bytes], url: str) -> list[str]:
+def _wait_for_municipal_server(settings: Settings, server: _SupervisedServer, url: str) -> list[str]:
     """The codes the server answers for, once its health answers the centre's certificate.
     Raises CliError when it ends or does not answer in time."""
     import httpx
@@ -259,8 +315,8 @@ def _wait_for_municipal_server(settings: Settings, child: subprocess.Popen[bytes
     deadline = time.monotonic() + MUNICIPAL_START_SECONDS
     with httpx.Client(verify=tls, timeout=2.0) as client:
         while time.monotonic() < deadline:
-            if child.poll() is not None:
-                raise CliError(f"the municipalities' certificate server did not start (exit {child.returncode})")
+            if server.ended.is_set():
+                raise CliError(f"the municipalities' certificate server did not start (exit {server.exit_code()})")
             try:
                 health = client.get(f"{url}/lgwan/v1/health")
             except httpx.TransportError:

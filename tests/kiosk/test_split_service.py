@@ -247,7 +247,8 @@ def test_a_certificate_server_killed_mid_visit_under_load_costs_nobody_money_or_
     """Four kiosks visit at once; the municipalities' certificate server is killed outright
     (SIGKILL) while they do. Every visit ends either printed, with its holder's own
     certificate, or refused with nothing paid; no transaction keeps a fee for an unprinted
-    document; and the centre goes on answering."""
+    document; the centre goes on answering, and `certserver serve` starts the certificate
+    server again."""
     import threading
 
     from pypdf import PdfReader
@@ -314,3 +315,18 @@ def test_a_certificate_server_killed_mid_visit_under_load_costs_nobody_money_or_
     for state, paid, refunded in rows:
         assert state == "printed" or not paid or refunded == paid, (state, paid, refunded)
     assert httpx.get(f"{split_service.url}/api/v1/health", timeout=5).status_code == 200
+    # `certserver serve` starts the certificate server again: the next person is served.
+    assert "starting it again" in split_service.log.read_text()
+    card = split_service.card("toride-0001")
+    settings = ClientSettings(split_service.url, split_service.kiosk_id, split_service.kiosk_secret, 30.0)
+    deadline = time.monotonic() + 60
+    with ServiceClient(settings) as client:
+        while True:
+            runner = EffectRunner(
+                VirtualCardReader(str(card.path)), client, CashAcceptor(), Printer(tmp_path / "after")
+            )
+            after = Driver(KioskFlow(), runner).visit(VisitScript(pin=card.pin))
+            if after.status == "issued" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert after.status == "issued", after

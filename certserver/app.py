@@ -429,12 +429,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            render_pool.shutdown(wait=True, cancel_futures=True)
-            if render_processes is not None:
-                render_processes.close()  # after the threads: no render is waiting on them now
+            await _stop(sweeper)
+            _stop_rendering(render_pool, render_processes)
             if lgwan_client is not None:
                 await lgwan_client.aclose()
             if jpki_engine is not None:
@@ -459,6 +455,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None, renderer: Rend
     _include_verify_router(app, settings, factory)
     app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)
     return app
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _stop_rendering(render_pool: ThreadPoolExecutor, render_processes: ProcessRenderer | None) -> None:
+    render_pool.shutdown(wait=True, cancel_futures=True)
+    if render_processes is not None:
+        render_processes.close()  # after the threads: no render is waiting on them now
 
 
 def _jpki_engine(settings: Settings) -> Engine | None:
@@ -596,12 +604,8 @@ def create_municipal_app(settings: Settings, served: list[str] | None = None) ->
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            render_pool.shutdown(wait=True, cancel_futures=True)
-            if render_processes is not None:
-                render_processes.close()
+            await _stop(sweeper)
+            _stop_rendering(render_pool, render_processes)
             engine.dispose()
 
     app = build_municipal_app(service, served, lifespan)

@@ -11,7 +11,7 @@ import base64
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
@@ -50,6 +50,7 @@ from kioskapi.models import (
 from lgwanapi.models import CardHolder, OrderCall
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What each route may refuse with (docs/api.md, Errors), declared per route with the one
 # error body; FastAPI's own 422 schema is replaced by it.
@@ -176,29 +177,46 @@ async def get_transaction(request: Request, transaction_id: TxId) -> JSONRespons
     responses=declared(CALL, LOAD, RETRY, CHALLENGE, STATE, CARD_CODES, RULE_CODES, LINK),
 )
 async def authenticate(request: Request, transaction_id: TxId, body: AuthenticateRequest) -> JSONResponse:
-    def check_card() -> JSONResponse | CardHolder:
-        with unit_of_work(request) as c:
-            certificate = decode_base64(body.certificate)
-            signature = decode_base64(body.signature)
-            if certificate is None or signature is None:
-                raise invalid_request("certificate and signature must be standard base64.")
-            replay = begin_idempotent(c, request, body.model_dump())
-            if replay is not None:
-                return replay
-            try:
-                return c.transactions.begin_authentication(
-                    c.session, c.kiosk, transaction_id, certificate, signature, c.now
-                )
-            except REFUSALS as exc:
-                finish_idempotent_refusal(c, exc)
-                raise
+    certificate = decode_base64(body.certificate)
+    signature = decode_base64(body.signature)
 
-    card = await in_db_turn(request, check_card)
+    def check_shape(_c: Call) -> None:  # after the kiosk's credential, before anything is written
+        if certificate is None or signature is None:
+            raise invalid_request("certificate and signature must be standard base64.")
+
+    def check_card(c: Call) -> CardHolder:
+        assert certificate is not None and signature is not None  # check_shape ran
+        return c.transactions.begin_authentication(c.session, c.kiosk, transaction_id, certificate, signature, c.now)
+
+    card = await _first_turn(request, body.model_dump(), check_card, check_shape)
     if isinstance(card, JSONResponse):
         return card
     # The municipality's answer is awaited between two turns, holding no connection; the
     # rest runs to its end even if the kiosk hangs up, so its Idempotency-Key is answered.
     return await asyncio.shield(asyncio.ensure_future(_menu_and_bind(request, transaction_id, card)))
+
+
+async def _first_turn(
+    request: Request, body: Any, begin: Callable[[Call], T], check: Callable[[Call], None] | None = None
+) -> JSONResponse | T:
+    """The first database turn of a step that asks a municipality between two turns: the
+    stored answer of a retry, or what `begin` returns (its refusal is stored for retries).
+    `check` refuses a malformed request before anything is written."""
+
+    def work() -> JSONResponse | T:
+        with unit_of_work(request) as c:
+            if check is not None:
+                check(c)
+            replay = begin_idempotent(c, request, body)
+            if replay is not None:
+                return replay
+            try:
+                return begin(c)
+            except REFUSALS as exc:
+                finish_idempotent_refusal(c, exc)
+                raise
+
+    return await in_db_turn(request, work)
 
 
 async def _menu_and_bind(request: Request, transaction_id: str, card: CardHolder) -> JSONResponse:
@@ -248,18 +266,11 @@ async def get_menu(request: Request, transaction_id: TxId) -> JSONResponse:
     responses=declared(CALL, LOAD, RETRY, STATE, RULE_CODES, ("render_failed",), LINK),
 )
 async def order(request: Request, transaction_id: TxId, body: Order) -> JSONResponse:
-    def place() -> JSONResponse | OrderCall:
-        with unit_of_work(request) as c:
-            replay = begin_idempotent(c, request, body.model_dump(mode="json"))
-            if replay is not None:
-                return replay
-            try:
-                return c.transactions.begin_order(c.session, c.kiosk, transaction_id, body, c.now)
-            except REFUSALS as exc:
-                finish_idempotent_refusal(c, exc)
-                raise
-
-    call = await in_db_turn(request, place)
+    call = await _first_turn(
+        request,
+        body.model_dump(mode="json"),
+        lambda c: c.transactions.begin_order(c.session, c.kiosk, transaction_id, body, c.now),
+    )
     if isinstance(call, JSONResponse):
         return call
     # The rest runs to its end even if the kiosk hangs up: an order the municipality made

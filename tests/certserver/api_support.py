@@ -268,19 +268,18 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
+        # A municipality's server: mutual TLS, the centre's certificate only.
+        tls_options: dict[str, Any] = {} if tls is None else dict(uvicorn_ssl_options(tls))
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", backlog=512
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            backlog=512,
+            **tls_options,
         )
-        if tls is not None:  # a municipality's server: mutual TLS, the centre's certificate only
-            config = uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                **uvicorn_ssl_options(tls),
-            )
         self.scheme = "http" if tls is None else "https"
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

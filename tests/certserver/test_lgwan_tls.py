@@ -13,13 +13,12 @@ import socket
 import ssl
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from api_support import LiveServer
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from starlette.applications import Starlette
@@ -30,7 +29,6 @@ from starlette.routing import Route
 from certserver.lgwan.tls import (
     LgwanTlsError,
     TlsFiles,
-    UvicornSslOptions,
     centre_client_files,
     client_ssl_context,
     make_lgwan_pki,
@@ -42,47 +40,25 @@ from certserver.lgwan.tls import (
 _TIMEOUT = httpx.Timeout(5.0)
 
 
-class TlsLiveServer:
-    """A tiny app answering "ok" on a real uvicorn with TLS on 127.0.0.1 (a port the system
-    picks), in a thread of this process. `answered` counts the requests the app saw."""
+class TlsLiveServer(LiveServer):
+    """A tiny app answering "ok" on the tests' live server with mutual TLS (`files`): a real
+    uvicorn on 127.0.0.1. `answered` counts the requests the app saw."""
 
-    def __init__(self, ssl_options: UvicornSslOptions) -> None:
+    def __init__(self, files: TlsFiles) -> None:
         self.answered = 0
 
         async def ok(request: Request) -> PlainTextResponse:
             self.answered += 1
             return PlainTextResponse("ok")
 
-        app = Starlette(routes=[Route("/", ok)])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="critical", access_log=False, lifespan="off", **ssl_options
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-lgwan", daemon=True)
+        super().__init__(Starlette(routes=[Route("/", ok)]), tls=files)
 
-    @property
-    def port(self) -> int:
-        return int(self.server.servers[0].sockets[0].getsockname()[1])
-
-    def url(self, host: str = "127.0.0.1") -> str:
+    def url_at(self, host: str = "127.0.0.1") -> str:
         return f"https://{host}:{self.port}/"
-
-    def __enter__(self) -> TlsLiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 def _serve(files: TlsFiles) -> TlsLiveServer:
-    return TlsLiveServer(uvicorn_ssl_options(files))
+    return TlsLiveServer(files)
 
 
 def _get(url: str, verify: ssl.SSLContext) -> httpx.Response:
@@ -96,7 +72,7 @@ def _assert_refused(server: TlsLiveServer, verify: ssl.SSLContext) -> None:
     of server_ssl_context below shows the reasons.)"""
     answered = server.answered
     with pytest.raises(httpx.TransportError):
-        response = _get(server.url(), verify)
+        response = _get(server.url_at(), verify)
         pytest.fail(f"the request was answered: {response.status_code} {response.text!r}")
     assert server.answered == answered
 
@@ -145,7 +121,7 @@ def municipality_server(lgwan: Path) -> Iterator[TlsLiveServer]:
 def test_the_centre_gets_an_answer_from_a_municipality_server(lgwan: Path, municipality_server: TlsLiveServer) -> None:
     context = client_ssl_context(centre_client_files(lgwan))
     for host in ("127.0.0.1", "localhost"):
-        response = _get(municipality_server.url(host), context)
+        response = _get(municipality_server.url_at(host), context)
         assert (response.status_code, response.text) == (200, "ok")
 
 
@@ -204,7 +180,7 @@ def test_the_centre_refuses_a_server_not_from_its_municipality_ca(lgwan: Path) -
     other = server_files(lgwan.parent / "other" / "pki", "08217")
     stranger = TlsFiles(cert=other.cert, key=other.key, trust=lgwan / "centre-ca.pem")
     with _serve(stranger) as server, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        _get(server.url(), client_ssl_context(centre_client_files(lgwan)))
+        _get(server.url_at(), client_ssl_context(centre_client_files(lgwan)))
     assert server.answered == 0
 
 

@@ -26,12 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 from servicekit import Service, load_cards, open_moment
-from sqlalchemy import select, text
-from test_centre_records_name_nobody import _ordered_then, _visits
+from sqlalchemy import text
+from test_centre_records_name_nobody import _ordered_then, _personal_strings, _visits
 
 from certserver.cli.init_cmd import initialise
 from certserver.config import Settings
-from certserver.db.models.registry import KosekiMember, Resident
 from certserver.db.session import make_engine, make_session_factory, transaction
 from certserver.services.kiosks import register_kiosk
 
@@ -121,28 +120,6 @@ def _municipal_rows(service: Service, statement):  # type: ignore[no-untyped-def
         engine.dispose()
 
 
-def _personal_strings(service: Service) -> set[str]:
-    found: set[str] = set()
-    for (resident,) in _municipal_rows(service, select(Resident)):
-        for value in (
-            resident.name,
-            resident.name.replace("\u3000", ""),
-            resident.name_kana,
-            resident.address,
-            resident.previous_address,
-            resident.honseki,
-            resident.tsusho,
-            resident.my_number,
-            resident.birth_date.isoformat(),
-            resident.birth_date.strftime("%Y%m%d"),
-        ):
-            if value and len(value) >= 2:
-                found.add(value)
-    for (member,) in _municipal_rows(service, select(KosekiMember)):
-        found.update({member.name, member.name.replace("\u3000", "")})
-    return found
-
-
 def _found_in(folder: Path, personal: set[str]) -> dict[str, list[str]]:
     """For each file under `folder`, the personal strings its bytes contain."""
     hits: dict[str, list[str]] = {}
@@ -166,7 +143,7 @@ def test_the_centres_store_and_the_logs_name_nobody_with_the_stores_apart(
     issued = split_service.query(text("SELECT count(*) FROM documents WHERE status = 'issued'"))[0][0]
     assert visits >= 30 and issued >= 10 and {"printed", "cancelled"} <= states
     assert split_service.query(text("SELECT count(*) FROM residents"))[0][0] == 0  # the centre has no registry
-    personal = _personal_strings(split_service)
+    personal = _personal_strings(lambda statement: _municipal_rows(split_service, statement))
     assert len(personal) >= 40
 
     centre = split_service.data_dir / "centre"
